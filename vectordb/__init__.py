@@ -1,0 +1,63 @@
+"""vectordb: an embedded, crash-safe vector database. ``vectordb.open(path)`` to start."""
+
+from vectordb.collection import Collection
+from vectordb.config import CollectionConfig, DatabaseConfig, Durability, Metric
+from vectordb.database import Database, open
+from vectordb.errors import (
+    CollectionExistsError,
+    CollectionNotFoundError,
+    ConfigError,
+    CorruptionError,
+    DatabaseClosedError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    IdNotFoundError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    InvalidFilterError,
+    InvalidMetadataError,
+    InvalidVectorError,
+    LockTimeoutError,
+    ReadOnlyError,
+    StorageError,
+    StorageFullError,
+    UnsupportedFormatError,
+    VectorDBError,
+)
+from vectordb.results import CollectionInfo, Hit, Problem, Record
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Collection",
+    "CollectionConfig",
+    "CollectionExistsError",
+    "CollectionInfo",
+    "CollectionNotFoundError",
+    "ConfigError",
+    "CorruptionError",
+    "Database",
+    "DatabaseClosedError",
+    "DatabaseConfig",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "Durability",
+    "Hit",
+    "IdNotFoundError",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidFilterError",
+    "InvalidMetadataError",
+    "InvalidVectorError",
+    "LockTimeoutError",
+    "Metric",
+    "Problem",
+    "ReadOnlyError",
+    "Record",
+    "StorageError",
+    "StorageFullError",
+    "UnsupportedFormatError",
+    "VectorDBError",
+    "__version__",
+    "open",
+]

@@ -1,0 +1,506 @@
+"""Collection: the public handle for one collection's records.
+
+Validates every argument completely *before* anything is logged (a failed call changes
+nothing), turns the request into one log record with explicit rows, and lets the engine
+commit it. Reads take the collection's shared latch, so they see whole batches only.
+No raw file I/O here: storage lives in ``vectordb.storage``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+
+from vectordb.config import CollectionConfig, Metric
+from vectordb.errors import (
+    DatabaseClosedError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    IdNotFoundError,
+    InvalidArgumentError,
+    InvalidMetadataError,
+    InvalidVectorError,
+)
+from vectordb.index.flat import SearchMode, exact_search
+from vectordb.results import CollectionInfo, Hit, Record
+
+if TYPE_CHECKING:
+    from vectordb.database import Database
+    from vectordb.engine import StoreSlot
+
+__all__ = ["Collection"]
+
+MAX_ID_BYTES = 512
+_INCLUDE_CHOICES = frozenset({"metadata", "vector"})
+
+
+class Collection:
+    """A named set of records ``(id, vector, metadata)`` of one dimension and metric.
+
+    Get one from :meth:`Database.create_collection` or :meth:`Database.get_collection`.
+    Handles are cheap; they stay valid until the database is closed or the collection dropped.
+    """
+
+    def __init__(self, database: Database, slot: StoreSlot) -> None:
+        self._database = database
+        self._slot = slot
+        self._engine = database._engine
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def name(self) -> str:
+        return self._slot.name
+
+    @property
+    def config(self) -> CollectionConfig:
+        return self._slot.store.config
+
+    @property
+    def dim(self) -> int:
+        return self._slot.store.dim
+
+    @property
+    def metric(self) -> str:
+        return Metric(self.config.metric).value
+
+    def __repr__(self) -> str:
+        return f"<vectordb.Collection {self.name!r} dim={self.dim} metric={self.metric}>"
+
+    def _live_slot(self) -> StoreSlot:
+        self._database._ensure_open()
+        if self._slot.dropped:
+            raise DatabaseClosedError(f"collection {self.name!r} was dropped")
+        return self._slot
+
+    # ----------------------------------------------------------------- writes
+    def add(self, vectors: Any, ids: Sequence[str] | str | None = None,
+            metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None
+            ) -> list[str]:
+        """Insert new records; returns their ids.
+
+        Parameters
+        ----------
+        vectors
+            ``(n, dim)`` array-like of numbers (one 1-D vector is accepted for n = 1).
+        ids
+            ``n`` unique strings, or None for generated uuid4 strings.
+        metadata
+            ``n`` mappings (or None entries), or None; values must be storable by msgpack.
+
+        Raises
+        ------
+        DuplicateIdError
+            If any id is already stored or repeated in the batch; nothing is added.
+        DimensionMismatchError, InvalidVectorError, InvalidMetadataError, InvalidArgumentError
+            For malformed input; nothing is added.
+        """
+        matrix = self._vectors(vectors)
+        generated = ids is None
+        id_list = _uuid4_strings(len(matrix)) if ids is None else _ids(ids, len(matrix))
+        blobs = _metadata_blobs(metadata, len(matrix))
+        slot = self._live_slot()
+        with self._engine.writing():
+            store = slot.store
+            if not generated or store.count:
+                taken = store.row_of.keys() & id_list if not store.row_of.keys().isdisjoint(
+                    id_list) else set()
+                if taken:
+                    example = sorted(taken)[:3]
+                    raise DuplicateIdError(
+                        f"{len(taken)} id(s) already stored in {self.name!r}, e.g. {example}; "
+                        "nothing was added. Use upsert() to replace records")
+            self._put(slot, id_list, matrix, blobs)
+        return id_list
+
+    def upsert(self, vectors: Any, ids: Sequence[str] | str,
+               metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None
+               ) -> list[str]:
+        """Insert records, or replace whole records (vector and metadata) whose id exists.
+
+        ``metadata=None`` stores the records without metadata; to change only vectors or only
+        metadata of existing records use :meth:`update`.
+        """
+        matrix = self._vectors(vectors)
+        id_list = _ids(ids, len(matrix))
+        blobs = _metadata_blobs(metadata, len(matrix))
+        slot = self._live_slot()
+        with self._engine.writing():
+            self._put(slot, id_list, matrix, blobs)
+        return id_list
+
+    def update(self, ids: Sequence[str] | str, vectors: Any = None,
+               metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None
+               ) -> None:
+        """Change existing records: vectors only (metadata kept), metadata only (vector
+        kept; a None entry removes the record's metadata), or both at once.
+
+        Raises
+        ------
+        IdNotFoundError
+            If any id is not stored; nothing is changed.
+        """
+        if vectors is None and metadata is None:
+            raise InvalidArgumentError("update() needs vectors=, metadata= or both")
+        id_list = _ids(ids, None)
+        matrix = None if vectors is None else self._vectors(vectors, expected=len(id_list))
+        blobs = None if metadata is None else _metadata_blobs(metadata, len(id_list))
+        slot = self._live_slot()
+        with self._engine.writing():
+            store = slot.store
+            self._require_ids(id_list)
+            if matrix is None:
+                assert blobs is not None
+                fields = {"op": "meta", "ids": id_list, "meta": blobs}
+                self._engine.commit(slot, fields, None,
+                                    lambda lsn: store.apply_metadata(lsn, id_list, blobs))
+                return
+            if blobs is None:
+                row_of = store.row_of
+                blobs = [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
+            self._put(slot, id_list, matrix, blobs)
+
+    def delete(self, ids: Sequence[str] | str, *, missing_ok: bool = False) -> int:
+        """Delete records by id; returns how many were deleted.
+
+        Raises
+        ------
+        IdNotFoundError
+            If an id is not stored and ``missing_ok`` is false; nothing is deleted.
+        """
+        id_list = _ids(ids, None, allow_repeats=True)
+        slot = self._live_slot()
+        with self._engine.writing():
+            store = slot.store
+            if missing_ok:
+                id_list = list(dict.fromkeys(i for i in id_list if i in store.row_of))
+            else:
+                self._require_ids(id_list)
+                id_list = list(dict.fromkeys(id_list))
+            if not id_list:
+                return 0
+            self._engine.commit(slot, {"op": "del", "ids": id_list}, None,
+                                lambda lsn: store.apply_delete(lsn, id_list))
+            return len(id_list)
+
+    def _require_ids(self, id_list: list[str]) -> None:
+        row_of = self._slot.store.row_of
+        missing = [vector_id for vector_id in id_list if vector_id not in row_of]
+        if missing:
+            raise IdNotFoundError(
+                f"{len(missing)} id(s) not stored in {self.name!r}, e.g. {missing[:3]}; nothing "
+                "was changed")
+
+    def _put(self, slot: StoreSlot, id_list: list[str], matrix: npt.NDArray[np.float32],
+             blobs: list[bytes] | None) -> None:
+        store = slot.store
+        rows = store.plan_rows(len(id_list))
+        fields = {"op": "put", "ids": id_list, "rows": rows.astype("<i8").tobytes(),
+                  "meta": blobs}
+        self._engine.commit(slot, fields, ("vec", memoryview(matrix).cast("B")),
+                            lambda lsn: store.apply_put(lsn, rows, id_list, matrix, blobs))
+
+    # ----------------------------------------------------------------- reads
+    def get(self, id: str) -> Record | None:  # noqa: A002 - the API's own word
+        """The record stored under ``id``, or None.
+
+        Raises CorruptionError rather than return a vector whose checksum fails.
+        """
+        return self.get_many([id])[0]
+
+    def get_many(self, ids: Sequence[str]) -> list[Record | None]:
+        """Records for ``ids`` in the same order, None where an id is not stored."""
+        id_list = _ids(ids, None, allow_repeats=True)
+        slot = self._live_slot()
+        with slot.latch.read():
+            store = slot.store
+            row_of = store.row_of
+            rows = [row_of.get(vector_id) for vector_id in id_list]
+            present = [row for row in rows if row is not None]
+            store.verify_rows(present)
+            return [None if row is None else
+                    Record(vector_id, store.vectors.rows[row].copy(), store.metadata(row))
+                    for vector_id, row in zip(id_list, rows)]
+
+    def __contains__(self, id: object) -> bool:  # noqa: A002
+        if not isinstance(id, str):
+            return False
+        slot = self._live_slot()
+        with slot.latch.read():
+            return id in slot.store.row_of
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def count(self) -> int:
+        """Number of stored records."""
+        slot = self._live_slot()
+        return slot.store.count
+
+    def ids(self, offset: int = 0, limit: int | None = None) -> list[str]:
+        """Stored ids in storage order, ``limit`` of them starting at ``offset``.
+
+        The order is stable while nothing is written, so pages do not overlap.
+        """
+        _non_negative_int("offset", offset)
+        if limit is not None:
+            _non_negative_int("limit", limit)
+        slot = self._live_slot()
+        with slot.latch.read():
+            store = slot.store
+            rows = np.flatnonzero(store.live[:store.n_rows])
+            stop = None if limit is None else offset + limit
+            ids = store.row_ids
+            return [ids[row] for row in rows[offset:stop].tolist()]
+
+    def search(self, query: Any, k: int = 10, *, include: Iterable[str] = ("metadata",),
+               mode: SearchMode = "auto") -> list[Hit]:
+        """The ``k`` stored records nearest to ``query``, best first.
+
+        Parameters
+        ----------
+        query
+            One vector of length ``dim``.
+        k
+            How many hits at most (fewer when fewer records are stored).
+        include
+            Any of ``"metadata"`` and ``"vector"``: what the hits carry besides id and score.
+        mode
+            ``"auto"`` (numba kernels once loaded, numpy before), ``"numba"``, ``"numpy"``
+            or ``"scalar"`` (slow reference).
+        """
+        array = _numeric_array(query, "query")
+        if array.ndim != 1:
+            raise InvalidArgumentError(
+                f"search() takes one vector (1-D); got shape {array.shape}. Use search_batch() "
+                "for several queries")
+        return self.search_batch(array[None, :], k, include=include, mode=mode)[0]
+
+    def search_batch(self, queries: Any, k: int = 10, *, include: Iterable[str] = ("metadata",),
+                     mode: SearchMode = "auto") -> list[list[Hit]]:
+        """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
+        _positive_int("k", k)
+        want = _include(include)
+        if mode not in ("auto", "numba", "numpy", "scalar"):
+            raise InvalidArgumentError(
+                f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}")
+        matrix = self._vectors(queries, what="query", normalize=False)
+        slot = self._live_slot()
+        metric = Metric(self.config.metric)
+        with slot.latch.read():
+            store = slot.store
+            n = store.n_rows
+            rows, scores = exact_search(store.vectors.rows[:n], store.live[:n],
+                                        store.sq_norms[:n], matrix, int(k), metric, mode=mode)
+            ids = store.row_ids
+            with_metadata = "metadata" in want
+            with_vector = "vector" in want
+            vectors = store.vectors.rows
+            return [
+                [Hit(ids[row], score,
+                     store.metadata(row) if with_metadata else None,
+                     vectors[row].copy() if with_vector else None)
+                 for row, score in zip(row_line.tolist(), score_line.tolist())]
+                for row_line, score_line in zip(rows, scores)
+            ]
+
+    def stats(self) -> CollectionInfo:
+        """Counts, shape, times, and disk and memory bytes of this collection."""
+        slot = self._live_slot()
+        with slot.latch.read():
+            store = slot.store
+            capacity = store.vectors.capacity
+            memory = (capacity * (1 + 1 + 8 + 1 + 4)  # live, checkpoint_live, checksums, flags, norms
+                      + len(store.row_ids) * 8 + store.count * 64)
+            if not store.vectors.use_mmap:
+                memory += capacity * store.vectors.row_bytes
+            return CollectionInfo(
+                name=self.name, count=store.count, dim=store.dim, metric=self.metric,
+                index=self.config.index, normalize=self.config.normalize,
+                created_at=store.manifest.created_at, updated_at=store.updated_at,
+                disk_bytes=store.disk_bytes(), memory_bytes=memory,
+                config=self.config.to_dict())
+
+    # ----------------------------------------------------------------- validation
+    def _vectors(self, vectors: Any, *, expected: int | None = None, what: str = "vector",
+                 normalize: bool | None = None) -> npt.NDArray[np.float32]:
+        array = _numeric_array(vectors, what)
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2:
+            raise InvalidArgumentError(
+                f"{what}s must be a 2-D (n, {self.dim}) batch or one 1-D vector; got shape "
+                f"{array.shape}")
+        if array.shape[0] == 0:
+            raise InvalidArgumentError(f"empty batch: no {what}s given")
+        if array.shape[1] != self.dim:
+            raise DimensionMismatchError(
+                f"{what} has dim {array.shape[1]}, collection {self.name!r} expects {self.dim}")
+        if expected is not None and array.shape[0] != expected:
+            raise InvalidArgumentError(f"got {array.shape[0]} {what}s for {expected} ids")
+        with np.errstate(over="ignore", invalid="ignore"):
+            matrix = np.ascontiguousarray(array, dtype="<f4")
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite)[0])
+            raise InvalidVectorError(
+                f"{what} {bad} holds NaN or infinity (or a value outside float32's range); "
+                "nothing was stored")
+        metric = Metric(self.config.metric)
+        if normalize is None:
+            normalize = self.config.normalize
+        if metric is Metric.COSINE or normalize:
+            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+            zero = norms == 0
+            if zero.any():
+                raise InvalidVectorError(
+                    f"{what} {int(np.flatnonzero(zero)[0])} is all zeros: cosine similarity "
+                    "and normalization are undefined for it")
+            if normalize:
+                matrix = (matrix / norms[:, None]).astype("<f4")
+        if matrix is array or not matrix.flags.owndata:
+            matrix = matrix.copy()  # never keep a view of the caller's buffer
+        return matrix
+
+
+# --------------------------------------------------------------------- helpers
+def _numeric_array(value: Any, what: str) -> npt.NDArray[Any]:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise InvalidVectorError(f"{what}s cannot be read as a numeric array: {error}") from error
+    if array.dtype.kind not in "fiu":
+        raise InvalidVectorError(
+            f"{what}s must be real numbers; got an array of dtype {array.dtype} (ragged rows, "
+            "strings, booleans or complex values are not vectors)")
+    return array
+
+
+def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list[str]:
+    if isinstance(ids, str):
+        id_list = [ids]
+    elif isinstance(ids, (bytes, Mapping)) or not isinstance(ids, (Sequence, np.ndarray)):
+        raise InvalidArgumentError(
+            f"ids must be a string or a sequence of strings; got {type(ids).__name__}")
+    else:
+        id_list = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+    if expected is not None and len(id_list) != expected:
+        raise InvalidArgumentError(f"got {len(id_list)} ids for {expected} vectors")
+    if not id_list:
+        raise InvalidArgumentError("empty batch: no ids given")
+    for position, vector_id in enumerate(id_list):
+        if type(vector_id) is not str:
+            raise InvalidArgumentError(
+                f"id at position {position} is {type(vector_id).__name__} {vector_id!r}; ids "
+                "must be strings")
+    bad = [vector_id for vector_id in id_list
+           if not vector_id or "\x00" in vector_id or len(vector_id) > MAX_ID_BYTES // 4
+           and len(vector_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES]
+    if bad:
+        raise InvalidArgumentError(
+            f"invalid id {bad[0]!r}: ids must be non-empty, hold no NUL character and take at "
+            f"most {MAX_ID_BYTES} bytes as UTF-8")
+    try:
+        "".join(id_list).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"an id is not valid Unicode text: {error}") from error
+    if not allow_repeats and len(set(id_list)) != len(id_list):
+        seen: set[str] = set()
+        repeated = next(i for i in id_list if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise DuplicateIdError(f"id {repeated!r} appears more than once in the batch")
+    return id_list
+
+
+def _pack_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        raise TypeError("sets are not storable; use a list")
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        raise TypeError("dates are not storable yet; store value.isoformat() or a timestamp")
+    raise TypeError(f"cannot store a value of type {type(value).__name__}")
+
+
+def _metadata_blobs(metadata: Any, n: int) -> list[bytes] | None:
+    if metadata is None:
+        return None
+    if isinstance(metadata, Mapping):
+        if n != 1:
+            raise InvalidArgumentError(
+                f"metadata is one mapping for {n} vectors; pass a list of {n} mappings")
+        metadata = [metadata]
+    if isinstance(metadata, (str, bytes)) or not isinstance(metadata, Sequence):
+        raise InvalidMetadataError(
+            f"metadata must be a sequence of mappings (or None); got {type(metadata).__name__}")
+    if len(metadata) != n:
+        raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
+    blobs = []
+    pack = msgpack.Packer(use_bin_type=True, default=_pack_default).pack
+    for position, entry in enumerate(metadata):
+        if entry is None:
+            blobs.append(b"")
+            continue
+        if not isinstance(entry, Mapping):
+            raise InvalidMetadataError(
+                f"metadata at position {position} is {type(entry).__name__}; expected a mapping "
+                "or None")
+        for key in entry:
+            if type(key) is not str:
+                raise InvalidMetadataError(
+                    f"metadata at position {position} has key {key!r}; keys must be strings")
+        try:
+            blobs.append(pack(dict(entry)))
+        except (TypeError, ValueError, OverflowError) as error:
+            raise InvalidMetadataError(
+                f"metadata at position {position} cannot be stored: {error}") from error
+    return blobs
+
+
+def _uuid4_strings(n: int) -> list[str]:
+    """``n`` random uuid4 strings, built in bulk (str(uuid4()) per id costs ~1 us each)."""
+    if n < 64:
+        return [str(uuid.uuid4()) for _ in range(n)]
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    nibbles = np.empty((n, 32), dtype=np.uint8)
+    nibbles[:, 0::2] = hex_digits[raw >> 4]
+    nibbles[:, 1::2] = hex_digits[raw & 0x0F]
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for start, stop, source in ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20)):
+        text[:, start:stop] = nibbles[:, source:source + stop - start]
+    return text.view("S36").ravel().astype("U36").tolist()
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InvalidArgumentError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _non_negative_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
+
+
+def _include(include: Iterable[str]) -> frozenset[str]:
+    if isinstance(include, str):
+        include = (include,)
+    try:
+        wanted = frozenset(include)
+    except TypeError as error:
+        raise InvalidArgumentError(f"include must be a sequence of strings; got {include!r}"
+                                   ) from error
+    unknown = wanted - _INCLUDE_CHOICES
+    if unknown:
+        raise InvalidArgumentError(
+            f"include accepts {sorted(_INCLUDE_CHOICES)}; got {sorted(map(str, unknown))}")
+    return wanted

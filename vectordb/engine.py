@@ -1,0 +1,500 @@
+"""Engine: the state of one open database directory, shared by every handle in the process.
+
+The engine owns the process lock, the log writer, the writer mutex and one
+``CollectionStore`` per collection. Handles (``Database``, ``Collection``) validate arguments
+and call ``Engine.commit`` to make a change durable and visible.
+
+Write path (``commit``): writer mutex -> append the record to the log (fsync for durability
+``full``) -> apply it to the store under the collection's exclusive latch -> maybe checkpoint.
+A failure before the log append changes nothing; an fsync failure, or a failure to apply a
+logged record, makes the engine unusable (``StorageError`` on every later call) because memory
+and disk may disagree - reopening recovers from the log.
+
+Open path: lock -> load each collection's MANIFEST, vector file and snapshot -> replay log
+records newer than each collection's checkpoint LSN -> cut a torn tail off the last segment.
+
+Checkpoint: for every changed collection flush the vector file, write a snapshot and commit
+the MANIFEST at the current LSN; then start a new log segment and delete the older ones.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from vectordb.config import CollectionConfig, DatabaseConfig, Durability
+from vectordb.errors import (
+    CollectionExistsError,
+    CollectionNotFoundError,
+    CorruptionError,
+    DatabaseClosedError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    ReadOnlyError,
+    StorageError,
+    UnsupportedFormatError,
+    VectorDBError,
+)
+from vectordb.locking import ProcessLock, ReadWriteLatch, WriterMutex
+from vectordb.results import Problem
+from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
+from vectordb.storage.collection_store import CollectionStore
+from vectordb.storage.headers import DATABASE_MAGIC, HEADER, pack_header, unpack_header
+from vectordb.storage.layout import DatabaseFiles
+from vectordb.storage.manifest import Manifest
+from vectordb.storage.vector_file import VectorFile
+from vectordb.storage.wal import WalScan, WalWriter
+
+__all__ = ["Engine", "validate_collection_name"]
+
+log = logging.getLogger("vectordb")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+
+
+def validate_collection_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"collection name must be a string; got {type(name).__name__}")
+    if not _NAME_RE.match(name) or name.endswith(".") or ".." in name:
+        raise InvalidArgumentError(
+            f"invalid collection name {name!r}: use 1-128 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit, not ending with '.'")
+    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        raise InvalidArgumentError(
+            f"invalid collection name {name!r}: it is a reserved device name on Windows")
+    return name
+
+
+class StoreSlot:
+    """A collection's store plus its latch; ``dropped`` is set when the collection goes away."""
+
+    def __init__(self, store: CollectionStore) -> None:
+        self.store = store
+        self.latch = ReadWriteLatch()
+        self.dropped = False
+
+    @property
+    def name(self) -> str:
+        return self.store.manifest.name
+
+
+class Engine:
+    """See the module docstring. Use ``Engine.acquire`` / ``release`` (reference counted)."""
+
+    _registry: dict[str, Engine] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, root: Path, *, read_only: bool, config: DatabaseConfig) -> None:
+        self.root = root
+        self.files = DatabaseFiles(root)
+        self.read_only = read_only
+        self.config = config
+        self.pid = os.getpid()
+        self.refs = 0
+        self.closed = False
+        self.failure: BaseException | None = None
+        self.writer_mutex = WriterMutex(config.lock_timeout)
+        self.slots: dict[str, StoreSlot] = {}
+        self.wal: WalWriter | None = None
+        self.records_since_checkpoint = 0
+        self.bytes_since_checkpoint = 0
+        self.recovered_records = 0
+        self.torn_tail: str | None = None
+        self._open()
+
+    # ----------------------------------------------------------------- sharing
+    @classmethod
+    def acquire(cls, path: str | os.PathLike[str], *, read_only: bool,
+                config: DatabaseConfig) -> Engine:
+        root = Path(os.path.abspath(os.fspath(path)))
+        if not read_only:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except FileExistsError as error:
+                raise InvalidArgumentError(f"{root} exists and is not a directory") from error
+            except OSError as error:
+                raise os_error(error, f"create database directory {root}") from error
+        elif not root.is_dir():
+            raise InvalidArgumentError(
+                f"no database at {root}: a read-only open needs an existing database directory")
+        key = os.path.realpath(root)
+        with cls._registry_lock:
+            engine = cls._registry.get(key)
+            if engine is not None and (engine.closed or engine.pid != os.getpid()):
+                engine = None
+            if engine is not None:
+                if engine.read_only and not read_only:
+                    raise ReadOnlyError(
+                        f"{root} is already open read-only in this process; close that handle "
+                        "before opening it for writing")
+            else:
+                engine = cls(root, read_only=read_only, config=config)
+                cls._registry[key] = engine
+                _OPEN_ENGINES.add(engine)
+            engine.refs += 1
+            return engine
+
+    def release(self) -> None:
+        with self._registry_lock:
+            self.refs -= 1
+            if self.refs > 0:
+                return
+            key = os.path.realpath(self.root)
+            if self._registry.get(key) is self:
+                del self._registry[key]
+        self.close()
+
+    # ----------------------------------------------------------------- open / recovery
+    def _open(self) -> None:
+        self._check_database_header()
+        self.lock = ProcessLock(self.files.lock, exclusive=not self.read_only,
+                                timeout=self.config.lock_timeout)
+        try:
+            self._load_collections()
+            self._recover()
+            if self.config.verify_checksums_on_open:
+                problems = self.check()
+                if problems:
+                    first = problems[0]
+                    raise CorruptionError(
+                        f"{len(problems)} problem(s) found at open; first: {first.message}",
+                        path=first.path, offset=first.offset)
+        except BaseException:
+            self._close_resources()
+            raise
+        if not self.read_only:
+            from vectordb.index.flat import warm_up_in_background
+
+            warm_up_in_background()
+
+    def _check_database_header(self) -> None:
+        meta = self.files.meta
+        if meta.exists():
+            data = meta.read_bytes()
+            unpack_header(data, DATABASE_MAGIC, meta, "database header (vectordb.meta)")
+            return
+        ours = {"LOCK", "wal", "collections"}
+        foreign = [entry.name for entry in self.root.iterdir()
+                   if entry.name not in ours and not entry.name.startswith(".vectordb.meta.tmp")]
+        if foreign:
+            raise UnsupportedFormatError(
+                f"{self.root} is not a vectordb database (it holds {sorted(foreign)[:5]} and no "
+                "vectordb.meta); choose an empty or new directory", path=self.root)
+        if self.read_only:
+            raise InvalidArgumentError(
+                f"no database at {self.root}: open it once without read_only to create it")
+        # the header is written before anything else, so a creation cut short by a crash is
+        # simply completed by the next open
+        body = msgpack.packb({"created_at": time.time()}, use_bin_type=True)
+        atomic_write_bytes(meta, pack_header(DATABASE_MAGIC) + body)
+        fsync_dir(self.root.parent)
+        self.files.collections_dir.mkdir(exist_ok=True)
+        self.files.wal_dir.mkdir(exist_ok=True)
+        fsync_dir(self.root)
+
+    def _load_collections(self) -> None:
+        directory = self.files.collections_dir
+        if not directory.is_dir():
+            if self.read_only:
+                return
+            directory.mkdir()
+        for entry in sorted(directory.iterdir()):
+            if entry.name.startswith("."):
+                if not self.read_only:  # a create or drop cut short by a crash
+                    shutil.rmtree(entry, ignore_errors=True)
+                continue
+            if not (entry / "MANIFEST").exists():
+                raise CorruptionError("collection directory has no MANIFEST", path=entry)
+            store = CollectionStore(self.files.collection(entry.name), read_only=self.read_only,
+                                    use_mmap=self.config.use_mmap)
+            self.slots[entry.name] = StoreSlot(store)
+
+    def _recover(self) -> None:
+        by_uid = {slot.store.manifest.uid: slot.store for slot in self.slots.values()}
+        scan = WalScan(self.files)
+        checkpoint_lsns = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
+        start = min(checkpoint_lsns) if checkpoint_lsns else 0
+        for record in scan.records(after_lsn=start):
+            store = by_uid.get(record.payload.get("c", ""))
+            if store is None or record.lsn <= store.manifest.checkpoint_lsn:
+                continue
+            try:
+                apply_record(store, record.lsn, record.payload)
+            except VectorDBError:
+                raise
+            except Exception as error:
+                raise CorruptionError(f"log record {record.lsn} cannot be applied: {error!r}",
+                                      path=record.segment, offset=record.offset) from error
+            self.recovered_records += 1
+            self.records_since_checkpoint += 1
+            self.bytes_since_checkpoint += record.size
+        if scan.torn is not None:
+            torn = scan.torn
+            self.torn_tail = f"{torn.segment.name} at byte {torn.offset} ({torn.reason})"
+            log.warning("log tail cut at %s: %s; that write was never acknowledged",
+                        torn.segment, self.torn_tail)
+            if not self.read_only:
+                try:
+                    with open(torn.segment, "r+b") as handle:
+                        handle.truncate(torn.offset)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                except OSError as error:
+                    raise os_error(error, f"truncate torn log tail of {torn.segment}") from error
+        next_lsn = max([scan.next_lsn_hint or 1, *(lsn + 1 for lsn in checkpoint_lsns)])
+        self.last_lsn = next_lsn - 1
+        if not self.read_only:
+            self.wal = WalWriter(self.files, next_lsn)
+
+    # ----------------------------------------------------------------- guards
+    def ensure_usable(self, *, write: bool = False) -> None:
+        if self.pid != os.getpid():
+            raise DatabaseClosedError(
+                "this database handle was inherited through fork(); open the database again "
+                "in the child process")
+        if self.closed:
+            raise DatabaseClosedError(f"database {self.root} is closed")
+        if self.failure is not None:
+            raise StorageError(
+                f"database {self.root} is unusable after an earlier I/O failure "
+                f"({self.failure}); close it and open it again to recover from the log")
+        if write and self.read_only:
+            raise ReadOnlyError(f"database {self.root} is open read-only; writes are refused")
+
+    def slot(self, name: str) -> StoreSlot:
+        slot = self.slots.get(name)
+        if slot is None or slot.dropped:
+            raise CollectionNotFoundError(
+                f"no collection named {name!r} in {self.root}; existing: {sorted(self.slots)}")
+        return slot
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer mutex for one write operation (validate, log, apply)."""
+        self.ensure_usable(write=True)
+        with self.writer_mutex.hold():
+            self.ensure_usable(write=True)
+            yield
+
+    # ----------------------------------------------------------------- commits
+    def commit(self, slot: StoreSlot, fields: dict[str, Any], tail: tuple[str, memoryview] | None,
+               apply: Callable[[int], None]) -> int:
+        """Log one record for ``slot`` and apply it; caller holds ``writing()``. Returns its LSN."""
+        store = slot.store
+        durability = Durability(store.config.durability or self.config.durability)
+        assert self.wal is not None
+        if durability is Durability.OFF:
+            lsn = self.last_lsn
+            size = 0
+        else:
+            payload = {"c": store.manifest.uid, **fields}
+            try:
+                lsn, size = self.wal.append(payload, tail, sync=durability is Durability.FULL)
+            except StorageError as error:
+                if self.wal.broken is not None:  # fsync failed, or a half frame stayed behind
+                    self.failure = error
+                raise
+            self.last_lsn = lsn
+        try:
+            with slot.latch.write():
+                apply(lsn)
+        except BaseException as error:
+            self.failure = error
+            raise
+        self.records_since_checkpoint += 1
+        self.bytes_since_checkpoint += size
+        if (self.records_since_checkpoint >= self.config.checkpoint_records
+                or self.bytes_since_checkpoint >= self.config.checkpoint_bytes):
+            self.checkpoint_locked()
+        return lsn
+
+    def checkpoint(self) -> None:
+        with self.writing():
+            self.checkpoint_locked()
+
+    def checkpoint_locked(self) -> None:
+        """Checkpoint every collection at the current LSN, then drop covered log segments."""
+        if self.read_only or self.wal is None:
+            return
+        lsn = self.last_lsn
+        try:
+            self.wal.sync()
+            for slot in list(self.slots.values()):
+                with slot.latch.write():
+                    slot.store.checkpoint(lsn)
+            old_segments = self.files.segments()
+            if self.wal.segment_size > 16 or len(old_segments) > 1:
+                self.wal.next_lsn = lsn + 1
+                current = self.wal.start_segment()
+                for _, path in old_segments:
+                    if path != current:
+                        path.unlink(missing_ok=True)
+                fsync_dir(self.files.wal_dir)
+        except StorageError as error:
+            self.failure = error
+            raise
+        except OSError as error:
+            self.failure = os_error(error, "checkpoint")
+            raise self.failure from error
+        self.records_since_checkpoint = 0
+        self.bytes_since_checkpoint = 0
+
+    # ----------------------------------------------------------------- collections
+    def create_collection(self, name: str, config: CollectionConfig) -> StoreSlot:
+        validate_collection_name(name)
+        with self.writing():
+            lowered = {existing.lower(): existing for existing in self.slots}
+            if name.lower() in lowered:
+                existing = lowered[name.lower()]
+                raise CollectionExistsError(
+                    f"collection {existing!r} already exists"
+                    + ("" if existing == name else f" (names differ only in case, which "
+                       "Windows and macOS file systems treat as the same)")
+                    + "; use get_collection() or pass exist_ok=True")
+            uid = uuid.uuid4().hex
+            temp = self.files.collections_dir / f".tmp-{uid}"
+            target = self.files.collections_dir / name
+            now = time.time()
+            try:
+                temp.mkdir(parents=True)
+                files = self.files.collection(temp.name)
+                VectorFile.create(files.vectors, config.dim,
+                                  config.initial_capacity or self.config.initial_capacity)
+                Manifest(uid=uid, name=name, config=config.to_dict(), created_at=now,
+                         updated_at=now, checkpoint_lsn=self.last_lsn, snapshot=None,
+                         count=0).commit(files.manifest)
+                fsync_dir(temp)
+                os.replace(temp, target)
+                fsync_dir(self.files.collections_dir)
+            except OSError as error:
+                shutil.rmtree(temp, ignore_errors=True)
+                raise os_error(error, f"create collection {name!r}") from error
+            except BaseException:
+                shutil.rmtree(temp, ignore_errors=True)
+                raise
+            store = CollectionStore(self.files.collection(name), read_only=False,
+                                    use_mmap=self.config.use_mmap)
+            slot = StoreSlot(store)
+            self.slots[name] = slot
+            return slot
+
+    def drop_collection(self, name: str) -> None:
+        with self.writing():
+            slot = self.slot(name)
+            with slot.latch.write():
+                slot.dropped = True
+                del self.slots[name]
+                slot.store.close()
+                graveyard = self.files.collections_dir / f".dropped-{slot.store.manifest.uid}"
+                try:
+                    os.replace(slot.store.files.directory, graveyard)
+                    fsync_dir(self.files.collections_dir)
+                except OSError as error:
+                    self.failure = os_error(error, f"drop collection {name!r}")
+                    raise self.failure from error
+                shutil.rmtree(graveyard, ignore_errors=True)
+
+    # ----------------------------------------------------------------- integrity
+    def check(self) -> list[Problem]:
+        """Re-read every checksum of every file; return what is damaged (empty: all good)."""
+        problems: list[Problem] = []
+        for slot in list(self.slots.values()):
+            store = slot.store
+            with slot.latch.read():
+                try:
+                    Manifest.load(store.files.manifest)
+                    if store.manifest.snapshot is not None:
+                        from vectordb.storage.snapshot import read_snapshot
+
+                        read_snapshot(store.files.directory / store.manifest.snapshot)
+                except CorruptionError as error:
+                    problems.append(Problem(error.path or "", error.offset, str(error)))
+                problems.extend(store.check())
+        try:
+            for _ in WalScan(self.files).records():
+                pass
+        except CorruptionError as error:
+            problems.append(Problem(error.path or "", error.offset, str(error)))
+        return problems
+
+    # ----------------------------------------------------------------- close
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self.pid != os.getpid():  # inherited through fork: never touch the parent's files
+            self.closed = True
+            self.lock.abandon()
+            return
+        try:
+            if not self.read_only and self.failure is None:
+                with self.writer_mutex.hold():
+                    self.checkpoint_locked()
+        finally:
+            self.closed = True
+            self._close_resources()
+            _OPEN_ENGINES.discard(self)
+
+    def _close_resources(self) -> None:
+        if self.wal is not None:
+            with contextlib.suppress(Exception):
+                self.wal.close()
+            self.wal = None
+        for slot in self.slots.values():
+            slot.store.close()
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.release()
+
+
+def apply_record(store: CollectionStore, lsn: int, payload: Mapping[str, Any]) -> None:
+    """Apply one decoded log record to ``store`` (recovery; the live path applies directly)."""
+    op = payload["op"]
+    if op == "put":
+        rows = np.frombuffer(payload["rows"], dtype="<i8").astype(np.int64)
+        vectors = np.frombuffer(payload["vec"], dtype="<f4").reshape(len(rows), store.dim)
+        store.apply_put(lsn, rows, payload["ids"], vectors, payload.get("meta"))
+    elif op == "del":
+        store.apply_delete(lsn, payload["ids"])
+    elif op == "meta":
+        store.apply_metadata(lsn, payload["ids"], payload["meta"])
+    else:
+        raise CorruptionError(f"unknown log operation {op!r} at LSN {lsn}")
+
+
+_OPEN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    for engine in list(_OPEN_ENGINES):
+        with contextlib.suppress(Exception):
+            if engine.pid == os.getpid():
+                engine.close()
+
+
+def _after_fork_in_child() -> None:
+    # handles in the child are dead (engine.pid differs); forget them so a fresh open works
+    Engine._registry_lock = threading.Lock()
+    Engine._registry = {}
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_ = (HEADER, InvalidConfigError)

@@ -1,0 +1,120 @@
+"""The whole exception hierarchy of vectordb; no other module defines exceptions.
+
+Every error derives from :class:`VectorDBError` and also from the builtin that fits it, so
+``except LookupError`` or ``except ValueError`` keep working for callers who do not know
+vectordb. Messages say what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "CollectionExistsError",
+    "CollectionNotFoundError",
+    "ConfigError",
+    "CorruptionError",
+    "DatabaseClosedError",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "IdNotFoundError",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidFilterError",
+    "InvalidMetadataError",
+    "InvalidVectorError",
+    "LockTimeoutError",
+    "ReadOnlyError",
+    "StorageError",
+    "StorageFullError",
+    "UnsupportedFormatError",
+    "VectorDBError",
+]
+
+
+class VectorDBError(Exception):
+    """Root of every error vectordb raises."""
+
+
+class DatabaseClosedError(VectorDBError, RuntimeError):
+    """The database or collection handle was closed, dropped, or inherited through fork()."""
+
+
+class ReadOnlyError(VectorDBError, PermissionError):
+    """A write was attempted through a read-only handle."""
+
+
+class LockTimeoutError(VectorDBError, TimeoutError):
+    """The writer lock could not be taken within the lock timeout."""
+
+
+class CollectionNotFoundError(VectorDBError, LookupError):
+    """No collection of that name exists."""
+
+
+class CollectionExistsError(VectorDBError, ValueError):
+    """A collection of that name already exists."""
+
+
+class IdNotFoundError(VectorDBError, KeyError):
+    """One or more ids are not stored in the collection."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArgumentError(VectorDBError, ValueError):
+    """An argument has the wrong value, shape or type."""
+
+
+class DimensionMismatchError(InvalidArgumentError):
+    """A vector's length differs from the collection's ``dim``."""
+
+
+class InvalidVectorError(InvalidArgumentError):
+    """A vector holds NaN or infinity, or cannot be read as numbers."""
+
+
+class DuplicateIdError(InvalidArgumentError):
+    """An id is already stored, or repeated inside one batch."""
+
+
+class InvalidMetadataError(InvalidArgumentError):
+    """Metadata is not a mapping with string keys that msgpack can store."""
+
+
+class InvalidFilterError(InvalidArgumentError):
+    """A ``where=`` filter is malformed."""
+
+
+class InvalidConfigError(InvalidArgumentError):
+    """A configuration key or value is not valid."""
+
+
+ConfigError = InvalidConfigError
+"""Alias: DESIGN.md calls it ConfigError, STYLE.md InvalidConfigError; both names work."""
+
+
+class StorageError(VectorDBError, OSError):
+    """The operating system refused an I/O operation; the handle may be unusable afterwards."""
+
+
+class StorageFullError(StorageError):
+    """The disk is full: space for new rows or log records could not be reserved."""
+
+
+class CorruptionError(VectorDBError):
+    """Stored bytes fail their checksum or do not parse; names the file and byte offset."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None,
+                 offset: int | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f" [{os.fspath(path)}" + (f" at byte {offset}]" if offset is not None else "]")
+        super().__init__(message + where)
+        self.path = None if path is None else os.fspath(path)
+        self.offset = offset
+
+
+class UnsupportedFormatError(CorruptionError):
+    """A file was written by a newer format version, or is not a vectordb file at all."""

@@ -1,0 +1,1 @@
+"""Search structures over a collection's rows. Imports only numpy (numba lazily)."""

@@ -1,0 +1,246 @@
+"""Exact (flat) search: BLAS matrix products over blocks of rows plus a top-k selection.
+
+Two selection paths give the same answer: numpy (``argpartition`` per block, always available)
+and numba (``kernels.topk_block_update``: one comparison per score against the k-th best,
+several times faster). ``mode="auto"`` uses numba once its kernels have loaded in the
+background and numpy until then, so the first query after ``import vectordb`` never waits for
+the JIT. ``mode="scalar"`` is the slow, obviously correct reference the tests compare against.
+
+Scores inside the selection are "larger is better": ``q.v`` (dot), ``q.v / |v|`` with a unit
+``q`` (cosine), ``2 q.v - |v|^2`` (euclidean: the squared distance minus the constant
+``|q|^2``). The best ``k + margin`` candidates are then re-scored exactly in float64 from the
+stored vectors and ranked again, so rounding in the expanded euclidean form cannot reorder
+the final answer.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from vectordb.config import Metric
+
+__all__ = ["SearchMode", "exact_search", "kernels_ready", "load_kernels", "warm_up_in_background"]
+
+SearchMode = Literal["auto", "numba", "numpy", "scalar"]
+
+_RESCORE_MARGIN = 16
+_BLOCK_ELEMENTS = 1 << 22  # scores computed per BLAS call: 16 MiB of float32
+_NO_ROW = np.iinfo(np.int64).max
+
+_kernels: ModuleType | None = None
+_kernels_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def load_kernels() -> ModuleType:
+    """Import (and JIT-compile, or load from numba's cache) the kernels; returns the module."""
+    global _kernels
+    with _kernels_lock:
+        if _kernels is None:
+            from vectordb.index import kernels
+
+            heap_scores = np.full((1, 1), -np.inf, np.float32)
+            heap_rows = np.full((1, 1), _NO_ROW, np.int64)
+            one = np.ones(1, np.float32)
+            kernels.topk_block_update(np.ones((1, 1), np.float32), 0, np.ones(1, np.bool_), one,
+                                      np.zeros(1, np.float32), heap_scores, heap_rows, 0, 1)
+            _kernels = kernels
+        return _kernels
+
+
+def kernels_ready() -> bool:
+    return _kernels is not None
+
+
+def warm_up_in_background() -> None:
+    """Start loading the kernels in a daemon thread (once per process)."""
+    global _warm_thread
+    if _kernels is not None or _warm_thread is not None or os.environ.get("VECTORDB_NO_WARMUP"):
+        return
+
+    def warm() -> None:
+        try:
+            load_kernels()
+        except Exception:  # noqa: BLE001 - numpy keeps serving; the error resurfaces on mode="numba"
+            pass
+
+    _warm_thread = threading.Thread(target=warm, name="vectordb-jit-warmup", daemon=True)
+    _warm_thread.start()
+
+
+def _threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def exact_search(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
+                 sq_norms: npt.NDArray[np.float32], queries: npt.NDArray[np.float32], k: int,
+                 metric: Metric, *, mode: SearchMode = "auto"
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Best ``k`` live rows for each query.
+
+    Parameters
+    ----------
+    vectors, live, sq_norms
+        The first ``n`` rows of the vector file and their live flags and squared norms.
+    queries
+        ``(q, dim)`` float32, already validated.
+    Returns
+    -------
+    rows, scores
+        ``(q, m)`` arrays, best first, ``m = min(k, live rows)``; scores are the metric's
+        natural values (similarity, inner product, or euclidean distance).
+    """
+    n_live = int(np.count_nonzero(live))
+    m = min(k, n_live)
+    n_queries = queries.shape[0]
+    if m == 0:
+        return np.zeros((n_queries, 0), np.int64), np.zeros((n_queries, 0), np.float64)
+    if mode == "scalar":
+        return _scalar_search(vectors, live, queries, m, metric)
+    wanted = min(n_live, m + _RESCORE_MARGIN)
+    query_norms = np.sqrt(np.einsum("ij,ij->i", queries, queries, dtype=np.float64))
+    if metric is Metric.COSINE:
+        prepared = (queries / np.maximum(query_norms, 1e-30)[:, None]).astype(np.float32)
+        with np.errstate(divide="ignore"):
+            scale = np.where(sq_norms > 0, 1.0 / np.sqrt(sq_norms), 0.0).astype(np.float32)
+        bias = np.zeros_like(sq_norms)
+    elif metric is Metric.EUCLIDEAN:
+        prepared = queries
+        scale = np.full_like(sq_norms, 2.0)
+        bias = -sq_norms
+    else:
+        prepared = queries
+        scale = np.ones_like(sq_norms)
+        bias = np.zeros_like(sq_norms)
+    use_numba = mode == "numba" or (mode == "auto" and _kernels is not None)
+    if use_numba:
+        rows = _select_numba(vectors, live, prepared, scale, bias, wanted)
+    else:
+        rows = _select_numpy(vectors, live, prepared, scale, bias, wanted)
+    return _rescore(vectors, queries, rows, m, metric)
+
+
+def _block_size(n_queries: int) -> int:
+    return max(1024, _BLOCK_ELEMENTS // max(n_queries, 1))
+
+
+def _select_numpy(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
+                  queries: npt.NDArray[np.float32], scale: npt.NDArray[np.float32],
+                  bias: npt.NDArray[np.float32], wanted: int) -> npt.NDArray[np.int64]:
+    n_queries = queries.shape[0]
+    n_rows = vectors.shape[0]
+    block = _block_size(n_queries)
+    best_scores = np.full((n_queries, 0), -np.inf, np.float32)
+    best_rows = np.zeros((n_queries, 0), np.int64)
+    for start in range(0, n_rows, block):
+        stop = min(start + block, n_rows)
+        scores = queries @ vectors[start:stop].T
+        scores *= scale[start:stop]
+        scores += bias[start:stop]
+        scores[:, ~live[start:stop]] = -np.inf
+        take = min(wanted, stop - start)
+        if take < stop - start:
+            part = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+        else:
+            part = np.broadcast_to(np.arange(stop - start), (n_queries, stop - start))
+        part_scores = np.take_along_axis(scores, part, axis=1)
+        best_scores = np.concatenate([best_scores, part_scores], axis=1)
+        best_rows = np.concatenate([best_rows, part + start], axis=1)
+        if best_scores.shape[1] > wanted:
+            keep = np.argpartition(-best_scores, wanted - 1, axis=1)[:, :wanted]
+            best_scores = np.take_along_axis(best_scores, keep, axis=1)
+            best_rows = np.take_along_axis(best_rows, keep, axis=1)
+    best_rows[~np.isfinite(best_scores)] = _NO_ROW
+    return best_rows
+
+
+def _select_numba(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
+                  queries: npt.NDArray[np.float32], scale: npt.NDArray[np.float32],
+                  bias: npt.NDArray[np.float32], wanted: int) -> npt.NDArray[np.int64]:
+    global _pool
+    kernels = load_kernels()
+    n_queries = queries.shape[0]
+    n_rows = vectors.shape[0]
+    heap_scores = np.full((n_queries, wanted), -np.inf, np.float32)
+    heap_rows = np.full((n_queries, wanted), _NO_ROW, np.int64)
+    block = _block_size(n_queries)
+    threads = _threads() if n_queries >= 64 else 1
+    if threads > 1 and _pool is None:
+        with _kernels_lock:
+            if _pool is None:
+                _pool = concurrent.futures.ThreadPoolExecutor(threads, "vectordb-search")
+    for start in range(0, n_rows, block):
+        stop = min(start + block, n_rows)
+        scores = queries @ vectors[start:stop].T
+        args = (scores, start, live[start:stop], scale[start:stop], bias[start:stop],
+                heap_scores, heap_rows)
+        if threads == 1:
+            kernels.topk_block_update(*args, 0, n_queries)
+        else:
+            assert _pool is not None
+            step = -(-n_queries // threads)
+            futures = [_pool.submit(kernels.topk_block_update, *args, first,
+                                    min(first + step, n_queries))
+                       for first in range(0, n_queries, step)]
+            for future in futures:
+                future.result()
+    return heap_rows
+
+
+def _rescore(vectors: npt.NDArray[np.float32], queries: npt.NDArray[np.float32],
+             rows: npt.NDArray[np.int64], m: int, metric: Metric
+             ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    valid = rows != _NO_ROW
+    safe_rows = np.where(valid, rows, 0)
+    candidates = vectors[safe_rows].astype(np.float64)  # (q, wanted, dim)
+    q64 = queries.astype(np.float64)[:, None, :]
+    if metric is Metric.EUCLIDEAN:
+        difference = candidates - q64
+        natural = np.sqrt(np.einsum("qwd,qwd->qw", difference, difference))
+        ranking = -natural
+    else:
+        natural = np.einsum("qwd,qwd->qw", candidates, q64)
+        if metric is Metric.COSINE:
+            norms = np.sqrt(np.einsum("qwd,qwd->qw", candidates, candidates))
+            query_norms = np.sqrt(np.einsum("qxd,qxd->qx", q64, q64))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                natural = np.where(norms > 0, natural / (norms * query_norms), 0.0)
+        ranking = natural
+    ranking = np.where(valid, ranking, -np.inf)
+    # rank by score, ties by smaller row: lexsort's last key is the primary one
+    order = np.lexsort((rows, -ranking), axis=1)[:, :m]
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(natural, order, axis=1)
+
+
+def _scalar_search(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
+                   queries: npt.NDArray[np.float32], m: int, metric: Metric
+                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Reference: every score in float64, one full sort per query."""
+    live_rows = np.flatnonzero(live)
+    stored = vectors[live_rows].astype(np.float64)
+    all_rows = []
+    all_scores = []
+    for query in queries.astype(np.float64):
+        if metric is Metric.EUCLIDEAN:
+            natural = np.sqrt(((stored - query) ** 2).sum(axis=1))
+            ranking = -natural
+        elif metric is Metric.COSINE:
+            norms = np.sqrt((stored ** 2).sum(axis=1)) * np.sqrt((query ** 2).sum())
+            with np.errstate(divide="ignore", invalid="ignore"):
+                natural = np.where(norms > 0, stored @ query / norms, 0.0)
+            ranking = natural
+        else:
+            natural = stored @ query
+            ranking = natural
+        order = np.lexsort((live_rows, -ranking))[:m]
+        all_rows.append(live_rows[order])
+        all_scores.append(natural[order])
+    return np.array(all_rows, np.int64), np.array(all_scores, np.float64)

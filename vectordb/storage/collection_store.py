@@ -1,0 +1,344 @@
+"""CollectionStore: the in-memory and on-disk state of one collection.
+
+State: a vector file of rows, and per row ``live`` (holds a record), ``row_ids``, metadata
+(msgpack bytes), ``sq_norms`` and, for rows written before the last checkpoint, an xxh3-64
+``checksums`` entry. ``n_rows`` is the high-water mark of rows ever used.
+
+Invariants:
+- Copy-on-write rows: a row that was live at the last checkpoint (``checkpoint_live``) is never
+  written again before the next checkpoint. Replacing or deleting its record frees it only
+  when the next checkpoint completes. So the rows a MANIFEST and snapshot describe stay
+  intact on disk however the OS orders dirty pages, and recovery = snapshot + log replay.
+- Every mutation arrives with explicit rows (chosen by ``plan_rows`` under the writer lock and
+  carried in the log record), so replay is deterministic and idempotent.
+- Callers hold the collection latch: shared for reads, exclusive for ``apply_*``/``checkpoint``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+import xxhash
+
+from vectordb.config import CollectionConfig
+from vectordb.errors import CorruptionError
+from vectordb.results import Problem
+from vectordb.storage.layout import CollectionFiles
+from vectordb.storage.manifest import Manifest
+from vectordb.storage.snapshot import Snapshot, read_snapshot, write_snapshot
+from vectordb.storage.vector_file import VectorFile
+
+__all__ = ["CollectionStore"]
+
+log = logging.getLogger("vectordb.storage")
+
+
+class CollectionStore:
+    """One collection's rows, ids, metadata and checksums; see the module docstring."""
+
+    def __init__(self, files: CollectionFiles, *, read_only: bool, use_mmap: bool) -> None:
+        self.files = files
+        self.read_only = read_only
+        self.manifest = Manifest.load(files.manifest)
+        self.config = CollectionConfig.from_mapping(self.manifest.config)
+        self.dim = self.config.dim
+        self.vectors = VectorFile(files.vectors, self.dim, read_only=read_only, use_mmap=use_mmap)
+        try:
+            if self.manifest.snapshot is None:
+                snapshot = Snapshot.empty(self.manifest.checkpoint_lsn)
+            else:
+                snapshot = read_snapshot(files.directory / self.manifest.snapshot)
+            self._load_snapshot(snapshot)
+        except BaseException:
+            self.vectors.close()
+            raise
+        self.applied_lsn = self.manifest.checkpoint_lsn
+        self.updated_at = self.manifest.updated_at
+
+    # ----------------------------------------------------------------- loading
+    def _load_snapshot(self, snapshot: Snapshot) -> None:
+        n = snapshot.n_rows
+        if n > self.vectors.capacity:
+            raise CorruptionError(
+                f"snapshot describes {n} rows but the vector file holds {self.vectors.capacity}",
+                path=self.files.vectors)
+        capacity = self.vectors.capacity
+        self.n_rows = n
+        self.live = np.zeros(capacity, np.bool_)
+        self.live[:n] = snapshot.live
+        self.checkpoint_live = self.live.copy()
+        self.checksums = np.zeros(capacity, np.uint64)
+        self.checksums[:n] = snapshot.checksums
+        self.checksum_known = self.live.copy()
+        self.sq_norms = np.zeros(capacity, np.float32)
+        self.sq_norms[:n] = snapshot.sq_norms
+        self.row_ids: list[str] = snapshot.ids
+        self._row_of: dict[str, int] | None = None
+        self._snapshot_meta = snapshot.meta
+        self._snapshot_meta_offsets = snapshot.meta_offsets
+        self._snapshot_rows = n
+        self._meta_overlay: dict[int, bytes] = {}
+        self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
+        self.count = int(self.live[:n].sum())
+        self.dirty = False
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        """id -> row for live records; built on first use (open stays cheap)."""
+        if self._row_of is None:
+            rows = np.flatnonzero(self.live[:self.n_rows]).tolist()
+            ids = self.row_ids
+            self._row_of = {ids[row]: row for row in rows}
+        return self._row_of
+
+    # ----------------------------------------------------------------- rows
+    def plan_rows(self, n: int) -> npt.NDArray[np.int64]:
+        """Rows the next ``n`` new records will take: free rows first, then fresh ones.
+
+        Grows the vector file if needed (raises StorageFullError, changing nothing else).
+        """
+        reuse = self._free[:n]
+        fresh = np.arange(self.n_rows, self.n_rows + (n - len(reuse)), dtype=np.int64)
+        rows = np.concatenate([reuse, fresh]) if len(reuse) else fresh
+        if len(fresh):
+            self.ensure_capacity(int(fresh[-1]) + 1)
+        return rows
+
+    def ensure_capacity(self, needed: int) -> None:
+        old = self.vectors.capacity
+        self.vectors.ensure_capacity(needed)
+        capacity = self.vectors.capacity
+        if capacity > old:
+            for name in ("live", "checkpoint_live", "checksums", "checksum_known", "sq_norms"):
+                array = getattr(self, name)
+                grown = np.zeros(capacity, array.dtype)
+                grown[: len(array)] = array
+                setattr(self, name, grown)
+
+    def _release(self, rows: Sequence[int]) -> None:
+        """Forget the records in ``rows`` (already known live); free what can be reused now."""
+        if not rows:
+            return
+        row_array = np.asarray(rows, dtype=np.int64)
+        self.live[row_array] = False
+        self.checksum_known[row_array] = False
+        row_of = self._row_of
+        ids = self.row_ids
+        overlay = self._meta_overlay
+        snapshot_rows = self._snapshot_rows
+        for row in rows:
+            if row_of is not None:
+                row_of.pop(ids[row], None)
+            ids[row] = ""
+            if row < snapshot_rows:
+                overlay[row] = b""
+            else:
+                overlay.pop(row, None)
+        reusable = row_array[~self.checkpoint_live[row_array]]
+        if len(reusable):
+            self._free = np.union1d(self._free, reusable)
+        self.count -= len(rows)
+
+    # ----------------------------------------------------------------- mutations
+    def apply_put(self, lsn: int, rows: npt.NDArray[np.int64], ids: Sequence[str],
+                  vectors: npt.NDArray[np.float32], metadata: Sequence[bytes] | None) -> None:
+        """Store records at ``rows`` (each id replaces its previous row, if any)."""
+        if len(rows) == 0:
+            self.applied_lsn = lsn
+            return
+        if int(rows.max()) >= self.vectors.capacity:
+            self.ensure_capacity(int(rows.max()) + 1)
+        row_of = self.row_of
+        row_list = rows.tolist()
+        replaced = [old for old in map(row_of.get, ids) if old is not None]
+        if replaced:
+            self._release(replaced)
+        if len(self._free):
+            self._free = np.setdiff1d(self._free, rows, assume_unique=True)
+        self.vectors.write(rows, vectors)
+        self.live[rows] = True
+        self.checksum_known[rows] = False
+        self.sq_norms[rows] = np.einsum("ij,ij->i", vectors, vectors)
+        high = int(rows.max()) + 1
+        if high > self.n_rows:
+            self.row_ids.extend([""] * (high - len(self.row_ids)))
+            self.n_rows = high
+        id_list = self.row_ids
+        first = row_list[0]
+        if _is_run(rows):
+            id_list[first:first + len(row_list)] = ids
+        else:
+            for row, vector_id in zip(row_list, ids):
+                id_list[row] = vector_id
+        row_of.update(zip(ids, row_list))
+        self._set_metadata(row_list, metadata)
+        self.count += len(row_list)
+        self._touch(lsn)
+
+    def apply_delete(self, lsn: int, ids: Iterable[str]) -> None:
+        row_of = self.row_of
+        rows = [row for row in map(row_of.get, ids) if row is not None]
+        self._release(rows)
+        self._touch(lsn)
+
+    def apply_metadata(self, lsn: int, ids: Sequence[str], metadata: Sequence[bytes]) -> None:
+        row_of = self.row_of
+        pairs = [(row, blob) for row, blob in zip(map(row_of.get, ids), metadata)
+                 if row is not None]
+        self._set_metadata([row for row, _ in pairs], [blob for _, blob in pairs])
+        self._touch(lsn)
+
+    def _set_metadata(self, rows: list[int], metadata: Sequence[bytes] | None) -> None:
+        overlay = self._meta_overlay
+        if metadata is not None:
+            overlay.update(zip(rows, metadata))
+            return
+        snapshot_rows = self._snapshot_rows
+        for row in rows:
+            if row < snapshot_rows:
+                overlay[row] = b""
+            else:
+                overlay.pop(row, None)
+
+    def _touch(self, lsn: int) -> None:
+        self.applied_lsn = max(self.applied_lsn, lsn)
+        self.dirty = True
+        self.updated_at = time.time()
+
+    # ----------------------------------------------------------------- reads
+    def metadata_bytes(self, row: int) -> bytes:
+        blob = self._meta_overlay.get(row)
+        if blob is not None:
+            return blob
+        if row >= self._snapshot_rows:
+            return b""
+        offsets = self._snapshot_meta_offsets
+        return self._snapshot_meta[int(offsets[row]):int(offsets[row + 1])]
+
+    def metadata(self, row: int) -> dict[str, Any] | None:
+        blob = self.metadata_bytes(row)
+        if not blob:
+            return None
+        try:
+            value: dict[str, Any] = msgpack.unpackb(blob, raw=False)
+        except Exception as error:
+            raise CorruptionError(f"metadata of row {row} does not decode: {error}",
+                                  path=self.files.directory) from error
+        return value
+
+    def row_checksum(self, row: int) -> int:
+        return xxhash.xxh3_64_intdigest(self.vectors.rows[row])
+
+    def verify_rows(self, rows: Iterable[int]) -> None:
+        """Raise CorruptionError if any row's bytes differ from its checkpoint checksum."""
+        for row in rows:
+            if self.checksum_known[row] and self.row_checksum(row) != int(self.checksums[row]):
+                from vectordb.storage.vector_file import HEADER_BYTES
+
+                raise CorruptionError(
+                    f"vector of id {self.row_ids[row]!r} (row {row}) fails its checksum",
+                    path=self.files.vectors, offset=HEADER_BYTES + row * self.vectors.row_bytes)
+
+    def check(self) -> list[Problem]:
+        """Verify every live row that has a checksum; return the problems found."""
+        from vectordb.storage.vector_file import HEADER_BYTES
+
+        problems = []
+        rows = np.flatnonzero(self.live[:self.n_rows] & self.checksum_known[:self.n_rows])
+        vectors = self.vectors.rows
+        expected = self.checksums
+        for row in rows.tolist():
+            if xxhash.xxh3_64_intdigest(vectors[row]) != int(expected[row]):
+                problems.append(Problem(
+                    str(self.files.vectors), HEADER_BYTES + row * self.vectors.row_bytes,
+                    f"vector of id {self.row_ids[row]!r} (row {row}) fails its checksum"))
+        return problems
+
+    # ----------------------------------------------------------------- checkpoint
+    def checkpoint(self, lsn: int) -> None:
+        """Make the current state the on-disk state as of ``lsn`` and commit the MANIFEST."""
+        if not self.dirty and self.manifest.checkpoint_lsn >= lsn:
+            return
+        n = self.n_rows
+        self.vectors.flush()
+        pending = np.flatnonzero(self.live[:n] & ~self.checksum_known[:n])
+        vectors = self.vectors.rows
+        checksums = self.checksums
+        for row in pending.tolist():
+            checksums[row] = xxhash.xxh3_64_intdigest(vectors[row])
+        self.checksum_known[pending] = True
+        meta, meta_offsets = self._merged_metadata(n)
+        old_snapshot = self.manifest.snapshot
+        name = None
+        if n:
+            snapshot = Snapshot(lsn, n, self.live[:n], self.row_ids, meta_offsets, meta,
+                                checksums[:n], self.sq_norms[:n])
+            path = self.files.snapshot(lsn)
+            write_snapshot(path, snapshot)
+            name = path.name
+        manifest = Manifest(
+            uid=self.manifest.uid, name=self.manifest.name, config=self.manifest.config,
+            created_at=self.manifest.created_at, updated_at=self.updated_at,
+            checkpoint_lsn=lsn, snapshot=name, count=self.count)
+        manifest.commit(self.files.manifest)
+        self.manifest = manifest
+        if old_snapshot is not None and old_snapshot != name:
+            with contextlib.suppress(OSError):
+                (self.files.directory / old_snapshot).unlink()
+        self._snapshot_meta, self._snapshot_meta_offsets = meta, meta_offsets
+        self._snapshot_rows = n
+        self._meta_overlay = {}
+        self.checkpoint_live = self.live.copy()
+        self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
+        self.dirty = False
+
+    def _merged_metadata(self, n: int) -> tuple[bytes, npt.NDArray[np.uint64]]:
+        old_offsets = self._snapshot_meta_offsets
+        old_rows = self._snapshot_rows
+        lengths = np.zeros(n, np.int64)
+        lengths[:old_rows] = np.diff(old_offsets.astype(np.int64))
+        overlay = self._meta_overlay
+        if not overlay:
+            offsets = np.zeros(n + 1, np.uint64)
+            offsets[1:] = np.cumsum(lengths)
+            return self._snapshot_meta, offsets
+        pieces = []
+        previous = 0
+        old_meta = self._snapshot_meta
+        for row in sorted(overlay):
+            stop = min(row, old_rows)
+            if previous < stop:
+                pieces.append(old_meta[int(old_offsets[previous]):int(old_offsets[stop])])
+            blob = overlay[row]
+            pieces.append(blob)
+            lengths[row] = len(blob)
+            previous = row + 1
+        if previous < old_rows:
+            pieces.append(old_meta[int(old_offsets[previous]):int(old_offsets[old_rows])])
+        offsets = np.zeros(n + 1, np.uint64)
+        offsets[1:] = np.cumsum(lengths)
+        return b"".join(pieces), offsets
+
+    # ----------------------------------------------------------------- info
+    def disk_bytes(self) -> int:
+        total = 0
+        for entry in self.files.directory.iterdir():
+            with contextlib.suppress(OSError):
+                total += entry.stat().st_size
+        return total
+
+    def close(self) -> None:
+        self.vectors.close()
+
+
+def _is_run(rows: npt.NDArray[np.int64]) -> bool:
+    """True if ``rows`` is ascending and contiguous (r, r+1, r+2, ...)."""
+    return len(rows) == 1 or bool(int(rows[-1]) - int(rows[0]) + 1 == len(rows)
+                                  and np.all(np.diff(rows) == 1))

@@ -1,0 +1,69 @@
+"""Every file name inside a database directory, in one place.
+
+```
+<db>/vectordb.meta                      database header: magic + format version
+<db>/LOCK                               writer lock file (portalocker)
+<db>/wal/<first-lsn:012d>.log           write-ahead log segments, one log for the database
+<db>/collections/<name>/MANIFEST        the collection's committed state (atomic replace)
+<db>/collections/<name>/vectors.bin     mmap'd fixed-width rows
+<db>/collections/<name>/snapshot-<lsn:012d>.bin   ids, metadata, checksums as of the checkpoint
+```
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+__all__ = ["CollectionFiles", "DatabaseFiles"]
+
+_SEGMENT_RE = re.compile(r"^(\d{12})\.log$")
+_SNAPSHOT_RE = re.compile(r"^snapshot-(\d{12})\.bin$")
+
+
+class DatabaseFiles:
+    """Paths of a database directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.meta = root / "vectordb.meta"
+        self.lock = root / "LOCK"
+        self.wal_dir = root / "wal"
+        self.collections_dir = root / "collections"
+
+    def collection(self, name: str) -> CollectionFiles:
+        return CollectionFiles(self.collections_dir / name)
+
+    def segment(self, first_lsn: int) -> Path:
+        return self.wal_dir / f"{first_lsn:012d}.log"
+
+    def segments(self) -> list[tuple[int, Path]]:
+        """WAL segments sorted by their first LSN."""
+        if not self.wal_dir.is_dir():
+            return []
+        found = []
+        for entry in self.wal_dir.iterdir():
+            match = _SEGMENT_RE.match(entry.name)
+            if match:
+                found.append((int(match.group(1)), entry))
+        return sorted(found)
+
+
+class CollectionFiles:
+    """Paths of one collection directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.manifest = directory / "MANIFEST"
+        self.vectors = directory / "vectors.bin"
+
+    def snapshot(self, lsn: int) -> Path:
+        return self.directory / f"snapshot-{lsn:012d}.bin"
+
+    def snapshots(self) -> list[tuple[int, Path]]:
+        found = []
+        for entry in self.directory.iterdir():
+            match = _SNAPSHOT_RE.match(entry.name)
+            if match:
+                found.append((int(match.group(1)), entry))
+        return sorted(found)

@@ -1,0 +1,117 @@
+"""Snapshot: a collection's ids, metadata, row checksums and norms as of one checkpoint.
+
+File ``snapshot-<lsn:012d>.bin``::
+
+    header (16 bytes: headers.SNAPSHOT_MAGIC, format version, flags)
+    body_length u64 LE | body_checksum u64 LE (xxh3-64 of the body)
+    body: msgpack map
+        lsn           int     checkpoint LSN this snapshot is the state at
+        n_rows        int     rows in use (the high-water mark); arrays below have this length
+        live          bin     uint8 per row: 1 if the row holds a stored record
+        ids           bin     UTF-8 ids, one per row, joined by NUL ("" for rows not live)
+        meta_offsets  bin     uint64 LE, n_rows + 1 entries; row r's metadata is
+                              meta[meta_offsets[r]:meta_offsets[r+1]] (empty: no metadata)
+        meta          bin     concatenated msgpack maps
+        checksums     bin     uint64 LE per row: xxh3-64 of the row's bytes in vectors.bin
+        sq_norms      bin     float32 LE per row: squared L2 norm of the row
+
+Written once to a fresh name (temp file, fsync, rename, fsync dir) and never modified; the
+MANIFEST names the snapshot in force.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+import xxhash
+
+from vectordb.errors import CorruptionError
+from vectordb.storage.atomic import atomic_write_bytes, os_error
+from vectordb.storage.headers import HEADER, SNAPSHOT_MAGIC, pack_header, unpack_header
+
+__all__ = ["Snapshot", "read_snapshot", "write_snapshot"]
+
+_BODY = struct.Struct("<QQ")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    lsn: int
+    n_rows: int
+    live: npt.NDArray[np.bool_]
+    ids: list[str]
+    meta_offsets: npt.NDArray[np.uint64]
+    meta: bytes
+    checksums: npt.NDArray[np.uint64]
+    sq_norms: npt.NDArray[np.float32]
+
+    @classmethod
+    def empty(cls, lsn: int) -> Snapshot:
+        return cls(lsn, 0, np.zeros(0, np.bool_), [], np.zeros(1, np.uint64), b"",
+                   np.zeros(0, np.uint64), np.zeros(0, np.float32))
+
+
+def write_snapshot(path: Path, snapshot: Snapshot) -> int:
+    """Write ``snapshot`` durably to ``path``; returns the file size."""
+    n = snapshot.n_rows
+    body = msgpack.packb({
+        "lsn": snapshot.lsn,
+        "n_rows": n,
+        "live": snapshot.live[:n].astype(np.uint8).tobytes(),
+        "ids": "\x00".join(snapshot.ids[:n]).encode("utf-8"),
+        "meta_offsets": snapshot.meta_offsets[:n + 1].astype("<u8").tobytes(),
+        "meta": snapshot.meta,
+        "checksums": snapshot.checksums[:n].astype("<u8").tobytes(),
+        "sq_norms": snapshot.sq_norms[:n].astype("<f4").tobytes(),
+    }, use_bin_type=True)
+    data = pack_header(SNAPSHOT_MAGIC) + _BODY.pack(len(body), xxhash.xxh3_64_intdigest(body)) + body
+    atomic_write_bytes(path, data)
+    return len(data)
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """Read and verify a snapshot; any damage raises CorruptionError naming the file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise CorruptionError("snapshot named by the MANIFEST is missing", path=path) from error
+    except OSError as error:
+        raise os_error(error, f"read snapshot {path}") from error
+    unpack_header(data, SNAPSHOT_MAGIC, path, "snapshot")
+    if len(data) < HEADER.size + _BODY.size:
+        raise CorruptionError("snapshot truncated", path=path, offset=HEADER.size)
+    length, checksum = _BODY.unpack_from(data, HEADER.size)
+    start = HEADER.size + _BODY.size
+    body = memoryview(data)[start:start + length]
+    if len(body) != length:
+        raise CorruptionError(f"snapshot truncated: body has {len(body)} of {length} bytes",
+                              path=path, offset=start)
+    if xxhash.xxh3_64_intdigest(body) != checksum:
+        raise CorruptionError("snapshot fails its checksum", path=path, offset=start)
+    try:
+        fields = msgpack.unpackb(body, raw=False)
+        n = int(fields["n_rows"])
+        ids_blob: bytes = fields["ids"]
+        ids = ids_blob.decode("utf-8").split("\x00") if n else []
+        snapshot = Snapshot(
+            lsn=int(fields["lsn"]),
+            n_rows=n,
+            live=np.frombuffer(fields["live"], dtype=np.uint8).astype(np.bool_),
+            ids=ids,
+            meta_offsets=np.frombuffer(fields["meta_offsets"], dtype="<u8").astype(np.uint64),
+            meta=fields["meta"],
+            checksums=np.frombuffer(fields["checksums"], dtype="<u8").astype(np.uint64),
+            sq_norms=np.frombuffer(fields["sq_norms"], dtype="<f4").astype(np.float32),
+        )
+    except (KeyError, TypeError, ValueError, msgpack.UnpackException) as error:
+        raise CorruptionError(f"snapshot does not decode: {error}", path=path,
+                              offset=start) from error
+    if not (len(snapshot.live) == len(ids) == len(snapshot.checksums) == len(snapshot.sq_norms)
+            == n and len(snapshot.meta_offsets) == n + 1):
+        raise CorruptionError("snapshot arrays disagree on the row count", path=path, offset=start)
+    return snapshot

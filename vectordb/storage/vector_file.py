@@ -1,0 +1,230 @@
+"""VectorFile: fixed-width float32 rows in one file, mapped into memory.
+
+Layout: a 4096-byte header page (``headers.VECTORS_MAGIC``, format version, flags, then
+``dim u32 | dtype code u32 | row_bytes u64``; the rest zero) followed by ``capacity`` rows of
+``dim`` little-endian float32 values. ``capacity = (file size - 4096) // row_bytes``; rows start
+page-aligned so numpy views of them are aligned.
+
+Growing never resizes a live mapping: the file is extended (space reserved with
+``posix_fallocate`` so a full disk raises ``StorageFullError`` instead of a SIGBUS on a later
+page fault), a new mapping is created and swapped in, and the old one stays valid for any
+numpy view still holding it until that view is dropped.
+
+Without mmap (``use_mmap=False``) rows live in a numpy array and ``flush()`` writes the rows
+changed since the last flush with positional writes.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from vectordb.errors import CorruptionError
+from vectordb.storage.atomic import fsync_dir, fsync_fd, os_error, reserve_space
+from vectordb.storage.headers import HEADER, VECTORS_MAGIC, pack_header, unpack_header
+
+__all__ = ["VectorFile"]
+
+HEADER_BYTES = 4096
+_SHAPE = struct.Struct("<IIQ")
+_FLOAT32 = 1
+
+
+class VectorFile:
+    """Rows of float32 vectors; ``rows`` is a (capacity, dim) view that may be replaced on grow."""
+
+    def __init__(self, path: Path, dim: int, *, read_only: bool, use_mmap: bool) -> None:
+        self.path = path
+        self.dim = dim
+        self.row_bytes = dim * 4
+        self.read_only = read_only
+        self.use_mmap = use_mmap
+        self._fd: int | None = None
+        self._map: mmap.mmap | None = None
+        self._dirty_low = -1
+        self._dirty_high = -1
+        self.rows: npt.NDArray[np.float32] = np.empty((0, dim), dtype=np.float32)
+        self._open()
+
+    @classmethod
+    def create(cls, path: Path, dim: int, capacity: int) -> None:
+        """Write a new, empty vector file with room for ``capacity`` rows (fsynced)."""
+        header = bytearray(HEADER_BYTES)
+        header[:HEADER.size] = pack_header(VECTORS_MAGIC)
+        header[HEADER.size:HEADER.size + _SHAPE.size] = _SHAPE.pack(dim, _FLOAT32, dim * 4)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o644)
+            try:
+                os.write(fd, bytes(header))
+                reserve_space(fd, HEADER_BYTES + capacity * dim * 4)
+                fsync_fd(fd)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise os_error(error, f"create vector file {path}") from error
+
+    def _open(self) -> None:
+        flags = (os.O_RDONLY if self.read_only else os.O_RDWR) | getattr(os, "O_BINARY", 0)
+        try:
+            self._fd = os.open(self.path, flags)
+            head = os.pread(self._fd, HEADER_BYTES, 0) if hasattr(os, "pread") else \
+                _read_at(self._fd, HEADER_BYTES, 0)
+        except OSError as error:
+            raise os_error(error, f"open vector file {self.path}") from error
+        unpack_header(head, VECTORS_MAGIC, self.path, "vector file")
+        if len(head) < HEADER.size + _SHAPE.size:
+            raise CorruptionError("vector file header truncated", path=self.path, offset=0)
+        dim, dtype, row_bytes = _SHAPE.unpack_from(head, HEADER.size)
+        if dim != self.dim or dtype != _FLOAT32 or row_bytes != self.row_bytes:
+            raise CorruptionError(
+                f"vector file holds dim={dim} dtype={dtype} row_bytes={row_bytes}; the manifest "
+                f"says dim={self.dim} float32", path=self.path, offset=HEADER.size)
+        self._map_rows()
+
+    @property
+    def capacity(self) -> int:
+        return int(self.rows.shape[0])
+
+    def _file_capacity(self) -> int:
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        return max(0, (size - HEADER_BYTES) // self.row_bytes)
+
+    def _map_rows(self) -> None:
+        assert self._fd is not None
+        capacity = self._file_capacity()
+        length = HEADER_BYTES + capacity * self.row_bytes
+        if not self.use_mmap:
+            data = np.zeros((capacity, self.dim), dtype=np.float32)
+            if capacity:
+                raw = _read_at(self._fd, capacity * self.row_bytes, HEADER_BYTES)
+                got = len(raw) // self.row_bytes
+                data[:got] = np.frombuffer(raw, dtype="<f4", count=got * self.dim).reshape(
+                    got, self.dim)
+            old = self.rows
+            if old.shape[0]:
+                data[: old.shape[0]] = old
+            self.rows = data
+            return
+        # read-only handles map copy-on-write: replaying the log tail writes private pages
+        access = mmap.ACCESS_COPY if self.read_only else mmap.ACCESS_WRITE
+        try:
+            new_map = mmap.mmap(self._fd, length, access=access)
+        except OSError as error:
+            raise os_error(error, f"map vector file {self.path}") from error
+        rows = np.frombuffer(new_map, dtype="<f4", count=capacity * self.dim,
+                             offset=HEADER_BYTES).reshape(capacity, self.dim)
+        old_map = self._map
+        self._map = new_map
+        self.rows = rows
+        if old_map is not None:
+            _close_quietly(old_map)
+
+    def ensure_capacity(self, needed: int) -> None:
+        """Grow (doubling) until at least ``needed`` rows fit. Raises StorageFullError."""
+        if needed <= self.capacity:
+            return
+        capacity = max(self.capacity, 1)
+        while capacity < needed:
+            capacity *= 2
+        assert self._fd is not None
+        if self.read_only:  # replaying the log of a read-only open: grow in private memory
+            grown = np.zeros((capacity, self.dim), dtype=np.float32)
+            grown[: self.capacity] = self.rows
+            self.rows = grown
+            return
+        try:
+            reserve_space(self._fd, HEADER_BYTES + capacity * self.row_bytes)
+        except OSError as error:
+            raise os_error(error, f"grow vector file {self.path} to {capacity} rows") from error
+        self._map_rows()
+
+    def write(self, start_rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+        """Store ``vectors[i]`` in row ``start_rows[i]`` (rows must already fit)."""
+        if len(start_rows) == 0:
+            return
+        low = int(start_rows.min())
+        high = int(start_rows.max())
+        if high - low + 1 == len(start_rows) and bool(np.all(np.diff(start_rows) == 1)):
+            self.rows[low:high + 1] = vectors
+        else:
+            self.rows[start_rows] = vectors
+        if not self.use_mmap:
+            self._dirty_low = low if self._dirty_low < 0 else min(self._dirty_low, low)
+            self._dirty_high = max(self._dirty_high, high)
+
+    def flush(self) -> None:
+        """Make every written row durable (msync + fsync, or pwrite + fsync without mmap)."""
+        if self.read_only or self._fd is None:
+            return
+        try:
+            if self.use_mmap:
+                if self._map is not None:
+                    self._map.flush()
+            elif self._dirty_low >= 0:
+                block = np.ascontiguousarray(self.rows[self._dirty_low:self._dirty_high + 1])
+                _write_at(self._fd, memoryview(block).cast("B"),
+                          HEADER_BYTES + self._dirty_low * self.row_bytes)
+                self._dirty_low = self._dirty_high = -1
+            fsync_fd(self._fd)
+        except OSError as error:
+            raise os_error(error, f"flush vector file {self.path}") from error
+
+    def disk_bytes(self) -> int:
+        return HEADER_BYTES + self.capacity * self.row_bytes
+
+    def close(self) -> None:
+        if self._map is not None:
+            _close_quietly(self._map)
+            self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.rows = np.empty((0, self.dim), dtype=np.float32)
+
+
+def _close_quietly(mapping: mmap.mmap) -> None:
+    # numpy views may still hold the buffer (a search in another thread, a user's array);
+    # the mapping is then released when the last view is garbage-collected.
+    try:
+        mapping.close()
+    except BufferError:
+        pass
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    chunks = []
+    while size > 0:
+        if hasattr(os, "pread"):
+            chunk = os.pread(fd, min(size, 1 << 30), offset)
+        else:
+            os.lseek(fd, offset, os.SEEK_SET)
+            chunk = os.read(fd, min(size, 1 << 30))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _write_at(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        if hasattr(os, "pwrite"):
+            written = os.pwrite(fd, data, offset)
+        else:
+            os.lseek(fd, offset, os.SEEK_SET)
+            written = os.write(fd, data)
+        data = data[written:]
+        offset += written
+
+
+def remove_vector_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    fsync_dir(path.parent)

@@ -1,0 +1,317 @@
+"""The write-ahead log: one log per database, split into segments.
+
+Segment file ``wal/<first-lsn:012d>.log``: a 16-byte header (``headers.WAL_MAGIC``, format
+version, flags) followed by frames::
+
+    payload_length u32 LE | checksum u64 LE | payload (msgpack map)
+
+``checksum`` is xxh3-64 over the 4 length bytes followed by the payload, so a corrupted length
+is caught like a corrupted payload. Every payload holds ``lsn`` (log sequence number: 1, 2, 3,
+... across segments without gaps) and ``op``; large vector data is the map's last value, a
+msgpack ``bin``, written straight from the caller's buffer without a copy.
+
+Reading rules (``WalScan``):
+- A frame that is cut short by the end of the *last* segment, or whose checksum fails while
+  it reaches the end of that segment, is a torn tail: a write that was never acknowledged.
+  Replay stops there and a read-write open truncates the segment at that offset.
+- Any other checksum failure, an LSN out of sequence, or a frame cut short in an earlier
+  segment raises ``CorruptionError`` naming the segment and byte offset.
+
+Writing (``WalWriter``): appends go through ``os.writev``; a failed append truncates the
+segment back to where it was so no half frame is left behind; ``sync()`` fsyncs. A new
+segment is fsynced together with its directory before any frame goes into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import xxhash
+
+from vectordb.errors import CorruptionError, InvalidArgumentError
+from vectordb.storage.atomic import fsync_dir, fsync_fd, os_error
+from vectordb.storage.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
+from vectordb.storage.layout import DatabaseFiles
+
+__all__ = ["FRAME", "WalRecord", "WalScan", "WalWriter", "encode_payload"]
+
+log = logging.getLogger("vectordb.wal")
+
+FRAME = struct.Struct("<IQ")
+MAX_PAYLOAD = 2**32 - 1
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+_BIN32 = struct.Struct(">BI")
+
+
+def frame_checksum(length_bytes: bytes, parts: list[bytes | memoryview]) -> int:
+    hasher = xxhash.xxh3_64(length_bytes)
+    for part in parts:
+        hasher.update(part)
+    return hasher.intdigest()
+
+
+def encode_payload(fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None
+                   ) -> list[bytes | memoryview]:
+    """Encode a msgpack map of ``fields`` plus an optional raw ``bin`` value, without copying it.
+
+    The tail buffer becomes the map's last value; msgpack readers see an ordinary map.
+    """
+    packer = msgpack.Packer(use_bin_type=True)
+    parts: list[bytes | memoryview] = [packer.pack_map_header(len(fields) + (tail is not None))]
+    for key, value in fields.items():
+        parts.append(packer.pack(key))
+        parts.append(packer.pack(value))
+    if tail is not None:
+        key, buffer = tail
+        parts.append(packer.pack(key))
+        parts.append(_BIN32.pack(0xC6, buffer.nbytes))
+        parts.append(buffer.cast("B") if buffer.ndim != 1 or buffer.format != "B" else buffer)
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class WalRecord:
+    lsn: int
+    payload: dict[str, Any]
+    segment: Path
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TornTail:
+    segment: Path
+    offset: int
+    reason: str
+
+
+class WalScan:
+    """Reads every record of the log in LSN order; see the module docstring for the rules."""
+
+    def __init__(self, files: DatabaseFiles) -> None:
+        self.files = files
+        self.segments = files.segments()
+        self.torn: TornTail | None = None
+        self.last_lsn: int | None = None
+        self.bytes_read = 0
+
+    def records(self, after_lsn: int = 0) -> Iterator[WalRecord]:
+        """Yield records with ``lsn > after_lsn``; sets ``torn`` and ``last_lsn`` as it goes."""
+        expected: int | None = None
+        for position, (first_lsn, path) in enumerate(self.segments):
+            is_last = position == len(self.segments) - 1
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                raise os_error(error, f"read log segment {path}") from error
+            self.bytes_read += len(data)
+            if len(data) < HEADER.size:
+                if is_last:
+                    self.torn = TornTail(path, 0, "segment header incomplete")
+                    return
+                raise CorruptionError("log segment header truncated", path=path, offset=0)
+            unpack_header(data, WAL_MAGIC, path, "log segment")
+            if expected is None:
+                expected = first_lsn
+            elif first_lsn != expected:
+                raise CorruptionError(
+                    f"log segment starts at LSN {first_lsn}, expected {expected} (a segment "
+                    "is missing)", path=path, offset=0)
+            offset = HEADER.size
+            end = len(data)
+            while offset < end:
+                reason = None
+                if end - offset < FRAME.size:
+                    reason = "frame header cut short"
+                else:
+                    length, checksum = FRAME.unpack_from(data, offset)
+                    frame_end = offset + FRAME.size + length
+                    if frame_end > end:
+                        reason = "frame cut short"
+                    else:
+                        body = memoryview(data)[offset + FRAME.size:frame_end]
+                        computed = frame_checksum(data[offset:offset + 4], [body])
+                        if computed != checksum:
+                            if is_last and frame_end == end:
+                                reason = "last frame fails its checksum"
+                            else:
+                                raise CorruptionError(
+                                    "log record fails its checksum", path=path, offset=offset)
+                if reason is not None:
+                    if not is_last:
+                        raise CorruptionError(f"log segment ends mid-record ({reason})",
+                                              path=path, offset=offset)
+                    self.torn = TornTail(path, offset, reason)
+                    return
+                try:
+                    payload = msgpack.unpackb(body, raw=False)
+                    lsn = payload["lsn"]
+                except Exception as error:
+                    raise CorruptionError(f"log record does not decode: {error}",
+                                          path=path, offset=offset) from error
+                if lsn != expected:
+                    raise CorruptionError(f"log record has LSN {lsn}, expected {expected}",
+                                          path=path, offset=offset)
+                expected += 1
+                self.last_lsn = lsn
+                if lsn > after_lsn:
+                    yield WalRecord(lsn, payload, path, offset, frame_end - offset)
+                offset = frame_end
+
+    @property
+    def next_lsn_hint(self) -> int | None:
+        if self.last_lsn is not None:
+            return self.last_lsn + 1
+        if self.segments:
+            return self.segments[-1][0]
+        return None
+
+
+class WalWriter:
+    """Appends frames to the last segment; not thread-safe (the writer lock serializes callers)."""
+
+    def __init__(self, files: DatabaseFiles, next_lsn: int,
+                 segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
+        self.files = files
+        self.next_lsn = next_lsn
+        self.segment_bytes = segment_bytes
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self.unsynced = False
+        self.broken: BaseException | None = None
+        segments = files.segments()
+        if segments:
+            self._open_existing(segments[-1][1])
+        else:
+            self.start_segment()
+
+    def _open_existing(self, path: Path) -> None:
+        flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(path, flags)
+        except OSError as error:
+            raise os_error(error, f"open log segment {path}") from error
+        size = os.fstat(fd).st_size
+        if size < HEADER.size:  # a torn header from a crash while the segment was created
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, pack_header(WAL_MAGIC), 0)
+            fsync_fd(fd)
+            size = HEADER.size
+        self._fd, self._path, self._size = fd, path, size
+
+    @property
+    def segment_path(self) -> Path | None:
+        return self._path
+
+    @property
+    def segment_size(self) -> int:
+        return self._size
+
+    def start_segment(self) -> Path:
+        """Close the current segment (fsynced) and start ``<next_lsn>.log``."""
+        if self._fd is not None:
+            self.sync()
+            os.close(self._fd)
+            self._fd = None
+        path = self.files.segment(self.next_lsn)
+        self.files.wal_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
+                         0o644)
+            os.write(fd, pack_header(WAL_MAGIC))
+            fsync_fd(fd)
+            fsync_dir(self.files.wal_dir)
+        except OSError as error:
+            raise os_error(error, f"create log segment {path}") from error
+        self._fd, self._path, self._size = fd, path, HEADER.size
+        self.unsynced = False
+        return path
+
+    def append(self, fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None,
+               *, sync: bool) -> tuple[int, int]:
+        """Append one record; returns ``(lsn, bytes written)``.
+
+        On failure the segment is cut back to its previous end and the LSN is not consumed.
+        """
+        if self._fd is None:
+            raise RuntimeError("log writer is closed")
+        if self.broken is not None:
+            raise os_error(OSError(str(self.broken)), "append to a log that failed before")
+        if self._size >= self.segment_bytes:
+            self.start_segment()
+        lsn = self.next_lsn
+        parts = encode_payload({"lsn": lsn, **fields}, tail)
+        length = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in parts)
+        if length > MAX_PAYLOAD:
+            raise InvalidArgumentError(
+                f"one write of {length} bytes exceeds the 4 GiB record limit; split the batch")
+        length_bytes = struct.pack("<I", length)
+        checksum = frame_checksum(length_bytes, parts)
+        frame = [FRAME.pack(length, checksum), *parts]
+        start = self._size
+        try:
+            _write_all(self._fd, frame, start)
+        except OSError as error:
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                self.broken = error  # a half frame may stay behind: no more appends
+            raise os_error(error, f"append to log segment {self._path}") from error
+        if sync:
+            try:
+                fsync_fd(self._fd)
+            except OSError as error:
+                # never retried: the kernel may have dropped the pages it failed to write
+                self.broken = error
+                raise os_error(error, f"fsync log segment {self._path}") from error
+        self._size = start + FRAME.size + length
+        self.next_lsn = lsn + 1
+        self.unsynced = not sync
+        return lsn, FRAME.size + length
+
+    def sync(self) -> None:
+        if self._fd is not None and self.unsynced:
+            try:
+                fsync_fd(self._fd)
+            except OSError as error:
+                self.broken = error
+                raise os_error(error, f"fsync log segment {self._path}") from error
+            self.unsynced = False
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _write_all(fd: int, parts: list[bytes | memoryview], offset: int) -> None:
+    """Write every part at ``offset`` (positional, so a retry after a short write is exact)."""
+    if sys.platform == "win32" or not hasattr(os, "pwritev"):
+        data = b"".join(parts)
+        os.lseek(fd, offset, os.SEEK_SET)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return
+    pending = [memoryview(part) for part in parts]
+    while pending:
+        written = os.pwritev(fd, pending[:512], offset)
+        offset += written
+        while pending and written >= pending[0].nbytes:
+            written -= pending[0].nbytes
+            pending.pop(0)
+        if written:
+            pending[0] = pending[0][written:]
