@@ -80,9 +80,12 @@ class Collection:
         return self._slot
 
     # ----------------------------------------------------------------- writes
-    def add(self, vectors: Any, ids: Sequence[str] | str | None = None,
-            metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None
-            ) -> list[str]:
+    def add(
+        self,
+        vectors: Any,
+        ids: Sequence[str] | str | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+    ) -> list[str]:
         """Insert new records; returns their ids.
 
         Parameters
@@ -109,19 +112,26 @@ class Collection:
         with self._engine.writing():
             store = slot.store
             if not generated or store.count:
-                taken = store.row_of.keys() & id_list if not store.row_of.keys().isdisjoint(
-                    id_list) else set()
+                taken = (
+                    store.row_of.keys() & id_list
+                    if not store.row_of.keys().isdisjoint(id_list)
+                    else set()
+                )
                 if taken:
                     example = sorted(taken)[:3]
                     raise DuplicateIdError(
                         f"{len(taken)} id(s) already stored in {self.name!r}, e.g. {example}; "
-                        "nothing was added. Use upsert() to replace records")
+                        "nothing was added. Use upsert() to replace records"
+                    )
             self._put(slot, id_list, matrix, blobs)
         return id_list
 
-    def upsert(self, vectors: Any, ids: Sequence[str] | str,
-               metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None
-               ) -> list[str]:
+    def upsert(
+        self,
+        vectors: Any,
+        ids: Sequence[str] | str,
+        metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+    ) -> list[str]:
         """Insert records, or replace whole records (vector and metadata) whose id exists.
 
         ``metadata=None`` stores the records without metadata; to change only vectors or only
@@ -135,9 +145,12 @@ class Collection:
             self._put(slot, id_list, matrix, blobs)
         return id_list
 
-    def update(self, ids: Sequence[str] | str, vectors: Any = None,
-               metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None
-               ) -> None:
+    def update(
+        self,
+        ids: Sequence[str] | str,
+        vectors: Any = None,
+        metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+    ) -> None:
         """Change existing records: vectors only (metadata kept), metadata only (vector
         kept; a None entry removes the record's metadata), or both at once.
 
@@ -157,9 +170,11 @@ class Collection:
             self._require_ids(id_list)
             if matrix is None:
                 assert blobs is not None
-                fields = {"op": "meta", "ids": id_list, "meta": blobs}
-                self._engine.commit(slot, fields, None,
-                                    lambda lsn: store.apply_metadata(lsn, id_list, blobs))
+                new_metadata: list[bytes] = blobs
+                fields = {"op": "meta", "ids": id_list, "meta": new_metadata}
+                self._engine.commit(
+                    slot, fields, None, lambda lsn: store.apply_metadata(lsn, id_list, new_metadata)
+                )
                 return
             if blobs is None:
                 row_of = store.row_of
@@ -185,8 +200,12 @@ class Collection:
                 id_list = list(dict.fromkeys(id_list))
             if not id_list:
                 return 0
-            self._engine.commit(slot, {"op": "del", "ids": id_list}, None,
-                                lambda lsn: store.apply_delete(lsn, id_list))
+            self._engine.commit(
+                slot,
+                {"op": "del", "ids": id_list},
+                None,
+                lambda lsn: store.apply_delete(lsn, id_list),
+            )
             return len(id_list)
 
     def _require_ids(self, id_list: list[str]) -> None:
@@ -195,19 +214,28 @@ class Collection:
         if missing:
             raise IdNotFoundError(
                 f"{len(missing)} id(s) not stored in {self.name!r}, e.g. {missing[:3]}; nothing "
-                "was changed")
+                "was changed"
+            )
 
-    def _put(self, slot: StoreSlot, id_list: list[str], matrix: npt.NDArray[np.float32],
-             blobs: list[bytes] | None) -> None:
+    def _put(
+        self,
+        slot: StoreSlot,
+        id_list: list[str],
+        matrix: npt.NDArray[np.float32],
+        blobs: list[bytes] | None,
+    ) -> None:
         store = slot.store
         rows = store.plan_rows(len(id_list))
-        fields = {"op": "put", "ids": id_list, "rows": rows.astype("<i8").tobytes(),
-                  "meta": blobs}
-        self._engine.commit(slot, fields, ("vec", memoryview(matrix).cast("B")),
-                            lambda lsn: store.apply_put(lsn, rows, id_list, matrix, blobs))
+        fields = {"op": "put", "ids": id_list, "rows": rows.astype("<i8").tobytes(), "meta": blobs}
+        self._engine.commit(
+            slot,
+            fields,
+            ("vec", matrix.data.cast("B")),
+            lambda lsn: store.apply_put(lsn, rows, id_list, matrix, blobs),
+        )
 
     # ----------------------------------------------------------------- reads
-    def get(self, id: str) -> Record | None:  # noqa: A002 - the API's own word
+    def get(self, id: str) -> Record | None:
         """The record stored under ``id``, or None.
 
         Raises CorruptionError rather than return a vector whose checksum fails.
@@ -224,11 +252,14 @@ class Collection:
             rows = [row_of.get(vector_id) for vector_id in id_list]
             present = [row for row in rows if row is not None]
             store.verify_rows(present)
-            return [None if row is None else
-                    Record(vector_id, store.vectors.rows[row].copy(), store.metadata(row))
-                    for vector_id, row in zip(id_list, rows)]
+            return [
+                None
+                if row is None
+                else Record(vector_id, store.vectors.rows[row].copy(), store.metadata(row))
+                for vector_id, row in zip(id_list, rows)
+            ]
 
-    def __contains__(self, id: object) -> bool:  # noqa: A002
+    def __contains__(self, id: object) -> bool:
         if not isinstance(id, str):
             return False
         slot = self._live_slot()
@@ -254,13 +285,19 @@ class Collection:
         slot = self._live_slot()
         with slot.latch.read():
             store = slot.store
-            rows = np.flatnonzero(store.live[:store.n_rows])
+            rows = np.flatnonzero(store.live[: store.n_rows])
             stop = None if limit is None else offset + limit
             ids = store.row_ids
             return [ids[row] for row in rows[offset:stop].tolist()]
 
-    def search(self, query: Any, k: int = 10, *, include: Iterable[str] = ("metadata",),
-               mode: SearchMode = "auto") -> list[Hit]:
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        include: Iterable[str] = ("metadata",),
+        mode: SearchMode = "auto",
+    ) -> list[Hit]:
         """The ``k`` stored records nearest to ``query``, best first.
 
         Parameters
@@ -279,34 +316,54 @@ class Collection:
         if array.ndim != 1:
             raise InvalidArgumentError(
                 f"search() takes one vector (1-D); got shape {array.shape}. Use search_batch() "
-                "for several queries")
+                "for several queries"
+            )
         return self.search_batch(array[None, :], k, include=include, mode=mode)[0]
 
-    def search_batch(self, queries: Any, k: int = 10, *, include: Iterable[str] = ("metadata",),
-                     mode: SearchMode = "auto") -> list[list[Hit]]:
+    def search_batch(
+        self,
+        queries: Any,
+        k: int = 10,
+        *,
+        include: Iterable[str] = ("metadata",),
+        mode: SearchMode = "auto",
+    ) -> list[list[Hit]]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
         _positive_int("k", k)
         want = _include(include)
         if mode not in ("auto", "numba", "numpy", "scalar"):
             raise InvalidArgumentError(
-                f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}")
+                f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}"
+            )
         matrix = self._vectors(queries, what="query", normalize=False)
         slot = self._live_slot()
         metric = Metric(self.config.metric)
         with slot.latch.read():
             store = slot.store
             n = store.n_rows
-            rows, scores = exact_search(store.vectors.rows[:n], store.live[:n],
-                                        store.sq_norms[:n], matrix, int(k), metric, mode=mode)
+            rows, scores = exact_search(
+                store.vectors.rows[:n],
+                store.live[:n],
+                store.sq_norms[:n],
+                matrix,
+                int(k),
+                metric,
+                mode=mode,
+            )
             ids = store.row_ids
             with_metadata = "metadata" in want
             with_vector = "vector" in want
             vectors = store.vectors.rows
             return [
-                [Hit(ids[row], score,
-                     store.metadata(row) if with_metadata else None,
-                     vectors[row].copy() if with_vector else None)
-                 for row, score in zip(row_line.tolist(), score_line.tolist())]
+                [
+                    Hit(
+                        ids[row],
+                        score,
+                        store.metadata(row) if with_metadata else None,
+                        vectors[row].copy() if with_vector else None,
+                    )
+                    for row, score in zip(row_line.tolist(), score_line.tolist())
+                ]
                 for row_line, score_line in zip(rows, scores)
             ]
 
@@ -316,32 +373,50 @@ class Collection:
         with slot.latch.read():
             store = slot.store
             capacity = store.vectors.capacity
-            memory = (capacity * (1 + 1 + 8 + 1 + 4)  # live, checkpoint_live, checksums, flags, norms
-                      + len(store.row_ids) * 8 + store.count * 64)
+            memory = (
+                capacity * (1 + 1 + 8 + 1 + 4)  # live, checkpoint_live, checksums, flags, norms
+                + len(store.row_ids) * 8
+                + store.count * 64
+            )
             if not store.vectors.use_mmap:
                 memory += capacity * store.vectors.row_bytes
             return CollectionInfo(
-                name=self.name, count=store.count, dim=store.dim, metric=self.metric,
-                index=self.config.index, normalize=self.config.normalize,
-                created_at=store.manifest.created_at, updated_at=store.updated_at,
-                disk_bytes=store.disk_bytes(), memory_bytes=memory,
-                config=self.config.to_dict())
+                name=self.name,
+                count=store.count,
+                dim=store.dim,
+                metric=self.metric,
+                index=self.config.index,
+                normalize=self.config.normalize,
+                created_at=store.manifest.created_at,
+                updated_at=store.updated_at,
+                disk_bytes=store.disk_bytes(),
+                memory_bytes=memory,
+                config=self.config.to_dict(),
+            )
 
     # ----------------------------------------------------------------- validation
-    def _vectors(self, vectors: Any, *, expected: int | None = None, what: str = "vector",
-                 normalize: bool | None = None) -> npt.NDArray[np.float32]:
+    def _vectors(
+        self,
+        vectors: Any,
+        *,
+        expected: int | None = None,
+        what: str = "vector",
+        normalize: bool | None = None,
+    ) -> npt.NDArray[np.float32]:
         array = _numeric_array(vectors, what)
         if array.ndim == 1:
             array = array[None, :]
         if array.ndim != 2:
             raise InvalidArgumentError(
                 f"{what}s must be a 2-D (n, {self.dim}) batch or one 1-D vector; got shape "
-                f"{array.shape}")
+                f"{array.shape}"
+            )
         if array.shape[0] == 0:
             raise InvalidArgumentError(f"empty batch: no {what}s given")
         if array.shape[1] != self.dim:
             raise DimensionMismatchError(
-                f"{what} has dim {array.shape[1]}, collection {self.name!r} expects {self.dim}")
+                f"{what} has dim {array.shape[1]}, collection {self.name!r} expects {self.dim}"
+            )
         if expected is not None and array.shape[0] != expected:
             raise InvalidArgumentError(f"got {array.shape[0]} {what}s for {expected} ids")
         with np.errstate(over="ignore", invalid="ignore"):
@@ -351,7 +426,8 @@ class Collection:
             bad = int(np.flatnonzero(~finite)[0])
             raise InvalidVectorError(
                 f"{what} {bad} holds NaN or infinity (or a value outside float32's range); "
-                "nothing was stored")
+                "nothing was stored"
+            )
         metric = Metric(self.config.metric)
         if normalize is None:
             normalize = self.config.normalize
@@ -361,7 +437,8 @@ class Collection:
             if zero.any():
                 raise InvalidVectorError(
                     f"{what} {int(np.flatnonzero(zero)[0])} is all zeros: cosine similarity "
-                    "and normalization are undefined for it")
+                    "and normalization are undefined for it"
+                )
             if normalize:
                 matrix = (matrix / norms[:, None]).astype("<f4")
         if matrix is array or not matrix.flags.owndata:
@@ -378,7 +455,8 @@ def _numeric_array(value: Any, what: str) -> npt.NDArray[Any]:
     if array.dtype.kind not in "fiu":
         raise InvalidVectorError(
             f"{what}s must be real numbers; got an array of dtype {array.dtype} (ragged rows, "
-            "strings, booleans or complex values are not vectors)")
+            "strings, booleans or complex values are not vectors)"
+        )
     return array
 
 
@@ -387,7 +465,8 @@ def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list
         id_list = [ids]
     elif isinstance(ids, (bytes, Mapping)) or not isinstance(ids, (Sequence, np.ndarray)):
         raise InvalidArgumentError(
-            f"ids must be a string or a sequence of strings; got {type(ids).__name__}")
+            f"ids must be a string or a sequence of strings; got {type(ids).__name__}"
+        )
     else:
         id_list = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
     if expected is not None and len(id_list) != expected:
@@ -398,14 +477,23 @@ def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list
         if type(vector_id) is not str:
             raise InvalidArgumentError(
                 f"id at position {position} is {type(vector_id).__name__} {vector_id!r}; ids "
-                "must be strings")
-    bad = [vector_id for vector_id in id_list
-           if not vector_id or "\x00" in vector_id or len(vector_id) > MAX_ID_BYTES // 4
-           and len(vector_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES]
+                "must be strings"
+            )
+    bad = [
+        vector_id
+        for vector_id in id_list
+        if not vector_id
+        or "\x00" in vector_id
+        or (
+            len(vector_id) > MAX_ID_BYTES // 4
+            and len(vector_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES
+        )
+    ]
     if bad:
         raise InvalidArgumentError(
             f"invalid id {bad[0]!r}: ids must be non-empty, hold no NUL character and take at "
-            f"most {MAX_ID_BYTES} bytes as UTF-8")
+            f"most {MAX_ID_BYTES} bytes as UTF-8"
+        )
     try:
         "".join(id_list).encode("utf-8")
     except UnicodeEncodeError as error:
@@ -435,11 +523,13 @@ def _metadata_blobs(metadata: Any, n: int) -> list[bytes] | None:
     if isinstance(metadata, Mapping):
         if n != 1:
             raise InvalidArgumentError(
-                f"metadata is one mapping for {n} vectors; pass a list of {n} mappings")
+                f"metadata is one mapping for {n} vectors; pass a list of {n} mappings"
+            )
         metadata = [metadata]
     if isinstance(metadata, (str, bytes)) or not isinstance(metadata, Sequence):
         raise InvalidMetadataError(
-            f"metadata must be a sequence of mappings (or None); got {type(metadata).__name__}")
+            f"metadata must be a sequence of mappings (or None); got {type(metadata).__name__}"
+        )
     if len(metadata) != n:
         raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
     blobs = []
@@ -451,16 +541,19 @@ def _metadata_blobs(metadata: Any, n: int) -> list[bytes] | None:
         if not isinstance(entry, Mapping):
             raise InvalidMetadataError(
                 f"metadata at position {position} is {type(entry).__name__}; expected a mapping "
-                "or None")
+                "or None"
+            )
         for key in entry:
             if type(key) is not str:
                 raise InvalidMetadataError(
-                    f"metadata at position {position} has key {key!r}; keys must be strings")
+                    f"metadata at position {position} has key {key!r}; keys must be strings"
+                )
         try:
             blobs.append(pack(dict(entry)))
         except (TypeError, ValueError, OverflowError) as error:
             raise InvalidMetadataError(
-                f"metadata at position {position} cannot be stored: {error}") from error
+                f"metadata at position {position} cannot be stored: {error}"
+            ) from error
     return blobs
 
 
@@ -477,7 +570,7 @@ def _uuid4_strings(n: int) -> list[str]:
     nibbles[:, 1::2] = hex_digits[raw & 0x0F]
     text = np.full((n, 36), ord("-"), dtype=np.uint8)
     for start, stop, source in ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20)):
-        text[:, start:stop] = nibbles[:, source:source + stop - start]
+        text[:, start:stop] = nibbles[:, source : source + stop - start]
     return text.view("S36").ravel().astype("U36").tolist()
 
 
@@ -497,10 +590,12 @@ def _include(include: Iterable[str]) -> frozenset[str]:
     try:
         wanted = frozenset(include)
     except TypeError as error:
-        raise InvalidArgumentError(f"include must be a sequence of strings; got {include!r}"
-                                   ) from error
+        raise InvalidArgumentError(
+            f"include must be a sequence of strings; got {include!r}"
+        ) from error
     unknown = wanted - _INCLUDE_CHOICES
     if unknown:
         raise InvalidArgumentError(
-            f"include accepts {sorted(_INCLUDE_CHOICES)}; got {sorted(map(str, unknown))}")
+            f"include accepts {sorted(_INCLUDE_CHOICES)}; got {sorted(map(str, unknown))}"
+        )
     return wanted

@@ -65,8 +65,11 @@ def _enum_value(enum_type: type[enum.Enum], key: str, value: object) -> Any:
 
 def _check_positive_number(key: str, value: object, *, integer: bool) -> None:
     kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0 or (
-        isinstance(value, float) and not math.isfinite(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or value <= 0  # type: ignore[operator]
+        or (isinstance(value, float) and not math.isfinite(value))
     ):
         kind = "a positive integer" if integer else "a positive number"
         raise InvalidConfigError(f"{key} must be {kind}; got {value!r}")
@@ -116,7 +119,9 @@ class DatabaseConfig:
     verify_checksums_on_open: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "durability", _enum_value(Durability, "durability", self.durability))
+        object.__setattr__(
+            self, "durability", _enum_value(Durability, "durability", self.durability)
+        )
         _check_positive_number("lock_timeout", self.lock_timeout, integer=False)
         _check_positive_number("checkpoint_records", self.checkpoint_records, integer=True)
         _check_positive_number("checkpoint_bytes", self.checkpoint_bytes, integer=True)
@@ -169,14 +174,16 @@ class CollectionConfig:
     initial_capacity: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= 65536:
+        dim: object = self.dim
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65536:
             raise InvalidConfigError(f"dim must be an integer from 1 to 65536; got {self.dim!r}")
-        metric = self.metric
+        metric: object = self.metric
         if isinstance(metric, str) and not isinstance(metric, Metric):
             metric = _METRIC_ALIASES.get(metric.lower(), metric)
         object.__setattr__(self, "metric", _enum_value(Metric, "metric", metric))
-        if not isinstance(self.index, str) or self.index.lower() not in AVAILABLE_INDEXES:
-            if isinstance(self.index, str) and self.index.lower() in PLANNED_INDEXES:
+        index: object = self.index
+        if not isinstance(index, str) or index.lower() not in AVAILABLE_INDEXES:
+            if isinstance(index, str) and index.lower() in PLANNED_INDEXES:
                 raise InvalidConfigError(
                     f"index {self.index!r} is not available in this version of vectordb; "
                     f"use one of {list(AVAILABLE_INDEXES)}"

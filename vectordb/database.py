@@ -25,8 +25,13 @@ __all__ = ["Database", "open"]
 class Database:
     """An open database directory. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False,
-                 config: DatabaseConfig | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        config: DatabaseConfig | Mapping[str, Any] | None = None,
+    ) -> None:
         if not isinstance(read_only, bool):
             raise InvalidConfigError(f"read_only must be True or False; got {read_only!r}")
         resolved = DatabaseConfig.coerce(config)
@@ -63,8 +68,12 @@ class Database:
         self._ensure_open()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -72,9 +81,17 @@ class Database:
         return f"<vectordb.Database {self.path!r} {state}>"
 
     # ----------------------------------------------------------------- collections
-    def create_collection(self, name: str, dim: int, metric: Metric | str = "cosine", *,
-                          index: str = "flat", normalize: bool = False,
-                          exist_ok: bool = False, **overrides: Any) -> Collection:
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: Metric | str = "cosine",
+        *,
+        index: str = "flat",
+        normalize: bool = False,
+        exist_ok: bool = False,
+        **overrides: Any,
+    ) -> Collection:
         """Create a collection and return its handle.
 
         Parameters
@@ -95,21 +112,25 @@ class Database:
         """
         self._ensure_open()
         if self.read_only:
-            raise ReadOnlyError(f"database {self.path} is open read-only; cannot create "
-                                "collections")
+            raise ReadOnlyError(
+                f"database {self.path} is open read-only; cannot create collections"
+            )
         validate_collection_name(name)
         config = CollectionConfig.from_mapping(
-            {"dim": dim, "metric": metric, "index": index, "normalize": normalize, **overrides})
+            {"dim": dim, "metric": metric, "index": index, "normalize": normalize, **overrides}
+        )
         if exist_ok and name in self._engine.slots:
             existing = self.get_collection(name)
             mine = config.to_dict()
             theirs = existing.config.to_dict()
-            differ = [key for key in ("dim", "metric", "index", "normalize")
-                      if mine[key] != theirs[key]]
+            differ = [
+                key for key in ("dim", "metric", "index", "normalize") if mine[key] != theirs[key]
+            ]
             if differ:
                 raise InvalidConfigError(
-                    f"collection {name!r} exists with {({k: theirs[k] for k in differ})}, not "
-                    f"{({k: mine[k] for k in differ})}")
+                    f"collection {name!r} exists with { ({k: theirs[k] for k in differ}) }, not "
+                    f"{ ({k: mine[k] for k in differ}) }"
+                )
             return existing
         return Collection(self, self._engine.create_collection(name, config))
 
@@ -122,8 +143,7 @@ class Database:
     def list_collections(self) -> list[CollectionInfo]:
         """Every collection with its count and stats, sorted by name."""
         self._ensure_open()
-        return [Collection(self, slot).stats()
-                for _, slot in sorted(self._engine.slots.items())]
+        return [Collection(self, slot).stats() for _, slot in sorted(self._engine.slots.items())]
 
     def drop_collection(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete a collection and every file of it."""
@@ -151,8 +171,12 @@ class Database:
         return self._engine.check()
 
 
-def open(path: str | os.PathLike[str], *, read_only: bool = False,  # noqa: A001
-         config: DatabaseConfig | Mapping[str, Any] | None = None) -> Database:
+def open(
+    path: str | os.PathLike[str],
+    *,
+    read_only: bool = False,
+    config: DatabaseConfig | Mapping[str, Any] | None = None,
+) -> Database:
     """Open (creating it if missing) the database directory ``path``.
 
     Parameters

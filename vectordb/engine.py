@@ -64,8 +64,14 @@ __all__ = ["Engine", "validate_collection_name"]
 log = logging.getLogger("vectordb")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                     *(f"LPT{i}" for i in range(1, 10))}
+_WINDOWS_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}
 
 
 def validate_collection_name(name: object) -> str:
@@ -74,10 +80,12 @@ def validate_collection_name(name: object) -> str:
     if not _NAME_RE.match(name) or name.endswith(".") or ".." in name:
         raise InvalidArgumentError(
             f"invalid collection name {name!r}: use 1-128 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit, not ending with '.'")
+            "starting with a letter or digit, not ending with '.'"
+        )
     if name.split(".")[0].upper() in _WINDOWS_RESERVED:
         raise InvalidArgumentError(
-            f"invalid collection name {name!r}: it is a reserved device name on Windows")
+            f"invalid collection name {name!r}: it is a reserved device name on Windows"
+        )
     return name
 
 
@@ -120,8 +128,9 @@ class Engine:
 
     # ----------------------------------------------------------------- sharing
     @classmethod
-    def acquire(cls, path: str | os.PathLike[str], *, read_only: bool,
-                config: DatabaseConfig) -> Engine:
+    def acquire(
+        cls, path: str | os.PathLike[str], *, read_only: bool, config: DatabaseConfig
+    ) -> Engine:
         root = Path(os.path.abspath(os.fspath(path)))
         if not read_only:
             try:
@@ -132,7 +141,8 @@ class Engine:
                 raise os_error(error, f"create database directory {root}") from error
         elif not root.is_dir():
             raise InvalidArgumentError(
-                f"no database at {root}: a read-only open needs an existing database directory")
+                f"no database at {root}: a read-only open needs an existing database directory"
+            )
         key = os.path.realpath(root)
         with cls._registry_lock:
             engine = cls._registry.get(key)
@@ -142,7 +152,8 @@ class Engine:
                 if engine.read_only and not read_only:
                     raise ReadOnlyError(
                         f"{root} is already open read-only in this process; close that handle "
-                        "before opening it for writing")
+                        "before opening it for writing"
+                    )
             else:
                 engine = cls(root, read_only=read_only, config=config)
                 cls._registry[key] = engine
@@ -163,8 +174,9 @@ class Engine:
     # ----------------------------------------------------------------- open / recovery
     def _open(self) -> None:
         self._check_database_header()
-        self.lock = ProcessLock(self.files.lock, exclusive=not self.read_only,
-                                timeout=self.config.lock_timeout)
+        self.lock = ProcessLock(
+            self.files.lock, exclusive=not self.read_only, timeout=self.config.lock_timeout
+        )
         try:
             self._load_collections()
             self._recover()
@@ -174,7 +186,9 @@ class Engine:
                     first = problems[0]
                     raise CorruptionError(
                         f"{len(problems)} problem(s) found at open; first: {first.message}",
-                        path=first.path, offset=first.offset)
+                        path=first.path,
+                        offset=first.offset,
+                    )
         except BaseException:
             self._close_resources()
             raise
@@ -190,15 +204,21 @@ class Engine:
             unpack_header(data, DATABASE_MAGIC, meta, "database header (vectordb.meta)")
             return
         ours = {"LOCK", "wal", "collections"}
-        foreign = [entry.name for entry in self.root.iterdir()
-                   if entry.name not in ours and not entry.name.startswith(".vectordb.meta.tmp")]
+        foreign = [
+            entry.name
+            for entry in self.root.iterdir()
+            if entry.name not in ours and not entry.name.startswith(".vectordb.meta.tmp")
+        ]
         if foreign:
             raise UnsupportedFormatError(
                 f"{self.root} is not a vectordb database (it holds {sorted(foreign)[:5]} and no "
-                "vectordb.meta); choose an empty or new directory", path=self.root)
+                "vectordb.meta); choose an empty or new directory",
+                path=self.root,
+            )
         if self.read_only:
             raise InvalidArgumentError(
-                f"no database at {self.root}: open it once without read_only to create it")
+                f"no database at {self.root}: open it once without read_only to create it"
+            )
         # the header is written before anything else, so a creation cut short by a crash is
         # simply completed by the next open
         body = msgpack.packb({"created_at": time.time()}, use_bin_type=True)
@@ -221,8 +241,11 @@ class Engine:
                 continue
             if not (entry / "MANIFEST").exists():
                 raise CorruptionError("collection directory has no MANIFEST", path=entry)
-            store = CollectionStore(self.files.collection(entry.name), read_only=self.read_only,
-                                    use_mmap=self.config.use_mmap)
+            store = CollectionStore(
+                self.files.collection(entry.name),
+                read_only=self.read_only,
+                use_mmap=self.config.use_mmap,
+            )
             self.slots[entry.name] = StoreSlot(store)
 
     def _recover(self) -> None:
@@ -239,16 +262,22 @@ class Engine:
             except VectorDBError:
                 raise
             except Exception as error:
-                raise CorruptionError(f"log record {record.lsn} cannot be applied: {error!r}",
-                                      path=record.segment, offset=record.offset) from error
+                raise CorruptionError(
+                    f"log record {record.lsn} cannot be applied: {error!r}",
+                    path=record.segment,
+                    offset=record.offset,
+                ) from error
             self.recovered_records += 1
             self.records_since_checkpoint += 1
             self.bytes_since_checkpoint += record.size
         if scan.torn is not None:
             torn = scan.torn
             self.torn_tail = f"{torn.segment.name} at byte {torn.offset} ({torn.reason})"
-            log.warning("log tail cut at %s: %s; that write was never acknowledged",
-                        torn.segment, self.torn_tail)
+            log.warning(
+                "log tail cut at %s: %s; that write was never acknowledged",
+                torn.segment,
+                self.torn_tail,
+            )
             if not self.read_only:
                 try:
                     with open(torn.segment, "r+b") as handle:
@@ -267,13 +296,15 @@ class Engine:
         if self.pid != os.getpid():
             raise DatabaseClosedError(
                 "this database handle was inherited through fork(); open the database again "
-                "in the child process")
+                "in the child process"
+            )
         if self.closed:
             raise DatabaseClosedError(f"database {self.root} is closed")
         if self.failure is not None:
             raise StorageError(
                 f"database {self.root} is unusable after an earlier I/O failure "
-                f"({self.failure}); close it and open it again to recover from the log")
+                f"({self.failure}); close it and open it again to recover from the log"
+            )
         if write and self.read_only:
             raise ReadOnlyError(f"database {self.root} is open read-only; writes are refused")
 
@@ -281,7 +312,8 @@ class Engine:
         slot = self.slots.get(name)
         if slot is None or slot.dropped:
             raise CollectionNotFoundError(
-                f"no collection named {name!r} in {self.root}; existing: {sorted(self.slots)}")
+                f"no collection named {name!r} in {self.root}; existing: {sorted(self.slots)}"
+            )
         return slot
 
     @contextlib.contextmanager
@@ -293,8 +325,13 @@ class Engine:
             yield
 
     # ----------------------------------------------------------------- commits
-    def commit(self, slot: StoreSlot, fields: dict[str, Any], tail: tuple[str, memoryview] | None,
-               apply: Callable[[int], None]) -> int:
+    def commit(
+        self,
+        slot: StoreSlot,
+        fields: dict[str, Any],
+        tail: tuple[str, memoryview] | None,
+        apply: Callable[[int], None],
+    ) -> int:
         """Log one record for ``slot`` and apply it; caller holds ``writing()``. Returns its LSN."""
         store = slot.store
         durability = Durability(store.config.durability or self.config.durability)
@@ -319,8 +356,10 @@ class Engine:
             raise
         self.records_since_checkpoint += 1
         self.bytes_since_checkpoint += size
-        if (self.records_since_checkpoint >= self.config.checkpoint_records
-                or self.bytes_since_checkpoint >= self.config.checkpoint_bytes):
+        if (
+            self.records_since_checkpoint >= self.config.checkpoint_records
+            or self.bytes_since_checkpoint >= self.config.checkpoint_bytes
+        ):
             self.checkpoint_locked()
         return lsn
 
@@ -364,9 +403,14 @@ class Engine:
                 existing = lowered[name.lower()]
                 raise CollectionExistsError(
                     f"collection {existing!r} already exists"
-                    + ("" if existing == name else f" (names differ only in case, which "
-                       "Windows and macOS file systems treat as the same)")
-                    + "; use get_collection() or pass exist_ok=True")
+                    + (
+                        ""
+                        if existing == name
+                        else " (names differ only in case, which "
+                        "Windows and macOS file systems treat as the same)"
+                    )
+                    + "; use get_collection() or pass exist_ok=True"
+                )
             uid = uuid.uuid4().hex
             temp = self.files.collections_dir / f".tmp-{uid}"
             target = self.files.collections_dir / name
@@ -374,11 +418,21 @@ class Engine:
             try:
                 temp.mkdir(parents=True)
                 files = self.files.collection(temp.name)
-                VectorFile.create(files.vectors, config.dim,
-                                  config.initial_capacity or self.config.initial_capacity)
-                Manifest(uid=uid, name=name, config=config.to_dict(), created_at=now,
-                         updated_at=now, checkpoint_lsn=self.last_lsn, snapshot=None,
-                         count=0).commit(files.manifest)
+                VectorFile.create(
+                    files.vectors,
+                    config.dim,
+                    config.initial_capacity or self.config.initial_capacity,
+                )
+                Manifest(
+                    uid=uid,
+                    name=name,
+                    config=config.to_dict(),
+                    created_at=now,
+                    updated_at=now,
+                    checkpoint_lsn=self.last_lsn,
+                    snapshot=None,
+                    count=0,
+                ).commit(files.manifest)
                 fsync_dir(temp)
                 os.replace(temp, target)
                 fsync_dir(self.files.collections_dir)
@@ -388,8 +442,9 @@ class Engine:
             except BaseException:
                 shutil.rmtree(temp, ignore_errors=True)
                 raise
-            store = CollectionStore(self.files.collection(name), read_only=False,
-                                    use_mmap=self.config.use_mmap)
+            store = CollectionStore(
+                self.files.collection(name), read_only=False, use_mmap=self.config.use_mmap
+            )
             slot = StoreSlot(store)
             self.slots[name] = slot
             return slot

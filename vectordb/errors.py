@@ -106,8 +106,9 @@ class StorageFullError(StorageError):
 class CorruptionError(VectorDBError):
     """Stored bytes fail their checksum or do not parse; names the file and byte offset."""
 
-    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None,
-                 offset: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str | os.PathLike[str] | None = None, offset: int | None = None
+    ) -> None:
         where = ""
         if path is not None:
             where = f" [{os.fspath(path)}" + (f" at byte {offset}]" if offset is not None else "]")

@@ -41,7 +41,7 @@ class ProcessLock:
             if exclusive:
                 raise
             return  # read-only media without a LOCK file: no writer can exist there
-        flags = (portalocker.LockFlags.EXCLUSIVE if exclusive else portalocker.LockFlags.SHARED)
+        flags = portalocker.LockFlags.EXCLUSIVE if exclusive else portalocker.LockFlags.SHARED
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:
@@ -56,7 +56,8 @@ class ProcessLock:
                     raise LockTimeoutError(
                         f"could not {mode} {path.parent} within {timeout:g} s: it is open in "
                         f"{other}. Close the other handle, open with read_only=True to only "
-                        f"read, or raise lock_timeout") from None
+                        f"read, or raise lock_timeout"
+                    ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
         self._file = handle
@@ -89,7 +90,8 @@ class WriterMutex:
         if not self._lock.acquire(timeout=self.timeout):
             raise LockTimeoutError(
                 f"another thread held the writer lock for more than {self.timeout:g} s; "
-                "raise lock_timeout or make write batches smaller")
+                "raise lock_timeout or make write batches smaller"
+            )
         try:
             yield
         finally:

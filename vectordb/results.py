@@ -38,8 +38,11 @@ class Record:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
             return NotImplemented
-        return (self.id == other.id and self.metadata == other.metadata
-                and np.array_equal(self.vector, other.vector))
+        return (
+            self.id == other.id
+            and self.metadata == other.metadata
+            and np.array_equal(self.vector, other.vector)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -19,7 +19,7 @@ import concurrent.futures
 import os
 import threading
 from types import ModuleType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +50,17 @@ def load_kernels() -> ModuleType:
             heap_scores = np.full((1, 1), -np.inf, np.float32)
             heap_rows = np.full((1, 1), _NO_ROW, np.int64)
             one = np.ones(1, np.float32)
-            kernels.topk_block_update(np.ones((1, 1), np.float32), 0, np.ones(1, np.bool_), one,
-                                      np.zeros(1, np.float32), heap_scores, heap_rows, 0, 1)
+            kernels.topk_block_update(
+                np.ones((1, 1), np.float32),
+                0,
+                np.ones(1, np.bool_),
+                one,
+                np.zeros(1, np.float32),
+                heap_scores,
+                heap_rows,
+                0,
+                1,
+            )
             _kernels = kernels
         return _kernels
 
@@ -69,7 +78,7 @@ def warm_up_in_background() -> None:
     def warm() -> None:
         try:
             load_kernels()
-        except Exception:  # noqa: BLE001 - numpy keeps serving; the error resurfaces on mode="numba"
+        except Exception:
             pass
 
     _warm_thread = threading.Thread(target=warm, name="vectordb-jit-warmup", daemon=True)
@@ -80,10 +89,16 @@ def _threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def exact_search(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
-                 sq_norms: npt.NDArray[np.float32], queries: npt.NDArray[np.float32], k: int,
-                 metric: Metric, *, mode: SearchMode = "auto"
-                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def exact_search(
+    vectors: npt.NDArray[np.float32],
+    live: npt.NDArray[np.bool_],
+    sq_norms: npt.NDArray[np.float32],
+    queries: npt.NDArray[np.float32],
+    k: int,
+    metric: Metric,
+    *,
+    mode: SearchMode = "auto",
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Best ``k`` live rows for each query.
 
     Parameters
@@ -132,9 +147,14 @@ def _block_size(n_queries: int) -> int:
     return max(1024, _BLOCK_ELEMENTS // max(n_queries, 1))
 
 
-def _select_numpy(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
-                  queries: npt.NDArray[np.float32], scale: npt.NDArray[np.float32],
-                  bias: npt.NDArray[np.float32], wanted: int) -> npt.NDArray[np.int64]:
+def _select_numpy(
+    vectors: npt.NDArray[np.float32],
+    live: npt.NDArray[np.bool_],
+    queries: npt.NDArray[np.float32],
+    scale: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32],
+    wanted: int,
+) -> npt.NDArray[np.int64]:
     n_queries = queries.shape[0]
     n_rows = vectors.shape[0]
     block = _block_size(n_queries)
@@ -162,9 +182,14 @@ def _select_numpy(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
     return best_rows
 
 
-def _select_numba(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
-                  queries: npt.NDArray[np.float32], scale: npt.NDArray[np.float32],
-                  bias: npt.NDArray[np.float32], wanted: int) -> npt.NDArray[np.int64]:
+def _select_numba(
+    vectors: npt.NDArray[np.float32],
+    live: npt.NDArray[np.bool_],
+    queries: npt.NDArray[np.float32],
+    scale: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32],
+    wanted: int,
+) -> npt.NDArray[np.int64]:
     global _pool
     kernels = load_kernels()
     n_queries = queries.shape[0]
@@ -180,24 +205,37 @@ def _select_numba(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
     for start in range(0, n_rows, block):
         stop = min(start + block, n_rows)
         scores = queries @ vectors[start:stop].T
-        args = (scores, start, live[start:stop], scale[start:stop], bias[start:stop],
-                heap_scores, heap_rows)
+        args: tuple[Any, ...] = (
+            scores,
+            start,
+            live[start:stop],
+            scale[start:stop],
+            bias[start:stop],
+            heap_scores,
+            heap_rows,
+        )
         if threads == 1:
             kernels.topk_block_update(*args, 0, n_queries)
         else:
             assert _pool is not None
             step = -(-n_queries // threads)
-            futures = [_pool.submit(kernels.topk_block_update, *args, first,
-                                    min(first + step, n_queries))
-                       for first in range(0, n_queries, step)]
+            update: Any = kernels.topk_block_update
+            futures = [
+                _pool.submit(update, *args, first, min(first + step, n_queries))
+                for first in range(0, n_queries, step)
+            ]
             for future in futures:
                 future.result()
     return heap_rows
 
 
-def _rescore(vectors: npt.NDArray[np.float32], queries: npt.NDArray[np.float32],
-             rows: npt.NDArray[np.int64], m: int, metric: Metric
-             ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def _rescore(
+    vectors: npt.NDArray[np.float32],
+    queries: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    m: int,
+    metric: Metric,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     valid = rows != _NO_ROW
     safe_rows = np.where(valid, rows, 0)
     candidates = vectors[safe_rows].astype(np.float64)  # (q, wanted, dim)
@@ -220,9 +258,13 @@ def _rescore(vectors: npt.NDArray[np.float32], queries: npt.NDArray[np.float32],
     return np.take_along_axis(rows, order, axis=1), np.take_along_axis(natural, order, axis=1)
 
 
-def _scalar_search(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_],
-                   queries: npt.NDArray[np.float32], m: int, metric: Metric
-                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def _scalar_search(
+    vectors: npt.NDArray[np.float32],
+    live: npt.NDArray[np.bool_],
+    queries: npt.NDArray[np.float32],
+    m: int,
+    metric: Metric,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Reference: every score in float64, one full sort per query."""
     live_rows = np.flatnonzero(live)
     stored = vectors[live_rows].astype(np.float64)
@@ -233,7 +275,7 @@ def _scalar_search(vectors: npt.NDArray[np.float32], live: npt.NDArray[np.bool_]
             natural = np.sqrt(((stored - query) ** 2).sum(axis=1))
             ranking = -natural
         elif metric is Metric.COSINE:
-            norms = np.sqrt((stored ** 2).sum(axis=1)) * np.sqrt((query ** 2).sum())
+            norms = np.sqrt((stored**2).sum(axis=1)) * np.sqrt((query**2).sum())
             with np.errstate(divide="ignore", invalid="ignore"):
                 natural = np.where(norms > 0, stored @ query / norms, 0.0)
             ranking = natural

@@ -13,13 +13,12 @@ Each query keeps a min-heap of its best ``k`` (score, row) pairs in ``heap_score
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 __all__ = ["topk_block_update"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _sift_down(scores, rows, k):  # type: ignore[no-untyped-def]
+def _sift_down(scores, rows, k):
     position = 0
     score = scores[0]
     row = rows[0]
@@ -28,8 +27,10 @@ def _sift_down(scores, rows, k):  # type: ignore[no-untyped-def]
         if child >= k:
             break
         right = child + 1
-        if right < k and (scores[right] < scores[child]
-                          or (scores[right] == scores[child] and rows[right] > rows[child])):
+        if right < k and (
+            scores[right] < scores[child]
+            or (scores[right] == scores[child] and rows[right] > rows[child])
+        ):
             child = right
         if scores[child] < score or (scores[child] == score and rows[child] > row):
             scores[position] = scores[child]
@@ -42,8 +43,17 @@ def _sift_down(scores, rows, k):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def topk_block_update(raw, row_offset, live, column_scale, column_bias,
-                      heap_scores, heap_rows, first_query, last_query):  # type: ignore[no-untyped-def]
+def topk_block_update(
+    raw,
+    row_offset,
+    live,
+    column_scale,
+    column_bias,
+    heap_scores,
+    heap_rows,
+    first_query,
+    last_query,
+):
     """Merge block ``raw`` (queries x columns) into each query's heap, for queries in
     ``[first_query, last_query)``. Ties keep the smaller row."""
     k = heap_scores.shape[1]

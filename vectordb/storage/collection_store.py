@@ -68,7 +68,8 @@ class CollectionStore:
         if n > self.vectors.capacity:
             raise CorruptionError(
                 f"snapshot describes {n} rows but the vector file holds {self.vectors.capacity}",
-                path=self.files.vectors)
+                path=self.files.vectors,
+            )
         capacity = self.vectors.capacity
         self.n_rows = n
         self.live = np.zeros(capacity, np.bool_)
@@ -93,7 +94,7 @@ class CollectionStore:
     def row_of(self) -> dict[str, int]:
         """id -> row for live records; built on first use (open stays cheap)."""
         if self._row_of is None:
-            rows = np.flatnonzero(self.live[:self.n_rows]).tolist()
+            rows = np.flatnonzero(self.live[: self.n_rows]).tolist()
             ids = self.row_ids
             self._row_of = {ids[row]: row for row in rows}
         return self._row_of
@@ -147,8 +148,14 @@ class CollectionStore:
         self.count -= len(rows)
 
     # ----------------------------------------------------------------- mutations
-    def apply_put(self, lsn: int, rows: npt.NDArray[np.int64], ids: Sequence[str],
-                  vectors: npt.NDArray[np.float32], metadata: Sequence[bytes] | None) -> None:
+    def apply_put(
+        self,
+        lsn: int,
+        rows: npt.NDArray[np.int64],
+        ids: Sequence[str],
+        vectors: npt.NDArray[np.float32],
+        metadata: Sequence[bytes] | None,
+    ) -> None:
         """Store records at ``rows`` (each id replaces its previous row, if any)."""
         if len(rows) == 0:
             self.applied_lsn = lsn
@@ -173,7 +180,7 @@ class CollectionStore:
         id_list = self.row_ids
         first = row_list[0]
         if _is_run(rows):
-            id_list[first:first + len(row_list)] = ids
+            id_list[first : first + len(row_list)] = ids
         else:
             for row, vector_id in zip(row_list, ids):
                 id_list[row] = vector_id
@@ -190,8 +197,9 @@ class CollectionStore:
 
     def apply_metadata(self, lsn: int, ids: Sequence[str], metadata: Sequence[bytes]) -> None:
         row_of = self.row_of
-        pairs = [(row, blob) for row, blob in zip(map(row_of.get, ids), metadata)
-                 if row is not None]
+        pairs = [
+            (row, blob) for row, blob in zip(map(row_of.get, ids), metadata) if row is not None
+        ]
         self._set_metadata([row for row, _ in pairs], [blob for _, blob in pairs])
         self._touch(lsn)
 
@@ -220,7 +228,7 @@ class CollectionStore:
         if row >= self._snapshot_rows:
             return b""
         offsets = self._snapshot_meta_offsets
-        return self._snapshot_meta[int(offsets[row]):int(offsets[row + 1])]
+        return self._snapshot_meta[int(offsets[row]) : int(offsets[row + 1])]
 
     def metadata(self, row: int) -> dict[str, Any] | None:
         blob = self.metadata_bytes(row)
@@ -229,8 +237,9 @@ class CollectionStore:
         try:
             value: dict[str, Any] = msgpack.unpackb(blob, raw=False)
         except Exception as error:
-            raise CorruptionError(f"metadata of row {row} does not decode: {error}",
-                                  path=self.files.directory) from error
+            raise CorruptionError(
+                f"metadata of row {row} does not decode: {error}", path=self.files.directory
+            ) from error
         return value
 
     def row_checksum(self, row: int) -> int:
@@ -244,21 +253,27 @@ class CollectionStore:
 
                 raise CorruptionError(
                     f"vector of id {self.row_ids[row]!r} (row {row}) fails its checksum",
-                    path=self.files.vectors, offset=HEADER_BYTES + row * self.vectors.row_bytes)
+                    path=self.files.vectors,
+                    offset=HEADER_BYTES + row * self.vectors.row_bytes,
+                )
 
     def check(self) -> list[Problem]:
         """Verify every live row that has a checksum; return the problems found."""
         from vectordb.storage.vector_file import HEADER_BYTES
 
         problems = []
-        rows = np.flatnonzero(self.live[:self.n_rows] & self.checksum_known[:self.n_rows])
+        rows = np.flatnonzero(self.live[: self.n_rows] & self.checksum_known[: self.n_rows])
         vectors = self.vectors.rows
         expected = self.checksums
         for row in rows.tolist():
             if xxhash.xxh3_64_intdigest(vectors[row]) != int(expected[row]):
-                problems.append(Problem(
-                    str(self.files.vectors), HEADER_BYTES + row * self.vectors.row_bytes,
-                    f"vector of id {self.row_ids[row]!r} (row {row}) fails its checksum"))
+                problems.append(
+                    Problem(
+                        str(self.files.vectors),
+                        HEADER_BYTES + row * self.vectors.row_bytes,
+                        f"vector of id {self.row_ids[row]!r} (row {row}) fails its checksum",
+                    )
+                )
         return problems
 
     # ----------------------------------------------------------------- checkpoint
@@ -278,15 +293,29 @@ class CollectionStore:
         old_snapshot = self.manifest.snapshot
         name = None
         if n:
-            snapshot = Snapshot(lsn, n, self.live[:n], self.row_ids, meta_offsets, meta,
-                                checksums[:n], self.sq_norms[:n])
+            snapshot = Snapshot(
+                lsn,
+                n,
+                self.live[:n],
+                self.row_ids,
+                meta_offsets,
+                meta,
+                checksums[:n],
+                self.sq_norms[:n],
+            )
             path = self.files.snapshot(lsn)
             write_snapshot(path, snapshot)
             name = path.name
         manifest = Manifest(
-            uid=self.manifest.uid, name=self.manifest.name, config=self.manifest.config,
-            created_at=self.manifest.created_at, updated_at=self.updated_at,
-            checkpoint_lsn=lsn, snapshot=name, count=self.count)
+            uid=self.manifest.uid,
+            name=self.manifest.name,
+            config=self.manifest.config,
+            created_at=self.manifest.created_at,
+            updated_at=self.updated_at,
+            checkpoint_lsn=lsn,
+            snapshot=name,
+            count=self.count,
+        )
         manifest.commit(self.files.manifest)
         self.manifest = manifest
         if old_snapshot is not None and old_snapshot != name:
@@ -315,13 +344,13 @@ class CollectionStore:
         for row in sorted(overlay):
             stop = min(row, old_rows)
             if previous < stop:
-                pieces.append(old_meta[int(old_offsets[previous]):int(old_offsets[stop])])
+                pieces.append(old_meta[int(old_offsets[previous]) : int(old_offsets[stop])])
             blob = overlay[row]
             pieces.append(blob)
             lengths[row] = len(blob)
             previous = row + 1
         if previous < old_rows:
-            pieces.append(old_meta[int(old_offsets[previous]):int(old_offsets[old_rows])])
+            pieces.append(old_meta[int(old_offsets[previous]) : int(old_offsets[old_rows])])
         offsets = np.zeros(n + 1, np.uint64)
         offsets[1:] = np.cumsum(lengths)
         return b"".join(pieces), offsets
@@ -340,5 +369,6 @@ class CollectionStore:
 
 def _is_run(rows: npt.NDArray[np.int64]) -> bool:
     """True if ``rows`` is ascending and contiguous (r, r+1, r+2, ...)."""
-    return len(rows) == 1 or bool(int(rows[-1]) - int(rows[0]) + 1 == len(rows)
-                                  and np.all(np.diff(rows) == 1))
+    return len(rows) == 1 or bool(
+        int(rows[-1]) - int(rows[0]) + 1 == len(rows) and np.all(np.diff(rows) == 1)
+    )

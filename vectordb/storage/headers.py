@@ -31,8 +31,11 @@ def pack_header(magic: bytes, version: int = FORMAT_VERSION, flags: int = 0) -> 
 def unpack_header(data: bytes, magic: bytes, path: str | os.PathLike[str], what: str) -> int:
     """Check the header at the start of ``data``; return the format version."""
     if len(data) < HEADER.size:
-        raise CorruptionError(f"{what} is truncated: {len(data)} bytes, header needs "
-                              f"{HEADER.size}", path=path, offset=0)
+        raise CorruptionError(
+            f"{what} is truncated: {len(data)} bytes, header needs {HEADER.size}",
+            path=path,
+            offset=0,
+        )
     found_magic, version, _flags = HEADER.unpack_from(data, 0)
     if found_magic != magic:
         raise UnsupportedFormatError(
@@ -41,7 +44,9 @@ def unpack_header(data: bytes, magic: bytes, path: str | os.PathLike[str], what:
     if version > FORMAT_VERSION:
         raise UnsupportedFormatError(
             f"{what} has format version {version}, newer than this vectordb supports "
-            f"({FORMAT_VERSION}); upgrade vectordb to open it", path=path, offset=8,
+            f"({FORMAT_VERSION}); upgrade vectordb to open it",
+            path=path,
+            offset=8,
         )
     if version < 1:
         raise CorruptionError(f"{what} has invalid format version {version}", path=path, offset=8)

@@ -41,8 +41,12 @@ class Manifest:
 
     def commit(self, path: Path) -> None:
         body = msgpack.packb(dataclasses.asdict(self), use_bin_type=True)
-        atomic_write_bytes(path, pack_header(MANIFEST_MAGIC) +
-                           _BODY.pack(len(body), xxhash.xxh3_64_intdigest(body)) + body)
+        atomic_write_bytes(
+            path,
+            pack_header(MANIFEST_MAGIC)
+            + _BODY.pack(len(body), xxhash.xxh3_64_intdigest(body))
+            + body,
+        )
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -57,12 +61,13 @@ class Manifest:
         if len(data) < start:
             raise CorruptionError("MANIFEST truncated", path=path, offset=HEADER.size)
         length, checksum = _BODY.unpack_from(data, HEADER.size)
-        body = data[start:start + length]
+        body = data[start : start + length]
         if len(body) != length or xxhash.xxh3_64_intdigest(body) != checksum:
             raise CorruptionError("MANIFEST fails its checksum", path=path, offset=start)
         try:
             fields = msgpack.unpackb(body, raw=False)
             return cls(**fields)
         except (TypeError, ValueError, msgpack.UnpackException) as error:
-            raise CorruptionError(f"MANIFEST does not decode: {error}", path=path,
-                                  offset=start) from error
+            raise CorruptionError(
+                f"MANIFEST does not decode: {error}", path=path, offset=start
+            ) from error

@@ -52,24 +52,37 @@ class Snapshot:
 
     @classmethod
     def empty(cls, lsn: int) -> Snapshot:
-        return cls(lsn, 0, np.zeros(0, np.bool_), [], np.zeros(1, np.uint64), b"",
-                   np.zeros(0, np.uint64), np.zeros(0, np.float32))
+        return cls(
+            lsn,
+            0,
+            np.zeros(0, np.bool_),
+            [],
+            np.zeros(1, np.uint64),
+            b"",
+            np.zeros(0, np.uint64),
+            np.zeros(0, np.float32),
+        )
 
 
 def write_snapshot(path: Path, snapshot: Snapshot) -> int:
     """Write ``snapshot`` durably to ``path``; returns the file size."""
     n = snapshot.n_rows
-    body = msgpack.packb({
-        "lsn": snapshot.lsn,
-        "n_rows": n,
-        "live": snapshot.live[:n].astype(np.uint8).tobytes(),
-        "ids": "\x00".join(snapshot.ids[:n]).encode("utf-8"),
-        "meta_offsets": snapshot.meta_offsets[:n + 1].astype("<u8").tobytes(),
-        "meta": snapshot.meta,
-        "checksums": snapshot.checksums[:n].astype("<u8").tobytes(),
-        "sq_norms": snapshot.sq_norms[:n].astype("<f4").tobytes(),
-    }, use_bin_type=True)
-    data = pack_header(SNAPSHOT_MAGIC) + _BODY.pack(len(body), xxhash.xxh3_64_intdigest(body)) + body
+    body = msgpack.packb(
+        {
+            "lsn": snapshot.lsn,
+            "n_rows": n,
+            "live": snapshot.live[:n].astype(np.uint8).tobytes(),
+            "ids": "\x00".join(snapshot.ids[:n]).encode("utf-8"),
+            "meta_offsets": snapshot.meta_offsets[: n + 1].astype("<u8").tobytes(),
+            "meta": snapshot.meta,
+            "checksums": snapshot.checksums[:n].astype("<u8").tobytes(),
+            "sq_norms": snapshot.sq_norms[:n].astype("<f4").tobytes(),
+        },
+        use_bin_type=True,
+    )
+    data = (
+        pack_header(SNAPSHOT_MAGIC) + _BODY.pack(len(body), xxhash.xxh3_64_intdigest(body)) + body
+    )
     atomic_write_bytes(path, data)
     return len(data)
 
@@ -87,10 +100,11 @@ def read_snapshot(path: Path) -> Snapshot:
         raise CorruptionError("snapshot truncated", path=path, offset=HEADER.size)
     length, checksum = _BODY.unpack_from(data, HEADER.size)
     start = HEADER.size + _BODY.size
-    body = memoryview(data)[start:start + length]
+    body = memoryview(data)[start : start + length]
     if len(body) != length:
-        raise CorruptionError(f"snapshot truncated: body has {len(body)} of {length} bytes",
-                              path=path, offset=start)
+        raise CorruptionError(
+            f"snapshot truncated: body has {len(body)} of {length} bytes", path=path, offset=start
+        )
     if xxhash.xxh3_64_intdigest(body) != checksum:
         raise CorruptionError("snapshot fails its checksum", path=path, offset=start)
     try:
@@ -109,9 +123,12 @@ def read_snapshot(path: Path) -> Snapshot:
             sq_norms=np.frombuffer(fields["sq_norms"], dtype="<f4").astype(np.float32),
         )
     except (KeyError, TypeError, ValueError, msgpack.UnpackException) as error:
-        raise CorruptionError(f"snapshot does not decode: {error}", path=path,
-                              offset=start) from error
-    if not (len(snapshot.live) == len(ids) == len(snapshot.checksums) == len(snapshot.sq_norms)
-            == n and len(snapshot.meta_offsets) == n + 1):
+        raise CorruptionError(
+            f"snapshot does not decode: {error}", path=path, offset=start
+        ) from error
+    if not (
+        len(snapshot.live) == len(ids) == len(snapshot.checksums) == len(snapshot.sq_norms) == n
+        and len(snapshot.meta_offsets) == n + 1
+    ):
         raise CorruptionError("snapshot arrays disagree on the row count", path=path, offset=start)
     return snapshot

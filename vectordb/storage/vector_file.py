@@ -55,11 +55,12 @@ class VectorFile:
     def create(cls, path: Path, dim: int, capacity: int) -> None:
         """Write a new, empty vector file with room for ``capacity`` rows (fsynced)."""
         header = bytearray(HEADER_BYTES)
-        header[:HEADER.size] = pack_header(VECTORS_MAGIC)
-        header[HEADER.size:HEADER.size + _SHAPE.size] = _SHAPE.pack(dim, _FLOAT32, dim * 4)
+        header[: HEADER.size] = pack_header(VECTORS_MAGIC)
+        header[HEADER.size : HEADER.size + _SHAPE.size] = _SHAPE.pack(dim, _FLOAT32, dim * 4)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o644)
+            fd = os.open(
+                path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644
+            )
             try:
                 os.write(fd, bytes(header))
                 reserve_space(fd, HEADER_BYTES + capacity * dim * 4)
@@ -73,8 +74,11 @@ class VectorFile:
         flags = (os.O_RDONLY if self.read_only else os.O_RDWR) | getattr(os, "O_BINARY", 0)
         try:
             self._fd = os.open(self.path, flags)
-            head = os.pread(self._fd, HEADER_BYTES, 0) if hasattr(os, "pread") else \
-                _read_at(self._fd, HEADER_BYTES, 0)
+            head = (
+                os.pread(self._fd, HEADER_BYTES, 0)
+                if hasattr(os, "pread")
+                else _read_at(self._fd, HEADER_BYTES, 0)
+            )
         except OSError as error:
             raise os_error(error, f"open vector file {self.path}") from error
         unpack_header(head, VECTORS_MAGIC, self.path, "vector file")
@@ -84,7 +88,10 @@ class VectorFile:
         if dim != self.dim or dtype != _FLOAT32 or row_bytes != self.row_bytes:
             raise CorruptionError(
                 f"vector file holds dim={dim} dtype={dtype} row_bytes={row_bytes}; the manifest "
-                f"says dim={self.dim} float32", path=self.path, offset=HEADER.size)
+                f"says dim={self.dim} float32",
+                path=self.path,
+                offset=HEADER.size,
+            )
         self._map_rows()
 
     @property
@@ -106,7 +113,8 @@ class VectorFile:
                 raw = _read_at(self._fd, capacity * self.row_bytes, HEADER_BYTES)
                 got = len(raw) // self.row_bytes
                 data[:got] = np.frombuffer(raw, dtype="<f4", count=got * self.dim).reshape(
-                    got, self.dim)
+                    got, self.dim
+                )
             old = self.rows
             if old.shape[0]:
                 data[: old.shape[0]] = old
@@ -118,8 +126,9 @@ class VectorFile:
             new_map = mmap.mmap(self._fd, length, access=access)
         except OSError as error:
             raise os_error(error, f"map vector file {self.path}") from error
-        rows = np.frombuffer(new_map, dtype="<f4", count=capacity * self.dim,
-                             offset=HEADER_BYTES).reshape(capacity, self.dim)
+        rows = np.frombuffer(
+            new_map, dtype="<f4", count=capacity * self.dim, offset=HEADER_BYTES
+        ).reshape(capacity, self.dim)
         old_map = self._map
         self._map = new_map
         self.rows = rows
@@ -152,7 +161,7 @@ class VectorFile:
         low = int(start_rows.min())
         high = int(start_rows.max())
         if high - low + 1 == len(start_rows) and bool(np.all(np.diff(start_rows) == 1)):
-            self.rows[low:high + 1] = vectors
+            self.rows[low : high + 1] = vectors
         else:
             self.rows[start_rows] = vectors
         if not self.use_mmap:
@@ -168,9 +177,12 @@ class VectorFile:
                 if self._map is not None:
                     self._map.flush()
             elif self._dirty_low >= 0:
-                block = np.ascontiguousarray(self.rows[self._dirty_low:self._dirty_high + 1])
-                _write_at(self._fd, memoryview(block).cast("B"),
-                          HEADER_BYTES + self._dirty_low * self.row_bytes)
+                block = np.ascontiguousarray(self.rows[self._dirty_low : self._dirty_high + 1])
+                _write_at(
+                    self._fd,
+                    block.data.cast("B"),
+                    HEADER_BYTES + self._dirty_low * self.row_bytes,
+                )
                 self._dirty_low = self._dirty_high = -1
             fsync_fd(self._fd)
         except OSError as error:

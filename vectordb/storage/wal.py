@@ -24,7 +24,6 @@ segment is fsynced together with its directory before any frame goes into it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import struct
@@ -59,8 +58,9 @@ def frame_checksum(length_bytes: bytes, parts: list[bytes | memoryview]) -> int:
     return hasher.intdigest()
 
 
-def encode_payload(fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None
-                   ) -> list[bytes | memoryview]:
+def encode_payload(
+    fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None
+) -> list[bytes | memoryview]:
     """Encode a msgpack map of ``fields`` plus an optional raw ``bin`` value, without copying it.
 
     The tail buffer becomes the map's last value; msgpack readers see an ordinary map.
@@ -125,7 +125,10 @@ class WalScan:
             elif first_lsn != expected:
                 raise CorruptionError(
                     f"log segment starts at LSN {first_lsn}, expected {expected} (a segment "
-                    "is missing)", path=path, offset=0)
+                    "is missing)",
+                    path=path,
+                    offset=0,
+                )
             offset = HEADER.size
             end = len(data)
             while offset < end:
@@ -138,29 +141,33 @@ class WalScan:
                     if frame_end > end:
                         reason = "frame cut short"
                     else:
-                        body = memoryview(data)[offset + FRAME.size:frame_end]
-                        computed = frame_checksum(data[offset:offset + 4], [body])
+                        body = memoryview(data)[offset + FRAME.size : frame_end]
+                        computed = frame_checksum(data[offset : offset + 4], [body])
                         if computed != checksum:
                             if is_last and frame_end == end:
                                 reason = "last frame fails its checksum"
                             else:
                                 raise CorruptionError(
-                                    "log record fails its checksum", path=path, offset=offset)
+                                    "log record fails its checksum", path=path, offset=offset
+                                )
                 if reason is not None:
                     if not is_last:
-                        raise CorruptionError(f"log segment ends mid-record ({reason})",
-                                              path=path, offset=offset)
+                        raise CorruptionError(
+                            f"log segment ends mid-record ({reason})", path=path, offset=offset
+                        )
                     self.torn = TornTail(path, offset, reason)
                     return
                 try:
                     payload = msgpack.unpackb(body, raw=False)
                     lsn = payload["lsn"]
                 except Exception as error:
-                    raise CorruptionError(f"log record does not decode: {error}",
-                                          path=path, offset=offset) from error
+                    raise CorruptionError(
+                        f"log record does not decode: {error}", path=path, offset=offset
+                    ) from error
                 if lsn != expected:
-                    raise CorruptionError(f"log record has LSN {lsn}, expected {expected}",
-                                          path=path, offset=offset)
+                    raise CorruptionError(
+                        f"log record has LSN {lsn}, expected {expected}", path=path, offset=offset
+                    )
                 expected += 1
                 self.last_lsn = lsn
                 if lsn > after_lsn:
@@ -179,8 +186,9 @@ class WalScan:
 class WalWriter:
     """Appends frames to the last segment; not thread-safe (the writer lock serializes callers)."""
 
-    def __init__(self, files: DatabaseFiles, next_lsn: int,
-                 segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
+    def __init__(
+        self, files: DatabaseFiles, next_lsn: int, segment_bytes: int = DEFAULT_SEGMENT_BYTES
+    ) -> None:
         self.files = files
         self.next_lsn = next_lsn
         self.segment_bytes = segment_bytes
@@ -226,8 +234,9 @@ class WalWriter:
         path = self.files.segment(self.next_lsn)
         self.files.wal_dir.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
-                         0o644)
+            fd = os.open(
+                path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644
+            )
             os.write(fd, pack_header(WAL_MAGIC))
             fsync_fd(fd)
             fsync_dir(self.files.wal_dir)
@@ -237,8 +246,9 @@ class WalWriter:
         self.unsynced = False
         return path
 
-    def append(self, fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None,
-               *, sync: bool) -> tuple[int, int]:
+    def append(
+        self, fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None, *, sync: bool
+    ) -> tuple[int, int]:
         """Append one record; returns ``(lsn, bytes written)``.
 
         On failure the segment is cut back to its previous end and the LSN is not consumed.
@@ -254,7 +264,8 @@ class WalWriter:
         length = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in parts)
         if length > MAX_PAYLOAD:
             raise InvalidArgumentError(
-                f"one write of {length} bytes exceeds the 4 GiB record limit; split the batch")
+                f"one write of {length} bytes exceeds the 4 GiB record limit; split the batch"
+            )
         length_bytes = struct.pack("<I", length)
         checksum = frame_checksum(length_bytes, parts)
         frame = [FRAME.pack(length, checksum), *parts]
@@ -304,7 +315,7 @@ def _write_all(fd: int, parts: list[bytes | memoryview], offset: int) -> None:
         os.lseek(fd, offset, os.SEEK_SET)
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         return
     pending = [memoryview(part) for part in parts]
     while pending:
