@@ -221,7 +221,7 @@ def _select_numba(
             step = -(-n_queries // threads)
             update: Any = kernels.topk_block_update
             futures = [
-                _pool.submit(update, *args, first, min(first + step, n_queries))
+                _pool.submit(update, *(*args, first, min(first + step, n_queries)))
                 for first in range(0, n_queries, step)
             ]
             for future in futures:
