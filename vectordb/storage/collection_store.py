@@ -209,6 +209,8 @@ class CollectionStore:
             overlay.update(zip(rows, metadata))
             return
         snapshot_rows = self._snapshot_rows
+        if rows and rows[0] >= snapshot_rows and not overlay:
+            return  # fresh rows with nothing recorded for them: the common append
         for row in rows:
             if row < snapshot_rows:
                 overlay[row] = b""
