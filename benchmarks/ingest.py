@@ -103,7 +103,8 @@ def bench_open_first_query(workdir: Path, n: int, repeats: int) -> dict[str, Any
         for first in range(0, n, 100_000):
             collection.add(rng.standard_normal((min(100_000, n - first), DIM)).astype(np.float32))
     script = (
-        "import time; t0 = time.perf_counter(); import vectordb, numpy as np; t1 = time.perf_counter();"
+        "import time; t0 = time.perf_counter(); import vectordb, numpy as np; "
+        "t1 = time.perf_counter();"
         f"db = vectordb.open({str(path)!r}); c = db.get_collection('bench');"
         f"hits = c.search(np.ones({DIM}, np.float32), k=10); t2 = time.perf_counter();"
         "assert len(hits) == 10; print(t1 - t0, t2 - t1); db.close()"
