@@ -375,8 +375,12 @@ class Engine:
         try:
             self.wal.sync()
             for slot in list(self.slots.values()):
-                with slot.latch.write():
-                    slot.store.checkpoint(lsn)
+                # heavy part under the shared latch (searches go on), swap under the exclusive
+                with slot.latch.read():
+                    prepared = slot.store.prepare_checkpoint(lsn)
+                if prepared is not None:
+                    with slot.latch.write():
+                        slot.store.finish_checkpoint(prepared)
             old_segments = self.files.segments()
             if self.wal.segment_size > 16 or len(old_segments) > 1:
                 self.wal.next_lsn = lsn + 1

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -280,17 +281,29 @@ class CollectionStore:
 
     # ----------------------------------------------------------------- checkpoint
     def checkpoint(self, lsn: int) -> None:
-        """Make the current state the on-disk state as of ``lsn`` and commit the MANIFEST."""
+        """Make the current state the on-disk state as of ``lsn`` (both phases at once)."""
+        prepared = self.prepare_checkpoint(lsn)
+        if prepared is not None:
+            self.finish_checkpoint(prepared)
+
+    def prepare_checkpoint(self, lsn: int) -> _PreparedCheckpoint | None:
+        """Write the snapshot and commit the MANIFEST for the state as of ``lsn``.
+
+        Only reads the in-memory state, so readers may run meanwhile (the caller holds the
+        writer mutex, so nothing changes); ``finish_checkpoint`` then swaps in the new
+        baseline under the exclusive latch. None if there is nothing to do.
+        """
         if not self.dirty and self.manifest.checkpoint_lsn >= lsn:
-            return
+            return None
         n = self.n_rows
         self.vectors.flush()
         pending = np.flatnonzero(self.live[:n] & ~self.checksum_known[:n])
-        vectors = self.vectors.rows
         checksums = self.checksums
+        row_bytes = self.vectors.row_bytes
+        raw = self.vectors.rows[:n].reshape(-1).view(np.uint8).data
+        digest = xxhash.xxh3_64_intdigest
         for row in pending.tolist():
-            checksums[row] = xxhash.xxh3_64_intdigest(vectors[row])
-        self.checksum_known[pending] = True
+            checksums[row] = digest(raw[row * row_bytes : (row + 1) * row_bytes])
         meta, meta_offsets = self._merged_metadata(n)
         old_snapshot = self.manifest.snapshot
         name = None
@@ -319,10 +332,17 @@ class CollectionStore:
             count=self.count,
         )
         manifest.commit(self.files.manifest)
-        self.manifest = manifest
         if old_snapshot is not None and old_snapshot != name:
             with contextlib.suppress(OSError):
                 (self.files.directory / old_snapshot).unlink()
+        return _PreparedCheckpoint(manifest, n, pending, meta, meta_offsets)
+
+    def finish_checkpoint(self, prepared: _PreparedCheckpoint) -> None:
+        """Adopt the state written by ``prepare_checkpoint`` (caller holds the latch)."""
+        n = prepared.n_rows
+        self.manifest = prepared.manifest
+        self.checksum_known[prepared.pending] = True
+        meta, meta_offsets = prepared.meta, prepared.meta_offsets
         self._snapshot_meta, self._snapshot_meta_offsets = meta, meta_offsets
         self._snapshot_rows = n
         self._meta_overlay = {}
@@ -374,3 +394,12 @@ def _is_run(rows: npt.NDArray[np.int64]) -> bool:
     return len(rows) == 1 or bool(
         int(rows[-1]) - int(rows[0]) + 1 == len(rows) and np.all(np.diff(rows) == 1)
     )
+
+
+@dataclasses.dataclass(slots=True)
+class _PreparedCheckpoint:
+    manifest: Manifest
+    n_rows: int
+    pending: npt.NDArray[np.intp]
+    meta: bytes
+    meta_offsets: npt.NDArray[np.uint64]
