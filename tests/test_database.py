@@ -125,6 +125,27 @@ def test_dropped_name_can_be_recreated_without_old_records(db_path: Path) -> Non
         assert db.get_collection("c").ids() == ["new"]
 
 
+def test_database_whose_collections_were_all_dropped_reopens(db_path: Path) -> None:
+    """After a checkpoint the log starts past LSN 1; with no collection left, nothing is
+    missing from it, and the next collection created logs and recovers normally."""
+    with vectordb.open(db_path) as db:
+        gone = db.create_collection("gone", dim=2, metric="dot")
+        gone.add([[1, 2], [3, 4]], ids=["a", "b"])
+        db.checkpoint()
+        gone.add([[5, 6]], ids=["c"])
+        db.drop_collection("gone")
+    for _ in range(2):
+        with vectordb.open(db_path) as db:
+            assert db.list_collections() == []
+            assert db.check() == []
+    with vectordb.open(db_path, config={"checkpoint_records": 10_000}) as db:
+        fresh = db.create_collection("fresh", dim=2, metric="dot")
+        fresh.add([[7, 8]], ids=["x"])
+    with vectordb.open(db_path, read_only=True) as db:
+        assert db.get_collection("fresh").ids() == ["x"]
+        assert db.check() == []
+
+
 def test_create_collection_errors(db: Database) -> None:
     db.create_collection("docs", dim=3)
     with pytest.raises(vectordb.CollectionExistsError):

@@ -253,7 +253,8 @@ class Engine:
         scan = WalScan(self.files)
         checkpoint_lsns = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
         start = min(checkpoint_lsns) if checkpoint_lsns else 0
-        for record in scan.records(after_lsn=start):
+        needed_from = start + 1 if checkpoint_lsns else None
+        for record in scan.records(after_lsn=start, needed_from=needed_from):
             store = by_uid.get(record.payload.get("c", ""))
             if store is None or record.lsn <= store.manifest.checkpoint_lsn:
                 continue
@@ -485,8 +486,10 @@ class Engine:
                 except CorruptionError as error:
                     problems.append(Problem(error.path or "", error.offset, str(error)))
                 problems.extend(store.check())
+        covered = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
+        needed_from = min(covered) + 1 if covered else None
         try:
-            for _ in WalScan(self.files).records():
+            for _ in WalScan(self.files).records(needed_from=needed_from):
                 pass
         except CorruptionError as error:
             problems.append(Problem(error.path or "", error.offset, str(error)))

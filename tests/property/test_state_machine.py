@@ -59,12 +59,17 @@ leaf_st = (
 )
 meta_value_st = st.recursive(
     leaf_st,
-    lambda children: st.lists(children, max_size=2)
-    | st.dictionaries(st.text(max_size=3), children, max_size=2),
+    lambda children: (
+        st.lists(children, max_size=2) | st.dictionaries(st.text(max_size=3), children, max_size=2)
+    ),
     max_leaves=4,
 )
 metadata_st = st.none() | st.dictionaries(st.text(max_size=4), meta_value_st, max_size=3)
 entry_st = st.tuples(ids_st, vector_st, metadata_st)
+# a batch of ids in which at least one id appears twice
+repeated_ids_st = st.tuples(st.lists(ids_st, min_size=1, max_size=3), st.integers(0, 2)).flatmap(
+    lambda pair: st.permutations([*pair[0], pair[0][pair[1] % len(pair[0])]])
+)
 config_st = st.fixed_dictionaries(
     {
         "durability": st.sampled_from(["full", "normal", "off"]),
@@ -228,7 +233,7 @@ class CollectionMachine(RuleBasedStateMachine):
                 meta = metadata[position]
             self.model[vector_id] = (vector, meta)
 
-    @rule(ids=st.lists(ids_st, min_size=2, max_size=4).filter(lambda ids: len(set(ids)) < len(ids)))
+    @rule(ids=repeated_ids_st)
     def repeated_ids_are_refused(self, ids: list[str]) -> None:
         vectors = [[1.0] * DIM] * len(ids)
         self.expect_failure((vectordb.DuplicateIdError,), lambda: self.c.upsert(vectors, ids))
@@ -258,7 +263,7 @@ class CollectionMachine(RuleBasedStateMachine):
         elif bad == "inf":
             vectors[1] = [1.0] * (DIM - 1) + [math.inf]
         elif bad == "dim":
-            vectors = [good_vector + [1.0], [2.0] * (DIM + 1)]
+            vectors = [[*good_vector, 1.0], [2.0] * (DIM + 1)]
             error = vectordb.DimensionMismatchError
         elif bad == "metadata":
             metadata[1] = {"bad": {1, 2}}  # sets are not storable
@@ -266,8 +271,11 @@ class CollectionMachine(RuleBasedStateMachine):
         else:
             ids[1] = ""  # empty ids are invalid
             error = vectordb.InvalidArgumentError
+        errors: tuple[type[Exception], ...] = (error,)
+        if operation == "add" and entry[0] in self.model:
+            errors += (vectordb.DuplicateIdError,)  # either report is fine; nothing may change
         method = self.c.add if operation == "add" else self.c.upsert
-        self.expect_failure((error,), lambda: method(vectors, ids, metadata))
+        self.expect_failure(errors, lambda: method(vectors, ids, metadata))
 
     @rule(ids=st.lists(ids_st, min_size=1, max_size=5), missing_ok=st.booleans())
     def delete(self, ids: list[str], missing_ok: bool) -> None:
@@ -449,17 +457,13 @@ _COMMON = {
 }
 
 TestCollectionStateMachine = CollectionMachine.TestCase
-TestCollectionStateMachine.settings = settings(
-    max_examples=60, stateful_step_count=30, **_COMMON
-)
+TestCollectionStateMachine.settings = settings(max_examples=60, stateful_step_count=30, **_COMMON)
 
 
 @pytest.mark.slow
 def test_collection_state_machine_many_examples(request: pytest.FixtureRequest) -> None:
     """The same machine with many more and longer runs (``pytest -m slow``)."""
-    if "slow" not in (request.config.option.markexpr or "") and not os.environ.get(
-        "VECTORDB_SLOW"
-    ):
+    if "slow" not in (request.config.option.markexpr or "") and not os.environ.get("VECTORDB_SLOW"):
         pytest.skip("long run: select it with -m slow or VECTORDB_SLOW=1")
     run_state_machine_as_test(
         CollectionMachine,

@@ -13,7 +13,9 @@ msgpack ``bin``, written straight from the caller's buffer without a copy.
 Reading rules (``WalScan``):
 - A frame that is cut short by the end of the *last* segment, or whose checksum fails while
   it reaches the end of that segment, is a torn tail: a write that was never acknowledged.
-  Replay stops there and a read-write open truncates the segment at that offset.
+  Replay stops there and a read-write open truncates the segment at that offset - unless a
+  whole frame with a valid checksum follows the damage (a torn append only ever hits the
+  final frame, so that is corruption, e.g. a flipped bit in a length field).
 - Any other checksum failure, an LSN out of sequence, or a frame cut short in an earlier
   segment raises ``CorruptionError`` naming the segment and byte offset.
 
@@ -104,9 +106,22 @@ class WalScan:
         self.last_lsn: int | None = None
         self.bytes_read = 0
 
-    def records(self, after_lsn: int = 0) -> Iterator[WalRecord]:
-        """Yield records with ``lsn > after_lsn``; sets ``torn`` and ``last_lsn`` as it goes."""
+    def records(self, after_lsn: int = 0, *, needed_from: int | None = None) -> Iterator[WalRecord]:
+        """Yield records with ``lsn > after_lsn``; sets ``torn`` and ``last_lsn`` as it goes.
+
+        ``needed_from`` is the first LSN that no checkpoint covers: a log whose first segment
+        starts after it has lost acknowledged records (``CorruptionError``). None when no
+        collection exists: nothing is needed then.
+        """
         expected: int | None = None
+        if needed_from is not None and self.segments and self.segments[0][0] > needed_from:
+            first_lsn, path = self.segments[0]
+            raise CorruptionError(
+                f"the log starts at LSN {first_lsn} but records from LSN {needed_from} are not "
+                "covered by any checkpoint (a log segment is missing)",
+                path=path,
+                offset=0,
+            )
         for position, (first_lsn, path) in enumerate(self.segments):
             is_last = position == len(self.segments) - 1
             try:
@@ -150,6 +165,15 @@ class WalScan:
                                 raise CorruptionError(
                                     "log record fails its checksum", path=path, offset=offset
                                 )
+                if reason is not None and _later_frame_exists(data, offset):
+                    # bytes after this point still hold a whole, valid frame: the damage is
+                    # not a torn append (those only ever hit the final frame) but corruption,
+                    # e.g. a flipped bit in a length field; never drop acknowledged records
+                    raise CorruptionError(
+                        f"log record damaged ({reason}) with valid records after it",
+                        path=path,
+                        offset=offset,
+                    )
                 if reason is not None:
                     if not is_last:
                         raise CorruptionError(
@@ -181,6 +205,30 @@ class WalScan:
         if self.segments:
             return self.segments[-1][0]
         return None
+
+
+_LSN_KEY = b"\xa3lsn"  # every payload is a msgpack map whose first key is "lsn"
+
+
+def _later_frame_exists(data: bytes, offset: int) -> bool:
+    """True if a frame with a valid checksum starts anywhere after ``offset`` in ``data``.
+
+    Candidates are found by the payload's fixed opening (a fixmap header, then the key
+    ``"lsn"``) with ``bytes.find``, so scanning a torn multi-megabyte tail stays cheap.
+    """
+    end = len(data)
+    position = data.find(_LSN_KEY, offset + FRAME.size + 2)
+    while position != -1:
+        start = position - 1 - FRAME.size
+        if start > offset and 0x80 <= data[position - 1] <= 0x8F:
+            length, checksum = FRAME.unpack_from(data, start)
+            frame_end = start + FRAME.size + length
+            if frame_end <= end:
+                body = memoryview(data)[start + FRAME.size : frame_end]
+                if frame_checksum(data[start : start + 4], [body]) == checksum:
+                    return True
+        position = data.find(_LSN_KEY, position + 1)
+    return False
 
 
 class WalWriter:
