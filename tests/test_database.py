@@ -161,7 +161,7 @@ def test_create_collection_errors(db: Database) -> None:
     with pytest.raises(vectordb.ConfigError, match="metric"):
         db.create_collection("x", dim=3, metric="manhattan")
     with pytest.raises(vectordb.ConfigError, match="not available"):
-        db.create_collection("x", dim=3, index="hnsw")
+        db.create_collection("x", dim=3, index="ivf")
     with pytest.raises(vectordb.ConfigError, match="unknown"):
         db.create_collection("x", dim=3, colour="blue")
     assert [i.name for i in db.list_collections()] == ["docs"]

@@ -174,7 +174,7 @@ class Collection:
                 new_metadata: list[bytes] = blobs
                 fields = {"op": "meta", "ids": id_list, "meta": new_metadata}
                 self._engine.commit(
-                    slot, fields, None, lambda lsn: store.apply_metadata(lsn, id_list, new_metadata)
+                    slot, fields, None, lambda lsn: slot.set_metadata(lsn, id_list, new_metadata)
                 )
                 return
             if blobs is None:
@@ -205,7 +205,7 @@ class Collection:
                 slot,
                 {"op": "del", "ids": id_list},
                 None,
-                lambda lsn: store.apply_delete(lsn, id_list),
+                lambda lsn: slot.delete(lsn, id_list),
             )
             return len(id_list)
 
@@ -232,7 +232,7 @@ class Collection:
             slot,
             fields,
             ("vec", matrix.data.cast("B")),
-            lambda lsn: store.apply_put(lsn, rows, id_list, matrix, blobs),
+            lambda lsn: slot.put(lsn, rows, id_list, matrix, blobs),
         )
 
     # ----------------------------------------------------------------- reads
@@ -298,6 +298,8 @@ class Collection:
         *,
         include: Iterable[str] = ("metadata",),
         mode: SearchMode = "auto",
+        ef: int | None = None,
+        exact: bool = False,
     ) -> list[Hit]:
         """The ``k`` stored records nearest to ``query``, best first.
 
@@ -310,8 +312,13 @@ class Collection:
         include
             Any of ``"metadata"`` and ``"vector"``: what the hits carry besides id and score.
         mode
-            ``"auto"`` (numba kernels once loaded, numpy before), ``"numba"``, ``"numpy"``
-            or ``"scalar"`` (slow reference).
+            How exact scans run: ``"auto"`` (numba kernels once loaded, numpy before),
+            ``"numba"``, ``"numpy"`` or ``"scalar"`` (slow reference).
+        ef
+            HNSW only: candidate list size for this query (default: the collection's
+            ``ef_search``); larger is slower and finds more of the true neighbours.
+        exact
+            Scan every vector even on an HNSW collection (the ground truth, for recall checks).
         """
         array = _numeric_array(query, "query")
         if array.ndim != 1:
@@ -319,7 +326,9 @@ class Collection:
                 f"search() takes one vector (1-D); got shape {array.shape}. Use search_batch() "
                 "for several queries"
             )
-        return self.search_batch(array[None, :], k, include=include, mode=mode)[0]
+        return self.search_batch(array[None, :], k, include=include, mode=mode, ef=ef, exact=exact)[
+            0
+        ]
 
     def search_batch(
         self,
@@ -328,9 +337,13 @@ class Collection:
         *,
         include: Iterable[str] = ("metadata",),
         mode: SearchMode = "auto",
+        ef: int | None = None,
+        exact: bool = False,
     ) -> list[list[Hit]]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
         _positive_int("k", k)
+        if ef is not None:
+            _positive_int("ef", ef)
         want = _include(include)
         if mode not in ("auto", "numba", "numpy", "scalar"):
             raise InvalidArgumentError(
@@ -342,15 +355,21 @@ class Collection:
         with slot.latch.read():
             store = slot.store
             n = store.n_rows
-            rows, scores = exact_search(
-                store.vectors.rows[:n],
-                store.live[:n],
-                store.sq_norms[:n],
-                matrix,
-                int(k),
-                metric,
-                mode=mode,
-            )
+            index = slot.index
+            rows: Any
+            scores: Any
+            if index is not None and not exact and mode != "scalar":
+                rows, scores = index.search(matrix, int(k), ef=ef)
+            else:
+                rows, scores = exact_search(
+                    store.vectors.rows[:n],
+                    store.live[:n],
+                    store.sq_norms[:n],
+                    matrix,
+                    int(k),
+                    metric,
+                    mode=mode,
+                )
             ids = store.row_ids
             with_metadata = "metadata" in want
             with_vector = "vector" in want
@@ -368,6 +387,18 @@ class Collection:
                 for row_line, score_line in zip(rows, scores)
             ]
 
+    def wait_indexed(self, timeout: float | None = None) -> bool:
+        """Block until the background indexer has put every written vector into the index.
+
+        Never needed for correctness (searches also scan what is not indexed yet); useful
+        before measuring speed. Returns False if ``timeout`` seconds passed first. A flat
+        collection is always indexed.
+        """
+        slot = self._live_slot()
+        if slot.index is None:
+            return True
+        return slot.index.wait_indexed(timeout)
+
     def stats(self) -> CollectionInfo:
         """Counts, shape, times, and disk and memory bytes of this collection."""
         slot = self._live_slot()
@@ -381,6 +412,9 @@ class Collection:
             )
             if not store.vectors.use_mmap:
                 memory += capacity * store.vectors.row_bytes
+            index_info = None if slot.index is None else slot.index.stats()
+            if index_info is not None:
+                memory += int(index_info["memory_bytes"])
             return CollectionInfo(
                 name=self.name,
                 count=store.count,
@@ -393,6 +427,7 @@ class Collection:
                 disk_bytes=store.disk_bytes(),
                 memory_bytes=memory,
                 config=self.config.to_dict(),
+                index_info=index_info,
             )
 
     # ----------------------------------------------------------------- validation

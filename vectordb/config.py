@@ -15,7 +15,7 @@ from typing import Any
 
 from vectordb.errors import InvalidConfigError
 
-__all__ = ["CollectionConfig", "DatabaseConfig", "Durability", "Metric"]
+__all__ = ["CollectionConfig", "DatabaseConfig", "Durability", "HnswConfig", "Metric"]
 
 
 class Durability(str, enum.Enum):
@@ -47,8 +47,8 @@ class Metric(str, enum.Enum):
 
 
 _METRIC_ALIASES = {"ip": "dot", "inner_product": "dot", "l2": "euclidean", "cos": "cosine"}
-AVAILABLE_INDEXES = ("flat",)
-PLANNED_INDEXES = ("hnsw", "ivf")
+AVAILABLE_INDEXES = ("flat", "hnsw")
+PLANNED_INDEXES = ("ivf",)
 
 
 def _enum_value(enum_type: type[enum.Enum], key: str, value: object) -> Any:
@@ -146,6 +146,47 @@ class DatabaseConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class HnswConfig:
+    """Parameters of an HNSW graph (Malkov & Yashunin's names, as in hnswlib and FAISS).
+
+    Parameters
+    ----------
+    M
+        Links per node (the paper's M; layer 0 keeps 2*M). More links: higher recall at a
+        given ef and more memory (about 8*M bytes per vector) and build time. 4 .. 128.
+    ef_construction
+        Candidate list size while inserting. Larger builds a better graph, more slowly.
+    ef_search
+        Default candidate list size while searching (at least k is always used). Larger: higher
+        recall, lower QPS; override per query with ``search(..., ef=)``.
+    """
+
+    M: int = 16
+    ef_construction: int = 200
+    ef_search: int = 64
+
+    def __post_init__(self) -> None:
+        for key in ("M", "ef_construction", "ef_search"):
+            _check_positive_number(key, getattr(self, key), integer=True)
+        if not 2 <= self.M <= 128:
+            raise InvalidConfigError(f"M must be from 2 to 128; got {self.M!r}")
+        if self.ef_construction > 10_000 or self.ef_search > 10_000:
+            raise InvalidConfigError("ef_construction and ef_search must be at most 10,000")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"M": self.M, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
+
+    @classmethod
+    def coerce(cls, value: HnswConfig | Mapping[str, Any] | None) -> HnswConfig:
+        if value is None:
+            return cls()
+        if isinstance(value, HnswConfig):
+            return value
+        config: HnswConfig = _from_mapping(cls, value, "hnsw config")
+        return config
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class CollectionConfig:
     """The fixed shape of a collection and its overrides of database settings.
 
@@ -156,7 +197,10 @@ class CollectionConfig:
     metric
         :class:`Metric`: ``"cosine"`` (default), ``"dot"`` or ``"euclidean"``.
     index
-        ``"flat"``: exact search over every stored vector.
+        ``"flat"``: exact search over every stored vector. ``"hnsw"``: an approximate graph
+        (hnswlib) kept up to date in the background; writes are searchable at once.
+    hnsw
+        :class:`HnswConfig` or a mapping such as ``{"M": 32}`` (``index="hnsw"`` only).
     normalize
         Store vectors scaled to unit length (cosine then becomes a plain dot product and
         ``get()`` returns the normalized vector).
@@ -172,6 +216,7 @@ class CollectionConfig:
     normalize: bool = False
     durability: Durability | str | None = None
     initial_capacity: int | None = None
+    hnsw: HnswConfig | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         dim: object = self.dim
@@ -192,6 +237,12 @@ class CollectionConfig:
                 f"index must be one of {list(AVAILABLE_INDEXES)}; got {self.index!r}"
             )
         object.__setattr__(self, "index", self.index.lower())
+        if self.hnsw is not None and self.index != "hnsw":
+            raise InvalidConfigError(
+                f"hnsw= parameters need index='hnsw'; got index={self.index!r}"
+            )
+        if self.index == "hnsw":
+            object.__setattr__(self, "hnsw", HnswConfig.coerce(self.hnsw))
         if not isinstance(self.normalize, bool):
             raise InvalidConfigError(f"normalize must be True or False; got {self.normalize!r}")
         if self.durability is not None:
@@ -213,7 +264,12 @@ class CollectionConfig:
             "normalize": self.normalize,
             "durability": None if self.durability is None else Durability(self.durability).value,
             "initial_capacity": self.initial_capacity,
+            **({"hnsw": self.hnsw_config.to_dict()} if self.index == "hnsw" else {}),
         }
+
+    @property
+    def hnsw_config(self) -> HnswConfig:
+        return HnswConfig.coerce(self.hnsw)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CollectionConfig:

@@ -35,6 +35,7 @@ from typing import Any
 
 import msgpack
 import numpy as np
+import numpy.typing as npt
 
 from vectordb.config import CollectionConfig, DatabaseConfig, Durability
 from vectordb.errors import (
@@ -49,6 +50,7 @@ from vectordb.errors import (
     UnsupportedFormatError,
     VectorDBError,
 )
+from vectordb.index.hnsw import HnswIndex, RowSource
 from vectordb.locking import ProcessLock, ReadWriteLatch, WriterMutex
 from vectordb.results import Problem
 from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
@@ -90,16 +92,80 @@ def validate_collection_name(name: object) -> str:
 
 
 class StoreSlot:
-    """A collection's store plus its latch; ``dropped`` is set when the collection goes away."""
+    """A collection's store, its latch and its index (None for flat collections).
 
-    def __init__(self, store: CollectionStore) -> None:
+    Every change to the records goes through ``put`` / ``delete`` / ``set_metadata`` (caller
+    holds the exclusive latch), which apply it to the store and tell the index which rows were
+    written and released. ``dropped`` is set when the collection goes away.
+    """
+
+    def __init__(self, store: CollectionStore, *, read_only: bool) -> None:
         self.store = store
         self.latch = ReadWriteLatch()
         self.dropped = False
+        self.index: HnswIndex | None = None
+        config = store.config
+        if config.index == "hnsw":
+            source = RowSource(
+                vectors=lambda: store.vectors.rows,
+                live=lambda: store.live,
+                sq_norms=lambda: store.sq_norms,
+                n_rows=lambda: store.n_rows,
+                latch=self.latch,
+            )
+            self.index = HnswIndex(
+                store.files.directory / "index",
+                store.dim,
+                config.metric_enum,
+                config.hnsw_config,
+                source,
+                read_only=read_only,
+            )
+            self.index.load(store.manifest.checkpoint_lsn, store.live[: store.n_rows].copy())
 
     @property
     def name(self) -> str:
         return self.store.manifest.name
+
+    def put(
+        self,
+        lsn: int,
+        rows: npt.NDArray[np.int64],
+        ids: list[str],
+        vectors: npt.NDArray[np.float32],
+        metadata: list[bytes] | None,
+    ) -> None:
+        store = self.store
+        store.released_rows = []
+        store.apply_put(lsn, rows, ids, vectors, metadata)
+        if self.index is not None:
+            self._tell_released()
+            self.index.rows_written(rows)
+
+    def delete(self, lsn: int, ids: list[str]) -> None:
+        self.store.released_rows = []
+        self.store.apply_delete(lsn, ids)
+        if self.index is not None:
+            self._tell_released()
+
+    def set_metadata(self, lsn: int, ids: list[str], metadata: list[bytes]) -> None:
+        self.store.apply_metadata(lsn, ids, metadata)
+
+    def _tell_released(self) -> None:
+        assert self.index is not None
+        released = self.store.released_rows
+        if released:
+            self.index.rows_released(np.asarray(released, np.int64))
+        self.store.released_rows = []
+
+    def start_background_work(self) -> None:
+        if self.index is not None:
+            self.index.start()
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+        self.store.close()
 
 
 class Engine:
@@ -192,6 +258,8 @@ class Engine:
         except BaseException:
             self._close_resources()
             raise
+        for slot in self.slots.values():
+            slot.start_background_work()
         if not self.read_only:
             from vectordb.index.flat import warm_up_in_background
 
@@ -246,20 +314,24 @@ class Engine:
                 read_only=self.read_only,
                 use_mmap=self.config.use_mmap,
             )
-            self.slots[entry.name] = StoreSlot(store)
+            try:
+                self.slots[entry.name] = StoreSlot(store, read_only=self.read_only)
+            except BaseException:
+                store.close()
+                raise
 
     def _recover(self) -> None:
-        by_uid = {slot.store.manifest.uid: slot.store for slot in self.slots.values()}
+        by_uid = {slot.store.manifest.uid: slot for slot in self.slots.values()}
         scan = WalScan(self.files)
         checkpoint_lsns = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
         start = min(checkpoint_lsns) if checkpoint_lsns else 0
         needed_from = start + 1 if checkpoint_lsns else None
         for record in scan.records(after_lsn=start, needed_from=needed_from):
-            store = by_uid.get(record.payload.get("c", ""))
-            if store is None or record.lsn <= store.manifest.checkpoint_lsn:
+            target = by_uid.get(record.payload.get("c", ""))
+            if target is None or record.lsn <= target.store.manifest.checkpoint_lsn:
                 continue
             try:
-                apply_record(store, record.lsn, record.payload)
+                apply_record(target, record.lsn, record.payload)
             except VectorDBError:
                 raise
             except Exception as error:
@@ -379,6 +451,8 @@ class Engine:
                 # heavy part under the shared latch (searches go on), swap under the exclusive
                 with slot.latch.read():
                     prepared = slot.store.prepare_checkpoint(lsn)
+                    if slot.index is not None:
+                        slot.index.save(lsn)
                 if prepared is not None:
                     with slot.latch.write():
                         slot.store.finish_checkpoint(prepared)
@@ -450,17 +524,20 @@ class Engine:
             store = CollectionStore(
                 self.files.collection(name), read_only=False, use_mmap=self.config.use_mmap
             )
-            slot = StoreSlot(store)
+            slot = StoreSlot(store, read_only=False)
             self.slots[name] = slot
+            slot.start_background_work()
             return slot
 
     def drop_collection(self, name: str) -> None:
         with self.writing():
             slot = self.slot(name)
+            if slot.index is not None:
+                slot.index.stop()  # before the latch: the indexer may be waiting for it
             with slot.latch.write():
                 slot.dropped = True
                 del self.slots[name]
-                slot.store.close()
+                slot.close()
                 graveyard = self.files.collections_dir / f".dropped-{slot.store.manifest.uid}"
                 try:
                     os.replace(slot.store.files.directory, graveyard)
@@ -518,23 +595,23 @@ class Engine:
                 self.wal.close()
             self.wal = None
         for slot in self.slots.values():
-            slot.store.close()
+            slot.close()
         lock = getattr(self, "lock", None)
         if lock is not None:
             lock.release()
 
 
-def apply_record(store: CollectionStore, lsn: int, payload: Mapping[str, Any]) -> None:
-    """Apply one decoded log record to ``store`` (recovery; the live path applies directly)."""
+def apply_record(slot: StoreSlot, lsn: int, payload: Mapping[str, Any]) -> None:
+    """Apply one decoded log record to ``slot`` (recovery; the live path applies directly)."""
     op = payload["op"]
     if op == "put":
         rows = np.frombuffer(payload["rows"], dtype="<i8").astype(np.int64)
-        vectors = np.frombuffer(payload["vec"], dtype="<f4").reshape(len(rows), store.dim)
-        store.apply_put(lsn, rows, payload["ids"], vectors, payload.get("meta"))
+        vectors = np.frombuffer(payload["vec"], dtype="<f4").reshape(len(rows), slot.store.dim)
+        slot.put(lsn, rows, payload["ids"], vectors, payload.get("meta"))
     elif op == "del":
-        store.apply_delete(lsn, payload["ids"])
+        slot.delete(lsn, payload["ids"])
     elif op == "meta":
-        store.apply_metadata(lsn, payload["ids"], payload["meta"])
+        slot.set_metadata(lsn, payload["ids"], payload["meta"])
     else:
         raise CorruptionError(f"unknown log operation {op!r} at LSN {lsn}")
 

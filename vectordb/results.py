@@ -71,3 +71,5 @@ class CollectionInfo:
     disk_bytes: int
     memory_bytes: int
     config: dict[str, Any]
+    index_info: dict[str, Any] | None = None
+    """Index state (HNSW: indexed and pending rows, parameters, graph memory, fallback reason)."""

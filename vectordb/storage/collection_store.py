@@ -90,6 +90,8 @@ class CollectionStore:
         self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
         self.count = int(self.live[:n].sum())
         self.dirty = False
+        # rows whose records the last apply_* released (deleted or replaced), for the index
+        self.released_rows: list[int] = []
 
     @property
     def row_of(self) -> dict[str, int]:
@@ -128,6 +130,7 @@ class CollectionStore:
         """Forget the records in ``rows`` (already known live); free what can be reused now."""
         if not rows:
             return
+        self.released_rows.extend(rows)
         row_array = np.asarray(rows, dtype=np.int64)
         self.live[row_array] = False
         self.checksum_known[row_array] = False
@@ -380,9 +383,10 @@ class CollectionStore:
     # ----------------------------------------------------------------- info
     def disk_bytes(self) -> int:
         total = 0
-        for entry in self.files.directory.iterdir():
+        for entry in self.files.directory.rglob("*"):
             with contextlib.suppress(OSError):
-                total += entry.stat().st_size
+                if entry.is_file():
+                    total += entry.stat().st_size
         return total
 
     def close(self) -> None:

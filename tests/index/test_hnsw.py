@@ -1,0 +1,208 @@
+"""HNSW collections: recall, freshness through the delta scan, deletes, persistence, fallback."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vectordb
+
+
+def clustered(
+    rng: np.random.Generator, n: int, dim: int, clusters: int = 50, latent: int = 16
+) -> np.ndarray:
+    """Clusters that each span a random ``latent``-dimensional subspace, plus a little noise.
+
+    Real embeddings have a low intrinsic dimension (estimates for sentence embeddings are
+    10-20); isotropic Gaussian clusters in the full ``dim`` are far harder for every graph
+    index (raw hnswlib reaches recall@10 ~0.81 at ef=64 on 20k x 32 of them).
+    """
+    centres = rng.standard_normal((clusters, dim)) * 2
+    labels = rng.integers(0, clusters, n)
+    bases = rng.standard_normal((clusters, latent, dim)) / np.sqrt(latent)
+    latent_points = rng.standard_normal((n, latent))
+    points = centres[labels] + np.einsum("nl,nld->nd", latent_points, bases[labels])
+    return (points + 0.05 * rng.standard_normal((n, dim))).astype(np.float32)
+
+
+def recall_at_10(collection: vectordb.Collection, queries: np.ndarray, **search: object) -> float:
+    found = 0
+    for query in queries:
+        truth = {hit.id for hit in collection.search(query, k=10, exact=True, include=())}
+        got = {hit.id for hit in collection.search(query, k=10, include=(), **search)}
+        found += len(truth & got)
+    return found / (10 * len(queries))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot"])
+def test_recall_with_default_parameters_on_20k_clustered(
+    tmp_path: Path, rng: np.random.Generator, metric: str
+) -> None:
+    points = clustered(rng, 20_050, 32)
+    data, queries = points[:20_000], points[20_000:]  # held-out queries, same distribution
+    with vectordb.open(tmp_path / "db", config={"durability": "normal"}) as db:
+        collection = db.create_collection("c", dim=32, metric=metric, index="hnsw")
+        collection.add(data, ids=[f"v{i}" for i in range(len(data))])
+        assert collection.wait_indexed(timeout=300)
+        info = collection.stats().index_info
+        assert info is not None and info["indexed"] == 20_000 and info["pending"] == 0
+        assert recall_at_10(collection, queries) >= 0.95
+
+
+def test_scores_match_exact_search(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = rng.standard_normal((500, 8)).astype(np.float32)
+    with vectordb.open(tmp_path / "db") as db:
+        for metric in ("cosine", "euclidean", "dot"):
+            collection = db.create_collection(metric, dim=8, metric=metric, index="hnsw")
+            collection.add(data, ids=[str(i) for i in range(500)])
+            collection.wait_indexed(timeout=60)
+            query = rng.standard_normal(8)
+            ann = collection.search(query, k=5, ef=500)
+            exact = collection.search(query, k=5, exact=True)
+            assert [h.id for h in ann] == [h.id for h in exact]
+            np.testing.assert_allclose([h.score for h in ann], [h.score for h in exact], rtol=1e-4)
+
+
+def test_write_is_searchable_before_the_indexer_reaches_it(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=16, metric="euclidean", index="hnsw")
+        collection.add(rng.standard_normal((2000, 16)), ids=[f"old{i}" for i in range(2000)])
+        assert collection.wait_indexed(timeout=60)
+        collection._slot.index.stop()  # type: ignore[union-attr]  # freeze the indexer
+        fresh = rng.standard_normal((20, 16)).astype(np.float32) + 10
+        collection.add(fresh, ids=[f"new{i}" for i in range(20)])
+        info = collection.stats().index_info
+        assert info is not None and info["pending"] == 20
+        for i, vector in enumerate(fresh):
+            hit = collection.search(vector, k=1)[0]
+            assert hit.id == f"new{i}"
+            assert hit.score == pytest.approx(0.0, abs=1e-3)
+        # an upsert of an indexed record: the old vector must not answer for it any more
+        moved = rng.standard_normal(16).astype(np.float32) - 10
+        old_vector = collection.get("old7").vector  # type: ignore[union-attr]
+        collection.upsert(moved[None, :], ids=["old7"])
+        assert collection.search(moved, k=1)[0].id == "old7"
+        assert "old7" not in {h.id for h in collection.search(old_vector, k=3)}
+        collection._slot.index.start()  # type: ignore[union-attr]
+        assert collection.wait_indexed(timeout=60)
+        assert collection.search(fresh[3], k=1)[0].id == "new3"
+        assert collection.search(moved, k=1)[0].id == "old7"
+
+
+def test_deleted_ids_are_never_returned(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = clustered(rng, 3000, 16)
+    ids = [f"v{i}" for i in range(3000)]
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=16, index="hnsw")
+        collection.add(data, ids=ids)
+        collection.wait_indexed(timeout=60)
+        deleted = set(ids[::2])
+        collection.delete(sorted(deleted))
+        for phase in ("before the indexer caught up", "after"):
+            for query in data[:50]:
+                hits = collection.search(query, k=10)
+                assert len(hits) == 10, phase
+                assert not deleted & {h.id for h in hits}, phase
+            collection.wait_indexed(timeout=60)
+        # deleted rows are reused by later adds, which must then be found under the new ids
+        collection.add(data[:100], ids=[f"again{i}" for i in range(100)])
+        assert collection.search(data[5], k=1)[0].id in {"again5", "v5"}
+
+
+def test_index_survives_close_and_reopen(tmp_path: Path, rng: np.random.Generator) -> None:
+    points = clustered(rng, 4020, 16)
+    data, queries = points[:4000], points[4000:]
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        collection = db.create_collection("c", dim=16, index="hnsw", hnsw={"M": 8})
+        collection.add(data, ids=[f"v{i}" for i in range(4000)])
+        collection.delete([f"v{i}" for i in range(0, 4000, 7)])
+        collection.wait_indexed(timeout=60)
+        before = [[h.id for h in collection.search(q, k=10)] for q in queries]
+    assert any((path / "collections" / "c" / "index").glob("hnsw-*.bin"))
+    with vectordb.open(path) as db:
+        collection = db.get_collection("c")
+        info = collection.stats().index_info
+        assert info is not None
+        assert info["fallback"] is None and info["pending"] == 0 and info["M"] == 8
+        assert info["indexed"] == len(collection)
+        after = [[h.id for h in collection.search(q, k=10)] for q in queries]
+    assert after == before
+
+
+def test_log_tail_after_checkpoint_reaches_the_index(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """Writes after the last checkpoint live only in the log; replay must feed them to the
+    index (as pending rows) so they are searchable after a crash-style reopen."""
+    path = tmp_path / "db"
+    data = rng.standard_normal((600, 8)).astype(np.float32)
+    db = vectordb.open(path, config={"checkpoint_records": 1_000_000})
+    collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
+    collection.add(data[:500], ids=[str(i) for i in range(500)])
+    db.checkpoint()
+    collection.add(data[500:], ids=[str(i) for i in range(500, 600)])
+    collection.delete(["3"])
+    # simulate a crash: copy the files as they are now (the log holds the tail)
+    import shutil
+
+    shutil.copytree(path, tmp_path / "copy")
+    db.close()
+    with vectordb.open(tmp_path / "copy") as copy:
+        collection = copy.get_collection("c")
+        assert len(collection) == 599
+        assert collection.search(data[550], k=1)[0].id == "550"
+        assert "3" not in {h.id for h in collection.search(data[3], k=5)}
+        collection.wait_indexed(timeout=60)
+        assert collection.search(data[550], k=1)[0].id == "550"
+
+
+def test_damaged_graph_file_falls_back_to_exact_and_rebuilds(
+    tmp_path: Path, rng: np.random.Generator, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "db"
+    data = rng.standard_normal((1500, 8)).astype(np.float32)
+    with vectordb.open(path) as db:
+        collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
+        collection.add(data, ids=[str(i) for i in range(1500)])
+        collection.wait_indexed(timeout=60)
+    (graph,) = (path / "collections" / "c" / "index").glob("hnsw-*.bin")
+    raw = bytearray(graph.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    graph.write_bytes(bytes(raw))
+    with caplog.at_level(logging.WARNING, logger="vectordb"), vectordb.open(path) as db:
+        collection = db.get_collection("c")
+        assert any("checksum" in record.getMessage() for record in caplog.records)
+        for i in (0, 700, 1499):
+            assert collection.search(data[i], k=1)[0].id == str(i)
+        assert collection.wait_indexed(timeout=60)
+        info = collection.stats().index_info
+        assert info is not None and info["indexed"] == 1500
+    with vectordb.open(path) as db:  # the rebuilt graph was saved at close
+        info = db.get_collection("c").stats().index_info
+        assert info is not None and info["fallback"] is None and info["pending"] == 0
+
+
+def test_hnsw_parameters_are_validated(tmp_path: Path) -> None:
+    with vectordb.open(tmp_path / "db") as db:
+        with pytest.raises(vectordb.InvalidConfigError, match="M must be"):
+            db.create_collection("a", dim=4, index="hnsw", hnsw={"M": 1000})
+        with pytest.raises(vectordb.InvalidConfigError, match="unknown hnsw config"):
+            db.create_collection("b", dim=4, index="hnsw", hnsw={"m": 16})
+        with pytest.raises(vectordb.InvalidConfigError, match="need index='hnsw'"):
+            db.create_collection("c", dim=4, index="flat", hnsw={"M": 16})
+        collection = db.create_collection("d", dim=4, index="hnsw")
+        collection.add([[1, 2, 3, 4]], ids=["x"])
+        with pytest.raises(vectordb.InvalidArgumentError, match="ef must be"):
+            collection.search([1, 2, 3, 4], ef=0)
+        assert db.list_collections()[0].config["hnsw"] == {
+            "M": 16,
+            "ef_construction": 200,
+            "ef_search": 64,
+        }
+        assert collection.search([1, 2, 3, 4], k=3)[0].id == "x"
