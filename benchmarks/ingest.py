@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -26,40 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from support import machine, median_time, print_table
 
 import vectordb
 from vectordb.index import flat
 
 DIM = 128
 BATCH = 10_000
-
-
-def machine() -> dict[str, Any]:
-    model = platform.processor() or "unknown"
-    try:
-        for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=False
-        ).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
-
-
-def median_time(function: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_ingest(workdir: Path, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
@@ -196,23 +168,6 @@ def bench_search(workdir: Path, n: int, n_queries: int, repeats: int) -> list[di
             )
     shutil.rmtree(path)
     return results
-
-
-def print_table(title: str, rows: list[dict[str, Any]]) -> None:
-    print(f"\n## {title}\n")
-    if not rows:
-        return
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for row in rows:
-        cells = []
-        for key in keys:
-            value = row[key]
-            if isinstance(value, float):
-                value = f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
-            cells.append(str(value))
-        print("| " + " | ".join(cells) + " |")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ No raw file I/O here: storage lives in ``vectordb.storage``.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,10 +35,12 @@ from vectordb.results import CollectionInfo, Hit, Record
 if TYPE_CHECKING:
     from vectordb.database import Database
     from vectordb.engine import StoreSlot
+    from vectordb.storage.collection_store import CollectionStore
 
 __all__ = ["Collection"]
 
 MAX_ID_BYTES = 512
+_FLOAT32 = np.dtype("<f4")
 _INCLUDE_CHOICES = frozenset({"metadata", "vector"})
 
 
@@ -52,6 +55,7 @@ class Collection:
         self._database = database
         self._slot = slot
         self._engine = database._engine
+        self._metric = Metric(slot.store.config.metric)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -124,7 +128,7 @@ class Collection:
                         f"{len(taken)} id(s) already stored in {self.name!r}, e.g. {example}; "
                         "nothing was added. Use upsert() to replace records"
                     )
-            self._put(slot, id_list, matrix, blobs)
+            self._put(slot, id_list, matrix, blobs, ids_are_new=True)
         return id_list
 
     def upsert(
@@ -224,6 +228,8 @@ class Collection:
         id_list: list[str],
         matrix: npt.NDArray[np.float32],
         blobs: list[bytes] | None,
+        *,
+        ids_are_new: bool = False,
     ) -> None:
         store = slot.store
         rows = store.plan_rows(len(id_list))
@@ -232,7 +238,7 @@ class Collection:
             slot,
             fields,
             ("vec", matrix.data.cast("B")),
-            lambda lsn: slot.put(lsn, rows, id_list, matrix, blobs),
+            lambda lsn: slot.put(lsn, rows, id_list, matrix, blobs, ids_are_new=ids_are_new),
         )
 
     # ----------------------------------------------------------------- reads
@@ -326,8 +332,49 @@ class Collection:
                 f"search() takes one vector (1-D); got shape {array.shape}. Use search_batch() "
                 "for several queries"
             )
-        return self.search_batch(array[None, :], k, include=include, mode=mode, ef=ef, exact=exact)[
-            0
+        index = self._slot.index
+        if index is None or exact or mode == "scalar":
+            return self.search_batch(
+                array[None, :], k, include=include, mode=mode, ef=ef, exact=exact
+            )[0]
+        # the single-query ANN path: the same checks as search_batch with fewer steps, since
+        # every microsecond here is a share of a ~30 us graph search
+        _positive_int("k", k)
+        if ef is not None:
+            _positive_int("ef", ef)
+        want = _include(include)
+        if mode not in ("auto", "numba", "numpy"):
+            raise InvalidArgumentError(
+                f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}"
+            )
+        matrix = self._query_vector(array)
+        slot = self._live_slot()
+        latch = slot.latch
+        latch.acquire_read()
+        try:
+            rows, scores = index.search_one(matrix, int(k), ef)
+            return self._hits(slot.store, rows.tolist(), scores.tolist(), want)
+        finally:
+            latch.release_read()
+
+    @staticmethod
+    def _hits(
+        store: CollectionStore, rows: list[int], scores: list[float], want: frozenset[str]
+    ) -> list[Hit]:
+        ids = store.row_ids
+        if not want:
+            return [Hit(ids[row], score) for row, score in zip(rows, scores)]
+        with_metadata = "metadata" in want
+        with_vector = "vector" in want
+        vectors = store.vectors.rows
+        return [
+            Hit(
+                ids[row],
+                score,
+                store.metadata(row) if with_metadata else None,
+                vectors[row].copy() if with_vector else None,
+            )
+            for row, score in zip(rows, scores)
         ]
 
     def search_batch(
@@ -351,8 +398,10 @@ class Collection:
             )
         matrix = self._vectors(queries, what="query", normalize=False)
         slot = self._live_slot()
-        metric = Metric(self.config.metric)
-        with slot.latch.read():
+        metric = self._metric
+        latch = slot.latch
+        latch.acquire_read()
+        try:
             store = slot.store
             n = store.n_rows
             index = slot.index
@@ -370,22 +419,12 @@ class Collection:
                     metric,
                     mode=mode,
                 )
-            ids = store.row_ids
-            with_metadata = "metadata" in want
-            with_vector = "vector" in want
-            vectors = store.vectors.rows
             return [
-                [
-                    Hit(
-                        ids[row],
-                        score,
-                        store.metadata(row) if with_metadata else None,
-                        vectors[row].copy() if with_vector else None,
-                    )
-                    for row, score in zip(row_line.tolist(), score_line.tolist())
-                ]
+                self._hits(store, row_line.tolist(), score_line.tolist(), want)
                 for row_line, score_line in zip(rows, scores)
             ]
+        finally:
+            latch.release_read()
 
     def wait_indexed(self, timeout: float | None = None) -> bool:
         """Block until the background indexer has put every written vector into the index.
@@ -431,6 +470,24 @@ class Collection:
             )
 
     # ----------------------------------------------------------------- validation
+    def _query_vector(self, array: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """One 1-D query, checked like ``_vectors`` checks a batch, as a ``(1, dim)`` array."""
+        if array.shape[0] != self.dim:
+            raise DimensionMismatchError(
+                f"query has dim {array.shape[0]}, collection {self.name!r} expects {self.dim}"
+            )
+        if array.dtype != _FLOAT32 or not array.flags.c_contiguous:
+            with np.errstate(over="ignore", invalid="ignore"):
+                array = np.ascontiguousarray(array, dtype="<f4")
+        # summed in float64, where no float32 values overflow: finite exactly when all are
+        if not math.isfinite(float(array.sum(dtype=np.float64))):
+            raise InvalidVectorError(
+                "query 0 holds NaN or infinity (or a value outside float32's range)"
+            )
+        if self._metric is Metric.COSINE and not array.any():
+            raise InvalidVectorError("query 0 is all zeros: cosine similarity is undefined for it")
+        return array[None, :]
+
     def _vectors(
         self,
         vectors: Any,
@@ -455,20 +512,24 @@ class Collection:
             )
         if expected is not None and array.shape[0] != expected:
             raise InvalidArgumentError(f"got {array.shape[0]} {what}s for {expected} ids")
-        with np.errstate(over="ignore", invalid="ignore"):
-            matrix = np.ascontiguousarray(array, dtype="<f4")
-        finite = np.isfinite(matrix).all(axis=1)
-        if not finite.all():
-            bad = int(np.flatnonzero(~finite)[0])
+        if array.dtype == _FLOAT32 and array.flags.c_contiguous:
+            matrix = array
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                matrix = np.ascontiguousarray(array, dtype="<f4")
+        # one pass gives both checks: a row's squared norm (in float64, where no float32
+        # values overflow) is finite exactly when every value is, and zero when all are
+        squared = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)
+        if not math.isfinite(float(squared.sum())):
+            bad = int(np.flatnonzero(~np.isfinite(squared))[0])
             raise InvalidVectorError(
                 f"{what} {bad} holds NaN or infinity (or a value outside float32's range); "
                 "nothing was stored"
             )
-        metric = Metric(self.config.metric)
         if normalize is None:
             normalize = self.config.normalize
-        if metric is Metric.COSINE or normalize:
-            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+        if self._metric is Metric.COSINE or normalize:
+            norms = np.sqrt(squared)
             zero = norms == 0
             if zero.any():
                 raise InvalidVectorError(
@@ -621,7 +682,22 @@ def _non_negative_int(name: str, value: Any) -> None:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
 
 
+_INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
+
+
 def _include(include: Iterable[str]) -> frozenset[str]:
+    if type(include) is tuple:
+        cached = _INCLUDE_CACHE.get(include)
+        if cached is not None:
+            return cached
+        wanted = _include_uncached(include)
+        if len(_INCLUDE_CACHE) < 64:
+            _INCLUDE_CACHE[include] = wanted
+        return wanted
+    return _include_uncached(include)
+
+
+def _include_uncached(include: Iterable[str]) -> frozenset[str]:
     if isinstance(include, str):
         include = (include,)
     try:

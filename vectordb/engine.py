@@ -134,10 +134,12 @@ class StoreSlot:
         ids: list[str],
         vectors: npt.NDArray[np.float32],
         metadata: list[bytes] | None,
+        *,
+        ids_are_new: bool = False,
     ) -> None:
         store = self.store
         store.released_rows = []
-        store.apply_put(lsn, rows, ids, vectors, metadata)
+        store.apply_put(lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new)
         if self.index is not None:
             self._tell_released()
             self.index.rows_written(rows)

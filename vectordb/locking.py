@@ -107,19 +107,27 @@ class ReadWriteLatch:
         self._writer = False
         self._writers_waiting = 0
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
+    def acquire_read(self) -> None:
+        """Take the latch shared (the hot search path calls this and ``release_read``
+        directly: a generator-based context manager costs microseconds per query)."""
         with self._condition:
             while self._writer or self._writers_waiting:
                 self._condition.wait()
             self._readers += 1
+
+    def release_read(self) -> None:
+        with self._condition:
+            self._readers -= 1
+            if not self._readers and self._writers_waiting:
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        self.acquire_read()
         try:
             yield
         finally:
-            with self._condition:
-                self._readers -= 1
-                if not self._readers:
-                    self._condition.notify_all()
+            self.release_read()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:

@@ -101,6 +101,7 @@ class HnswIndex:
         self.graph_latch = ReadWriteLatch()
         self.graph: Any = None
         self.graph_capacity = 0
+        self.graph_count = 0  # rows in the graph and not marked deleted (sum of in_graph)
         self.indexed = np.zeros(0, np.bool_)
         self.in_graph = np.zeros(0, np.bool_)
         self.pending = np.zeros(0, np.bool_)
@@ -159,6 +160,7 @@ class HnswIndex:
             self.graph, valid = loaded
             self.graph_capacity = self.graph.get_max_elements()
             self.in_graph[: len(valid)] = valid
+        self.graph_count = int(np.count_nonzero(self.in_graph))
         n = len(live)
         self.indexed[:n] = self.in_graph[:n] & live
         self.stale_count = int(np.count_nonzero(self.in_graph[:n] & ~live))
@@ -297,7 +299,7 @@ class HnswIndex:
                 self.pending_count = 0
                 return True
             rows = candidates[: self.chunk]
-            need = int(np.count_nonzero(self.in_graph)) + len(rows)
+            need = self.graph_count + len(rows)
             if need > self.graph_capacity:
                 self.graph_capacity = max(need, 2 * self.graph_capacity)
                 self.graph.resize_index(self.graph_capacity)
@@ -305,8 +307,10 @@ class HnswIndex:
             started = time.perf_counter()
             self.graph.add_items(vectors, rows.astype(np.uint64), num_threads=self.threads)
             elapsed = time.perf_counter() - started
-            refreshed = self.in_graph[rows] & ~self.indexed[rows]
+            was_in_graph = self.in_graph[rows]
+            refreshed = was_in_graph & ~self.indexed[rows]
             self.stale_count = max(0, self.stale_count - int(np.count_nonzero(refreshed)))
+            self.graph_count += len(rows) - int(np.count_nonzero(was_in_graph))
             self.in_graph[rows] = True
             self.indexed[rows] = True
             self.pending[rows] = False
@@ -325,6 +329,7 @@ class HnswIndex:
             if self.in_graph[row] and not live[row]:
                 self.graph.mark_deleted(int(row))
                 self.in_graph[row] = False
+                self.graph_count -= 1
                 self.stale_count = max(0, self.stale_count - 1)
 
     def wait_indexed(self, timeout: float | None = None) -> bool:
@@ -360,10 +365,14 @@ class HnswIndex:
         vectors = source.vectors()
         higher = self.metric.higher_is_better
         with self.graph_latch.read():
-            graph_count = int(np.count_nonzero(self.in_graph))
             delta = self._delta_rows(n)
-            graph_rows, graph_scores = self._graph_search(queries, k, ef, graph_count)
+            graph_rows, graph_scores = self._graph_search(queries, k, ef, self.graph_count)
             indexed = self.indexed
+        if graph_rows is not None and not len(delta):
+            # the common case once the indexer has caught up: hnswlib's answer, best first
+            keep = indexed[graph_rows] & live[graph_rows]
+            if graph_rows.shape[1] >= k and bool(keep[:, :k].all()):
+                return list(graph_rows[:, :k]), list(graph_scores[:, :k])
         delta_rows = delta_scores = None
         if len(delta):
             local, delta_scores = exact_search(
@@ -396,6 +405,28 @@ class HnswIndex:
             out_rows.append(rows[order])
             out_scores.append(scores[order])
         return out_rows, out_scores
+
+    def search_one(
+        self, query: npt.NDArray[np.float32], k: int, ef: int | None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """``search`` for one query (a ``(1, dim)`` array), with the fewest steps when the
+        indexer has caught up; falls back to ``search`` otherwise."""
+        if self.pending_count > 0 or self.graph_count == 0:
+            rows, scores = self.search(query, k, ef=ef)
+            return rows[0], scores[0]
+        latch = self.graph_latch
+        latch.acquire_read()
+        try:
+            labels, natural = self._graph_search(query, k, ef, self.graph_count)
+            indexed = self.indexed
+        finally:
+            latch.release_read()
+        if labels is not None:
+            line = labels[0]
+            if len(line) >= k and bool(indexed[line[:k]].all()):
+                return line[:k], natural[0, :k]
+        rows, scores = self.search(query, k, ef=ef)
+        return rows[0], scores[0]
 
     def _delta_rows(self, n: int) -> npt.NDArray[np.int64]:
         if self.pending_count <= 0:
@@ -503,7 +534,7 @@ class HnswIndex:
 
     # ----------------------------------------------------------------- info
     def stats(self) -> dict[str, Any]:
-        in_graph = int(np.count_nonzero(self.in_graph))
+        in_graph = self.graph_count
         # hnswlib keeps a copy of each vector plus level-0 links (2*M ids) and a label per element
         per_element = self.dim * 4 + 2 * self.params.M * 4 + 4 + 8 + 8
         return {

@@ -159,8 +159,14 @@ class CollectionStore:
         ids: Sequence[str],
         vectors: npt.NDArray[np.float32],
         metadata: Sequence[bytes] | None,
+        *,
+        ids_are_new: bool = False,
     ) -> None:
-        """Store records at ``rows`` (each id replaces its previous row, if any)."""
+        """Store records at ``rows`` (each id replaces its previous row, if any).
+
+        ``ids_are_new``: the caller checked, under the writer lock, that no id is stored
+        (``add``), so the lookup of rows to replace can be skipped. Replay never passes it.
+        """
         if len(rows) == 0:
             self.applied_lsn = lsn
             return
@@ -168,7 +174,7 @@ class CollectionStore:
             self.ensure_capacity(int(rows.max()) + 1)
         row_of = self.row_of
         row_list = rows.tolist()
-        replaced = [old for old in map(row_of.get, ids) if old is not None]
+        replaced = [] if ids_are_new else [old for old in map(row_of.get, ids) if old is not None]
         if replaced:
             self._release(replaced)
         if len(self._free):

@@ -1,0 +1,282 @@
+"""Approximate search benchmark: vectordb's HNSW and flat indexes against raw hnswlib and numpy
+brute force, measured in the same run on the same data.
+
+Usage:
+    python benchmarks/ann.py                  # 100k x 128 clustered, ~5 min on 2 cores
+    python benchmarks/ann.py --quick          # 10k x 32, a smoke test of the script
+    python benchmarks/ann.py --n 50000 --dim 64
+
+For each index: build time (vectordb: ``add()`` plus ``wait_indexed()``; hnswlib: ``add_items``
+with the same M, ef_construction and threads), single-query QPS and recall@10 at several ef,
+batch QPS, and memory. Prints markdown tables, writes JSON to ``benchmarks/results/ann.json``
+and, when matplotlib is installed (``pip install -e ".[bench]"``), a recall-vs-QPS plot
+``benchmarks/results/ann.png``. Every time is a median of repeats.
+
+The data: clusters that each span a random 16-dimensional subspace plus a little noise (real
+embeddings have a low intrinsic dimension); queries are held-out points of the same
+distribution. Ground truth is exact search in float64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+from support import machine, median_time, print_table
+
+import vectordb
+
+K = 10
+M = 16
+EF_CONSTRUCTION = 200
+EFS = (16, 32, 64, 128, 256)
+
+
+def clustered(rng: np.random.Generator, n: int, dim: int, clusters: int = 100) -> np.ndarray:
+    latent = 16
+    centres = rng.standard_normal((clusters, dim)) * 2
+    labels = rng.integers(0, clusters, n)
+    bases = rng.standard_normal((clusters, latent, dim)) / np.sqrt(latent)
+    points = centres[labels] + np.einsum(
+        "nl,nld->nd", rng.standard_normal((n, latent)), bases[labels]
+    )
+    return (points + 0.05 * rng.standard_normal((n, dim))).astype(np.float32)
+
+
+def ground_truth(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Exact top-k by cosine similarity, float64."""
+    d = data.astype(np.float64)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    q = queries.astype(np.float64)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return np.argsort(-(q @ d.T), axis=1)[:, :K]
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth)]))
+
+
+def numpy_brute_force(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+    scores = queries @ unit.T
+    part = np.argpartition(-scores, K - 1, axis=1)[:, :K]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def bench_raw_hnswlib(
+    data: np.ndarray, queries: np.ndarray, truth: np.ndarray, repeats: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    graph = hnswlib.Index(space="cosine", dim=data.shape[1])
+    graph.init_index(max_elements=len(data), ef_construction=EF_CONSTRUCTION, M=M, random_seed=100)
+    started = time.perf_counter()
+    graph.add_items(data, np.arange(len(data)))
+    build = time.perf_counter() - started
+    points = []
+    for ef in EFS:
+        graph.set_ef(ef)
+        found = [graph.knn_query(q, k=K, num_threads=1)[0][0].tolist() for q in queries]
+        single = median_time(
+            lambda: [graph.knn_query(q, k=K, num_threads=1) for q in queries], repeats
+        )
+        batch = median_time(lambda: graph.knn_query(queries, k=K), repeats)
+        points.append(
+            {
+                "system": "raw hnswlib",
+                "ef": ef,
+                "recall@10": recall(found, truth),
+                "single_qps": len(queries) / single,
+                "batch_qps": len(queries) / batch,
+            }
+        )
+    per_element = data.shape[1] * 4 + 2 * M * 4 + 4 + 8 + 8
+    return {
+        "system": "raw hnswlib",
+        "build_s": build,
+        "memory_mb": len(data) * per_element / 2**20,
+    }, points
+
+
+def bench_vectordb_hnsw(
+    workdir: Path, data: np.ndarray, queries: np.ndarray, truth: np.ndarray, repeats: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    with vectordb.open(workdir / "hnsw", config={"durability": "normal"}) as db:
+        collection = db.create_collection(
+            "bench",
+            dim=data.shape[1],
+            metric="cosine",
+            index="hnsw",
+            hnsw={"M": M, "ef_construction": EF_CONSTRUCTION},
+        )
+        ids = [str(i) for i in range(len(data))]
+        started = time.perf_counter()
+        for first in range(0, len(data), 10_000):
+            collection.add(data[first : first + 10_000], ids=ids[first : first + 10_000])
+        added = time.perf_counter() - started
+        # a search while the graph is still being built: exact over the not-yet-indexed rows
+        during = collection.search(queries[0], k=K, include=())
+        assert len(during) == K
+        collection.wait_indexed()
+        build = time.perf_counter() - started
+        points = []
+        for ef in EFS:
+            found = [
+                [int(h.id) for h in collection.search(q, k=K, ef=ef, include=())] for q in queries
+            ]
+            single = median_time(
+                lambda ef=ef: [collection.search(q, k=K, ef=ef, include=()) for q in queries],
+                repeats,
+            )
+            batch = median_time(
+                lambda ef=ef: collection.search_batch(queries, k=K, ef=ef, include=()), repeats
+            )
+            points.append(
+                {
+                    "system": "vectordb hnsw",
+                    "ef": ef,
+                    "recall@10": recall(found, truth),
+                    "single_qps": len(queries) / single,
+                    "batch_qps": len(queries) / batch,
+                }
+            )
+        info = collection.stats()
+        assert info.index_info is not None
+        summary = {
+            "system": "vectordb hnsw",
+            "build_s": build,
+            "add_returned_s": added,
+            "add_vectors_per_s": len(data) / added,
+            "memory_mb": info.memory_bytes / 2**20,
+        }
+    return summary, points
+
+
+def bench_exact(
+    workdir: Path, data: np.ndarray, queries: np.ndarray, truth: np.ndarray, repeats: int
+) -> list[dict[str, Any]]:
+    rows = []
+    found = numpy_brute_force(data, queries)
+    elapsed = median_time(lambda: numpy_brute_force(data, queries), repeats)
+    rows.append(
+        {
+            "system": "numpy brute force (batch)",
+            "recall@10": recall(found.tolist(), truth),
+            "batch_qps": len(queries) / elapsed,
+        }
+    )
+    with vectordb.open(workdir / "flat", config={"durability": "off"}) as db:
+        collection = db.create_collection("bench", dim=data.shape[1], metric="cosine")
+        collection.add(data, ids=[str(i) for i in range(len(data))])
+        vectordb_flat = collection.search_batch(queries, k=K, include=(), mode="numba")
+        elapsed = median_time(
+            lambda: collection.search_batch(queries, k=K, include=(), mode="numba"), repeats
+        )
+        rows.append(
+            {
+                "system": "vectordb flat (batch)",
+                "recall@10": recall([[int(h.id) for h in hits] for hits in vectordb_flat], truth),
+                "batch_qps": len(queries) / elapsed,
+            }
+        )
+    return rows
+
+
+def plot(points: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for system in sorted({p["system"] for p in points}):
+        mine = [p for p in points if p["system"] == system]
+        axis.plot(
+            [p["recall@10"] for p in mine], [p["single_qps"] for p in mine], "o-", label=system
+        )
+        for p in mine:
+            axis.annotate(f"ef={p['ef']}", (p["recall@10"], p["single_qps"]), fontsize=7)
+    axis.set_xlabel("recall@10")
+    axis.set_ylabel("single-query QPS")
+    axis.set_yscale("log")
+    axis.grid(True, alpha=0.3)
+    axis.legend()
+    axis.set_title("HNSW, recall vs QPS (same run, same data)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10k x 32 (smoke test)")
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ann.json")
+    args = parser.parse_args()
+    n, dim, n_queries, repeats = args.n, args.dim, args.queries, 3
+    if args.quick:
+        n, dim, n_queries, repeats = 10_000, 32, 100, 2
+    rng = np.random.default_rng(0)
+    points_all = clustered(rng, n + n_queries, dim)
+    data, queries = points_all[:n], points_all[n:]
+    truth = ground_truth(data, queries)
+    workdir = Path(tempfile.mkdtemp(prefix="vectordb-ann-"))
+    try:
+        raw_summary, raw_points = bench_raw_hnswlib(data, queries, truth, repeats)
+        ours_summary, ours_points = bench_vectordb_hnsw(workdir, data, queries, truth, repeats)
+        exact_rows = bench_exact(workdir, data, queries, truth, repeats)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ratios = []
+    for ours, raw in zip(ours_points, raw_points):
+        ratios.append(
+            {
+                "ef": ours["ef"],
+                "recall ours": ours["recall@10"],
+                "recall hnswlib": raw["recall@10"],
+                "single QPS ours": ours["single_qps"],
+                "single QPS hnswlib": raw["single_qps"],
+                "single ratio": ours["single_qps"] / raw["single_qps"],
+                "us/query added": 1e6 / ours["single_qps"] - 1e6 / raw["single_qps"],
+                "batch ratio": ours["batch_qps"] / raw["batch_qps"],
+            }
+        )
+    build = [
+        {**raw_summary, "ratio_vs_hnswlib": 1.0},
+        {**ours_summary, "ratio_vs_hnswlib": ours_summary["build_s"] / raw_summary["build_s"]},
+    ]
+    report = {
+        "machine": machine(),
+        "n": n,
+        "dim": dim,
+        "queries": n_queries,
+        "M": M,
+        "ef_construction": EF_CONSTRUCTION,
+        "build": build,
+        "points": raw_points + ours_points,
+        "ratios": ratios,
+        "exact": exact_rows,
+    }
+    print(f"machine: {report['machine']}")
+    print(f"data: {n} x {dim} clustered, {n_queries} held-out queries, cosine, k={K}")
+    print_table(f"build (M={M}, ef_construction={EF_CONSTRUCTION}) and memory", build)
+    print_table("single-query and batch search, vectordb hnsw vs raw hnswlib", ratios)
+    print_table("exact baselines (batch)", exact_rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    png = args.out.with_suffix(".png")
+    print(f"\nwrote {args.out}" + (f" and {png}" if plot(report["points"], png) else ""))
+
+
+if __name__ == "__main__":
+    main()
