@@ -45,14 +45,20 @@ pytestmark = [
 ]
 
 WRITER = Path(__file__).with_name("writer_process.py")
-COLLECTIONS = {"docs": (16, "cosine"), "imgs": (7, "euclidean")}
+# "graph" is an HNSW collection: its saved graph, the log replay into it and the exact scan of
+# rows not yet indexed must all survive the kills
+COLLECTIONS = {
+    "docs": (16, "cosine", "flat"),
+    "imgs": (7, "euclidean", "flat"),
+    "graph": (12, "cosine", "hnsw"),
+}
 CHILD_TIMEOUT = 60.0
 
 
 def _create(path: Path) -> Model:
     with vectordb.open(path) as db:
-        for name, (dim, metric) in COLLECTIONS.items():
-            db.create_collection(name, dim=dim, metric=metric)
+        for name, (dim, metric, index) in COLLECTIONS.items():
+            db.create_collection(name, dim=dim, metric=metric, index=index)
     return {name: {} for name in COLLECTIONS}
 
 
@@ -178,6 +184,10 @@ def _verify(
                 hits = collection.search(query, k=3)
                 assert hits[0].id == vector_id, f"{context}: search for {vector_id} gave {hits}"
                 assert hits[0].metadata == records[vector_id][1], context
+            if stored:  # deleted or never-acknowledged records are never returned
+                query = np.frombuffer(records[stored[0]][0], dtype="<f4")
+                returned = {hit.id for hit in collection.search(query, k=POOL, include=())}
+                assert returned == set(stored), f"{context}: {name} search returned {returned}"
     return actual
 
 

@@ -206,3 +206,23 @@ def test_hnsw_parameters_are_validated(tmp_path: Path) -> None:
             "ef_search": 64,
         }
         assert collection.search([1, 2, 3, 4], k=3)[0].id == "x"
+
+
+def test_k_hits_come_back_after_heavy_deletes(tmp_path: Path, rng: np.random.Generator) -> None:
+    """A graph cut up by deletions must not return fewer than k hits while k records exist."""
+    data = rng.standard_normal((2000, 8)).astype(np.float32)
+    ids = [str(i) for i in range(2000)]
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
+        collection.add(data, ids=ids)
+        collection.wait_indexed(timeout=60)
+        survivors = set(ids[::40])  # 50 of 2000 remain
+        collection.delete(sorted(set(ids) - survivors))
+        for _ in range(2):
+            for query in data[:30]:
+                hits = collection.search(query, k=20, include=())
+                assert len(hits) == 20
+                assert {h.id for h in hits} <= survivors
+            all_hits = collection.search(data[0], k=100, include=())
+            assert {h.id for h in all_hits} == survivors
+            collection.wait_indexed(timeout=60)

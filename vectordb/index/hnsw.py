@@ -102,6 +102,7 @@ class HnswIndex:
         self.graph: Any = None
         self.graph_capacity = 0
         self.graph_count = 0  # rows in the graph and not marked deleted (sum of in_graph)
+        self._graph_ef = params.ef_search  # the ef last set on the hnswlib graph
         self.indexed = np.zeros(0, np.bool_)
         self.in_graph = np.zeros(0, np.bool_)
         self.pending = np.zeros(0, np.bool_)
@@ -299,7 +300,8 @@ class HnswIndex:
                 self.pending_count = 0
                 return True
             rows = candidates[: self.chunk]
-            need = self.graph_count + len(rows)
+            # hnswlib counts every element ever added, marked-deleted ones included
+            need = int(self.graph.get_current_count()) + len(rows)
             if need > self.graph_capacity:
                 self.graph_capacity = max(need, 2 * self.graph_capacity)
                 self.graph.resize_index(self.graph_capacity)
@@ -404,6 +406,20 @@ class HnswIndex:
             order = np.lexsort((rows, -scores if higher else scores))[:k]
             out_rows.append(rows[order])
             out_scores.append(scores[order])
+        short = [i for i, line in enumerate(out_rows) if len(line) < k]
+        if short:
+            # the graph came back with too few valid hits (heavy deletes cut it up, or many
+            # rows are stale): answer those queries exactly, so k hits come back whenever k
+            # records exist
+            n_live = int(np.count_nonzero(live[:n]))
+            short = [i for i in short if len(out_rows[i]) < min(k, n_live)]
+            if short:
+                exact_rows, exact_scores = exact_search(
+                    vectors[:n], live[:n], source.sq_norms()[:n], queries[short], k, self.metric
+                )
+                for position, i in enumerate(short):
+                    out_rows[i] = exact_rows[position]
+                    out_scores[i] = exact_scores[position]
         return out_rows, out_scores
 
     def search_one(
@@ -448,20 +464,16 @@ class HnswIndex:
         # searches with max(ef, k) candidates, so a larger k needs no larger ef)
         wanted = min(graph_count, k + min(self.stale_count, 4 * k + 64))
         threads = 1 if len(queries) < 8 else self.threads
+        want_ef = self.params.ef_search if ef is None else ef
+        if self._graph_ef != want_ef:
+            # set_ef is global to the graph and costs a call: change it only when the wanted
+            # ef differs. A search running meanwhile may use the other ef once (hnswlib reads
+            # a plain integer): slower or more thorough, never wrong.
+            with _EF_LOCK:
+                self.graph.set_ef(want_ef)
+                self._graph_ef = want_ef
         try:
-            if ef is not None and ef != self.params.ef_search:
-                # set_ef is global to the graph: ef-changing searches take turns; a default
-                # search running meanwhile merely uses the larger or smaller ef once
-                with _EF_LOCK:
-                    self.graph.set_ef(ef)
-                    try:
-                        labels, distances = self.graph.knn_query(
-                            queries, k=wanted, num_threads=threads
-                        )
-                    finally:
-                        self.graph.set_ef(self.params.ef_search)
-            else:
-                labels, distances = self.graph.knn_query(queries, k=wanted, num_threads=threads)
+            labels, distances = self.graph.knn_query(queries, k=wanted, num_threads=threads)
         except RuntimeError:
             # hnswlib found fewer than `wanted` (a graph cut up by deletions): answer from
             # what it can return with a smaller k, and the delta path for the rest
