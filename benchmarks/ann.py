@@ -71,91 +71,99 @@ def numpy_brute_force(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def bench_raw_hnswlib(
-    data: np.ndarray, queries: np.ndarray, truth: np.ndarray, repeats: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def build_raw_hnswlib(data: np.ndarray) -> tuple[Any, dict[str, Any]]:
     graph = hnswlib.Index(space="cosine", dim=data.shape[1])
     graph.init_index(max_elements=len(data), ef_construction=EF_CONSTRUCTION, M=M, random_seed=100)
     started = time.perf_counter()
     graph.add_items(data, np.arange(len(data)))
     build = time.perf_counter() - started
-    points = []
-    for ef in EFS:
-        graph.set_ef(ef)
-        found = [graph.knn_query(q, k=K, num_threads=1)[0][0].tolist() for q in queries]
-        single = median_time(
-            lambda: [graph.knn_query(q, k=K, num_threads=1) for q in queries], repeats
-        )
-        batch = median_time(lambda: graph.knn_query(queries, k=K), repeats)
-        points.append(
-            {
-                "system": "raw hnswlib",
-                "ef": ef,
-                "recall@10": recall(found, truth),
-                "single_qps": len(queries) / single,
-                "batch_qps": len(queries) / batch,
-            }
-        )
     per_element = data.shape[1] * 4 + 2 * M * 4 + 4 + 8 + 8
-    return {
+    summary = {
         "system": "raw hnswlib",
         "build_s": build,
         "memory_mb": len(data) * per_element / 2**20,
-    }, points
+    }
+    return graph, summary
 
 
-def bench_vectordb_hnsw(
-    workdir: Path, data: np.ndarray, queries: np.ndarray, truth: np.ndarray, repeats: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    with vectordb.open(workdir / "hnsw", config={"durability": "normal"}) as db:
-        collection = db.create_collection(
-            "bench",
-            dim=data.shape[1],
-            metric="cosine",
-            index="hnsw",
-            hnsw={"M": M, "ef_construction": EF_CONSTRUCTION},
-        )
-        ids = [str(i) for i in range(len(data))]
-        started = time.perf_counter()
-        for first in range(0, len(data), 10_000):
-            collection.add(data[first : first + 10_000], ids=ids[first : first + 10_000])
-        added = time.perf_counter() - started
-        # a search while the graph is still being built: exact over the not-yet-indexed rows
-        during = collection.search(queries[0], k=K, include=())
-        assert len(during) == K
-        collection.wait_indexed()
-        build = time.perf_counter() - started
-        points = []
-        for ef in EFS:
-            found = [
-                [int(h.id) for h in collection.search(q, k=K, ef=ef, include=())] for q in queries
-            ]
-            single = median_time(
-                lambda ef=ef: [collection.search(q, k=K, ef=ef, include=()) for q in queries],
-                repeats,
+def build_vectordb_hnsw(
+    db: vectordb.Database, data: np.ndarray, queries: np.ndarray
+) -> tuple[vectordb.Collection, dict[str, Any]]:
+    collection = db.create_collection(
+        "bench",
+        dim=data.shape[1],
+        metric="cosine",
+        index="hnsw",
+        hnsw={"M": M, "ef_construction": EF_CONSTRUCTION},
+    )
+    ids = [str(i) for i in range(len(data))]
+    started = time.perf_counter()
+    for first in range(0, len(data), 10_000):
+        collection.add(data[first : first + 10_000], ids=ids[first : first + 10_000])
+    added = time.perf_counter() - started
+    # a search while the graph is still being built: exact over the not-yet-indexed rows
+    assert len(collection.search(queries[0], k=K, include=())) == K
+    collection.wait_indexed()
+    build = time.perf_counter() - started
+    summary = {
+        "system": "vectordb hnsw",
+        "build_s": build,
+        "add_returned_s": added,
+        "add_vectors_per_s": len(data) / added,
+        "memory_mb": collection.stats().memory_bytes / 2**20,
+    }
+    return collection, summary
+
+
+def compare_search(
+    graph: Any,
+    collection: vectordb.Collection,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    repeats: int,
+) -> list[dict[str, Any]]:
+    """For each ef, time raw hnswlib and vectordb alternately (so drift on a shared machine
+    hits both alike) and keep the medians."""
+    points = []
+    for ef in EFS:
+        graph.set_ef(ef)
+        raw_found = [graph.knn_query(q, k=K, num_threads=1)[0][0].tolist() for q in queries]
+        ours_found = [
+            [int(h.id) for h in collection.search(q, k=K, ef=ef, include=())] for q in queries
+        ]
+        times: dict[str, list[float]] = {"raw1": [], "ours1": [], "rawb": [], "oursb": []}
+        for _ in range(repeats):
+            times["raw1"].append(
+                median_time(lambda: [graph.knn_query(q, k=K, num_threads=1) for q in queries], 1)
             )
-            batch = median_time(
-                lambda ef=ef: collection.search_batch(queries, k=K, ef=ef, include=()), repeats
+            times["ours1"].append(
+                median_time(
+                    lambda ef=ef: [collection.search(q, k=K, ef=ef, include=()) for q in queries],
+                    1,
+                )
             )
+            times["rawb"].append(median_time(lambda: graph.knn_query(queries, k=K), 1))
+            times["oursb"].append(
+                median_time(
+                    lambda ef=ef: collection.search_batch(queries, k=K, ef=ef, include=()), 1
+                )
+            )
+        median = {key: float(np.median(value)) for key, value in times.items()}
+        n = len(queries)
+        for system, found, single, batch in (
+            ("raw hnswlib", raw_found, median["raw1"], median["rawb"]),
+            ("vectordb hnsw", ours_found, median["ours1"], median["oursb"]),
+        ):
             points.append(
                 {
-                    "system": "vectordb hnsw",
+                    "system": system,
                     "ef": ef,
                     "recall@10": recall(found, truth),
-                    "single_qps": len(queries) / single,
-                    "batch_qps": len(queries) / batch,
+                    "single_qps": n / single,
+                    "batch_qps": n / batch,
                 }
             )
-        info = collection.stats()
-        assert info.index_info is not None
-        summary = {
-            "system": "vectordb hnsw",
-            "build_s": build,
-            "add_returned_s": added,
-            "add_vectors_per_s": len(data) / added,
-            "memory_mb": info.memory_bytes / 2**20,
-        }
-    return summary, points
+    return points
 
 
 def bench_exact(
@@ -223,7 +231,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ann.json")
     args = parser.parse_args()
-    n, dim, n_queries, repeats = args.n, args.dim, args.queries, 3
+    n, dim, n_queries, repeats = args.n, args.dim, args.queries, 5
     if args.quick:
         n, dim, n_queries, repeats = 10_000, 32, 100, 2
     rng = np.random.default_rng(0)
@@ -232,11 +240,15 @@ def main() -> None:
     truth = ground_truth(data, queries)
     workdir = Path(tempfile.mkdtemp(prefix="vectordb-ann-"))
     try:
-        raw_summary, raw_points = bench_raw_hnswlib(data, queries, truth, repeats)
-        ours_summary, ours_points = bench_vectordb_hnsw(workdir, data, queries, truth, repeats)
+        graph, raw_summary = build_raw_hnswlib(data)
+        with vectordb.open(workdir / "hnsw", config={"durability": "normal"}) as db:
+            collection, ours_summary = build_vectordb_hnsw(db, data, queries)
+            points = compare_search(graph, collection, queries, truth, repeats)
         exact_rows = bench_exact(workdir, data, queries, truth, repeats)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    raw_points = [p for p in points if p["system"] == "raw hnswlib"]
+    ours_points = [p for p in points if p["system"] == "vectordb hnsw"]
     ratios = []
     for ours, raw in zip(ours_points, raw_points):
         ratios.append(

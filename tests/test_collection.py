@@ -389,3 +389,18 @@ def test_caller_buffer_is_copied(db: Database) -> None:
     returned = collection.get("a").vector  # type: ignore[union-attr]
     returned[0] = 42.0
     np.testing.assert_array_equal(collection.get("a").vector, [1.0, 2.0])  # type: ignore[union-attr]
+
+
+def test_hit_is_an_immutable_value() -> None:
+    vector = np.ones(3, np.float32)
+    hit = vectordb.Hit("a", 0.5, {"k": 1}, vector)
+    assert (hit.id, hit.score, hit.metadata) == ("a", 0.5, {"k": 1})
+    assert hit.vector is vector
+    vector_id, score, metadata, stored = hit
+    assert (vector_id, score, metadata, stored is vector) == ("a", 0.5, {"k": 1}, True)
+    assert hit == vectordb.Hit("a", 0.5, {"k": 1})  # vectors do not take part in equality
+    assert hit != vectordb.Hit("a", 0.25, {"k": 1})
+    assert hash(hit) == hash(vectordb.Hit("a", 0.5))
+    with pytest.raises(AttributeError):
+        hit.score = 1.0  # type: ignore[misc]
+    assert repr(vectordb.Hit("b", 1.0)) == "Hit(id='b', score=1.0, metadata=None)"

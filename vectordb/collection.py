@@ -30,7 +30,7 @@ from vectordb.errors import (
     InvalidVectorError,
 )
 from vectordb.index.flat import SearchMode, exact_search
-from vectordb.results import CollectionInfo, Hit, Record
+from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
 if TYPE_CHECKING:
     from vectordb.database import Database
@@ -363,12 +363,12 @@ class Collection:
     ) -> list[Hit]:
         ids = store.row_ids
         if not want:
-            return [Hit(ids[row], score) for row, score in zip(rows, scores)]
+            return [make_hit(ids[row], score) for row, score in zip(rows, scores)]
         with_metadata = "metadata" in want
         with_vector = "vector" in want
         vectors = store.vectors.rows
         return [
-            Hit(
+            make_hit(
                 ids[row],
                 score,
                 store.metadata(row) if with_metadata else None,
@@ -479,13 +479,19 @@ class Collection:
         if array.dtype != _FLOAT32 or not array.flags.c_contiguous:
             with np.errstate(over="ignore", invalid="ignore"):
                 array = np.ascontiguousarray(array, dtype="<f4")
-        # summed in float64, where no float32 values overflow: finite exactly when all are
-        if not math.isfinite(float(array.sum(dtype=np.float64))):
-            raise InvalidVectorError(
-                "query 0 holds NaN or infinity (or a value outside float32's range)"
-            )
-        if self._metric is Metric.COSINE and not array.any():
-            raise InvalidVectorError("query 0 is all zeros: cosine similarity is undefined for it")
+        # one BLAS dot product checks both: finite and non-zero for an ordinary vector; only
+        # when it is not (NaN, inf, a float32 overflow of huge values, an underflow of tiny
+        # ones) do the exact checks run
+        squared = float(np.dot(array, array))
+        if not (math.isfinite(squared) and squared > 0.0):
+            if not math.isfinite(float(array.sum(dtype=np.float64))):
+                raise InvalidVectorError(
+                    "query 0 holds NaN or infinity (or a value outside float32's range)"
+                )
+            if self._metric is Metric.COSINE and not array.any():
+                raise InvalidVectorError(
+                    "query 0 is all zeros: cosine similarity is undefined for it"
+                )
         return array[None, :]
 
     def _vectors(

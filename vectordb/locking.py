@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-import portalocker
-
 from vectordb.errors import LockTimeoutError
 
 __all__ = ["ProcessLock", "ReadWriteLatch", "WriterMutex"]
@@ -41,6 +39,10 @@ class ProcessLock:
             if exclusive:
                 raise
             return  # read-only media without a LOCK file: no writer can exist there
+        # imported here, not at module level: portalocker pulls in importlib.metadata (~30 ms),
+        # a visible share of `import vectordb`
+        import portalocker
+
         flags = portalocker.LockFlags.EXCLUSIVE if exclusive else portalocker.LockFlags.SHARED
         deadline = time.monotonic() + timeout
         delay = 0.005
@@ -65,6 +67,8 @@ class ProcessLock:
     def release(self) -> None:
         handle, self._file = self._file, None
         if handle is not None:
+            import portalocker
+
             with contextlib.suppress(Exception):
                 portalocker.unlock(handle)
             handle.close()

@@ -490,10 +490,9 @@ class HnswIndex:
         return None, None
 
     def _natural(self, distances: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        d = distances.astype(np.float64)
         if self.metric is Metric.EUCLIDEAN:
-            return np.sqrt(np.maximum(d, 0.0))
-        return 1.0 - d
+            return np.sqrt(np.maximum(distances, 0.0, dtype=np.float64))
+        return np.subtract(1.0, distances, dtype=np.float64)
 
     # ----------------------------------------------------------------- save
     def save(self, lsn: int) -> None:
