@@ -404,3 +404,18 @@ def test_hit_is_an_immutable_value() -> None:
     with pytest.raises(AttributeError):
         hit.score = 1.0  # type: ignore[misc]
     assert repr(vectordb.Hit("b", 1.0)) == "Hit(id='b', score=1.0, metadata=None)"
+
+
+def test_extreme_but_finite_vectors_are_accepted(tmp_path: Path) -> None:
+    """Values whose float32 squares overflow (1e20) or underflow (1e-30) are still finite,
+    non-zero vectors: the fast float32 checks must hand them to the exact float64 ones."""
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=3, metric="cosine")
+        collection.add([[1e20, 0, 0], [0, 1e-30, 0]], ids=["huge", "tiny"])
+        assert collection.search([1e20, 0, 0], k=1)[0].id == "huge"
+        assert collection.search(np.array([0, 1e-30, 0], np.float32), k=1)[0].id == "tiny"
+        with pytest.raises(vectordb.InvalidVectorError, match="zeros"):
+            collection.add([[0, 0, 0]], ids=["zero"])
+        with pytest.raises(vectordb.InvalidVectorError, match="NaN"):
+            collection.search([np.nan, 0, 0])
+        assert len(collection) == 2
