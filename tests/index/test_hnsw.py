@@ -226,3 +226,32 @@ def test_k_hits_come_back_after_heavy_deletes(tmp_path: Path, rng: np.random.Gen
             all_hits = collection.search(data[0], k=100, include=())
             assert {h.id for h in all_hits} == survivors
             collection.wait_indexed(timeout=60)
+
+
+def test_reused_row_saved_before_reindexing_is_not_trusted(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A row freed by a delete is reused at once by the next add; if a checkpoint saves the
+    graph before the indexer re-added that row, the graph still holds the old vector for it.
+    After reopening, searches must find the new record by its new vector, not the old one."""
+    path = tmp_path / "db"
+    base = rng.standard_normal((300, 8)).astype(np.float32)
+    old = np.full(8, 5.0, np.float32)
+    new = np.full(8, -5.0, np.float32)
+    with vectordb.open(path) as db:
+        collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
+        collection.add(base, ids=[f"b{i}" for i in range(300)])
+        db.checkpoint()
+        collection.add(old[None, :], ids=["old"])
+        assert collection.wait_indexed(timeout=60)
+        collection._slot.index.stop()  # type: ignore[union-attr]  # freeze the indexer
+        collection.delete(["old"])
+        collection.add(new[None, :], ids=["new"])  # takes the row "old" had
+        db.checkpoint()
+    with vectordb.open(path) as db:
+        collection = db.get_collection("c")
+        for _ in range(2):
+            assert collection.search(new, k=1)[0].id == "new"
+            assert collection.search(new, k=1)[0].score == pytest.approx(0.0, abs=1e-4)
+            assert "new" not in {h.id for h in collection.search(old, k=1)}
+            collection.wait_indexed(timeout=60)

@@ -22,8 +22,9 @@ searches drop them; the indexer's next add overwrites them (hnswlib updates an e
 
 Files in ``<collection>/index/``: ``hnsw-<lsn:012d>.bin`` (hnswlib's own format) and ``INDEX``
 (header ``VDB-IDX``, then body length, xxh3-64 of the body, and a msgpack body: ``kind``, ``lsn``,
-``file``, ``file_size``, ``file_checksum`` = xxh3-64 of the graph file, ``params``, ``valid`` =
-one byte per row of ``in_graph``). The graph file's checksum is verified before hnswlib reads
+``file``, ``file_size``, ``file_checksum`` = xxh3-64 of the graph file, ``params``, ``present``
+= one byte per row of ``in_graph``, ``valid`` = one byte per row: present and holding the row's
+current vector). The graph file's checksum is verified before hnswlib reads
 it, so a damaged file is refused instead of crashing the process.
 """
 
@@ -153,24 +154,27 @@ class HnswIndex:
             self.fallback_reason = f"saved graph refused: {error}; rebuilding"
             log.warning("%s", self.fallback_reason)
             loaded = None
+        n = len(live)
+        current = np.zeros(n, np.bool_)
         if loaded is None:
             self.graph = self._new_graph(int(live.sum()))
             self.graph_capacity = self.graph.get_max_elements()
             self.in_graph[:] = False
         else:
-            self.graph, valid = loaded
+            self.graph, present, valid = loaded
             self.graph_capacity = self.graph.get_max_elements()
-            self.in_graph[: len(valid)] = valid
+            self.in_graph[: len(present)] = present
+            current[: len(valid)] = valid
         self.graph_count = int(np.count_nonzero(self.in_graph))
-        n = len(live)
-        self.indexed[:n] = self.in_graph[:n] & live
-        self.stale_count = int(np.count_nonzero(self.in_graph[:n] & ~live))
+        # trusted: the graph holds the row's vector as of the checkpoint and the row is live
+        self.indexed[:n] = self.in_graph[:n] & current & live
+        self.stale_count = int(np.count_nonzero(self.in_graph[:n] & ~self.indexed[:n]))
         self.released = np.flatnonzero(self.in_graph[:n] & ~live).tolist()
         self.pending[:n] = live & ~self.indexed[:n]
         self.pending_count = int(np.count_nonzero(self.pending[:n]))
         self._generation += 1
 
-    def _load_saved(self, checkpoint_lsn: int, n_rows: int) -> tuple[Any, Any] | None:
+    def _load_saved(self, checkpoint_lsn: int, n_rows: int) -> tuple[Any, Any, Any] | None:
         meta_path = self.directory / "INDEX"
         if not meta_path.exists():
             if checkpoint_lsn > 0 and n_rows:
@@ -198,15 +202,16 @@ class HnswIndex:
             or xxhash.xxh3_64_intdigest(data) != body["file_checksum"]
         ):
             raise CorruptionError("graph file fails its checksum", path=graph_path, offset=0)
-        valid = np.frombuffer(body["valid"], dtype=np.uint8).astype(np.bool_)
+        present = np.frombuffer(body["present"], dtype=np.uint8).astype(np.bool_)
+        valid = np.frombuffer(body["valid"], dtype=np.uint8).astype(np.bool_) & present
         graph = self._hnswlib.Index(space=_SPACES[self.metric], dim=self.dim)
         try:
-            graph.load_index(str(graph_path), max_elements=max(int(valid.sum()), 1024))
+            graph.load_index(str(graph_path), max_elements=max(int(present.sum()), 1024))
         except (RuntimeError, ValueError) as error:
             raise CorruptionError(f"graph file does not load: {error}", path=graph_path) from error
         graph.set_ef(self.params.ef_search)
         graph.set_num_threads(self.threads)
-        return graph, valid[:n_rows]
+        return graph, present[:n_rows], valid[:n_rows]
 
     # ----------------------------------------------------------------- write hooks
     def rows_written(self, rows: npt.NDArray[np.int64]) -> None:
@@ -516,7 +521,11 @@ class HnswIndex:
                     os.fsync(handle.fileno())
             except (OSError, RuntimeError) as error:
                 raise os_error(OSError(str(error)), f"save graph {path}") from error
-            valid = self.in_graph[: self.source.n_rows()].astype(np.uint8).tobytes()
+            n = self.source.n_rows()
+            present = self.in_graph[:n].astype(np.uint8).tobytes()
+            # rows rewritten since they were indexed are in the graph with an old vector:
+            # present, but not valid
+            valid = (self.in_graph[:n] & self.indexed[:n]).astype(np.uint8).tobytes()
             self.changed_since_save = False
         body_bytes = msgpack.packb(
             {
@@ -526,6 +535,7 @@ class HnswIndex:
                 "file_size": len(data),
                 "file_checksum": xxhash.xxh3_64_intdigest(data),
                 "params": self.params.to_dict(),
+                "present": present,
                 "valid": valid,
             },
             use_bin_type=True,
