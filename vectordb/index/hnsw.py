@@ -107,6 +107,7 @@ class HnswIndex:
         self.indexed = np.zeros(0, np.bool_)
         self.in_graph = np.zeros(0, np.bool_)
         self.pending = np.zeros(0, np.bool_)
+        self.version = np.zeros(0, np.uint32)  # bumped by every write or release of the row
         self.pending_count = 0
         self.released: list[int] = []
         self.stale_count = 0  # rows in the graph whose vector is out of date or deleted
@@ -122,14 +123,18 @@ class HnswIndex:
         self.indexer_error: BaseException | None = None
 
     # ----------------------------------------------------------------- sizing
-    def _grow_masks(self, capacity: int) -> None:
-        if capacity <= len(self.indexed):
+    def _grow_masks(self, needed: int) -> None:
+        if needed <= len(self.indexed):
             return
-        for name in ("indexed", "in_graph", "pending"):
-            old = getattr(self, name)
-            grown = np.zeros(capacity, np.bool_)
-            grown[: len(old)] = old
-            setattr(self, name, grown)
+        capacity = max(needed, 2 * len(self.indexed), 1024)
+        # the indexer writes in_graph holding only the graph latch: swap the arrays under it,
+        # or an update to the old array could be lost
+        with self.graph_latch.write():
+            for name in ("indexed", "in_graph", "pending", "version"):
+                old = getattr(self, name)
+                grown = np.zeros(capacity, old.dtype)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
 
     def _new_graph(self, capacity: int) -> Any:
         graph = self._hnswlib.Index(space=_SPACES[self.metric], dim=self.dim)
@@ -225,6 +230,7 @@ class HnswIndex:
         newly = ~self.pending[rows]
         self.pending[rows] = True
         self.pending_count += int(np.count_nonzero(newly))
+        self.version[rows] += 1
         self._generation += 1
         self.changed_since_save = True
         self._kick()
@@ -239,6 +245,7 @@ class HnswIndex:
         was_pending = self.pending[rows]
         self.pending_count -= int(np.count_nonzero(was_pending))
         self.pending[rows] = False
+        self.version[rows] += 1
         self.released.extend(rows[self.in_graph[rows]].tolist())
         self._generation += 1
         self.changed_since_save = True
@@ -290,7 +297,15 @@ class HnswIndex:
         return self.pending_count > 0 or bool(self.released)
 
     def index_some(self) -> bool:
-        """Move one chunk of pending rows into the graph; False if there was nothing to do."""
+        """Move one chunk of pending rows into the graph; False if there was nothing to do.
+
+        Three steps, so that writers never wait for hnswlib: (1) under the shared collection
+        latch, pick the chunk and copy its vectors and row versions; (2) under the graph latch
+        alone, insert them; (3) under both again, trust only the rows whose version did not
+        change meanwhile. A row deleted or rewritten during (2) stays untrusted (not
+        ``indexed``): dead, it is marked deleted next time; rewritten, it is still pending and
+        its next insert overwrites the element.
+        """
         if not self._has_work():
             return False
         source = self.source
@@ -298,33 +313,40 @@ class HnswIndex:
             if not self._has_work():
                 return False
             n = source.n_rows()
-            live = source.live()
-            self._apply_released(live)
+            self._apply_released(source.live())
             candidates = np.flatnonzero(self.pending[:n])
             if len(candidates) == 0:
                 self.pending_count = 0
                 return True
             rows = candidates[: self.chunk]
+            vectors = source.vectors()[rows]  # fancy indexing copies
+            versions = self.version[rows].copy()
+        with self.graph_latch.write():
             # hnswlib counts every element ever added, marked-deleted ones included
             need = int(self.graph.get_current_count()) + len(rows)
             if need > self.graph_capacity:
                 self.graph_capacity = max(need, 2 * self.graph_capacity)
                 self.graph.resize_index(self.graph_capacity)
-            vectors = source.vectors()[rows]
             started = time.perf_counter()
             self.graph.add_items(vectors, rows.astype(np.uint64), num_threads=self.threads)
             elapsed = time.perf_counter() - started
-            was_in_graph = self.in_graph[rows]
-            refreshed = was_in_graph & ~self.indexed[rows]
-            self.stale_count = max(0, self.stale_count - int(np.count_nonzero(refreshed)))
-            self.graph_count += len(rows) - int(np.count_nonzero(was_in_graph))
+            self.graph_count += len(rows) - int(np.count_nonzero(self.in_graph[rows]))
             self.in_graph[rows] = True
-            self.indexed[rows] = True
-            self.pending[rows] = False
-            self.pending_count -= len(rows)
+        with source.latch.read(), self.graph_latch.write():
+            unchanged = self.version[rows] == versions
+            trusted = rows[unchanged]
+            self.indexed[trusted] = True
+            self.pending[trusted] = False
+            self.pending_count -= len(trusted)
+            changed = rows[~unchanged]
+            if len(changed):
+                live = source.live()
+                self.released.extend(changed[~live[changed]].tolist())
+            n = source.n_rows()
+            self.stale_count = int(np.count_nonzero(self.in_graph[:n] & ~self.indexed[:n]))
             self._generation += 1
             self.changed_since_save = True
-        # aim each chunk at _CHUNK_SECONDS: writers and searches wait at most about that long
+        # aim each chunk at _CHUNK_SECONDS: searches wait at most about that long
         per_row = elapsed / max(len(rows), 1)
         target = int(_CHUNK_SECONDS / max(per_row, 1e-7))
         self.chunk = int(min(8192, max(64, (self.chunk + target) // 2)))
