@@ -582,22 +582,31 @@ def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list
         raise InvalidArgumentError(f"got {len(id_list)} ids for {expected} vectors")
     if not id_list:
         raise InvalidArgumentError("empty batch: no ids given")
-    for position, vector_id in enumerate(id_list):
-        if type(vector_id) is not str:
-            raise InvalidArgumentError(
-                f"id at position {position} is {type(vector_id).__name__} {vector_id!r}; ids "
-                "must be strings"
+    # whole-batch checks in C first (map/min/max/join); the per-id loops below run only to
+    # name the offending id
+    if set(map(type, id_list)) != {str}:
+        for position, vector_id in enumerate(id_list):
+            if type(vector_id) is not str:
+                raise InvalidArgumentError(
+                    f"id at position {position} is {type(vector_id).__name__} {vector_id!r}; "
+                    "ids must be strings"
+                )
+    lengths = list(map(len, id_list))
+    suspicious = min(lengths) == 0 or max(lengths) > MAX_ID_BYTES // 4 or "\x00" in "".join(id_list)
+    bad = (
+        [
+            vector_id
+            for vector_id in id_list
+            if not vector_id
+            or "\x00" in vector_id
+            or (
+                len(vector_id) > MAX_ID_BYTES // 4
+                and len(vector_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES
             )
-    bad = [
-        vector_id
-        for vector_id in id_list
-        if not vector_id
-        or "\x00" in vector_id
-        or (
-            len(vector_id) > MAX_ID_BYTES // 4
-            and len(vector_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES
-        )
-    ]
+        ]
+        if suspicious
+        else []
+    )
     if bad:
         raise InvalidArgumentError(
             f"invalid id {bad[0]!r}: ids must be non-empty, hold no NUL character and take at "
