@@ -419,3 +419,25 @@ def test_extreme_but_finite_vectors_are_accepted(tmp_path: Path) -> None:
         with pytest.raises(vectordb.InvalidVectorError, match="NaN"):
             collection.search([np.nan, 0, 0])
         assert len(collection) == 2
+
+
+def test_warmup_touches_every_vector_and_warmup_on_open_runs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((5000, 16)).astype(np.float32)
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=16, metric="euclidean")
+        collection.add(data, ids=[str(i) for i in range(5000)])
+        assert collection.warmup() == 5000 * 16 * 4
+        empty = db.create_collection("empty", dim=4)
+        assert empty.warmup() == 0
+    import threading
+
+    with vectordb.open(tmp_path / "db", config={"warmup_on_open": True}) as db:
+        collection = db.get_collection("c")
+        assert collection.search(data[42], k=1)[0].id == "42"
+        warmers = [t for t in threading.enumerate() if t.name == "vectordb-warmup"]
+        for thread in warmers:
+            thread.join(timeout=60)
+        assert collection.search(data[7], k=1, mode="numba")[0].id == "7"
+    with pytest.raises(vectordb.InvalidConfigError, match="warmup_on_open"):
+        vectordb.open(tmp_path / "db", config={"warmup_on_open": "yes"})

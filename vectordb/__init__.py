@@ -1,7 +1,7 @@
 """vectordb: an embedded, crash-safe vector database. ``vectordb.open(path)`` to start."""
 
 from vectordb.collection import Collection
-from vectordb.config import CollectionConfig, DatabaseConfig, Durability, Metric
+from vectordb.config import CollectionConfig, DatabaseConfig, Durability, HnswConfig, Metric
 from vectordb.database import Database, open
 from vectordb.errors import (
     CollectionExistsError,
@@ -24,6 +24,7 @@ from vectordb.errors import (
     UnsupportedFormatError,
     VectorDBError,
 )
+from vectordb.platform_info import info
 from vectordb.results import CollectionInfo, Hit, Problem, Record
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "Durability",
+    "HnswConfig",
     "Hit",
     "IdNotFoundError",
     "InvalidArgumentError",
@@ -59,5 +61,6 @@ __all__ = [
     "UnsupportedFormatError",
     "VectorDBError",
     "__version__",
+    "info",
     "open",
 ]

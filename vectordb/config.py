@@ -108,6 +108,9 @@ class DatabaseConfig:
         memory and writes them with plain file I/O, for file systems without mmap.
     verify_checksums_on_open
         Check every stored checksum when the database opens (slower open, early detection).
+    warmup_on_open
+        Run :meth:`Collection.warmup` for every collection in a background thread at open, so
+        the first queries do not pay for page faults and kernel compilation.
     """
 
     durability: Durability | str = Durability.FULL
@@ -117,6 +120,7 @@ class DatabaseConfig:
     initial_capacity: int = 1024
     use_mmap: bool = True
     verify_checksums_on_open: bool = False
+    warmup_on_open: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -126,7 +130,7 @@ class DatabaseConfig:
         _check_positive_number("checkpoint_records", self.checkpoint_records, integer=True)
         _check_positive_number("checkpoint_bytes", self.checkpoint_bytes, integer=True)
         _check_positive_number("initial_capacity", self.initial_capacity, integer=True)
-        for key in ("use_mmap", "verify_checksums_on_open"):
+        for key in ("use_mmap", "verify_checksums_on_open", "warmup_on_open"):
             if not isinstance(getattr(self, key), bool):
                 raise InvalidConfigError(f"{key} must be True or False; got {getattr(self, key)!r}")
 

@@ -9,6 +9,7 @@ checkpoints and closes the engine.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from vectordb.collection import Collection
 from vectordb.config import CollectionConfig, DatabaseConfig, Metric
 from vectordb.engine import Engine, validate_collection_name
-from vectordb.errors import DatabaseClosedError, InvalidConfigError, ReadOnlyError
+from vectordb.errors import DatabaseClosedError, InvalidConfigError, ReadOnlyError, VectorDBError
 from vectordb.results import CollectionInfo, Problem
 
 __all__ = ["Database", "open"]
@@ -38,6 +39,20 @@ class Database:
         self._engine = Engine.acquire(path, read_only=read_only, config=resolved)
         self._closed = False
         self.read_only = read_only
+        if resolved.warmup_on_open:
+            self._warm_in_background()
+
+    def _warm_in_background(self) -> None:
+        collections = [Collection(self, slot) for slot in list(self._engine.slots.values())]
+
+        def warm() -> None:
+            for collection in collections:
+                try:
+                    collection.warmup()
+                except VectorDBError:  # closed or dropped meanwhile: nothing left to warm
+                    return
+
+        threading.Thread(target=warm, name="vectordb-warmup", daemon=True).start()
 
     # ----------------------------------------------------------------- lifecycle
     @property
