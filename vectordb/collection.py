@@ -353,6 +353,8 @@ class Collection:
         latch = slot.latch
         latch.acquire_read()
         try:
+            if slot.dropped:  # dropped between the check above and the latch
+                raise DatabaseClosedError(f"collection {self.name!r} was dropped")
             rows, scores = index.search_one(matrix, int(k), ef)
             return self._hits(slot.store, rows.tolist(), scores.tolist(), want)
         finally:
@@ -403,6 +405,8 @@ class Collection:
         latch = slot.latch
         latch.acquire_read()
         try:
+            if slot.dropped:  # dropped between the check above and the latch
+                raise DatabaseClosedError(f"collection {self.name!r} was dropped")
             store = slot.store
             n = store.n_rows
             index = slot.index

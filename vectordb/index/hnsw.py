@@ -33,13 +33,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import struct
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import numpy as np
 import numpy.typing as npt
 import xxhash
@@ -48,15 +46,14 @@ from vectordb.config import HnswConfig, Metric
 from vectordb.errors import CorruptionError
 from vectordb.index.flat import exact_search
 from vectordb.locking import ReadWriteLatch
-from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
-from vectordb.storage.headers import HEADER, pack_header, unpack_header
+from vectordb.storage.atomic import fsync_dir, os_error
+from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
 
 __all__ = ["HnswIndex"]
 
 log = logging.getLogger("vectordb.index")
 
 INDEX_MAGIC = b"VDB-IDX\x00"
-_BODY = struct.Struct("<QQ")
 _CHUNK_SECONDS = 0.02
 _SPACES = {Metric.COSINE: "cosine", Metric.DOT: "ip", Metric.EUCLIDEAN: "l2"}
 
@@ -556,7 +553,9 @@ class HnswIndex:
             # present, but not valid
             valid = (self.in_graph[:n] & self.indexed[:n]).astype(np.uint8).tobytes()
             self.changed_since_save = False
-        body_bytes = msgpack.packb(
+        write_checksummed_map(
+            self.directory / "INDEX",
+            INDEX_MAGIC,
             {
                 "kind": self.kind,
                 "lsn": lsn,
@@ -567,13 +566,6 @@ class HnswIndex:
                 "present": present,
                 "valid": valid,
             },
-            use_bin_type=True,
-        )
-        atomic_write_bytes(
-            self.directory / "INDEX",
-            pack_header(INDEX_MAGIC)
-            + _BODY.pack(len(body_bytes), xxhash.xxh3_64_intdigest(body_bytes))
-            + body_bytes,
         )
         fsync_dir(self.directory)
         for entry in self.directory.iterdir():
@@ -620,20 +612,4 @@ def _as_index(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | slice:
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise os_error(error, f"read {path}") from error
-    unpack_header(data, INDEX_MAGIC, path, "index metadata (INDEX)")
-    start = HEADER.size + _BODY.size
-    if len(data) < start:
-        raise CorruptionError("INDEX truncated", path=path, offset=HEADER.size)
-    length, checksum = _BODY.unpack_from(data, HEADER.size)
-    body = data[start : start + length]
-    if len(body) != length or xxhash.xxh3_64_intdigest(body) != checksum:
-        raise CorruptionError("INDEX fails its checksum", path=path, offset=start)
-    try:
-        value: dict[str, Any] = msgpack.unpackb(body, raw=False)
-    except Exception as error:
-        raise CorruptionError(f"INDEX does not decode: {error}", path=path, offset=start) from error
-    return value
+    return read_checksummed_map(path, INDEX_MAGIC, "index metadata (INDEX)")

@@ -12,20 +12,14 @@ an empty collection), ``count`` (live records at the checkpoint).
 from __future__ import annotations
 
 import dataclasses
-import struct
 from pathlib import Path
 from typing import Any
 
-import msgpack
-import xxhash
-
 from vectordb.errors import CorruptionError
-from vectordb.storage.atomic import atomic_write_bytes, os_error
-from vectordb.storage.headers import HEADER, MANIFEST_MAGIC, pack_header, unpack_header
+from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
+from vectordb.storage.headers import MANIFEST_MAGIC
 
 __all__ = ["Manifest"]
-
-_BODY = struct.Struct("<QQ")
 
 
 @dataclasses.dataclass(slots=True)
@@ -40,34 +34,12 @@ class Manifest:
     count: int
 
     def commit(self, path: Path) -> None:
-        body = msgpack.packb(dataclasses.asdict(self), use_bin_type=True)
-        atomic_write_bytes(
-            path,
-            pack_header(MANIFEST_MAGIC)
-            + _BODY.pack(len(body), xxhash.xxh3_64_intdigest(body))
-            + body,
-        )
+        write_checksummed_map(path, MANIFEST_MAGIC, dataclasses.asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
+        fields = read_checksummed_map(path, MANIFEST_MAGIC, "MANIFEST")
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise
-        except OSError as error:
-            raise os_error(error, f"read {path}") from error
-        unpack_header(data, MANIFEST_MAGIC, path, "MANIFEST")
-        start = HEADER.size + _BODY.size
-        if len(data) < start:
-            raise CorruptionError("MANIFEST truncated", path=path, offset=HEADER.size)
-        length, checksum = _BODY.unpack_from(data, HEADER.size)
-        body = data[start : start + length]
-        if len(body) != length or xxhash.xxh3_64_intdigest(body) != checksum:
-            raise CorruptionError("MANIFEST fails its checksum", path=path, offset=start)
-        try:
-            fields = msgpack.unpackb(body, raw=False)
             return cls(**fields)
-        except (TypeError, ValueError, msgpack.UnpackException) as error:
-            raise CorruptionError(
-                f"MANIFEST does not decode: {error}", path=path, offset=start
-            ) from error
+        except TypeError as error:
+            raise CorruptionError(f"MANIFEST does not decode: {error}", path=path) from error
