@@ -255,3 +255,39 @@ def test_reused_row_saved_before_reindexing_is_not_trusted(
             assert collection.search(new, k=1)[0].score == pytest.approx(0.0, abs=1e-4)
             assert "new" not in {h.id for h in collection.search(old, k=1)}
             collection.wait_indexed(timeout=60)
+
+
+def test_deleted_elements_make_room_for_later_adds(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """Churn (delete, then add under new ids) must not grow the graph without bound: rows freed
+    by deletes are reused after the next checkpoint, and the graph overwrites the element of a
+    reused row (its label) instead of adding one; searches stay correct throughout."""
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
+        index = collection._slot.index
+        assert index is not None
+        live: dict[str, np.ndarray] = {}
+        for round_ in range(6):
+            vectors = rng.standard_normal((500, 8)).astype(np.float32)
+            ids = [f"r{round_}-{i}" for i in range(500)]
+            collection.add(vectors, ids=ids)
+            live.update(zip(ids, vectors))
+            db.checkpoint()  # frees the rows deleted before it for reuse
+            assert collection.wait_indexed(timeout=60)
+            if round_ >= 1:
+                victims = [f"r{round_ - 1}-{i}" for i in range(500)]
+                collection.delete(victims)
+                for victim in victims:
+                    del live[victim]
+                assert collection.wait_indexed(timeout=60)
+        assert len(collection) == len(live) == 500
+        assert index.graph.get_current_count() <= 1500  # not 3000: deleted elements reused
+        for vector_id, vector in list(live.items())[:50]:
+            assert collection.search(vector, k=1, include=())[0].id == vector_id
+    with vectordb.open(tmp_path / "db") as db:  # and the reused graph reloads correctly
+        collection = db.get_collection("c")
+        info = collection.stats().index_info
+        assert info is not None and info["fallback"] is None and info["pending"] == 0
+        for vector_id, vector in list(live.items())[-50:]:
+            assert collection.search(vector, k=1, include=())[0].id == vector_id
