@@ -459,6 +459,18 @@ class Collection:
             start += block
         return touched
 
+    def rebuild_index(self) -> None:
+        """Build the collection's HNSW graph afresh from the stored vectors and swap it in.
+
+        The current graph keeps answering searches, and writes go on, while the new one
+        builds (this call returns when it is in place; writes made meanwhile are indexed
+        by the background indexer right after). Use it after many deletes, which leave
+        marked-deleted elements in the graph. A flat collection has nothing to rebuild.
+        """
+        slot = self._live_slot()
+        if slot.index is not None:
+            slot.index.rebuild()
+
     def wait_indexed(self, timeout: float | None = None) -> bool:
         """Block until the background indexer has put every written vector into the index.
 

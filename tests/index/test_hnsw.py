@@ -291,3 +291,48 @@ def test_deleted_elements_make_room_for_later_adds(
         assert info is not None and info["fallback"] is None and info["pending"] == 0
         for vector_id, vector in list(live.items())[-50:]:
             assert collection.search(vector, k=1, include=())[0].id == vector_id
+
+
+def test_rebuild_index_drops_deleted_elements_and_keeps_answering(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    import threading
+
+    data = rng.standard_normal((4000, 8)).astype(np.float32)
+    ids = [str(i) for i in range(4000)]
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
+        collection.add(data, ids=ids)
+        collection.wait_indexed(timeout=60)
+        collection.delete(ids[:3000])
+        collection.wait_indexed(timeout=60)
+        index = collection._slot.index
+        assert index is not None and index.graph.get_current_count() == 4000
+        failures: list[str] = []
+        extra = (rng.standard_normal((200, 8)) + 20).astype(np.float32)
+
+        def write_during_rebuild() -> None:
+            for i in range(0, 200, 20):
+                collection.add(extra[i : i + 20], ids=[f"x{j}" for j in range(i, i + 20)])
+                hit = collection.search(extra[i], k=1, include=())[0]
+                if hit.id != f"x{i}":
+                    failures.append(f"x{i} not found during rebuild: {hit}")
+
+        writer = threading.Thread(target=write_during_rebuild)
+        writer.start()
+        collection.rebuild_index()
+        writer.join()
+        assert not failures, failures
+        assert collection.wait_indexed(timeout=60)
+        assert index.graph.get_current_count() < 2000  # the 3000 deleted elements are gone
+        info = collection.stats().index_info
+        assert info is not None and info["indexed"] == 1200 and info["pending"] == 0
+        for i in (3000, 3500, 3999):
+            assert collection.search(data[i], k=1, include=())[0].id == str(i)
+        for i in (0, 50, 199):
+            assert collection.search(extra[i], k=1, include=())[0].id == f"x{i}"
+        deleted = set(ids[:3000])
+        for query in data[:20]:
+            assert not deleted & {h.id for h in collection.search(query, k=10, include=())}
+    with vectordb.open(tmp_path / "db") as db:
+        assert db.get_collection("c").search(extra[7], k=1)[0].id == "x7"

@@ -101,6 +101,8 @@ class HnswIndex:
         self.graph_capacity = 0
         self.graph_count = 0  # rows in the graph and not marked deleted (sum of in_graph)
         self._graph_ef = params.ef_search  # the ef last set on the hnswlib graph
+        self.graph_epoch = 0  # bumped when rebuild() swaps in a new graph
+        self.rebuilding = False
         self.indexed = np.zeros(0, np.bool_)
         self.in_graph = np.zeros(0, np.bool_)
         self.pending = np.zeros(0, np.bool_)
@@ -124,15 +126,20 @@ class HnswIndex:
     def _grow_masks(self, needed: int) -> None:
         if needed <= len(self.indexed):
             return
-        capacity = max(needed, 2 * len(self.indexed), 1024)
         # the indexer writes in_graph holding only the graph latch: swap the arrays under it,
         # or an update to the old array could be lost
         with self.graph_latch.write():
-            for name in ("indexed", "in_graph", "pending", "version"):
-                old = getattr(self, name)
-                grown = np.zeros(capacity, old.dtype)
-                grown[: len(old)] = old
-                setattr(self, name, grown)
+            self._grow_masks_locked(needed)
+
+    def _grow_masks_locked(self, needed: int) -> None:
+        if needed <= len(self.indexed):
+            return
+        capacity = max(needed, 2 * len(self.indexed), 1024)
+        for name in ("indexed", "in_graph", "pending", "version"):
+            old = getattr(self, name)
+            grown = np.zeros(capacity, old.dtype)
+            grown[: len(old)] = old
+            setattr(self, name, grown)
 
     def _new_graph(self, capacity: int) -> Any:
         graph = self._hnswlib.Index(space=_SPACES[self.metric], dim=self.dim)
@@ -321,6 +328,7 @@ class HnswIndex:
             rows = candidates[: self.chunk]
             vectors = source.vectors()[rows]  # fancy indexing copies
             versions = self.version[rows].copy()
+            epoch = self.graph_epoch
         with self.graph_latch.write():
             # hnswlib counts every element ever added, marked-deleted ones included
             need = int(self.graph.get_current_count()) + len(rows)
@@ -337,7 +345,8 @@ class HnswIndex:
             self.graph_count += len(rows) - int(np.count_nonzero(self.in_graph[rows]))
             self.in_graph[rows] = True
         with source.latch.read(), self.graph_latch.write():
-            unchanged = self.version[rows] == versions
+            # a graph swapped in by rebuild() meanwhile may not hold these rows: trust none
+            unchanged = (self.version[rows] == versions) & (self.graph_epoch == epoch)
             trusted = rows[unchanged]
             self.indexed[trusted] = True
             self.pending[trusted] = False
@@ -364,6 +373,56 @@ class HnswIndex:
                 self.in_graph[row] = False
                 self.graph_count -= 1
                 self.stale_count = max(0, self.stale_count - 1)
+
+    def rebuild(self) -> None:
+        """Build a fresh graph from the live rows and swap it in; the current graph keeps
+        answering meanwhile (caller: any thread, holding no latch).
+
+        Reads the rows in chunks under the shared collection latch, inserts them into the new
+        graph holding no latch at all, then swaps under the shared collection latch and the
+        exclusive graph latch. Rows written or deleted during the build are caught by their
+        versions: not trusted in the new graph, they are pending again and the indexer
+        redoes them. Drops the marked-deleted elements an old graph carries.
+        """
+        source = self.source
+        with source.latch.read():
+            n = source.n_rows()
+            rows = np.flatnonzero(source.live()[:n]).astype(np.int64)
+        graph = self._new_graph(len(rows))
+        versions = np.zeros(len(rows), np.uint32)
+        block = 4096
+        for start in range(0, len(rows), block):
+            part = rows[start : start + block]
+            with source.latch.read():
+                vectors = source.vectors()[part]
+                versions[start : start + block] = self.version[part]
+            graph.add_items(vectors, part.astype(np.uint64), num_threads=self.threads)
+        with source.latch.read(), self.graph_latch.write():
+            n = source.n_rows()
+            live = source.live()
+            self._grow_masks_locked(n)
+            trusted = rows[(self.version[rows] == versions) & live[rows]]
+            dead = rows[~live[rows]]
+            for row in dead.tolist():
+                graph.mark_deleted(row)
+            self.in_graph[:] = False
+            self.in_graph[rows] = True
+            self.in_graph[dead] = False
+            self.indexed[:] = False
+            self.indexed[trusted] = True
+            self.pending[:n] = live[:n] & ~self.indexed[:n]
+            self.pending_count = int(np.count_nonzero(self.pending[:n]))
+            self.released = []
+            self.stale_count = int(np.count_nonzero(self.in_graph[:n] & ~self.indexed[:n]))
+            self.graph = graph
+            self.graph_capacity = graph.get_max_elements()
+            self.graph_count = int(np.count_nonzero(self.in_graph))
+            self._graph_ef = self.params.ef_search
+            self.graph_epoch += 1
+            self._generation += 1
+            self.changed_since_save = True
+            self.fallback_reason = None
+        self._kick()
 
     def wait_indexed(self, timeout: float | None = None) -> bool:
         """Block until every pending row is in the graph; False on timeout."""
