@@ -459,11 +459,14 @@ class HnswIndex:
         with self.graph_latch.read():
             delta = self._delta_rows(n)
             graph_rows, graph_scores = self._graph_search(queries, k, ef, self.graph_count)
-            indexed = self.indexed
+            # which graph hits to trust, decided under the same latch as the delta: the
+            # indexer may mark rows indexed (and not pending) the moment the latch is free,
+            # and a row must come from the graph or from the delta, never from both
+            keep_all = None if graph_rows is None else self.indexed[graph_rows] & live[graph_rows]
         if graph_rows is not None and not len(delta):
             # the common case once the indexer has caught up: hnswlib's answer, best first
-            keep = indexed[graph_rows] & live[graph_rows]
-            if graph_rows.shape[1] >= k and bool(keep[:, :k].all()):
+            assert keep_all is not None
+            if graph_rows.shape[1] >= k and bool(keep_all[:, :k].all()):
                 return list(graph_rows[:, :k]), list(graph_scores[:, :k])
         delta_rows = delta_scores = None
         if len(delta):
@@ -479,9 +482,9 @@ class HnswIndex:
         out_rows, out_scores = [], []
         for position in range(len(queries)):
             rows_parts, score_parts = [], []
-            if graph_rows is not None:
+            if graph_rows is not None and keep_all is not None:
                 line = graph_rows[position]
-                keep = indexed[line] & live[line]
+                keep = keep_all[position]
                 rows_parts.append(line[keep])
                 score_parts.append(graph_scores[position][keep])
             if delta_rows is not None and delta_scores is not None:
@@ -524,13 +527,12 @@ class HnswIndex:
         latch.acquire_read()
         try:
             labels, natural = self._graph_search(query, k, ef, self.graph_count)
-            indexed = self.indexed
+            trusted = labels is not None and len(labels[0]) >= k
+            trusted = trusted and bool(self.indexed[labels[0, :k]].all())
         finally:
             latch.release_read()
-        if labels is not None:
-            line = labels[0]
-            if len(line) >= k and bool(indexed[line[:k]].all()):
-                return line[:k], natural[0, :k]
+        if trusted:
+            return labels[0, :k], natural[0, :k]
         rows, scores = self.search(query, k, ef=ef)
         return rows[0], scores[0]
 
