@@ -26,13 +26,21 @@ import numpy.typing as npt
 
 from vectordb.config import Metric
 
-__all__ = ["SearchMode", "exact_search", "kernels_ready", "load_kernels", "warm_up_in_background"]
+__all__ = [
+    "NO_ROW",
+    "SearchMode",
+    "exact_search",
+    "kernels_ready",
+    "load_kernels",
+    "rescore",
+    "warm_up_in_background",
+]
 
 SearchMode = Literal["auto", "numba", "numpy", "scalar"]
 
 _RESCORE_MARGIN = 16
 _BLOCK_ELEMENTS = 1 << 22  # scores computed per BLAS call: 16 MiB of float32
-_NO_ROW = np.iinfo(np.int64).max
+NO_ROW = np.iinfo(np.int64).max
 
 _kernels: ModuleType | None = None
 _kernels_lock = threading.Lock()
@@ -48,7 +56,7 @@ def load_kernels() -> ModuleType:
             from vectordb.index import kernels
 
             heap_scores = np.full((1, 1), -np.inf, np.float32)
-            heap_rows = np.full((1, 1), _NO_ROW, np.int64)
+            heap_rows = np.full((1, 1), NO_ROW, np.int64)
             one = np.ones(1, np.float32)
             kernels.topk_block_update(
                 np.ones((1, 1), np.float32),
@@ -140,7 +148,7 @@ def exact_search(
         rows = _select_numba(vectors, live, prepared, scale, bias, wanted)
     else:
         rows = _select_numpy(vectors, live, prepared, scale, bias, wanted)
-    return _rescore(vectors, queries, rows, m, metric)
+    return rescore(vectors, queries, rows, m, metric)
 
 
 def _block_size(n_queries: int) -> int:
@@ -178,7 +186,7 @@ def _select_numpy(
             keep = np.argpartition(-best_scores, wanted - 1, axis=1)[:, :wanted]
             best_scores = np.take_along_axis(best_scores, keep, axis=1)
             best_rows = np.take_along_axis(best_rows, keep, axis=1)
-    best_rows[~np.isfinite(best_scores)] = _NO_ROW
+    best_rows[~np.isfinite(best_scores)] = NO_ROW
     return best_rows
 
 
@@ -195,7 +203,7 @@ def _select_numba(
     n_queries = queries.shape[0]
     n_rows = vectors.shape[0]
     heap_scores = np.full((n_queries, wanted), -np.inf, np.float32)
-    heap_rows = np.full((n_queries, wanted), _NO_ROW, np.int64)
+    heap_rows = np.full((n_queries, wanted), NO_ROW, np.int64)
     block = _block_size(n_queries)
     threads = _threads() if n_queries >= 64 else 1
     if threads > 1 and _pool is None:
@@ -229,14 +237,14 @@ def _select_numba(
     return heap_rows
 
 
-def _rescore(
+def rescore(
     vectors: npt.NDArray[np.float32],
     queries: npt.NDArray[np.float32],
     rows: npt.NDArray[np.int64],
     m: int,
     metric: Metric,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    valid = rows != _NO_ROW
+    valid = rows != NO_ROW
     safe_rows = np.where(valid, rows, 0)
     candidates = vectors[safe_rows].astype(np.float64)  # (q, wanted, dim)
     q64 = queries.astype(np.float64)[:, None, :]

@@ -44,7 +44,7 @@ import xxhash
 
 from vectordb.config import HnswConfig, Metric
 from vectordb.errors import CorruptionError
-from vectordb.index.flat import exact_search
+from vectordb.index.flat import NO_ROW, exact_search, rescore
 from vectordb.locking import ReadWriteLatch
 from vectordb.storage.atomic import fsync_dir, os_error
 from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
@@ -467,7 +467,8 @@ class HnswIndex:
             # the common case once the indexer has caught up: hnswlib's answer, best first
             assert keep_all is not None
             if graph_rows.shape[1] >= k and bool(keep_all[:, :k].all()):
-                return list(graph_rows[:, :k]), list(graph_scores[:, :k])
+                rows, scores = rescore(vectors, queries, graph_rows[:, :k], k, self.metric)
+                return list(rows), list(scores)
         delta_rows = delta_scores = None
         if len(delta):
             local, delta_scores = exact_search(
@@ -499,6 +500,19 @@ class HnswIndex:
             order = np.lexsort((rows, -scores if higher else scores))[:k]
             out_rows.append(rows[order])
             out_scores.append(scores[order])
+        if graph_rows is not None and out_rows:
+            # graph hits carry hnswlib's float32 distances, delta hits exact float64 scores:
+            # re-score the merged top k exactly, so a record's score and its place among ties
+            # do not depend on whether the indexer had reached it yet
+            width = max(len(line) for line in out_rows)
+            if width:
+                padded = np.full((len(out_rows), width), NO_ROW, np.int64)
+                for i, line in enumerate(out_rows):
+                    padded[i, : len(line)] = line
+                rows, scores = rescore(vectors, queries, padded, width, self.metric)
+                for i, line in enumerate(out_rows):
+                    out_rows[i] = rows[i, : len(line)]
+                    out_scores[i] = scores[i, : len(line)]
         short = [i for i, line in enumerate(out_rows) if len(line) < k]
         if short:
             # the graph came back with too few valid hits (heavy deletes cut it up, or many
@@ -526,13 +540,17 @@ class HnswIndex:
         latch = self.graph_latch
         latch.acquire_read()
         try:
-            labels, natural = self._graph_search(query, k, ef, self.graph_count)
+            labels, _ = self._graph_search(query, k, ef, self.graph_count)
             trusted = labels is not None and len(labels[0]) >= k
             trusted = trusted and bool(self.indexed[labels[0, :k]].all())
         finally:
             latch.release_read()
         if trusted:
-            return labels[0, :k], natural[0, :k]
+            # exact float64 scores, ties by row: the same answer the other paths give
+            best_rows, best_scores = rescore(
+                self.source.vectors(), query, labels[:, :k], k, self.metric
+            )
+            return best_rows[0], best_scores[0]
         rows, scores = self.search(query, k, ef=ef)
         return rows[0], scores[0]
 
