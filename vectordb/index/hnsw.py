@@ -467,8 +467,11 @@ class HnswIndex:
             # the common case once the indexer has caught up: hnswlib's answer, best first
             assert keep_all is not None
             if graph_rows.shape[1] >= k and bool(keep_all[:, :k].all()):
-                rows, scores = rescore(vectors, queries, graph_rows[:, :k], k, self.metric)
-                return list(rows), list(scores)
+                pairs = [
+                    _ties_by_row(graph_rows[i, :k], graph_scores[i, :k], higher)
+                    for i in range(len(queries))
+                ]
+                return [rows for rows, _ in pairs], [scores for _, scores in pairs]
         delta_rows = delta_scores = None
         if len(delta):
             local, delta_scores = exact_search(
@@ -502,8 +505,7 @@ class HnswIndex:
             out_scores.append(scores[order])
         if graph_rows is not None and out_rows:
             # graph hits carry hnswlib's float32 distances, delta hits exact float64 scores:
-            # re-score the merged top k exactly, so a record's score and its place among ties
-            # do not depend on whether the indexer had reached it yet
+            # re-score the merged top k exactly so that the two kinds compare fairly
             width = max(len(line) for line in out_rows)
             if width:
                 padded = np.full((len(out_rows), width), NO_ROW, np.int64)
@@ -540,17 +542,15 @@ class HnswIndex:
         latch = self.graph_latch
         latch.acquire_read()
         try:
-            labels, _ = self._graph_search(query, k, ef, self.graph_count)
+            labels, natural = self._graph_search(query, k, ef, self.graph_count)
             trusted = labels is not None and len(labels[0]) >= k
             trusted = trusted and bool(self.indexed[labels[0, :k]].all())
         finally:
             latch.release_read()
         if trusted:
-            # exact float64 scores, ties by row: the same answer the other paths give
-            best_rows, best_scores = rescore(
-                self.source.vectors(), query, labels[:, :k], k, self.metric
-            )
-            return best_rows[0], best_scores[0]
+            # hnswlib's float32 scores (an exact float64 re-score costs more than the rest of
+            # this method); equal scores in row order, as on every other path
+            return _ties_by_row(labels[0, :k], natural[0, :k], self.metric.higher_is_better)
         rows, scores = self.search(query, k, ef=ef)
         return rows[0], scores[0]
 
@@ -678,6 +678,17 @@ class HnswIndex:
 
 
 _EF_LOCK = threading.Lock()
+
+
+def _ties_by_row(
+    rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float64], higher_is_better: bool
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """hnswlib's order, best first, with equal scores put in row order (as every other search
+    path orders them)."""
+    if len(scores) < 2 or not bool((scores[1:] == scores[:-1]).any()):
+        return rows, scores
+    order = np.lexsort((rows, -scores if higher_is_better else scores))
+    return rows[order], scores[order]
 
 
 def _as_index(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | slice:
