@@ -488,6 +488,7 @@ TestCollectionStateMachine.settings = settings(max_examples=60, stateful_step_co
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # many examples, half of them HNSW collections: beyond the 600 s default
 def test_collection_state_machine_many_examples(request: pytest.FixtureRequest) -> None:
     """The same machine with many more and longer runs (``pytest -m slow``)."""
     if "slow" not in (request.config.option.markexpr or "") and not os.environ.get("VECTORDB_SLOW"):
