@@ -340,14 +340,7 @@ class Collection:
             )[0]
         # the single-query ANN path: the same checks as search_batch with fewer steps, since
         # every microsecond here is a share of a ~30 us graph search
-        _positive_int("k", k)
-        if ef is not None:
-            _positive_int("ef", ef)
-        want = _include(include)
-        if mode not in ("auto", "numba", "numpy"):
-            raise InvalidArgumentError(
-                f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}"
-            )
+        want = _search_options(k, ef, include, mode)
         matrix = self._query_vector(array)
         slot = self._live_slot()
         latch = slot.latch
@@ -391,14 +384,7 @@ class Collection:
         exact: bool = False,
     ) -> list[list[Hit]]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
-        _positive_int("k", k)
-        if ef is not None:
-            _positive_int("ef", ef)
-        want = _include(include)
-        if mode not in ("auto", "numba", "numpy", "scalar"):
-            raise InvalidArgumentError(
-                f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}"
-            )
+        want = _search_options(k, ef, include, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
         slot = self._live_slot()
         metric = self._metric
@@ -764,6 +750,18 @@ def _positive_int(name: str, value: Any) -> None:
 def _non_negative_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
+
+
+def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozenset[str]:
+    """Check search()'s options; returns what the hits should carry (see ``_include``)."""
+    _positive_int("k", k)
+    if ef is not None:
+        _positive_int("ef", ef)
+    if mode not in ("auto", "numba", "numpy", "scalar"):
+        raise InvalidArgumentError(
+            f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}"
+        )
+    return _include(include)
 
 
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}

@@ -137,28 +137,19 @@ class StoreSlot:
         *,
         ids_are_new: bool = False,
     ) -> None:
-        store = self.store
-        store.released_rows = []
-        store.apply_put(lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new)
+        replaced = self.store.apply_put(lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new)
         if self.index is not None:
-            self._tell_released()
+            if replaced:
+                self.index.rows_released(np.asarray(replaced, np.int64))
             self.index.rows_written(rows)
 
     def delete(self, lsn: int, ids: list[str]) -> None:
-        self.store.released_rows = []
-        self.store.apply_delete(lsn, ids)
-        if self.index is not None:
-            self._tell_released()
+        deleted = self.store.apply_delete(lsn, ids)
+        if self.index is not None and deleted:
+            self.index.rows_released(np.asarray(deleted, np.int64))
 
     def set_metadata(self, lsn: int, ids: list[str], metadata: list[bytes]) -> None:
         self.store.apply_metadata(lsn, ids, metadata)
-
-    def _tell_released(self) -> None:
-        assert self.index is not None
-        released = self.store.released_rows
-        if released:
-            self.index.rows_released(np.asarray(released, np.int64))
-        self.store.released_rows = []
 
     def start_background_work(self) -> None:
         if self.index is not None:

@@ -90,8 +90,6 @@ class CollectionStore:
         self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
         self.count = int(self.live[:n].sum())
         self.dirty = False
-        # rows whose records the last apply_* released (deleted or replaced), for the index
-        self.released_rows: list[int] = []
 
     @property
     def row_of(self) -> dict[str, int]:
@@ -130,7 +128,6 @@ class CollectionStore:
         """Forget the records in ``rows`` (already known live); free what can be reused now."""
         if not rows:
             return
-        self.released_rows.extend(rows)
         row_array = np.asarray(rows, dtype=np.int64)
         self.live[row_array] = False
         self.checksum_known[row_array] = False
@@ -161,15 +158,16 @@ class CollectionStore:
         metadata: Sequence[bytes] | None,
         *,
         ids_are_new: bool = False,
-    ) -> None:
-        """Store records at ``rows`` (each id replaces its previous row, if any).
+    ) -> list[int]:
+        """Store records at ``rows`` (each id replaces its previous row, if any); returns the
+        rows of the replaced records.
 
         ``ids_are_new``: the caller checked, under the writer lock, that no id is stored
         (``add``), so the lookup of rows to replace can be skipped. Replay never passes it.
         """
         if len(rows) == 0:
             self.applied_lsn = lsn
-            return
+            return []
         if int(rows.max()) >= self.vectors.capacity:
             self.ensure_capacity(int(rows.max()) + 1)
         row_of = self.row_of
@@ -198,12 +196,15 @@ class CollectionStore:
         self._set_metadata(row_list, metadata)
         self.count += len(row_list)
         self._touch(lsn)
+        return replaced
 
-    def apply_delete(self, lsn: int, ids: Iterable[str]) -> None:
+    def apply_delete(self, lsn: int, ids: Iterable[str]) -> list[int]:
+        """Delete the records of ``ids`` that are stored; returns the rows they held."""
         row_of = self.row_of
         rows = [row for row in map(row_of.get, ids) if row is not None]
         self._release(rows)
         self._touch(lsn)
+        return rows
 
     def apply_metadata(self, lsn: int, ids: Sequence[str], metadata: Sequence[bytes]) -> None:
         row_of = self.row_of
