@@ -160,8 +160,16 @@ def test_create_collection_errors(db: Database) -> None:
             db.create_collection("x", dim=dim)  # type: ignore[arg-type]
     with pytest.raises(vectordb.ConfigError, match="metric"):
         db.create_collection("x", dim=3, metric="manhattan")
-    with pytest.raises(vectordb.ConfigError, match="not available"):
-        db.create_collection("x", dim=3, index="ivf")
+    with pytest.raises(vectordb.ConfigError, match="index must be one of"):
+        db.create_collection("x", dim=3, index="annoy")
+    with pytest.raises(vectordb.ConfigError, match="quantization must be one of"):
+        db.create_collection("x", dim=3, quantization="int2")
+    with pytest.raises(vectordb.ConfigError, match="hnswlib keeps full float32"):
+        db.create_collection("x", dim=3, index="hnsw", quantization="int8")
+    with pytest.raises(vectordb.ConfigError, match="must divide dim"):
+        db.create_collection("x", dim=30, quantization={"kind": "pq", "m": 7})
+    with pytest.raises(vectordb.ConfigError, match="need index='ivf'"):
+        db.create_collection("x", dim=3, ivf={"nlist": 4})
     with pytest.raises(vectordb.ConfigError, match="unknown"):
         db.create_collection("x", dim=3, colour="blue")
     assert [i.name for i in db.list_collections()] == ["docs"]

@@ -37,11 +37,19 @@ def test_quickstart_runs_as_one_script(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     env = dict(os.environ, VECTORDB_NO_WARMUP="1")
-    result = subprocess.run([sys.executable, str(script)], cwd=work, env=env,
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, (
         f"docs/quickstart.md failed as a script:\n--- stdout\n{result.stdout}\n"
-        f"--- stderr\n{result.stderr}")
+        f"--- stderr\n{result.stderr}"
+    )
     assert (work / "quickstart.vdb" / "vectordb.meta").is_file()
 
 

@@ -44,10 +44,17 @@ SNAPSHOT_MAGIC = b"VDB-SNP\x00"
 VECTORS_MAGIC = b"VDB-VEC\x00"
 
 SEGMENT_NAME = re.compile(r"^(\d{12})\.log$")
-MANIFEST_KEYS = {"uid", "name", "config", "created_at", "updated_at", "checkpoint_lsn",
-                 "snapshot", "count"}
-SNAPSHOT_KEYS = {"lsn", "n_rows", "live", "ids", "meta_offsets", "meta", "checksums",
-                 "sq_norms"}
+MANIFEST_KEYS = {
+    "uid",
+    "name",
+    "config",
+    "created_at",
+    "updated_at",
+    "checkpoint_lsn",
+    "snapshot",
+    "count",
+}
+SNAPSHOT_KEYS = {"lsn", "n_rows", "live", "ids", "meta_offsets", "meta", "checksums", "sq_norms"}
 
 
 class FormatError(Exception):
@@ -81,7 +88,7 @@ def read_checked_map(path: Path, magic: bytes) -> dict[str, Any]:
     if len(data) < start:
         raise FormatError("body length and checksum missing", path, HEADER.size)
     length, checksum = BODY.unpack_from(data, HEADER.size)
-    body = data[start:start + length]
+    body = data[start : start + length]
     if len(body) != length:
         raise FormatError(f"body truncated: {len(body)} of {length} bytes", path, start)
     if xxhash.xxh3_64_intdigest(body) != checksum:
@@ -135,8 +142,8 @@ def read_log(root: Path) -> Log:
                 if end > len(data):
                     problem = "frame runs past the end of the segment"
                 else:
-                    payload = memoryview(data)[offset + FRAME.size:end]
-                    hasher = xxhash.xxh3_64(data[offset:offset + 4])
+                    payload = memoryview(data)[offset + FRAME.size : end]
+                    hasher = xxhash.xxh3_64(data[offset : offset + 4])
                     hasher.update(payload)
                     if hasher.intdigest() != checksum:
                         if not (is_last and end == len(data)):
@@ -151,8 +158,9 @@ def read_log(root: Path) -> Log:
             if not isinstance(record, dict) or type(record.get("lsn")) is not int:
                 raise FormatError("payload is not a map with an int lsn", path, offset)
             if record["lsn"] != expected:
-                raise FormatError(f"frame has LSN {record['lsn']}, expected {expected}", path,
-                                  offset)
+                raise FormatError(
+                    f"frame has LSN {record['lsn']}, expected {expected}", path, offset
+                )
             expected += 1
             log.records.append(record)
             offset = end
@@ -183,13 +191,17 @@ class CollectionImage:
             raise FormatError("header page truncated", vectors_path, 0)
         file_dim, dtype, row_bytes = VECTOR_SHAPE.unpack_from(data, HEADER.size)
         if (file_dim, dtype, row_bytes) != (dim, FLOAT32, 4 * dim):
-            raise FormatError(f"vectors.bin holds dim={file_dim} dtype={dtype} "
-                              f"row_bytes={row_bytes}", vectors_path, HEADER.size)
-        if any(data[HEADER.size + VECTOR_SHAPE.size:VECTOR_HEADER_BYTES]):
+            raise FormatError(
+                f"vectors.bin holds dim={file_dim} dtype={dtype} row_bytes={row_bytes}",
+                vectors_path,
+                HEADER.size,
+            )
+        if any(data[HEADER.size + VECTOR_SHAPE.size : VECTOR_HEADER_BYTES]):
             raise FormatError("header page padding is not zero", vectors_path, 32)
         self.capacity = (len(data) - VECTOR_HEADER_BYTES) // row_bytes
-        self.file_rows = np.frombuffer(data, dtype="<f4", count=self.capacity * dim,
-                                       offset=VECTOR_HEADER_BYTES).reshape(self.capacity, dim)
+        self.file_rows = np.frombuffer(
+            data, dtype="<f4", count=self.capacity * dim, offset=VECTOR_HEADER_BYTES
+        ).reshape(self.capacity, dim)
 
         self.row_of: dict[str, int] = {}  # live id -> row
         self.id_at: dict[int, str] = {}  # live row -> id
@@ -205,8 +217,9 @@ class CollectionImage:
                 raise FormatError("no snapshot but a non-zero count", manifest_path)
             return
         if name != f"snapshot-{self.checkpoint_lsn:012d}.bin":
-            raise FormatError(f"snapshot name {name!r} does not match the checkpoint LSN",
-                              manifest_path)
+            raise FormatError(
+                f"snapshot name {name!r} does not match the checkpoint LSN", manifest_path
+            )
         snapshot_path = directory / name
         snapshot = read_checked_map(snapshot_path, SNAPSHOT_MAGIC)
         if set(snapshot) != SNAPSHOT_KEYS:
@@ -220,33 +233,34 @@ class CollectionImage:
         meta: bytes = snapshot["meta"]
         checksums = np.frombuffer(snapshot["checksums"], dtype="<u8")
         sq_norms = np.frombuffer(snapshot["sq_norms"], dtype="<f4")
-        if not (len(live) == len(ids) == len(checksums) == len(sq_norms) == n
-                and len(offsets) == n + 1):
+        if not (
+            len(live) == len(ids) == len(checksums) == len(sq_norms) == n and len(offsets) == n + 1
+        ):
             raise FormatError("snapshot arrays disagree with n_rows", snapshot_path)
-        if offsets[0] != 0 or int(offsets[-1]) != len(meta) or np.any(np.diff(offsets.astype(
-                np.int64)) < 0):
+        if (
+            offsets[0] != 0
+            or int(offsets[-1]) != len(meta)
+            or np.any(np.diff(offsets.astype(np.int64)) < 0)
+        ):
             raise FormatError("meta_offsets do not partition meta", snapshot_path)
         if n > self.capacity:
-            raise FormatError(f"{n} rows described, {self.capacity} in vectors.bin",
-                              vectors_path)
+            raise FormatError(f"{n} rows described, {self.capacity} in vectors.bin", vectors_path)
         for row in np.flatnonzero(live).tolist():
             start = VECTOR_HEADER_BYTES + row * row_bytes
-            if xxhash.xxh3_64_intdigest(data[start:start + row_bytes]) != int(checksums[row]):
+            if xxhash.xxh3_64_intdigest(data[start : start + row_bytes]) != int(checksums[row]):
                 raise FormatError(f"row {row} fails its checksum", vectors_path, start)
             vector = self.file_rows[row].astype(np.float64)
             if not np.isclose(float(sq_norms[row]), float(vector @ vector), rtol=1e-4):
                 raise FormatError(f"sq_norm of row {row} is wrong", snapshot_path)
             vector_id = ids[row]
             if not vector_id or vector_id in self.row_of:
-                raise FormatError(f"row {row}: empty or repeated id {vector_id!r}",
-                                  snapshot_path)
+                raise FormatError(f"row {row}: empty or repeated id {vector_id!r}", snapshot_path)
             self.row_of[vector_id] = row
             self.id_at[row] = vector_id
-            self.blob[row] = meta[int(offsets[row]):int(offsets[row + 1])]
+            self.blob[row] = meta[int(offsets[row]) : int(offsets[row + 1])]
             self.checkpoint_live.add(row)
         if len(self.row_of) != manifest["count"]:
-            raise FormatError("MANIFEST count differs from the snapshot's live rows",
-                              manifest_path)
+            raise FormatError("MANIFEST count differs from the snapshot's live rows", manifest_path)
         self.snapshot_rows = n
 
     def apply(self, record: dict[str, Any]) -> None:
@@ -257,10 +271,12 @@ class CollectionImage:
             rows = np.frombuffer(record["rows"], dtype="<i8").tolist()
             vectors = np.frombuffer(record["vec"], dtype="<f4")
             blobs = record.get("meta")
-            if len(rows) != len(ids) or vectors.size != len(ids) * self.dim or (
-                    blobs is not None and len(blobs) != len(ids)):
-                raise FormatError(f"put {record['lsn']} has inconsistent lengths",
-                                  self.directory)
+            if (
+                len(rows) != len(ids)
+                or vectors.size != len(ids) * self.dim
+                or (blobs is not None and len(blobs) != len(ids))
+            ):
+                raise FormatError(f"put {record['lsn']} has inconsistent lengths", self.directory)
             vectors = vectors.reshape(len(ids), self.dim)
             for vector_id in ids:  # replaced records release their rows first
                 old = self.row_of.pop(vector_id, None)
@@ -268,8 +284,11 @@ class CollectionImage:
                     del self.id_at[old]
             for i, (vector_id, row) in enumerate(zip(ids, rows)):
                 if row < 0 or row in self.id_at or row in self.checkpoint_live:
-                    raise FormatError(f"put {record['lsn']} writes row {row}, which is live "
-                                      "now or was live at the checkpoint", self.directory)
+                    raise FormatError(
+                        f"put {record['lsn']} writes row {row}, which is live "
+                        "now or was live at the checkpoint",
+                        self.directory,
+                    )
                 self.row_of[vector_id] = row
                 self.id_at[row] = vector_id
                 self.logged[row] = vectors[i].copy()
@@ -294,8 +313,9 @@ class CollectionImage:
             vector = self.logged.get(row)
             if vector is None:
                 if row not in self.checkpoint_live:
-                    raise FormatError(f"row {row} of {vector_id!r} has no defined content",
-                                      self.directory)
+                    raise FormatError(
+                        f"row {row} of {vector_id!r} has no defined content", self.directory
+                    )
                 vector = self.file_rows[row].copy()
             blob = self.blob.get(row, b"")
             result[vector_id] = (vector, msgpack.unpackb(blob, raw=False) if blob else None)
@@ -303,8 +323,9 @@ class CollectionImage:
 
     def untouched_checkpoint_rows(self) -> list[int]:
         """Rows live at the checkpoint and still holding the same record (vector from file)."""
-        return sorted(row for row in self.checkpoint_live
-                      if row in self.id_at and row not in self.logged)
+        return sorted(
+            row for row in self.checkpoint_live if row in self.id_at and row not in self.logged
+        )
 
 
 @dataclass
@@ -324,7 +345,7 @@ def read_database(root: Path) -> DatabaseImage:
     meta_path = root / "vectordb.meta"
     data = meta_path.read_bytes()
     check_header(data, DATABASE_MAGIC, meta_path)
-    body = msgpack.unpackb(data[HEADER.size:], raw=False)
+    body = msgpack.unpackb(data[HEADER.size :], raw=False)
     if not isinstance(body, dict) or not isinstance(body.get("created_at"), float):
         raise FormatError("vectordb.meta body is not {'created_at': float}", meta_path, 16)
     collections = {}
@@ -337,8 +358,10 @@ def read_database(root: Path) -> DatabaseImage:
     if collections and log.segments:
         lowest = min(collection.checkpoint_lsn for collection in collections.values())
         if log.segments[0][0] > lowest + 1:
-            raise FormatError(f"log starts at {log.segments[0][0]}, records after {lowest} "
-                              "are missing", log.segments[0][1])
+            raise FormatError(
+                f"log starts at {log.segments[0][0]}, records after {lowest} are missing",
+                log.segments[0][1],
+            )
     for record in log.records:
         collection = by_uid.get(record.get("c"))  # type: ignore[arg-type]
         if collection is None:
@@ -352,6 +375,7 @@ def read_database(root: Path) -> DatabaseImage:
 
 # ----------------------------------------------------------------------------- vectordb's view
 
+
 def vectordb_records(path: Path) -> dict[str, dict[str, tuple[np.ndarray, Any]]]:
     """What vectordb itself returns for every record (a read-only open changes no file)."""
     with vectordb.open(path, read_only=True) as db:
@@ -364,13 +388,16 @@ def collection_records(db: vectordb.Database) -> dict[str, dict[str, tuple[np.nd
         collection = db.get_collection(info.name)
         ids = collection.ids()
         records = collection.get_many(ids) if ids else []
-        result[info.name] = {record.id: (record.vector, record.metadata)
-                             for record in records if record is not None}
+        result[info.name] = {
+            record.id: (record.vector, record.metadata) for record in records if record is not None
+        }
     return result
 
 
-def assert_same(ours: dict[str, dict[str, tuple[np.ndarray, Any]]],
-                theirs: dict[str, dict[str, tuple[np.ndarray, Any]]]) -> None:
+def assert_same(
+    ours: dict[str, dict[str, tuple[np.ndarray, Any]]],
+    theirs: dict[str, dict[str, tuple[np.ndarray, Any]]],
+) -> None:
     assert sorted(ours) == sorted(theirs)
     for name in theirs:
         assert sorted(ours[name]) == sorted(theirs[name]), name
@@ -442,8 +469,14 @@ WRITER = textwrap.dedent("""
 def write_crashed(path: Path, *extra: str) -> None:
     """Run WRITER in a child process that dies without closing the database."""
     env = dict(os.environ, VECTORDB_NO_WARMUP="1")
-    result = subprocess.run([sys.executable, "-c", WRITER, str(path), *extra], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", WRITER, str(path), *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -455,6 +488,7 @@ def crashed_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ----------------------------------------------------------------------------- tests
+
 
 def test_reader_matches_vectordb_after_a_crash(crashed_db: Path) -> None:
     image = read_database(crashed_db)
@@ -474,8 +508,12 @@ def test_reader_matches_vectordb_after_a_crash(crashed_db: Path) -> None:
     assert ours["cleared"] == {} and image.collections["cleared"].snapshot_rows == 2
     assert ours["empty"] == {} and image.collections["empty"].snapshot_rows == 0
     assert ours["docs"]["d8"][1] == {"only": "meta"} and ours["docs"]["d10"][1] is None
-    assert ours["docs"]["d11"][1] == {"i": 11, "tag": "y", "nested": {"f": 11 / 3,
-                                      "raw": b"\x00\x01"}, "list": [1, None, True, 2.5]}
+    assert ours["docs"]["d11"][1] == {
+        "i": 11,
+        "tag": "y",
+        "nested": {"f": 11 / 3, "raw": b"\x00\x01"},
+        "list": [1, None, True, 2.5],
+    }
     assert ours["docs"]["e3"][1] == {"back": True} and "d13" not in ours["docs"]
     norms = np.linalg.norm(np.array([vector for vector, _ in ours["unit"].values()]), axis=1)
     np.testing.assert_allclose(norms, 1.0, rtol=1e-6)
@@ -484,11 +522,15 @@ def test_reader_matches_vectordb_after_a_crash(crashed_db: Path) -> None:
 @pytest.mark.parametrize("use_mmap", [True, False])
 def test_reader_matches_a_copy_taken_while_open(tmp_path: Path, use_mmap: bool) -> None:
     rng = np.random.default_rng(3)
-    with vectordb.open(tmp_path / "live", config={"use_mmap": use_mmap,
-                                                  "initial_capacity": 4}) as db:
+    with vectordb.open(
+        tmp_path / "live", config={"use_mmap": use_mmap, "initial_capacity": 4}
+    ) as db:
         items = db.create_collection("items", dim=6, metric="dot")
-        items.add(rng.standard_normal((40, 6)), ids=[f"i{k}" for k in range(40)],
-                  metadata=[{"k": k} for k in range(40)])
+        items.add(
+            rng.standard_normal((40, 6)),
+            ids=[f"i{k}" for k in range(40)],
+            metadata=[{"k": k} for k in range(40)],
+        )
         items.delete([f"i{k}" for k in range(0, 40, 3)])
         db.checkpoint()
         items.upsert(rng.standard_normal((5, 6)), ids=["i1", "i2", "z0", "z1", "z2"])
@@ -506,8 +548,9 @@ def test_reader_matches_a_copy_taken_while_open(tmp_path: Path, use_mmap: bool) 
     assert_same(image.records(), vectordb_records(tmp_path / "copy"))
 
 
-@pytest.mark.parametrize("tail", ["intact", "cut-mid-frame", "flip-last-byte", "partial-frame",
-                                  "partial-header"])
+@pytest.mark.parametrize(
+    "tail", ["intact", "cut-mid-frame", "flip-last-byte", "partial-frame", "partial-header"]
+)
 def test_reader_follows_segments_and_torn_tails(tmp_path: Path, tail: str) -> None:
     path = tmp_path / "db"
     write_crashed(path, "2048", "12")
@@ -543,8 +586,10 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage", ["vector-row", "log-frame", "manifest", "snapshot",
-                                    "newer-version", "sealed-log-segment"])
+@pytest.mark.parametrize(
+    "damage",
+    ["vector-row", "log-frame", "manifest", "snapshot", "newer-version", "sealed-log-segment"],
+)
 def test_reader_verifies_every_checksum(tmp_path: Path, crashed_db: Path, damage: str) -> None:
     path = tmp_path / "db"
     shutil.copytree(crashed_db, path)

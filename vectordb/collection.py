@@ -30,6 +30,7 @@ from vectordb.errors import (
     InvalidMetadataError,
     InvalidVectorError,
 )
+from vectordb.index.background import SearchKnobs
 from vectordb.index.flat import SearchMode, exact_search
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
@@ -306,6 +307,7 @@ class Collection:
         include: Iterable[str] = ("metadata",),
         mode: SearchMode = "auto",
         ef: int | None = None,
+        nprobe: int | None = None,
         exact: bool = False,
     ) -> list[Hit]:
         """The ``k`` stored records nearest to ``query``, best first.
@@ -324,8 +326,12 @@ class Collection:
         ef
             HNSW only: candidate list size for this query (default: the collection's
             ``ef_search``); larger is slower and finds more of the true neighbours.
+        nprobe
+            IVF only: cells scanned for this query (default: the collection's ``nprobe``);
+            ``nprobe`` equal to the number of cells scans every vector.
         exact
-            Scan every vector even on an HNSW collection (the ground truth, for recall checks).
+            Scan every stored vector in full precision even on an approximate or quantized
+            collection (the ground truth, for recall checks).
         """
         array = _numeric_array(query, "query")
         if array.ndim != 1:
@@ -336,11 +342,12 @@ class Collection:
         index = self._slot.index
         if index is None or exact or mode == "scalar":
             return self.search_batch(
-                array[None, :], k, include=include, mode=mode, ef=ef, exact=exact
+                array[None, :], k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact
             )[0]
         # the single-query ANN path: the same checks as search_batch with fewer steps, since
         # every microsecond here is a share of a ~30 us graph search
         want = _search_options(k, ef, include, mode)
+        knobs = self._knobs(ef, nprobe, mode)
         matrix = self._query_vector(array)
         slot = self._live_slot()
         latch = slot.latch
@@ -348,10 +355,26 @@ class Collection:
         try:
             if slot.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-            rows, scores = index.search_one(matrix, int(k), ef)
+            rows, scores = index.search_one(matrix, int(k), knobs)
             return self._hits(slot.store, rows.tolist(), scores.tolist(), want)
         finally:
             latch.release_read()
+
+    def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
+        """Check ``ef`` / ``nprobe`` against the collection's index (a knob the index does not
+        have is an error, not silently ignored)."""
+        if ef is None and nprobe is None:
+            return _KNOBS_BY_MODE[mode]
+        kind = self.config.index
+        if ef is not None and kind != "hnsw":
+            raise InvalidArgumentError(f"ef applies to HNSW collections; {self.name!r} is {kind!r}")
+        if nprobe is not None:
+            _positive_int("nprobe", nprobe)
+            if kind != "ivf":
+                raise InvalidArgumentError(
+                    f"nprobe applies to IVF collections; {self.name!r} is {kind!r}"
+                )
+        return SearchKnobs(ef=ef, nprobe=nprobe, mode=mode)
 
     @staticmethod
     def _hits(
@@ -381,10 +404,12 @@ class Collection:
         include: Iterable[str] = ("metadata",),
         mode: SearchMode = "auto",
         ef: int | None = None,
+        nprobe: int | None = None,
         exact: bool = False,
     ) -> list[list[Hit]]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
         want = _search_options(k, ef, include, mode)
+        knobs = self._knobs(ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
         slot = self._live_slot()
         metric = self._metric
@@ -399,7 +424,7 @@ class Collection:
             rows: Any
             scores: Any
             if index is not None and not exact and mode != "scalar":
-                rows, scores = index.search(matrix, int(k), ef=ef)
+                rows, scores = index.search(matrix, int(k), knobs)
             else:
                 rows, scores = exact_search(
                     store.vectors.rows[:n],
@@ -765,6 +790,7 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
 
 
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
+_KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in ("auto", "numba", "numpy", "scalar")}
 
 
 def _include(include: Iterable[str]) -> frozenset[str]:

@@ -15,7 +15,15 @@ from typing import Any
 
 from vectordb.errors import InvalidConfigError
 
-__all__ = ["CollectionConfig", "DatabaseConfig", "Durability", "HnswConfig", "Metric"]
+__all__ = [
+    "CollectionConfig",
+    "DatabaseConfig",
+    "Durability",
+    "HnswConfig",
+    "IvfConfig",
+    "Metric",
+    "QuantizationConfig",
+]
 
 
 class Durability(str, enum.Enum):
@@ -47,8 +55,8 @@ class Metric(str, enum.Enum):
 
 
 _METRIC_ALIASES = {"ip": "dot", "inner_product": "dot", "l2": "euclidean", "cos": "cosine"}
-AVAILABLE_INDEXES = ("flat", "hnsw")
-PLANNED_INDEXES = ("ivf",)
+AVAILABLE_INDEXES = ("flat", "hnsw", "ivf")
+QUANTIZATIONS = ("float16", "int8", "int4", "binary", "pq")
 
 
 def _enum_value(enum_type: type[enum.Enum], key: str, value: object) -> Any:
@@ -191,6 +199,145 @@ class HnswConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class IvfConfig:
+    """Parameters of an inverted-file index (FAISS's names).
+
+    Parameters
+    ----------
+    nlist
+        Number of k-means cells. ``None`` (the default) picks ``4 * sqrt(rows)`` (at least 1,
+        at most 65,536) each time the index trains, so it grows with the data.
+    nprobe
+        Default number of cells searched per query. ``None`` picks about 1/16 of the cells
+        (at least 8). Override per query with ``search(..., nprobe=)``; ``nprobe = nlist``
+        scans every vector.
+    training_sample
+        At most this many vectors (drawn at random) train the k-means.
+    train_after
+        Rows needed before the first training; until then searches are exact.
+    retrain_growth
+        Retrain in the background when the live rows grow to this multiple of the rows the
+        index was trained on (the cells then fit the data again). At least 1.5.
+    """
+
+    nlist: int | None = None
+    nprobe: int | None = None
+    training_sample: int = 65_536
+    train_after: int = 1024
+    retrain_growth: float = 8.0
+
+    def __post_init__(self) -> None:
+        for key in ("nlist", "nprobe"):
+            value = getattr(self, key)
+            if value is not None:
+                _check_positive_number(key, value, integer=True)
+                if value > 65_536:
+                    raise InvalidConfigError(f"{key} must be at most 65,536; got {value!r}")
+        _check_positive_number("training_sample", self.training_sample, integer=True)
+        _check_positive_number("train_after", self.train_after, integer=True)
+        _check_positive_number("retrain_growth", self.retrain_growth, integer=False)
+        if self.retrain_growth < 1.5:
+            raise InvalidConfigError(
+                f"retrain_growth must be at least 1.5; got {self.retrain_growth!r}"
+            )
+        if self.nlist is not None and self.training_sample < self.nlist:
+            raise InvalidConfigError(
+                f"training_sample ({self.training_sample}) must be at least nlist ({self.nlist})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nlist": self.nlist,
+            "nprobe": self.nprobe,
+            "training_sample": self.training_sample,
+            "train_after": self.train_after,
+            "retrain_growth": self.retrain_growth,
+        }
+
+    @classmethod
+    def coerce(cls, value: IvfConfig | Mapping[str, Any] | None) -> IvfConfig:
+        if value is None:
+            return cls()
+        if isinstance(value, IvfConfig):
+            return value
+        config: IvfConfig = _from_mapping(cls, value, "ivf config")
+        return config
+
+
+#: candidates fetched per hit and re-scored exactly, by quantization
+DEFAULT_RESCORE = {"float16": 2, "int8": 4, "int4": 8, "binary": 16, "pq": 10}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QuantizationConfig:
+    """How a flat or IVF index compresses the vectors it scans. The best ``rescore * k``
+    candidates by the compressed score are re-scored exactly from the stored vectors.
+
+    Parameters
+    ----------
+    kind
+        ``"float16"`` (2 bytes per dimension), ``"int8"`` (1 byte per dimension, a trained
+        range per dimension), ``"int4"`` (half a byte), ``"binary"`` (one bit: the sign
+        around the trained mean; hamming distance) or ``"pq"`` (product quantization: ``m``
+        bytes per vector).
+    m
+        PQ only: sub-spaces, each coded in one byte; must divide ``dim``. Default: ``dim / 8``
+        rounded to a divisor of ``dim``.
+    rescore
+        Candidates per wanted hit that are re-scored exactly (default by kind: float16 2,
+        int8 4, int4 8, binary 16, pq 10).
+    """
+
+    kind: str
+    m: int | None = None
+    rescore: int | None = None
+
+    def __post_init__(self) -> None:
+        kind: object = self.kind
+        if not isinstance(kind, str) or kind.lower() not in QUANTIZATIONS:
+            raise InvalidConfigError(
+                f"quantization must be one of {list(QUANTIZATIONS)}; got {self.kind!r}"
+            )
+        object.__setattr__(self, "kind", self.kind.lower())
+        if self.m is not None:
+            if self.kind != "pq":
+                raise InvalidConfigError(f"m is a PQ parameter; quantization is {self.kind!r}")
+            _check_positive_number("m", self.m, integer=True)
+        if self.rescore is not None:
+            _check_positive_number("rescore", self.rescore, integer=True)
+            if self.rescore > 1000:
+                raise InvalidConfigError(f"rescore must be at most 1000; got {self.rescore!r}")
+
+    @property
+    def rescore_factor(self) -> int:
+        return self.rescore if self.rescore is not None else DEFAULT_RESCORE[self.kind]
+
+    def pq_m(self, dim: int) -> int:
+        if self.m is not None:
+            return self.m
+        target = max(1, dim // 8)
+        return max(m for m in range(1, target + 1) if dim % m == 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "m": self.m, "rescore": self.rescore}
+
+    @classmethod
+    def coerce(cls, value: QuantizationConfig | Mapping[str, Any] | str) -> QuantizationConfig:
+        if isinstance(value, QuantizationConfig):
+            return value
+        if isinstance(value, str):
+            return cls(kind=value)
+        mapping: object = value
+        if not isinstance(mapping, Mapping) or "kind" not in mapping:
+            raise InvalidConfigError(
+                f"quantization must be a name such as 'int8' or a mapping with a 'kind'; "
+                f"got {value!r}"
+            )
+        config: QuantizationConfig = _from_mapping(cls, value, "quantization config")
+        return config
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class CollectionConfig:
     """The fixed shape of a collection and its overrides of database settings.
 
@@ -201,10 +348,17 @@ class CollectionConfig:
     metric
         :class:`Metric`: ``"cosine"`` (default), ``"dot"`` or ``"euclidean"``.
     index
-        ``"flat"``: exact search over every stored vector. ``"hnsw"``: an approximate graph
-        (hnswlib) kept up to date in the background; writes are searchable at once.
+        ``"flat"``: a scan of every stored vector (exact, or over quantized codes with
+        ``quantization=``). ``"hnsw"``: an approximate graph (hnswlib). ``"ivf"``: k-means
+        cells, of which ``nprobe`` are scanned per query. Approximate indexes are kept up to
+        date in the background; writes are searchable at once.
     hnsw
         :class:`HnswConfig` or a mapping such as ``{"M": 32}`` (``index="hnsw"`` only).
+    ivf
+        :class:`IvfConfig` or a mapping such as ``{"nlist": 1024}`` (``index="ivf"`` only).
+    quantization
+        ``None`` (full float32), a name (``"int8"``, ``"int4"``, ``"float16"``, ``"binary"``,
+        ``"pq"``) or a :class:`QuantizationConfig`; flat and IVF indexes only.
     normalize
         Store vectors scaled to unit length (cosine then becomes a plain dot product and
         ``get()`` returns the normalized vector).
@@ -221,6 +375,8 @@ class CollectionConfig:
     durability: Durability | str | None = None
     initial_capacity: int | None = None
     hnsw: HnswConfig | Mapping[str, Any] | None = None
+    ivf: IvfConfig | Mapping[str, Any] | None = None
+    quantization: QuantizationConfig | Mapping[str, Any] | str | None = None
 
     def __post_init__(self) -> None:
         dim: object = self.dim
@@ -232,11 +388,6 @@ class CollectionConfig:
         object.__setattr__(self, "metric", _enum_value(Metric, "metric", metric))
         index: object = self.index
         if not isinstance(index, str) or index.lower() not in AVAILABLE_INDEXES:
-            if isinstance(index, str) and index.lower() in PLANNED_INDEXES:
-                raise InvalidConfigError(
-                    f"index {self.index!r} is not available in this version of vectordb; "
-                    f"use one of {list(AVAILABLE_INDEXES)}"
-                )
             raise InvalidConfigError(
                 f"index must be one of {list(AVAILABLE_INDEXES)}; got {self.index!r}"
             )
@@ -247,6 +398,22 @@ class CollectionConfig:
             )
         if self.index == "hnsw":
             object.__setattr__(self, "hnsw", HnswConfig.coerce(self.hnsw))
+        if self.ivf is not None and self.index != "ivf":
+            raise InvalidConfigError(f"ivf= parameters need index='ivf'; got index={self.index!r}")
+        if self.index == "ivf":
+            object.__setattr__(self, "ivf", IvfConfig.coerce(self.ivf))
+        if self.quantization is not None:
+            if self.index == "hnsw":
+                raise InvalidConfigError(
+                    "quantization works with index='flat' or 'ivf'; hnswlib keeps full float32 "
+                    "vectors in its graph"
+                )
+            quantization = QuantizationConfig.coerce(self.quantization)
+            if quantization.kind == "pq":
+                m = quantization.pq_m(dim)
+                if dim % m:
+                    raise InvalidConfigError(f"pq m ({m}) must divide dim ({dim})")
+            object.__setattr__(self, "quantization", quantization)
         if not isinstance(self.normalize, bool):
             raise InvalidConfigError(f"normalize must be True or False; got {self.normalize!r}")
         if self.durability is not None:
@@ -269,7 +436,23 @@ class CollectionConfig:
             "durability": None if self.durability is None else Durability(self.durability).value,
             "initial_capacity": self.initial_capacity,
             **({"hnsw": self.hnsw_config.to_dict()} if self.index == "hnsw" else {}),
+            **({"ivf": self.ivf_config.to_dict()} if self.index == "ivf" else {}),
+            **(
+                {"quantization": self.quantization_config.to_dict()}
+                if self.quantization_config is not None
+                else {}
+            ),
         }
+
+    @property
+    def ivf_config(self) -> IvfConfig:
+        return IvfConfig.coerce(self.ivf)
+
+    @property
+    def quantization_config(self) -> QuantizationConfig | None:
+        if self.quantization is None:
+            return None
+        return QuantizationConfig.coerce(self.quantization)
 
     @property
     def hnsw_config(self) -> HnswConfig:

@@ -50,7 +50,9 @@ from vectordb.errors import (
     UnsupportedFormatError,
     VectorDBError,
 )
-from vectordb.index.hnsw import HnswIndex, RowSource
+from vectordb.index.background import BackgroundIndex, RowSource
+from vectordb.index.hnsw import HnswIndex
+from vectordb.index.ivf import IvfIndex
 from vectordb.locking import ProcessLock, ReadWriteLatch, WriterMutex
 from vectordb.results import Problem
 from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
@@ -92,7 +94,7 @@ def validate_collection_name(name: object) -> str:
 
 
 class StoreSlot:
-    """A collection's store, its latch and its index (None for flat collections).
+    """A collection's store, its latch and its index (None for unquantized flat collections).
 
     Every change to the records goes through ``put`` / ``delete`` / ``set_metadata`` (caller
     holds the exclusive latch), which apply it to the store and tell the index which rows were
@@ -103,25 +105,39 @@ class StoreSlot:
         self.store = store
         self.latch = ReadWriteLatch()
         self.dropped = False
-        self.index: HnswIndex | None = None
+        self.index: BackgroundIndex | None = None
         config = store.config
+        quantization = config.quantization_config
+        if config.index == "flat" and quantization is None:
+            return
+        source = RowSource(
+            vectors=lambda: store.vectors.rows,
+            live=lambda: store.live,
+            sq_norms=lambda: store.sq_norms,
+            n_rows=lambda: store.n_rows,
+            latch=self.latch,
+        )
+        directory = store.files.directory / "index"
         if config.index == "hnsw":
-            source = RowSource(
-                vectors=lambda: store.vectors.rows,
-                live=lambda: store.live,
-                sq_norms=lambda: store.sq_norms,
-                n_rows=lambda: store.n_rows,
-                latch=self.latch,
-            )
             self.index = HnswIndex(
-                store.files.directory / "index",
+                directory,
                 store.dim,
                 config.metric_enum,
                 config.hnsw_config,
                 source,
                 read_only=read_only,
             )
-            self.index.load(store.manifest.checkpoint_lsn, store.live[: store.n_rows].copy())
+        else:
+            self.index = IvfIndex(
+                directory,
+                store.dim,
+                config.metric_enum,
+                source,
+                ivf=config.ivf_config if config.index == "ivf" else None,
+                quantization=quantization,
+                read_only=read_only,
+            )
+        self.index.load(store.manifest.checkpoint_lsn, store.live[: store.n_rows].copy())
 
     @property
     def name(self) -> str:

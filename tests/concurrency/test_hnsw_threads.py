@@ -28,9 +28,7 @@ def test_searches_during_writes_see_every_acknowledged_write_and_no_delete(
             try:
                 for round_ in range(60):
                     # far from everything else, so each is its own nearest neighbour
-                    vectors = (rng.standard_normal((20, dim)) + 50 + round_ * 10).astype(
-                        np.float32
-                    )
+                    vectors = (rng.standard_normal((20, dim)) + 50 + round_ * 10).astype(np.float32)
                     ids = [f"r{round_}-{i}" for i in range(20)]
                     collection.add(vectors, ids=ids)
                     with lock:

@@ -282,7 +282,7 @@ def test_deleted_elements_make_room_for_later_adds(
                     del live[victim]
                 assert collection.wait_indexed(timeout=60)
         assert len(collection) == len(live) == 500
-        assert index.graph.get_current_count() <= 1500  # not 3000: deleted elements reused
+        assert index.structure.element_count() <= 1500  # not 3000: deleted elements reused
         for vector_id, vector in list(live.items())[:50]:
             assert collection.search(vector, k=1, include=())[0].id == vector_id
     with vectordb.open(tmp_path / "db") as db:  # and the reused graph reloads correctly
@@ -307,7 +307,7 @@ def test_rebuild_index_drops_deleted_elements_and_keeps_answering(
         collection.delete(ids[:3000])
         collection.wait_indexed(timeout=60)
         index = collection._slot.index
-        assert index is not None and index.graph.get_current_count() == 4000
+        assert index is not None and index.structure.element_count() == 4000
         failures: list[str] = []
         extra = (rng.standard_normal((200, 8)) + 20).astype(np.float32)
 
@@ -324,7 +324,7 @@ def test_rebuild_index_drops_deleted_elements_and_keeps_answering(
         writer.join()
         assert not failures, failures
         assert collection.wait_indexed(timeout=60)
-        assert index.graph.get_current_count() < 2000  # the 3000 deleted elements are gone
+        assert index.structure.element_count() < 2000  # the 3000 deleted elements are gone
         info = collection.stats().index_info
         assert info is not None and info["indexed"] == 1200 and info["pending"] == 0
         for i in (3000, 3500, 3999):

@@ -1,0 +1,189 @@
+"""numba kernels for IVF and quantized scans, and the k-means update. Pure functions, no I/O.
+
+Like ``kernels.py`` this module imports numba, so it is loaded lazily (``ivf.load_scan_kernels``).
+
+Every scan walks, for each query ``q`` in ``[first, last)``, the entry ranges
+``[starts[q, p], starts[q, p] + sizes[q, p])`` of the arena (one range per probed IVF list;
+one range for a flat scan) and keeps the best ``k`` (rank, row) pairs in the min-heaps
+``heap_ranks[q]`` / ``heap_rows[q]`` (see ``kernels._sift_down``). Ranks are "larger is better":
+
+- ``scan_linear``: ``a * (w . code + offset) + bias[entry]`` with float32 or uint8 codes (plain
+  vectors, or int8 scalar codes ``v = lo + scale * code`` with ``w = q * scale``,
+  ``offset = q . lo``); euclidean uses ``a = 2`` and ``bias = -|v|^2``.
+- ``scan_table``: the same with ``code`` looked up in a float32 table (float16 codes).
+- ``scan_int4``: two 4-bit codes per byte, low nibble first.
+- ``scan_pq``: ``sum_j table[q, j, code[j]]`` (asymmetric distance computation).
+- ``scan_binary``: ``-popcount(code xor query_bits)`` over uint64 words.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from vectordb.index.kernels import _sift_down
+
+__all__ = [
+    "kmeans_update",
+    "remove_entries",
+    "scan_binary",
+    "scan_int4",
+    "scan_linear",
+    "scan_pq",
+    "scan_table",
+]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _push(heap_ranks, heap_rows, rank, row, k):
+    if rank > heap_ranks[0] or (rank == heap_ranks[0] and row < heap_rows[0]):
+        heap_ranks[0] = rank
+        heap_rows[0] = row
+        _sift_down(heap_ranks, heap_rows, k)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def scan_linear(
+    codes, weights, offsets, a, bias, rows, starts, sizes, heap_ranks, heap_rows, first, last
+):
+    k = heap_ranks.shape[1]
+    width = codes.shape[1]
+    for q in range(first, last):
+        w = weights[q]
+        offset = offsets[q]
+        ranks = heap_ranks[q]
+        best = heap_rows[q]
+        for p in range(starts.shape[1]):
+            start = starts[q, p]
+            for entry in range(start, start + sizes[q, p]):
+                code = codes[entry]
+                total = np.float32(0.0)
+                for d in range(width):
+                    total += w[d] * np.float32(code[d])
+                _push(ranks, best, a * (total + offset) + bias[entry], rows[entry], k)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def scan_table(
+    codes, table, weights, offsets, a, bias, rows, starts, sizes, heap_ranks, heap_rows, first, last
+):
+    k = heap_ranks.shape[1]
+    width = codes.shape[1]
+    for q in range(first, last):
+        w = weights[q]
+        offset = offsets[q]
+        ranks = heap_ranks[q]
+        best = heap_rows[q]
+        for p in range(starts.shape[1]):
+            start = starts[q, p]
+            for entry in range(start, start + sizes[q, p]):
+                code = codes[entry]
+                total = np.float32(0.0)
+                for d in range(width):
+                    total += w[d] * table[code[d]]
+                _push(ranks, best, a * (total + offset) + bias[entry], rows[entry], k)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def scan_int4(
+    codes, low_weights, high_weights, offsets, a, bias, rows, starts, sizes, heap_ranks,
+    heap_rows, first, last,
+):  # fmt: skip
+    k = heap_ranks.shape[1]
+    width = codes.shape[1]
+    for q in range(first, last):
+        low = low_weights[q]
+        high = high_weights[q]
+        offset = offsets[q]
+        ranks = heap_ranks[q]
+        best = heap_rows[q]
+        for p in range(starts.shape[1]):
+            start = starts[q, p]
+            for entry in range(start, start + sizes[q, p]):
+                code = codes[entry]
+                total = np.float32(0.0)
+                for j in range(width):
+                    byte = code[j]
+                    total += low[j] * np.float32(byte & 15) + high[j] * np.float32(byte >> 4)
+                _push(ranks, best, a * (total + offset) + bias[entry], rows[entry], k)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def scan_pq(codes, tables, rows, starts, sizes, heap_ranks, heap_rows, first, last):
+    k = heap_ranks.shape[1]
+    m = codes.shape[1]
+    for q in range(first, last):
+        table = tables[q]
+        ranks = heap_ranks[q]
+        best = heap_rows[q]
+        for p in range(starts.shape[1]):
+            start = starts[q, p]
+            for entry in range(start, start + sizes[q, p]):
+                code = codes[entry]
+                total = np.float32(0.0)
+                for j in range(m):
+                    total += table[j, code[j]]
+                _push(ranks, best, total, rows[entry], k)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def scan_binary(codes, query_bits, rows, starts, sizes, heap_ranks, heap_rows, first, last):
+    k = heap_ranks.shape[1]
+    words = codes.shape[1]
+    for q in range(first, last):
+        bits = query_bits[q]
+        ranks = heap_ranks[q]
+        best = heap_rows[q]
+        for p in range(starts.shape[1]):
+            start = starts[q, p]
+            for entry in range(start, start + sizes[q, p]):
+                code = codes[entry]
+                distance = np.uint64(0)
+                for j in range(words):
+                    distance += _popcount(code[j] ^ bits[j])
+                _push(ranks, best, -np.float32(distance), rows[entry], k)
+
+
+@numba.njit(cache=True, nogil=True)
+def remove_entries(
+    remove_rows, entry_of_row, list_of_row, list_start, list_size, codes, bias, rows
+):
+    """Swap-remove each row's entry with the last entry of its list."""
+    for row in remove_rows:
+        entry = entry_of_row[row]
+        if entry < 0:
+            continue
+        cell = list_of_row[row]
+        last = list_start[cell] + list_size[cell] - 1
+        if entry != last:
+            codes[entry] = codes[last]
+            bias[entry] = bias[last]
+            moved = rows[last]
+            rows[entry] = moved
+            entry_of_row[moved] = entry
+        rows[last] = -1
+        list_size[cell] -= 1
+        entry_of_row[row] = -1
+        list_of_row[row] = -1
+
+
+@numba.njit(cache=True, nogil=True)
+def kmeans_update(points, labels, k):
+    """Per-cluster sums and counts of ``points`` by ``labels`` (float64 accumulators)."""
+    dim = points.shape[1]
+    sums = np.zeros((k, dim), np.float64)
+    counts = np.zeros(k, np.int64)
+    for i in range(points.shape[0]):
+        cluster = labels[i]
+        counts[cluster] += 1
+        for d in range(dim):
+            sums[cluster, d] += points[i, d]
+    return sums, counts
