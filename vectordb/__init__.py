@@ -1,7 +1,15 @@
 """vectordb: an embedded, crash-safe vector database. ``vectordb.open(path)`` to start."""
 
 from vectordb.collection import Collection
-from vectordb.config import CollectionConfig, DatabaseConfig, Durability, HnswConfig, Metric
+from vectordb.config import (
+    CollectionConfig,
+    DatabaseConfig,
+    Durability,
+    HnswConfig,
+    IvfConfig,
+    Metric,
+    QuantizationConfig,
+)
 from vectordb.database import Database, open
 from vectordb.errors import (
     CollectionExistsError,
@@ -44,6 +52,7 @@ __all__ = [
     "DuplicateIdError",
     "Durability",
     "HnswConfig",
+    "IvfConfig",
     "Hit",
     "IdNotFoundError",
     "InvalidArgumentError",
@@ -54,6 +63,7 @@ __all__ = [
     "LockTimeoutError",
     "Metric",
     "Problem",
+    "QuantizationConfig",
     "ReadOnlyError",
     "Record",
     "StorageError",

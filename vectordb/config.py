@@ -281,8 +281,8 @@ class QuantizationConfig:
         around the trained mean; hamming distance) or ``"pq"`` (product quantization: ``m``
         bytes per vector).
     m
-        PQ only: sub-spaces, each coded in one byte; must divide ``dim``. Default: ``dim / 8``
-        rounded to a divisor of ``dim``.
+        PQ only: sub-spaces, each coded in one byte; must divide ``dim``. Default: ``dim / 4``
+        rounded down to a divisor of ``dim`` (16x smaller than float32).
     rescore
         Candidates per wanted hit that are re-scored exactly (default by kind: float16 2,
         int8 4, int4 8, binary 16, pq 10).
@@ -315,7 +315,7 @@ class QuantizationConfig:
     def pq_m(self, dim: int) -> int:
         if self.m is not None:
             return self.m
-        target = max(1, dim // 8)
+        target = max(1, dim // 4)
         return max(m for m in range(1, target + 1) if dim % m == 0)
 
     def to_dict(self) -> dict[str, Any]:

@@ -45,20 +45,28 @@ pytestmark = [
 ]
 
 WRITER = Path(__file__).with_name("writer_process.py")
-# "graph" is an HNSW collection: its saved graph, the log replay into it and the exact scan of
-# rows not yet indexed must all survive the kills
-COLLECTIONS = {
-    "docs": (16, "cosine", "flat"),
-    "imgs": (7, "euclidean", "flat"),
-    "graph": (12, "cosine", "hnsw"),
+# "graph" (HNSW), "cells" (IVF, trained once 16 rows exist) and "codes" (int8 flat) keep an
+# index: its saved file, the log replay into it and the exact scan of rows not yet indexed
+# must all survive the kills
+COLLECTIONS: dict[str, dict[str, object]] = {
+    "docs": {"dim": 16, "metric": "cosine"},
+    "imgs": {"dim": 7, "metric": "euclidean"},
+    "graph": {"dim": 12, "metric": "cosine", "index": "hnsw"},
+    "cells": {
+        "dim": 12,
+        "metric": "euclidean",
+        "index": "ivf",
+        "ivf": {"nlist": 4, "nprobe": 4, "train_after": 16},
+    },
+    "codes": {"dim": 10, "metric": "euclidean", "quantization": "int8"},
 }
 CHILD_TIMEOUT = 60.0
 
 
 def _create(path: Path) -> Model:
     with vectordb.open(path) as db:
-        for name, (dim, metric, index) in COLLECTIONS.items():
-            db.create_collection(name, dim=dim, metric=metric, index=index)
+        for name, settings in COLLECTIONS.items():
+            db.create_collection(name, **settings)  # type: ignore[arg-type]
     return {name: {} for name in COLLECTIONS}
 
 

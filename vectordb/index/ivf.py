@@ -49,6 +49,7 @@ __all__ = ["CellLists", "IvfIndex", "load_scan_kernels"]
 
 _FLOAT_MARGIN = 16  # extra candidates of an unquantized scan (float32 rank vs exact)
 _MIN_POINTS_PER_CELL = 39
+_FLAT_TRAIN_AFTER = 32  # rows before a quantized flat scan trains (retrained at 8x)
 
 _scan_kernels: ModuleType | None = None
 _scan_lock = threading.Lock()
@@ -537,7 +538,7 @@ class IvfIndex(BackgroundIndex):
         if self.ivf is not None:
             return self.ivf.train_after
         codec = make_codec(self.quantization.kind if self.quantization else None, 1, 1)
-        return 256 if codec.needs_training else 1
+        return _FLAT_TRAIN_AFTER if codec.needs_training else 1
 
     def _training_sample(self) -> int:
         return self.ivf.training_sample if self.ivf is not None else 65_536
