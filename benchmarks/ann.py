@@ -1,12 +1,17 @@
-"""Approximate search benchmark: vectordb's HNSW and flat indexes against raw hnswlib and numpy
-brute force, measured in the same run on the same data.
+"""Approximate search benchmark: vectordb's HNSW, IVF, flat and quantized indexes against raw
+hnswlib and numpy brute force, measured in the same run on the same data.
 
 Usage:
-    python benchmarks/ann.py                  # 100k x 128 clustered, ~5 min on 2 cores
+    python benchmarks/ann.py                  # 100k x 128 clustered, ~10 min on 2 cores
     python benchmarks/ann.py --quick          # 10k x 32, a smoke test of the script
     python benchmarks/ann.py --n 50000 --dim 64
+    python benchmarks/ann.py --only compressed   # only the IVF / quantization table
 
-For each index: build time (vectordb: ``add()`` plus ``wait_indexed()``; hnswlib: ``add_items``
+For IVF and each quantization (flat and IVF): build time (``add()`` plus ``wait_indexed()``,
+training included), single-query and batch QPS, recall@10 after exact re-scoring and the
+memory of the scanned codes, next to vectordb's float32 flat scan and numpy brute force.
+
+For HNSW: build time (vectordb: ``add()`` plus ``wait_indexed()``; hnswlib: ``add_items``
 with the same M, ef_construction and threads), single-query QPS and recall@10 at several ef,
 batch QPS, and memory. Prints markdown tables, writes JSON to ``benchmarks/results/ann.json``
 and, when matplotlib is installed (``pip install -e ".[bench]"``), a recall-vs-QPS plot
@@ -197,6 +202,90 @@ def bench_exact(
     return rows
 
 
+COMPRESSED: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("flat float32 (exact)", {}, {}),
+    ("flat float16", {"quantization": "float16"}, {}),
+    ("flat int8", {"quantization": "int8"}, {}),
+    ("flat int4", {"quantization": "int4"}, {}),
+    ("flat binary", {"quantization": "binary"}, {}),
+    ("flat pq", {"quantization": "pq"}, {}),
+    ("ivf", {"index": "ivf"}, {}),
+    ("ivf nprobe=2x", {"index": "ivf"}, {"nprobe_factor": 2}),
+    ("ivf int8", {"index": "ivf", "quantization": "int8"}, {}),
+    ("ivf pq", {"index": "ivf", "quantization": "pq"}, {}),
+]
+
+
+def bench_compressed(
+    workdir: Path, data: np.ndarray, queries: np.ndarray, truth: np.ndarray, repeats: int
+) -> list[dict[str, Any]]:
+    """One collection per configuration; single-query QPS over the first 200 queries."""
+    rows = []
+    singles = queries[:200]
+    found = numpy_brute_force(data, queries)
+    single_numpy = median_time(
+        lambda: [numpy_brute_force(data, q[None, :]) for q in singles], repeats
+    )
+    batch_numpy = median_time(lambda: numpy_brute_force(data, queries), repeats)
+    float32_bytes = data.nbytes
+    rows.append(
+        {
+            "index": "numpy brute force",
+            "build_s": 0.0,
+            "recall@10": recall(found.tolist(), truth),
+            "single_qps": len(singles) / single_numpy,
+            "batch_qps": len(queries) / batch_numpy,
+            "vector_mb": float32_bytes / 2**20,
+            "x smaller": 1.0,
+        }
+    )
+    ids = [str(i) for i in range(len(data))]
+    for position, (name, settings, extra) in enumerate(COMPRESSED):
+        with vectordb.open(workdir / f"c{position}", config={"durability": "normal"}) as db:
+            collection = db.create_collection(
+                "bench", dim=data.shape[1], metric="cosine", **settings
+            )
+            started = time.perf_counter()
+            for first in range(0, len(data), 10_000):
+                collection.add(data[first : first + 10_000], ids=ids[first : first + 10_000])
+            collection.wait_indexed()
+            build = time.perf_counter() - started
+            info = collection.stats().index_info or {}
+            knobs: dict[str, Any] = {}
+            if "nprobe_factor" in extra:
+                knobs["nprobe"] = int(info["nprobe"]) * int(extra["nprobe_factor"])
+            search = dict(include=(), **knobs)
+            collection.search_batch(queries[:50], k=K, **search)  # kernels loaded, pages in
+            got = collection.search_batch(queries, k=K, **search)
+            single = median_time(
+                lambda c=collection, s=search: [c.search(q, k=K, **s) for q in singles], repeats
+            )
+            batch = median_time(
+                lambda c=collection, s=search: c.search_batch(queries, k=K, **s), repeats
+            )
+            codes = info.get("vector_memory_bytes", float32_bytes)
+            label = name
+            if info.get("nlist"):
+                label += f" (nlist {info['nlist']}, nprobe {knobs.get('nprobe', info['nprobe'])})"
+            rows.append(
+                {
+                    "index": label,
+                    "build_s": build,
+                    "recall@10": recall([[int(h.id) for h in hits] for hits in got], truth),
+                    "single_qps": len(singles) / single,
+                    "batch_qps": len(queries) / batch,
+                    "vector_mb": codes / 2**20,
+                    "x smaller": float32_bytes / codes if codes else 0.0,
+                }
+            )
+            print(rows[-1], flush=True)
+    base = rows[1]  # vectordb flat float32
+    for row in rows:
+        row["single vs flat"] = row["single_qps"] / base["single_qps"]
+        row["batch vs flat"] = row["batch_qps"] / base["batch_qps"]
+    return rows
+
+
 def plot(points: list[dict[str, Any]], path: Path) -> bool:
     try:
         import matplotlib
@@ -231,6 +320,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ann.json")
+    parser.add_argument(
+        "--only", choices=["hnsw", "compressed"], help="run one part (default: both)"
+    )
     args = parser.parse_args()
     n, dim, n_queries, repeats = args.n, args.dim, args.queries, 5
     if args.quick:
@@ -243,7 +335,20 @@ def main() -> None:
     # open of a process holds the GIL for ~0.5 s and would land inside the add() timing
     flat.load_kernels()
     workdir = Path(tempfile.mkdtemp(prefix="vectordb-ann-"))
+    report: dict[str, Any] = {"machine": machine(), "n": n, "dim": dim, "queries": n_queries}
+    print(f"machine: {report['machine']}")
+    print(f"data: {n} x {dim} clustered, {n_queries} held-out queries, cosine, k={K}")
     try:
+        if args.only != "hnsw":
+            compressed = bench_compressed(workdir, data, queries, truth, max(3, repeats - 2))
+            report["compressed"] = compressed
+            print_table("IVF and quantized indexes vs flat float32 and numpy", compressed)
+        if args.only == "compressed":
+            out = args.out.with_name("ann_compressed.json")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=2))
+            print(f"\nwrote {out}")
+            return
         graph, raw_summary = build_raw_hnswlib(data)
         with vectordb.open(workdir / "hnsw", config={"durability": "normal"}) as db:
             collection, ours_summary = build_vectordb_hnsw(db, data, queries)
@@ -271,20 +376,18 @@ def main() -> None:
         {**raw_summary, "ratio_vs_hnswlib": 1.0},
         {**ours_summary, "ratio_vs_hnswlib": ours_summary["build_s"] / raw_summary["build_s"]},
     ]
-    report = {
-        "machine": machine(),
-        "n": n,
-        "dim": dim,
-        "queries": n_queries,
-        "M": M,
-        "ef_construction": EF_CONSTRUCTION,
-        "build": build,
-        "points": raw_points + ours_points,
-        "ratios": ratios,
-        "exact": exact_rows,
-    }
-    print(f"machine: {report['machine']}")
-    print(f"data: {n} x {dim} clustered, {n_queries} held-out queries, cosine, k={K}")
+    report.update(
+        {
+            "M": M,
+            "ef_construction": EF_CONSTRUCTION,
+            "build": build,
+            "points": raw_points + ours_points,
+            "ratios": ratios,
+            "exact": exact_rows,
+        }
+    )
+    if "compressed" in report:
+        print_table("IVF and quantized indexes vs flat float32 and numpy", report["compressed"])
     print_table(f"build (M={M}, ef_construction={EF_CONSTRUCTION}) and memory", build)
     print_table("single-query and batch search, vectordb hnsw vs raw hnswlib", ratios)
     print_table("exact baselines (batch)", exact_rows)

@@ -279,10 +279,13 @@ def test_rebuild_index_drops_deleted_elements_and_keeps_answering(
         collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
         collection.add(data, ids=ids)
         collection.wait_indexed(timeout=60)
-        collection.delete(ids[:3000])
-        collection.wait_indexed(timeout=60)
         index = collection._slot.index
-        assert index is not None and index.structure.element_count() == 4000
+        assert index is not None
+        index.stop()  # no automatic rebuild: this test calls rebuild_index() itself
+        collection.delete(ids[:3000])
+        index.index_some()  # marks the 3000 deleted
+        assert index.structure.element_count() == 4000
+        index.start()
         failures: list[str] = []
         extra = (rng.standard_normal((200, 8)) + 20).astype(np.float32)
 
@@ -311,3 +314,26 @@ def test_rebuild_index_drops_deleted_elements_and_keeps_answering(
             assert not deleted & {h.id for h in collection.search(query, k=10, include=())}
     with vectordb.open(tmp_path / "db") as db:
         assert db.get_collection("c").search(extra[7], k=1)[0].id == "x7"
+
+
+def test_graph_is_rebuilt_automatically_when_tombstones_outnumber_live_elements(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    data = rng.standard_normal((3000, 8)).astype(np.float32)
+    ids = [str(i) for i in range(3000)]
+    with vectordb.open(tmp_path / "db") as db:
+        collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
+        collection.add(data, ids=ids)
+        assert collection.wait_indexed(timeout=60)
+        index = collection._slot.index
+        assert index is not None and index.structure.element_count() == 3000
+        collection.delete(ids[:2000])
+        import time
+
+        deadline = time.monotonic() + 60
+        while index.structure.element_count() > 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert index.structure.element_count() == 1000
+        assert collection.wait_indexed(timeout=60)
+        for i in (2000, 2500, 2999):
+            assert collection.search(data[i], k=1)[0].id == ids[i]

@@ -168,3 +168,12 @@ class HnswIndex(BackgroundIndex):
 
     def params(self) -> dict[str, Any]:
         return self.hnsw_params.to_dict()
+
+    def wants_rebuild(self) -> bool:
+        """Once marked-deleted elements outnumber the live ones (and there are at least 1024),
+        searches wade through tombstones: rebuild the graph from the live rows."""
+        structure = self.structure
+        if structure is None:
+            return False
+        tombstones = structure.element_count() - self.structure_count
+        return tombstones >= max(1024, self.structure_count)

@@ -321,7 +321,9 @@ class CellLists:
         use_numba = knobs.mode == "numba" or (knobs.mode == "auto" and _scan_kernels is not None)
         if knobs.mode == "auto" and _scan_kernels is None:
             _warm_in_background()
-        if use_numba:
+        if use_numba and self.centroids is None and self.codec.linear and len(prepared) >= 16:
+            ranks, rows = self._scan_blocks_blas(prepared, wanted)
+        elif use_numba:
             ranks, rows = self._scan_numba(prepared, starts, sizes, wanted)
         else:
             ranks, rows = self._scan_numpy(prepared, starts, sizes, wanted)
@@ -330,6 +332,39 @@ class CellLists:
         ranks = np.take_along_axis(ranks, order, axis=1)
         rows[~np.isfinite(ranks)] = NO_ROW
         return rows, ranks.astype(np.float64)
+
+    def _scan_blocks_blas(self, prepared: Any, wanted: int) -> tuple[Any, Any]:
+        """A batch over the one cell of a flat scan: decode blocks of codes to float32 and rank
+        them with one BLAS product per block (the per-query kernels would stream every code
+        once per query; BLAS reuses each block across the whole batch)."""
+        from vectordb.index.flat import load_kernels
+
+        kernels = load_kernels()
+        n_queries = len(prepared)
+        heap_ranks = np.full((n_queries, wanted), -np.inf, np.float32)
+        heap_entries = np.full((n_queries, wanted), NO_ROW, np.int64)
+        start, size = int(self.list_start[0]), int(self.list_size[0])
+        block = max(1024, (1 << 22) // max(n_queries, 1))
+        scale = np.float32(2.0 if self.l2 else 1.0)
+        for first in range(start, start + size, block):
+            stop = min(first + block, start + size)
+            decoded = self.codec.decode(self.codes[first:stop])
+            raw = prepared @ decoded.T
+            columns = stop - first
+            kernels.topk_block_update(
+                raw,
+                first,
+                np.ones(columns, np.bool_),
+                np.full(columns, scale, np.float32),
+                self.bias[first:stop],
+                heap_ranks,
+                heap_entries,
+                0,
+                n_queries,
+            )
+        found = heap_entries != NO_ROW
+        rows = np.where(found, self.rows[np.where(found, heap_entries, 0)], NO_ROW)
+        return heap_ranks, rows
 
     def _scan_numba(self, prepared: Any, starts: Any, sizes: Any, wanted: int) -> tuple[Any, Any]:
         kernels = load_scan_kernels()

@@ -37,6 +37,9 @@ F32 = npt.NDArray[np.float32]
 class Codec:
     kind = "float32"
     needs_training = False
+    #: the rank is ``a * q.decode(code) + bias``: a batch can be ranked by decoding blocks of
+    #: codes and one BLAS product (binary and PQ rank otherwise)
+    linear = True
     dtype: Any = np.float32
 
     def __init__(self, dim: int) -> None:
@@ -219,6 +222,7 @@ class BinaryCodec(Codec):
 
     kind = "binary"
     needs_training = True
+    linear = False
     dtype = np.uint64
 
     def __init__(self, dim: int) -> None:
@@ -281,6 +285,7 @@ class PqCodec(Codec):
 
     kind = "pq"
     needs_training = True
+    linear = False
     dtype = np.uint8
 
     def __init__(self, dim: int, m: int) -> None:
