@@ -434,6 +434,7 @@ class Collection:
                     int(k),
                     metric,
                     mode=mode,
+                    threads=slot.threads,
                 )
             return [
                 self._hits(store, row_line.tolist(), score_line.tolist(), want)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -119,6 +120,10 @@ class DatabaseConfig:
     warmup_on_open
         Run :meth:`Collection.warmup` for every collection in a background thread at open, so
         the first queries do not pay for page faults and kernel compilation.
+    threads
+        Threads for batch searches and index builds: ``"auto"`` (the machine's cores, at most
+        8), ``"single"`` (everything on the calling thread or one indexer thread) or a
+        number. BLAS products follow their own setting (``OPENBLAS_NUM_THREADS``).
     """
 
     durability: Durability | str = Durability.FULL
@@ -129,6 +134,7 @@ class DatabaseConfig:
     use_mmap: bool = True
     verify_checksums_on_open: bool = False
     warmup_on_open: bool = False
+    threads: int | str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -141,6 +147,26 @@ class DatabaseConfig:
         for key in ("use_mmap", "verify_checksums_on_open", "warmup_on_open"):
             if not isinstance(getattr(self, key), bool):
                 raise InvalidConfigError(f"{key} must be True or False; got {getattr(self, key)!r}")
+        threads: object = self.threads
+        if isinstance(threads, str):
+            if threads.lower() not in ("auto", "single"):
+                raise InvalidConfigError(
+                    f"threads must be 'auto', 'single' or a positive integer; got {threads!r}"
+                )
+            object.__setattr__(self, "threads", threads.lower())
+        else:
+            _check_positive_number("threads", threads, integer=True)
+            if self.threads > 1024:  # type: ignore[operator]
+                raise InvalidConfigError(f"threads must be at most 1024; got {threads!r}")
+
+    @property
+    def thread_count(self) -> int:
+        """``threads`` resolved to a number."""
+        if self.threads == "single":
+            return 1
+        if self.threads == "auto":
+            return max(1, min(os.cpu_count() or 1, 8))
+        return int(self.threads)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DatabaseConfig:

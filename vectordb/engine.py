@@ -101,10 +101,11 @@ class StoreSlot:
     written and released. ``dropped`` is set when the collection goes away.
     """
 
-    def __init__(self, store: CollectionStore, *, read_only: bool) -> None:
+    def __init__(self, store: CollectionStore, *, read_only: bool, threads: int = 1) -> None:
         self.store = store
         self.latch = ReadWriteLatch()
         self.dropped = False
+        self.threads = threads
         self.index: BackgroundIndex | None = None
         config = store.config
         quantization = config.quantization_config
@@ -126,6 +127,7 @@ class StoreSlot:
                 config.hnsw_config,
                 source,
                 read_only=read_only,
+                threads=threads,
             )
         else:
             self.index = IvfIndex(
@@ -136,6 +138,7 @@ class StoreSlot:
                 ivf=config.ivf_config if config.index == "ivf" else None,
                 quantization=quantization,
                 read_only=read_only,
+                threads=threads,
             )
         self.index.load(store.manifest.checkpoint_lsn, store.live[: store.n_rows].copy())
 
@@ -324,7 +327,9 @@ class Engine:
                 use_mmap=self.config.use_mmap,
             )
             try:
-                self.slots[entry.name] = StoreSlot(store, read_only=self.read_only)
+                self.slots[entry.name] = StoreSlot(
+                    store, read_only=self.read_only, threads=self.config.thread_count
+                )
             except BaseException:
                 store.close()
                 raise
@@ -533,7 +538,7 @@ class Engine:
             store = CollectionStore(
                 self.files.collection(name), read_only=False, use_mmap=self.config.use_mmap
             )
-            slot = StoreSlot(store, read_only=False)
+            slot = StoreSlot(store, read_only=False, threads=self.config.thread_count)
             self.slots[name] = slot
             slot.start_background_work()
             return slot

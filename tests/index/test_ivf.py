@@ -260,3 +260,39 @@ def test_search_knobs_are_checked(tmp_path: Path) -> None:
         assert ivf.search([1, 2, 3, 4], nprobe=100)[0].id == "x"
         config = {c.name: c.config for c in db.list_collections()}
         assert config["ivf"]["ivf"]["nlist"] is None and "ivf" not in config["flat"]
+
+
+@pytest.mark.parametrize("threads", ["single", 1, 2, "auto"])
+def test_thread_settings_give_the_same_answers(
+    tmp_path: Path, rng: np.random.Generator, threads: object
+) -> None:
+    data = rng.standard_normal((3000, 16)).astype(np.float32)
+    queries = rng.standard_normal((80, 16)).astype(np.float32)  # big enough for the pools
+    with vectordb.open(tmp_path / "db", config={"threads": threads}) as db:
+        answers = {}
+        for name, settings in {
+            "flat": {},
+            "ivf": {"index": "ivf", "ivf": {"nlist": 8, "nprobe": 8}},
+            "int8": {"quantization": "int8", "index": "ivf", "ivf": {"nlist": 8, "nprobe": 8}},
+            "hnsw": {"index": "hnsw"},
+        }.items():
+            collection = db.create_collection(name, dim=16, metric="euclidean", **settings)
+            collection.add(data, ids=_ids(3000))
+            assert collection.wait_indexed(timeout=60)
+            answers[name] = [[h.id for h in hits] for hits in collection.search_batch(queries, k=5)]
+        exact = [
+            [h.id for h in hits]
+            for hits in db.get_collection("flat").search_batch(queries, k=5, exact=True)
+        ]
+        assert answers["flat"] == answers["ivf"] == exact
+        assert sum(len(set(a) & set(b)) for a, b in zip(answers["int8"], exact)) >= 0.98 * 400
+        assert sum(len(set(a) & set(b)) for a, b in zip(answers["hnsw"], exact)) >= 0.95 * 400
+
+
+def test_thread_setting_is_checked(tmp_path: Path) -> None:
+    for bad in ("many", 0, -2, 1.5, True):
+        with pytest.raises(vectordb.InvalidConfigError, match="threads must be"):
+            vectordb.open(tmp_path / "db", config={"threads": bad})
+    assert vectordb.DatabaseConfig(threads="single").thread_count == 1
+    assert vectordb.DatabaseConfig(threads=3).thread_count == 3
+    assert 1 <= vectordb.DatabaseConfig().thread_count <= 8

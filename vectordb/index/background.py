@@ -95,8 +95,10 @@ class Structure(Protocol):
     #: answer comes from the structure alone)
     exact_scores: bool
 
-    def add(self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
-        """Insert (or overwrite) the elements of ``rows``."""
+    def add(
+        self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], threads: int
+    ) -> None:
+        """Insert (or overwrite) the elements of ``rows``, using up to ``threads`` threads."""
 
     def remove(self, rows: npt.NDArray[np.int64]) -> None:
         """Drop the elements of ``rows`` (all present)."""
@@ -139,7 +141,7 @@ class BackgroundIndex:
         self.metric = metric
         self.source = source
         self.read_only = read_only
-        self.threads = threads or max(1, os.cpu_count() or 1)
+        self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
         self.structure_latch = ReadWriteLatch()
         self.structure: Any = None
         self.structure_count = 0  # rows in the structure and not removed (sum of in_structure)
@@ -421,8 +423,8 @@ class BackgroundIndex:
             # while writes are arriving, leave one core to the writer: add() stays at log speed
             # and the structure catches up at full speed once the writes pause
             busy = time.monotonic() - self._last_write < 0.2
-            structure.threads = self.threads - 1 if busy and self.threads > 1 else self.threads
-            structure.add(rows, vectors)
+            threads = self.threads - 1 if busy and self.threads > 1 else self.threads
+            structure.add(rows, vectors, threads)
             elapsed = time.perf_counter() - started
             self.structure_count += len(rows) - int(np.count_nonzero(self.in_structure[rows]))
             self.in_structure[rows] = True
@@ -501,13 +503,12 @@ class BackgroundIndex:
             return
         versions = np.zeros(len(rows), np.uint32)
         block = 4096
-        structure.threads = self.threads
         for start in range(0, len(rows), block):
             part = rows[start : start + block]
             with source.latch.read():
                 vectors = source.vectors()[part]
                 versions[start : start + block] = self.version[part]
-            structure.add(part, vectors)
+            structure.add(part, vectors, self.threads)
         with source.latch.read(), self.structure_latch.write():
             n = source.n_rows()
             live = source.live()
@@ -598,6 +599,7 @@ class BackgroundIndex:
                 k,
                 self.metric,
                 mode=knobs.mode,
+                threads=self.threads,
             )
             delta_rows = delta[local]
         out_rows, out_scores = [], []
@@ -651,6 +653,7 @@ class BackgroundIndex:
                     k,
                     self.metric,
                     mode=knobs.mode,
+                    threads=self.threads,
                 )
                 for position, i in enumerate(short):
                     out_rows[i] = exact_rows[position]

@@ -106,8 +106,10 @@ def exact_search(
     metric: Metric,
     *,
     mode: SearchMode = "auto",
+    threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Best ``k`` live rows for each query.
+    """Best ``k`` live rows for each query (``threads``: for the top-k selection of large
+    batches; default: the machine's cores, at most 8).
 
     Parameters
     ----------
@@ -145,7 +147,7 @@ def exact_search(
         bias = np.zeros_like(sq_norms)
     use_numba = mode == "numba" or (mode == "auto" and _kernels is not None)
     if use_numba:
-        rows = _select_numba(vectors, live, prepared, scale, bias, wanted)
+        rows = _select_numba(vectors, live, prepared, scale, bias, wanted, threads or _threads())
     else:
         rows = _select_numpy(vectors, live, prepared, scale, bias, wanted)
     return rescore(vectors, queries, rows, m, metric)
@@ -197,6 +199,7 @@ def _select_numba(
     scale: npt.NDArray[np.float32],
     bias: npt.NDArray[np.float32],
     wanted: int,
+    threads: int,
 ) -> npt.NDArray[np.int64]:
     global _pool
     kernels = load_kernels()
@@ -205,10 +208,10 @@ def _select_numba(
     heap_scores = np.full((n_queries, wanted), -np.inf, np.float32)
     heap_rows = np.full((n_queries, wanted), NO_ROW, np.int64)
     block = _block_size(n_queries)
-    threads = _threads() if n_queries >= 64 else 1
-    if threads > 1 and _pool is None:
+    threads = threads if n_queries >= 64 else 1
+    if threads > 1 and (_pool is None or _pool._max_workers < threads):
         with _kernels_lock:
-            if _pool is None:
+            if _pool is None or _pool._max_workers < threads:
                 _pool = concurrent.futures.ThreadPoolExecutor(threads, "vectordb-search")
     for start in range(0, n_rows, block):
         stop = min(start + block, n_rows)

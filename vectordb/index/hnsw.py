@@ -70,13 +70,15 @@ class HnswGraph:
             raise CorruptionError(f"graph file does not load: {error}", path=path) from error
         return cls(graph, metric, params, threads)
 
-    def add(self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+    def add(
+        self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], threads: int
+    ) -> None:
         # hnswlib counts every element ever added, marked-deleted ones included
         need = int(self.graph.get_current_count()) + len(rows)
         if need > self.capacity:
             self.capacity = max(need, 2 * self.capacity)
             self.graph.resize_index(self.capacity)
-        self.graph.add_items(vectors, rows.astype(np.uint64), num_threads=self.threads)
+        self.graph.add_items(vectors, rows.astype(np.uint64), num_threads=threads)
 
     def remove(self, rows: npt.NDArray[np.int64]) -> None:
         for row in rows.tolist():
@@ -175,5 +177,5 @@ class HnswIndex(BackgroundIndex):
         structure = self.structure
         if structure is None:
             return False
-        tombstones = structure.element_count() - self.structure_count
+        tombstones: int = structure.element_count() - self.structure_count
         return tombstones >= max(1024, self.structure_count)

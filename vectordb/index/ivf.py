@@ -219,7 +219,9 @@ class CellLists:
             return np.zeros(len(prepared), np.int64), np.zeros(len(prepared), np.float32)
         return assign(prepared, self.centroids)
 
-    def add(self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+    def add(
+        self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], threads: int = 1
+    ) -> None:
         rows = np.asarray(rows, np.int64)
         self._grow_rows(int(rows.max()) + 1 if len(rows) else 0)
         present = rows[self.entry_of_row[rows] >= 0]
