@@ -6,6 +6,8 @@ Usage:
     python benchmarks/ann.py --quick          # 10k x 32, a smoke test of the script
     python benchmarks/ann.py --n 50000 --dim 64
     python benchmarks/ann.py --only compressed   # only the IVF / quantization table
+    python benchmarks/ann.py --vectors emb.npy   # your own (n, dim) float32 embeddings; the
+                                                 # last --queries rows are the queries
 
 For IVF and each quantization (flat and IVF): build time (``add()`` plus ``wait_indexed()``,
 training included), single-query and batch QPS, recall@10 after exact re-scoring and the
@@ -323,12 +325,17 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["hnsw", "compressed"], help="run one part (default: both)"
     )
+    parser.add_argument("--vectors", type=Path, help="a .npy file of real embeddings to use")
     args = parser.parse_args()
     n, dim, n_queries, repeats = args.n, args.dim, args.queries, 5
     if args.quick:
         n, dim, n_queries, repeats = 10_000, 32, 100, 2
     rng = np.random.default_rng(0)
-    points_all = clustered(rng, n + n_queries, dim)
+    if args.vectors is not None:
+        points_all = np.ascontiguousarray(np.load(args.vectors), np.float32)
+        n, dim = len(points_all) - n_queries, points_all.shape[1]
+    else:
+        points_all = clustered(rng, n + n_queries, dim)
     data, queries = points_all[:n], points_all[n:]
     truth = ground_truth(data, queries)
     # load the numba kernels first (as ingest.py does): their one-time warm-up at the first
@@ -337,7 +344,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="vectordb-ann-"))
     report: dict[str, Any] = {"machine": machine(), "n": n, "dim": dim, "queries": n_queries}
     print(f"machine: {report['machine']}")
-    print(f"data: {n} x {dim} clustered, {n_queries} held-out queries, cosine, k={K}")
+    source = args.vectors.name if args.vectors is not None else "clustered"
+    report["data"] = source
+    print(f"data: {n} x {dim} {source}, {n_queries} held-out queries, cosine, k={K}")
     try:
         if args.only != "hnsw":
             compressed = bench_compressed(workdir, data, queries, truth, max(3, repeats - 2))

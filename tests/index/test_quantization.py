@@ -55,9 +55,15 @@ def test_numba_kernels_rank_like_the_numpy_reference(
     rng: np.random.Generator, kind: str | None, metric: Metric
 ) -> None:
     """Every entry's rank from the numba scan equals the numpy reference's (float32 rounding
-    aside), in IVF cells and in a flat scan."""
+    aside), in IVF cells and in a flat scan, for small batches (per-query kernels) and large
+    ones (BLAS over decoded blocks / cells for the linear codecs, threads for the others)."""
     data = rng.standard_normal((1500, 20)).astype(np.float32)
-    queries = rng.standard_normal((17, 20)).astype(np.float32)  # > 16: the threaded path
+    for n_queries in (5, 17):
+        queries = rng.standard_normal((n_queries, 20)).astype(np.float32)
+        _compare_modes(data, queries, kind, metric)
+
+
+def _compare_modes(data: np.ndarray, queries: np.ndarray, kind: str | None, metric: Metric) -> None:
     quantization = (
         None if kind is None else vectordb.QuantizationConfig(kind, m=5 if kind == "pq" else None)
     )

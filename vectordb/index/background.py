@@ -535,14 +535,18 @@ class BackgroundIndex:
 
     def wait_indexed(self, timeout: float | None = None) -> bool:
         """Block until every pending row is in the structure (or cannot be: an IVF with too few
-        rows to train on answers exactly); False on timeout."""
+        rows to train on answers exactly) and no retraining is due; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._has_work():
+        # a retraining that is due (an IVF whose data outgrew its cells) is part of catching up
+        while self._has_work() or self.wants_rebuild():
             if self.indexer_error is not None:
                 raise self.indexer_error
             if self._thread is None:
-                if not self.index_some() and not self._has_work():
-                    break
+                if not self.index_some():
+                    if self.wants_rebuild():
+                        self.rebuild()
+                    elif not self._has_work():
+                        break
                 continue
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:

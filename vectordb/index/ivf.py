@@ -323,8 +323,11 @@ class CellLists:
         use_numba = knobs.mode == "numba" or (knobs.mode == "auto" and _scan_kernels is not None)
         if knobs.mode == "auto" and _scan_kernels is None:
             _warm_in_background()
-        if use_numba and self.centroids is None and self.codec.linear and len(prepared) >= 16:
-            ranks, rows = self._scan_blocks_blas(prepared, wanted)
+        if use_numba and self.codec.linear and len(prepared) >= 16:
+            if self.centroids is None:
+                ranks, rows = self._scan_blocks_blas(prepared, wanted)
+            else:
+                ranks, rows = self._scan_cells_blas(prepared, cells, wanted)
         elif use_numba:
             ranks, rows = self._scan_numba(prepared, starts, sizes, wanted)
         else:
@@ -364,6 +367,36 @@ class CellLists:
                 0,
                 n_queries,
             )
+        found = heap_entries != NO_ROW
+        rows = np.where(found, self.rows[np.where(found, heap_entries, 0)], NO_ROW)
+        return heap_ranks, rows
+
+    def _scan_cells_blas(self, prepared: Any, cells: Any, wanted: int) -> tuple[Any, Any]:
+        """A batch over IVF cells, one cell at a time: decode the cell's codes once and rank
+        them against every query that probes the cell with one BLAS product (FAISS's
+        batch-by-list order), instead of streaming each cell once per query."""
+        kernels = load_scan_kernels()
+        n_queries, n_probe = cells.shape
+        heap_ranks = np.full((n_queries, wanted), -np.inf, np.float32)
+        heap_entries = np.full((n_queries, wanted), NO_ROW, np.int64)
+        flat_cells = np.ascontiguousarray(cells).ravel()
+        order = np.argsort(flat_cells, kind="stable")
+        by_cell = flat_cells[order]
+        queries_in_order = (order // n_probe).astype(np.int64)
+        unique, first, counts = np.unique(by_cell, return_index=True, return_counts=True)
+        scale = np.float32(2.0 if self.l2 else 1.0)
+        for cell, begin, count in zip(unique.tolist(), first.tolist(), counts.tolist()):
+            size = int(self.list_size[cell])
+            if size == 0:
+                continue
+            start = int(self.list_start[cell])
+            asking = queries_in_order[begin : begin + count]
+            decoded = self.codec.decode(self.codes[start : start + size])
+            raw = prepared[asking] @ decoded.T
+            kernels.merge_cell_ranks(
+                raw, asking, scale, self.bias[start : start + size], start, heap_ranks,
+                heap_entries,
+            )  # fmt: skip
         found = heap_entries != NO_ROW
         rows = np.where(found, self.rows[np.where(found, heap_entries, 0)], NO_ROW)
         return heap_ranks, rows

@@ -99,30 +99,23 @@ class Codec:
 class Float16Codec(Codec):
     kind = "float16"
     dtype = np.uint16
-    _table: F32 | None = None
+    _LARGEST = 65504.0  # the largest finite half: larger values are clipped, not inf
 
     def encode(self, vectors: F32) -> Any:
-        return np.ascontiguousarray(np.asarray(vectors, np.float16).view(np.uint16))
+        clipped = np.clip(np.asarray(vectors, np.float32), -self._LARGEST, self._LARGEST)
+        return np.ascontiguousarray(clipped.astype(np.float16).view(np.uint16))
 
     def decode(self, codes: Any) -> F32:
         return np.asarray(codes, np.uint16).view(np.float16).astype(np.float32)
-
-    @classmethod
-    def table(cls) -> F32:
-        if cls._table is None:
-            values = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
-            with np.errstate(invalid="ignore", over="ignore"):
-                cls._table = values.astype(np.float32)
-        return cls._table
 
     def scan(
         self, kernels: Any, codes: Any, bias: F32, rows: Any, queries: F32, l2: bool,
         starts: Any, sizes: Any, heap_ranks: Any, heap_rows: Any, first: int, last: int,
     ) -> None:  # fmt: skip
         weights, offsets = self._linear_args(queries)
-        kernels.scan_table(
-            codes, self.table(), weights, offsets, np.float32(2.0 if l2 else 1.0), bias, rows,
-            starts, sizes, heap_ranks, heap_rows, first, last,
+        kernels.scan_half(
+            codes, weights, offsets, np.float32(2.0 if l2 else 1.0), bias, rows, starts, sizes,
+            heap_ranks, heap_rows, first, last,
         )  # fmt: skip
 
 

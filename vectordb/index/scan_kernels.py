@@ -10,7 +10,7 @@ one range for a flat scan) and keeps the best ``k`` (rank, row) pairs in the min
 - ``scan_linear``: ``a * (w . code + offset) + bias[entry]`` with float32 or uint8 codes (plain
   vectors, or int8 scalar codes ``v = lo + scale * code`` with ``w = q * scale``,
   ``offset = q . lo``); euclidean uses ``a = 2`` and ``bias = -|v|^2``.
-- ``scan_table``: the same with ``code`` looked up in a float32 table (float16 codes).
+- ``scan_half``: the same with IEEE half-precision codes (uint16), widened in the kernel.
 - ``scan_int4``: two 4-bit codes per byte, low nibble first.
 - ``scan_pq``: ``sum_j table[q, j, code[j]]`` (asymmetric distance computation).
 - ``scan_binary``: ``-popcount(code xor query_bits)`` over uint64 words.
@@ -25,12 +25,13 @@ from vectordb.index.kernels import _sift_down
 
 __all__ = [
     "kmeans_update",
+    "merge_cell_ranks",
     "remove_entries",
     "scan_binary",
     "scan_int4",
     "scan_linear",
     "scan_pq",
-    "scan_table",
+    "scan_half",
 ]
 
 
@@ -78,12 +79,18 @@ def scan_linear(
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def scan_table(
-    codes, table, weights, offsets, a, bias, rows, starts, sizes, heap_ranks, heap_rows, first, last
+def scan_half(
+    codes, weights, offsets, a, bias, rows, starts, sizes, heap_ranks, heap_rows, first, last
 ):
+    """``scan_linear`` over IEEE half-precision codes (uint16), widened to float32 with integer
+    operations (numba has no float16): sign, exponent rebiased by 112, mantissa shifted;
+    half subnormals (below 6.1e-5 in magnitude) read as zero, which only ever moves a rank by
+    less than that times the query's norm - the candidates are re-scored exactly anyway."""
     k = heap_ranks.shape[1]
     width = codes.shape[1]
     buffer = np.empty(_BLOCK, np.float32)
+    bits = np.empty(width, np.uint32)
+    values = bits.view(np.float32)
     for q in range(first, last):
         w = weights[q]
         offset = offsets[q]
@@ -94,9 +101,15 @@ def scan_table(
                 count = min(_BLOCK, stop - block)
                 for i in range(count):
                     entry = block + i
+                    for d in range(width):
+                        half = np.uint32(codes[entry, d])
+                        normal = np.uint32(1) if (half & np.uint32(0x7C00)) != 0 else np.uint32(0)
+                        sign = (half & np.uint32(0x8000)) << np.uint32(16)
+                        body = ((half & np.uint32(0x7FFF)) + np.uint32(0x1C000)) << np.uint32(13)
+                        bits[d] = sign | (body * normal)
                     total = np.float32(0.0)
                     for d in range(width):
-                        total += w[d] * table[codes[entry, d]]
+                        total += w[d] * values[d]
                     buffer[i] = a * (total + offset) + bias[entry]
                 _merge(buffer, count, block, rows, heap_ranks[q], heap_rows[q], k)
 
@@ -176,6 +189,28 @@ def scan_binary(codes, query_bits, rows, starts, sizes, heap_ranks, heap_rows, f
                         distance += _popcount(codes[entry, j] ^ bits[j])
                     buffer[i] = -np.float32(distance)
                 _merge(buffer, count, block, rows, heap_ranks[q], heap_rows[q], k)
+
+
+@numba.njit(cache=True, nogil=True)
+def merge_cell_ranks(raw, queries, a, bias, first_entry, heap_ranks, heap_entries):
+    """Offer ``a * raw[i, j] + bias[j]`` as the rank of entry ``first_entry + j`` to the heap
+    of query ``queries[i]`` (a batch ranked one IVF cell at a time, by BLAS)."""
+    k = heap_ranks.shape[1]
+    for i in range(raw.shape[0]):
+        q = queries[i]
+        ranks = heap_ranks[q]
+        entries = heap_entries[q]
+        line = raw[i]
+        threshold = ranks[0]
+        for j in range(raw.shape[1]):
+            rank = a * line[j] + bias[j]
+            if rank >= threshold:
+                entry = first_entry + j
+                if rank > ranks[0] or (rank == ranks[0] and entry < entries[0]):
+                    ranks[0] = rank
+                    entries[0] = entry
+                    _sift_down(ranks, entries, k)
+                    threshold = ranks[0]
 
 
 @numba.njit(cache=True, nogil=True)
