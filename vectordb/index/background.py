@@ -681,19 +681,25 @@ class BackgroundIndex:
         latch = self.structure_latch
         latch.acquire_read()
         try:
-            found = self._structure_search(query, k, knobs)
-            trusted = found is not None and found[0].shape[1] >= k
-            if trusted:
-                assert found is not None
+            # the structure straight away: stale rows still in it need a wider request
+            wanted = k if self.stale_count == 0 else 0
+            if wanted and wanted <= self.structure_count:
+                found = structure.search(query, wanted, knobs)
+            else:
+                found = self._structure_search(query, k, knobs)
+            labels = None
+            if found is not None and found[0].shape[1] >= k:
                 labels = found[0][0, :k]
-                trusted = bool((labels != NO_ROW).all()) and bool(self.indexed[labels].all())
+                # exact-score structures (HNSW) never pad with NO_ROW
+                if not self.indexed[labels].all():
+                    labels = None
         finally:
             latch.release_read()
-        if trusted:
+        if labels is not None:
             assert found is not None
             # the structure's float32 scores (an exact float64 re-score costs more than the
             # rest of this method); equal scores in row order, as on every other path
-            return _ties_by_row(found[0][0, :k], found[1][0, :k], self.metric.higher_is_better)
+            return _ties_by_row(labels, found[1][0, :k], self.metric.higher_is_better)
         rows, scores = self.search(query, k, knobs)
         return rows[0], scores[0]
 
