@@ -9,12 +9,15 @@ No raw file I/O here: storage lives in ``vectordb.storage``.
 from __future__ import annotations
 
 import datetime
+import functools
+import logging
 import math
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgpack
 import numpy as np
@@ -40,6 +43,61 @@ if TYPE_CHECKING:
     from vectordb.storage.collection_store import CollectionStore
 
 __all__ = ["Collection"]
+
+slow_log = logging.getLogger("vectordb.slow")
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _Method]:
+    """Count calls, errors and latency of a public method in the database's metrics; searches
+    over the ``slow_query_ms`` threshold are logged on ``vectordb.slow`` and counted."""
+
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def measured(self: Collection, *args: Any, **kwargs: Any) -> Any:
+            metrics = self._engine.metrics
+            started = time.perf_counter()
+            try:
+                result = method(self, *args, **kwargs)
+            except BaseException:
+                metrics.observe(self.name, operation, time.perf_counter() - started, error=True)
+                raise
+            elapsed = time.perf_counter() - started
+            if search:
+                threshold = self._engine.config.slow_query_ms
+                slow = threshold is not None and elapsed * 1000.0 > threshold
+                queries = 1 if operation == "search" else len(result)
+                metrics.observe(self.name, operation, elapsed, slow=slow, queries=queries)
+                if slow:
+                    slow_log.warning(
+                        "slow %s on %r: %.1f ms for %d quer%s (k=%s, threshold %s ms)",
+                        operation,
+                        self.name,
+                        elapsed * 1000.0,
+                        queries,
+                        "y" if queries == 1 else "ies",
+                        kwargs.get("k", args[1] if len(args) > 1 else 10),
+                        threshold,
+                        extra={"collection": self.name, "operation": operation,
+                               "elapsed_ms": elapsed * 1000.0},
+                    )  # fmt: skip
+            elif operation in ("add", "upsert", "update"):
+                count = len(result) if isinstance(result, list) else int(result or 0)
+                metrics.observe(
+                    self.name,
+                    operation,
+                    elapsed,
+                    vectors=count,
+                    bytes_written=count * 4 * self._slot.store.dim,
+                )
+            else:
+                metrics.observe(self.name, operation, elapsed)
+            return result
+
+        return measured  # type: ignore[return-value]
+
+    return decorate
+
 
 MAX_ID_BYTES = 512
 _FLOAT32 = np.dtype("<f4")
@@ -86,6 +144,7 @@ class Collection:
         return self._slot
 
     # ----------------------------------------------------------------- writes
+    @_measured("add")
     def add(
         self,
         vectors: Any,
@@ -133,6 +192,7 @@ class Collection:
             self._put(slot, id_list, matrix, blobs, ids_are_new=True)
         return id_list
 
+    @_measured("upsert")
     def upsert(
         self,
         vectors: Any,
@@ -152,6 +212,7 @@ class Collection:
             self._put(slot, id_list, matrix, blobs)
         return id_list
 
+    @_measured("update")
     def update(
         self,
         ids: Sequence[str] | str,
@@ -188,6 +249,7 @@ class Collection:
                 blobs = [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
             self._put(slot, id_list, matrix, blobs)
 
+    @_measured("delete")
     def delete(self, ids: Sequence[str] | str, *, missing_ok: bool = False) -> int:
         """Delete records by id; returns how many were deleted.
 
@@ -244,15 +306,20 @@ class Collection:
         )
 
     # ----------------------------------------------------------------- reads
+    @_measured("get")
     def get(self, id: str) -> Record | None:
         """The record stored under ``id``, or None.
 
         Raises CorruptionError rather than return a vector whose checksum fails.
         """
-        return self.get_many([id])[0]
+        return self._get_many([id])[0]
 
+    @_measured("get_many")
     def get_many(self, ids: Sequence[str]) -> list[Record | None]:
         """Records for ``ids`` in the same order, None where an id is not stored."""
+        return self._get_many(ids)
+
+    def _get_many(self, ids: Sequence[str]) -> list[Record | None]:
         id_list = _ids(ids, None, allow_repeats=True)
         slot = self._live_slot()
         with slot.latch.read():
@@ -299,6 +366,7 @@ class Collection:
             ids = store.row_ids
             return [ids[row] for row in rows[offset:stop].tolist()]
 
+    @_measured("search", search=True)
     def search(
         self,
         query: Any,
@@ -341,7 +409,7 @@ class Collection:
             )
         index = self._slot.index
         if index is None or exact or mode == "scalar":
-            return self.search_batch(
+            return self._search_batch(
                 array[None, :], k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact
             )[0]
         # the single-query ANN path: the same checks as search_batch with fewer steps, since
@@ -364,7 +432,10 @@ class Collection:
         """Check ``ef`` / ``nprobe`` against the collection's index (a knob the index does not
         have is an error, not silently ignored)."""
         if ef is None and nprobe is None:
-            return _KNOBS_BY_MODE[mode]
+            defaults = self._slot.search_defaults
+            if defaults is None:
+                return _KNOBS_BY_MODE[mode]
+            return SearchKnobs(ef=defaults[0], nprobe=defaults[1], mode=mode)
         kind = self.config.index
         if ef is not None and kind != "hnsw":
             raise InvalidArgumentError(f"ef applies to HNSW collections; {self.name!r} is {kind!r}")
@@ -396,6 +467,7 @@ class Collection:
             for row, score in zip(rows, scores)
         ]
 
+    @_measured("search_batch", search=True)
     def search_batch(
         self,
         queries: Any,
@@ -408,6 +480,21 @@ class Collection:
         exact: bool = False,
     ) -> list[list[Hit]]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
+        return self._search_batch(
+            queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact
+        )
+
+    def _search_batch(
+        self,
+        queries: Any,
+        k: int,
+        *,
+        include: Iterable[str],
+        mode: SearchMode,
+        ef: int | None,
+        nprobe: int | None,
+        exact: bool,
+    ) -> list[list[Hit]]:
         want = _search_options(k, ef, include, mode)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)

@@ -18,6 +18,7 @@ from vectordb.errors import InvalidConfigError
 
 __all__ = [
     "CollectionConfig",
+    "CollectionOverrides",
     "DatabaseConfig",
     "Durability",
     "HnswConfig",
@@ -96,6 +97,52 @@ def _from_mapping(cls: Any, values: Mapping[str, Any], what: str) -> Any:
     return cls(**values)
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CollectionOverrides:
+    """Settings of one collection that the database configuration (a YAML file, an argument)
+    may change without touching the collection's stored shape.
+
+    Parameters
+    ----------
+    durability
+        Durability of writes to this collection (over the collection's and the database's).
+    ef
+        Default HNSW ``ef`` of searches on this collection (over ``ef_search``).
+    nprobe
+        Default IVF ``nprobe`` of searches on this collection.
+    """
+
+    durability: Durability | str | None = None
+    ef: int | None = None
+    nprobe: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.durability is not None:
+            object.__setattr__(
+                self, "durability", _enum_value(Durability, "durability", self.durability)
+            )
+        for key in ("ef", "nprobe"):
+            if getattr(self, key) is not None:
+                _check_positive_number(key, getattr(self, key), integer=True)
+
+    @classmethod
+    def coerce(cls, value: Any, name: str) -> CollectionOverrides:
+        if isinstance(value, CollectionOverrides):
+            return value
+        if value is None:
+            return cls()
+        overrides: CollectionOverrides = _from_mapping(
+            cls, value, f"collection override for {name!r}"
+        )
+        return overrides
+
+
+_NO_OVERRIDES = CollectionOverrides()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     """Settings of one database directory.
@@ -124,6 +171,18 @@ class DatabaseConfig:
         Threads for batch searches and index builds: ``"auto"`` (the machine's cores, at most
         8), ``"single"`` (everything on the calling thread or one indexer thread) or a
         number. BLAS products follow their own setting (``OPENBLAS_NUM_THREADS``).
+    log_level
+        Level of the ``vectordb`` logger (``"DEBUG"`` .. ``"CRITICAL"``); ``None`` (default)
+        leaves logging as the application configured it.
+    log_json
+        Attach a handler to the ``vectordb`` logger that writes one JSON object per line to
+        stderr (for log collectors). Default: no handler of vectordb's own.
+    slow_query_ms
+        Log searches slower than this many milliseconds on ``vectordb.slow`` (warning level)
+        and count them in ``metrics()``; ``None`` (default): off.
+    collections
+        Per-collection overrides by name: :class:`CollectionOverrides` or mappings such as
+        ``{"docs": {"durability": "normal", "ef": 128}}``.
     """
 
     durability: Durability | str = Durability.FULL
@@ -135,6 +194,12 @@ class DatabaseConfig:
     verify_checksums_on_open: bool = False
     warmup_on_open: bool = False
     threads: int | str = "auto"
+    log_level: str | None = None
+    log_json: bool = False
+    slow_query_ms: float | None = None
+    collections: Mapping[str, CollectionOverrides | Mapping[str, Any]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -144,7 +209,7 @@ class DatabaseConfig:
         _check_positive_number("checkpoint_records", self.checkpoint_records, integer=True)
         _check_positive_number("checkpoint_bytes", self.checkpoint_bytes, integer=True)
         _check_positive_number("initial_capacity", self.initial_capacity, integer=True)
-        for key in ("use_mmap", "verify_checksums_on_open", "warmup_on_open"):
+        for key in ("use_mmap", "verify_checksums_on_open", "warmup_on_open", "log_json"):
             if not isinstance(getattr(self, key), bool):
                 raise InvalidConfigError(f"{key} must be True or False; got {getattr(self, key)!r}")
         threads: object = self.threads
@@ -158,6 +223,33 @@ class DatabaseConfig:
             _check_positive_number("threads", threads, integer=True)
             if self.threads > 1024:  # type: ignore[operator]
                 raise InvalidConfigError(f"threads must be at most 1024; got {threads!r}")
+
+        if self.log_level is not None:
+            level: object = self.log_level
+            if not isinstance(level, str) or level.upper() not in _LOG_LEVELS:
+                raise InvalidConfigError(
+                    f"log_level must be one of {list(_LOG_LEVELS)} or None; got {level!r}"
+                )
+            object.__setattr__(self, "log_level", level.upper())
+        if self.slow_query_ms is not None:
+            _check_positive_number("slow_query_ms", self.slow_query_ms, integer=False)
+        collections: object = self.collections
+        if not isinstance(collections, Mapping):
+            raise InvalidConfigError(
+                f"collections must map collection names to overrides; got {collections!r}"
+            )
+        object.__setattr__(
+            self,
+            "collections",
+            {
+                str(name): CollectionOverrides.coerce(value, name)
+                for name, value in collections.items()
+            },
+        )
+
+    def overrides_for(self, name: str) -> CollectionOverrides:
+        found = self.collections.get(name)
+        return found if isinstance(found, CollectionOverrides) else _NO_OVERRIDES
 
     @property
     def thread_count(self) -> int:

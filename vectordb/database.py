@@ -8,19 +8,29 @@ checkpoints and closes the engine.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import shutil
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from vectordb.collection import Collection
 from vectordb.config import CollectionConfig, DatabaseConfig, Metric
+from vectordb.config_sources import resolve_database_config
 from vectordb.engine import Engine, validate_collection_name
 from vectordb.errors import DatabaseClosedError, InvalidConfigError, ReadOnlyError, VectorDBError
+from vectordb.observability.logs import apply_logging_config
 from vectordb.results import CollectionInfo, Problem
 
 __all__ = ["Database", "open"]
+
+log = logging.getLogger("vectordb")
+#: settings reload_config() applies to an open database
+_RELOADABLE = frozenset({"log_level", "log_json", "slow_query_ms"})
 
 
 class Database:
@@ -32,13 +42,19 @@ class Database:
         *,
         read_only: bool = False,
         config: DatabaseConfig | Mapping[str, Any] | None = None,
+        config_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(read_only, bool):
             raise InvalidConfigError(f"read_only must be True or False; got {read_only!r}")
-        resolved = DatabaseConfig.coerce(config)
+        root = Path(os.path.abspath(os.fspath(path)))
+        self._config_argument = config
+        self._config_file = config_file
+        self._resolved = resolve_database_config(root, config, config_file=config_file)
+        resolved = self._resolved.config
         self._engine = Engine.acquire(path, read_only=read_only, config=resolved)
         self._closed = False
         self.read_only = read_only
+        apply_logging_config(resolved.log_level, resolved.log_json)
         if resolved.warmup_on_open:
             self._warm_in_background()
 
@@ -62,6 +78,125 @@ class Database:
     @property
     def config(self) -> DatabaseConfig:
         return self._engine.config
+
+    def config_sources(self) -> dict[str, str]:
+        """For each setting not at its default: where its value came from (a file, an
+        environment variable or the ``config=`` argument)."""
+        return dict(self._resolved.sources)
+
+    def reload_config(self) -> dict[str, list[str]]:
+        """Read the YAML file and the environment again and apply what can change while open:
+        ``log_level``, ``log_json``, ``slow_query_ms`` and the per-collection ``ef`` /
+        ``nprobe`` defaults. Returns ``{"applied": [...], "needs_reopen": [...]}``: keys whose
+        new values took effect, and keys that changed but only take effect at the next open
+        (their old values stay in force). Raises ``InvalidConfigError`` (changing nothing)
+        if the new configuration is invalid."""
+        self._ensure_open()
+        resolved = resolve_database_config(
+            self._engine.root, self._config_argument, config_file=self._config_file
+        )
+        old, new = self._engine.config, resolved.config
+        changed = [f.name for f in dataclasses.fields(DatabaseConfig)
+                   if getattr(old, f.name) != getattr(new, f.name)]  # fmt: skip
+        applied = [key for key in changed if key in _RELOADABLE]
+        needs_reopen = [key for key in changed if key not in _RELOADABLE]
+        updates: dict[str, Any] = {key: getattr(new, key) for key in applied}
+        if "collections" in changed:
+            # durability overrides need a reopen; search defaults apply now
+            merged = dict(old.collections)
+            for name in new.collections:
+                override, previous = new.overrides_for(name), old.overrides_for(name)
+                merged[name] = dataclasses.replace(override, durability=previous.durability)
+                if override.durability != previous.durability and "collections" not in needs_reopen:
+                    needs_reopen.append("collections")
+            updates["collections"] = merged
+            applied.append("collections")
+        self._engine.config = dataclasses.replace(old, **updates)
+        for slot in list(self._engine.slots.values()):
+            self._engine.apply_search_defaults(slot)
+        config = self._engine.config
+        apply_logging_config(config.log_level, config.log_json)
+        self._resolved = resolved
+        if needs_reopen:
+            log.warning("configuration keys %s changed; they take effect at the next open",
+                        needs_reopen)  # fmt: skip
+        return {"applied": applied, "needs_reopen": needs_reopen}
+
+    # ----------------------------------------------------------------- observability
+    def metrics(self) -> dict[str, Any]:
+        """Operation counts, errors, slow searches and latency histograms per collection and
+        operation, and totals (vectors and bytes written, queries, checkpoints)."""
+        self._ensure_open()
+        return self._engine.metrics.snapshot()
+
+    def metrics_prometheus(self) -> str:
+        """:meth:`metrics` in the Prometheus text format, plus gauges of records and WAL size."""
+        self._ensure_open()
+        gauges: dict[str, float] = {"vectordb_wal_bytes": float(self._wal_bytes()[0])}
+        for name, slot in sorted(self._engine.slots.items()):
+            gauges[f'vectordb_records{{collection="{name}"}}'] = float(slot.store.count)
+        return self._engine.metrics.prometheus(gauges)
+
+    def _wal_bytes(self) -> tuple[int, int]:
+        total = segments = 0
+        for _first, path in self._engine.files.segments():
+            try:
+                total += path.stat().st_size
+                segments += 1
+            except OSError:
+                continue
+        return total, segments
+
+    def health(self) -> dict[str, Any]:
+        """A health report: ``status`` (``"ok"``, ``"degraded"`` when an index answers by
+        exact fallback or its indexer failed or disk space is low, ``"failed"`` after an I/O
+        failure), storage (WAL size, last LSN, records since the last checkpoint, free disk
+        space) and each collection's count and index state. Never raises on an unhealthy
+        database (only on a closed handle)."""
+        if self._closed:
+            raise DatabaseClosedError(f"database {self.path} is closed; open it again")
+        engine = self._engine
+        problems: list[str] = []
+        wal_bytes, wal_segments = self._wal_bytes()
+        try:
+            free = shutil.disk_usage(engine.root).free
+        except OSError:
+            free = -1
+        collections: dict[str, Any] = {}
+        for name, slot in sorted(engine.slots.items()):
+            entry: dict[str, Any] = {"count": slot.store.count, "index": slot.store.config.index}
+            if slot.index is not None:
+                info = slot.index.stats()
+                entry.update(
+                    pending=info["pending"],
+                    fallback=info["fallback"],
+                    indexer_error=info["indexer_error"],
+                )
+                if info["indexer_error"]:
+                    problems.append(f"{name}: background indexer stopped: {info['indexer_error']}")
+                elif info["fallback"]:
+                    problems.append(f"{name}: {info['fallback']}")
+            collections[name] = entry
+        if 0 <= free < 64 * 1024 * 1024:
+            problems.append(f"only {free} bytes free on the database's disk")
+        status = "ok"
+        if problems:
+            status = "degraded"
+        if engine.failure is not None:
+            status = "failed"
+            problems.insert(0, f"unusable after an I/O failure: {engine.failure}")
+        return {
+            "status": status,
+            "problems": problems,
+            "path": self.path,
+            "read_only": self.read_only,
+            "last_lsn": engine.last_lsn,
+            "records_since_checkpoint": engine.records_since_checkpoint,
+            "wal_bytes": wal_bytes,
+            "wal_segments": wal_segments,
+            "free_disk_bytes": free,
+            "collections": collections,
+        }
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -191,6 +326,7 @@ def open(
     *,
     read_only: bool = False,
     config: DatabaseConfig | Mapping[str, Any] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
 ) -> Database:
     """Open (creating it if missing) the database directory ``path``.
 
@@ -202,7 +338,12 @@ def open(
         Take no writer lock and refuse writes; other processes may read too, but a process
         writing to the database must close it first.
     config
-        A :class:`DatabaseConfig` or a mapping such as ``{"durability": "normal"}``.
+        A :class:`DatabaseConfig` or a mapping such as ``{"durability": "normal"}``. A mapping
+        is layered over the YAML file and ``VECTORDB_*`` environment variables (see
+        ``docs/configuration.md``); a ``DatabaseConfig`` is used as it is.
+    config_file
+        A YAML file of settings (default: ``$VECTORDB_CONFIG``, else ``vectordb.yaml`` in the
+        database directory when it exists).
 
     Examples
     --------
@@ -213,4 +354,4 @@ def open(
     ...     docs.search([1, 0.1, 0], k=1)[0].id
     'a'
     """
-    return Database(path, read_only=read_only, config=config)
+    return Database(path, read_only=read_only, config=config, config_file=config_file)

@@ -54,6 +54,7 @@ from vectordb.index.background import BackgroundIndex, RowSource
 from vectordb.index.hnsw import HnswIndex
 from vectordb.index.ivf import IvfIndex
 from vectordb.locking import ProcessLock, ReadWriteLatch, WriterMutex
+from vectordb.observability.metrics import Metrics
 from vectordb.results import Problem
 from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
 from vectordb.storage.collection_store import CollectionStore
@@ -106,6 +107,8 @@ class StoreSlot:
         self.latch = ReadWriteLatch()
         self.dropped = False
         self.threads = threads
+        #: (ef, nprobe) a search uses when it names neither; None: the index's own defaults
+        self.search_defaults: tuple[int | None, int | None] | None = None
         self.index: BackgroundIndex | None = None
         config = store.config
         quantization = config.quantization_config
@@ -191,6 +194,7 @@ class Engine:
         self.files = DatabaseFiles(root)
         self.read_only = read_only
         self.config = config
+        self.metrics = Metrics()
         self.pid = os.getpid()
         self.refs = 0
         self.closed = False
@@ -327,12 +331,22 @@ class Engine:
                 use_mmap=self.config.use_mmap,
             )
             try:
-                self.slots[entry.name] = StoreSlot(
+                self.slots[entry.name] = slot = StoreSlot(
                     store, read_only=self.read_only, threads=self.config.thread_count
                 )
             except BaseException:
                 store.close()
                 raise
+            self.apply_search_defaults(slot)
+
+    def apply_search_defaults(self, slot: StoreSlot) -> None:
+        """Give ``slot`` the default ``ef`` / ``nprobe`` the configuration names for it (only
+        the knob its index has)."""
+        overrides = self.config.overrides_for(slot.name)
+        kind = slot.store.config.index
+        ef = overrides.ef if kind == "hnsw" else None
+        nprobe = overrides.nprobe if kind == "ivf" else None
+        slot.search_defaults = None if ef is None and nprobe is None else (ef, nprobe)
 
     def _recover(self) -> None:
         by_uid = {slot.store.manifest.uid: slot for slot in self.slots.values()}
@@ -421,7 +435,11 @@ class Engine:
     ) -> int:
         """Log one record for ``slot`` and apply it; caller holds ``writing()``. Returns its LSN."""
         store = slot.store
-        durability = Durability(store.config.durability or self.config.durability)
+        durability = Durability(
+            self.config.overrides_for(store.manifest.name).durability
+            or store.config.durability
+            or self.config.durability
+        )
         assert self.wal is not None
         if durability is Durability.OFF:
             lsn = self.last_lsn
@@ -459,6 +477,7 @@ class Engine:
         if self.read_only or self.wal is None:
             return
         lsn = self.last_lsn
+        self.metrics.count_checkpoint()
         try:
             self.wal.sync()
             for slot in list(self.slots.values()):
@@ -540,6 +559,7 @@ class Engine:
             )
             slot = StoreSlot(store, read_only=False, threads=self.config.thread_count)
             self.slots[name] = slot
+            self.apply_search_defaults(slot)
             slot.start_background_work()
             return slot
 

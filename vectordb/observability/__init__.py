@@ -1,0 +1,1 @@
+"""Logging setup, operation metrics and health: what an operator watches."""
