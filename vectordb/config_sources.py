@@ -138,7 +138,21 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise InvalidConfigError(
             f"config file {path} must hold a mapping of settings; got {type(loaded).__name__}"
         )
-    return loaded
+    return _yaml_off_is_off(loaded)
+
+
+def _yaml_off_is_off(values: dict[str, Any]) -> dict[str, Any]:
+    """YAML 1.1 reads a bare ``off`` as False: ``durability: off`` means the durability."""
+    fixed = dict(values)
+    if fixed.get("durability") is False:
+        fixed["durability"] = "off"
+    collections = fixed.get("collections")
+    if isinstance(collections, dict):
+        fixed["collections"] = {
+            name: _yaml_off_is_off(settings) if isinstance(settings, dict) else settings
+            for name, settings in collections.items()
+        }
+    return fixed
 
 
 def find_config_file(

@@ -99,7 +99,7 @@ class Database:
         changed = [f.name for f in dataclasses.fields(DatabaseConfig)
                    if getattr(old, f.name) != getattr(new, f.name)]  # fmt: skip
         applied = [key for key in changed if key in _RELOADABLE]
-        needs_reopen = [key for key in changed if key not in _RELOADABLE]
+        needs_reopen = [key for key in changed if key not in _RELOADABLE | {"collections"}]
         updates: dict[str, Any] = {key: getattr(new, key) for key in applied}
         if "collections" in changed:
             # durability overrides need a reopen; search defaults apply now

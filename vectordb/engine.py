@@ -287,7 +287,7 @@ class Engine:
             data = meta.read_bytes()
             unpack_header(data, DATABASE_MAGIC, meta, "database header (vectordb.meta)")
             return
-        ours = {"LOCK", "wal", "collections"}
+        ours = {"LOCK", "wal", "collections", "vectordb.yaml"}  # a config file may come first
         foreign = [
             entry.name
             for entry in self.root.iterdir()
