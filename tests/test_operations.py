@@ -70,7 +70,7 @@ def test_config_file_argument_and_environment_path(
     with vectordb.open(tmp_path / "b") as db:
         assert db.config.durability is vectordb.Durability.OFF
     monkeypatch.setenv("VECTORDB_CONFIG", str(tmp_path / "missing.yaml"))
-    with pytest.raises(vectordb.ConfigError, match="VECTORDB_CONFIG names .*missing.yaml"):
+    with pytest.raises(vectordb.ConfigError, match=r"VECTORDB_CONFIG names .*missing\.yaml"):
         vectordb.open(tmp_path / "c")
 
 
