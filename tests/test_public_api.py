@@ -43,6 +43,7 @@ PUBLIC = [
     "__version__",
     "info",
     "open",
+    "restore",
 ]
 
 

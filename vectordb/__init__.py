@@ -10,7 +10,7 @@ from vectordb.config import (
     Metric,
     QuantizationConfig,
 )
-from vectordb.database import Database, open
+from vectordb.database import Database, open, restore
 from vectordb.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
@@ -73,4 +73,5 @@ __all__ = [
     "__version__",
     "info",
     "open",
+    "restore",
 ]

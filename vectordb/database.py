@@ -26,7 +26,7 @@ from vectordb.errors import DatabaseClosedError, InvalidConfigError, ReadOnlyErr
 from vectordb.observability.logs import apply_logging_config
 from vectordb.results import CollectionInfo, Problem
 
-__all__ = ["Database", "open"]
+__all__ = ["Database", "open", "restore"]
 
 log = logging.getLogger("vectordb")
 #: settings reload_config() applies to an open database
@@ -121,6 +121,25 @@ class Database:
             log.warning("configuration keys %s changed; they take effect at the next open",
                         needs_reopen)  # fmt: skip
         return {"applied": applied, "needs_reopen": needs_reopen}
+
+    # ----------------------------------------------------------------- lifecycle
+    def backup(self, dest: str | os.PathLike[str]) -> dict[str, Any]:
+        """Write a consistent copy of the database to the new directory ``dest`` while writers
+        continue (they wait only for one checkpoint at the start). The copy holds the state
+        as of that checkpoint, opens with :func:`vectordb.open`, and carries ``backup.json``
+        (its LSN, time and every file's checksum), which is also returned.
+
+        Raises ``InvalidArgumentError`` if ``dest`` exists and is not empty, ``ReadOnlyError``
+        on a read-only handle (a backup needs a checkpoint)."""
+        self._ensure_open()
+        if self.read_only:
+            raise ReadOnlyError(
+                f"database {self.path} is open read-only; back it up from a read-write handle, "
+                "or copy the directory while no one writes"
+            )
+        from vectordb.lifecycle.backup import backup_database
+
+        return backup_database(self._engine, Path(dest))
 
     # ----------------------------------------------------------------- observability
     def metrics(self) -> dict[str, Any]:
@@ -319,6 +338,16 @@ class Database:
         """Verify every checksum in every file; returns the problems found (empty if none)."""
         self._ensure_open()
         return self._engine.check()
+
+
+def restore(backup: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
+    """Restore the backup directory ``backup`` (made by :meth:`Database.backup`) into the new
+    database directory ``dest``, after verifying every file against its ``backup.json``;
+    returns that manifest. Raises ``StorageError`` if the backup is damaged and
+    ``InvalidArgumentError`` if ``dest`` exists and is not empty."""
+    from vectordb.lifecycle.backup import restore_database
+
+    return restore_database(Path(backup), Path(dest))
 
 
 def open(

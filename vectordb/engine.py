@@ -204,6 +204,8 @@ class Engine:
         self.wal: WalWriter | None = None
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        self.checkpoints_paused = 0  # > 0 while a backup copies checkpointed files
+        self.checkpoint_deferred = False
         self.recovered_records = 0
         self.torn_tail: str | None = None
         self._open()
@@ -473,9 +475,14 @@ class Engine:
             self.checkpoint_locked()
 
     def checkpoint_locked(self) -> None:
-        """Checkpoint every collection at the current LSN, then drop covered log segments."""
+        """Checkpoint every collection at the current LSN, then drop covered log segments.
+        While a backup copies files (``checkpoints_paused``) it only notes that one is due."""
         if self.read_only or self.wal is None:
             return
+        if self.checkpoints_paused:
+            self.checkpoint_deferred = True
+            return
+        self.checkpoint_deferred = False
         lsn = self.last_lsn
         self.metrics.count_checkpoint()
         try:

@@ -1,0 +1,137 @@
+"""Online backup and restore."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vectordb
+
+BATCH = 200
+
+
+def _batch(i: int) -> tuple[np.ndarray, list[str], list[dict[str, int]]]:
+    rng = np.random.default_rng(i)
+    vectors = rng.standard_normal((BATCH, 16)).astype(np.float32)
+    return (
+        vectors,
+        [f"b{i}-{j}" for j in range(BATCH)],
+        [{"batch": i, "j": j} for j in range(BATCH)],
+    )
+
+
+def test_backup_taken_while_a_thread_writes_is_consistent(tmp_path: Path) -> None:
+    source = tmp_path / "db"
+    with vectordb.open(source, config={"durability": "normal", "checkpoint_records": 7}) as db:
+        flat = db.create_collection("flat", dim=16)
+        graph = db.create_collection("graph", dim=16, index="hnsw")
+        for i in range(10):
+            vectors, ids, metadata = _batch(i)
+            flat.add(vectors, ids=ids, metadata=metadata)
+            graph.add(vectors, ids=ids)
+        flat.delete([f"b0-{j}" for j in range(50)])
+        stop = threading.Event()
+        written: list[int] = []
+
+        def write() -> None:
+            i = 10
+            while not stop.is_set():
+                vectors, ids, metadata = _batch(i)
+                flat.add(vectors, ids=ids, metadata=metadata)
+                graph.upsert(vectors, ids=ids)
+                flat.delete([f"b{i - 9}-{j}" for j in range(10)])
+                written.append(i)
+                i += 1
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            while len(written) < 3:
+                threading.Event().wait(0.01)
+            manifest = db.backup(tmp_path / "backup")
+        finally:
+            stop.set()
+            writer.join()
+        assert len(written) > 3  # writers went on while the copy ran
+        assert db._engine.checkpoints_paused == 0
+        final_count = len(flat)
+    assert manifest["collections"] == ["flat", "graph"] and manifest["lsn"] > 0
+    from vectordb.lifecycle.backup import verify_backup
+
+    assert verify_backup(tmp_path / "backup") == []
+    with vectordb.open(tmp_path / "backup") as copy:
+        assert copy.check() == []
+        flat_copy, graph_copy = copy.get_collection("flat"), copy.get_collection("graph")
+        ids = set(flat_copy.ids())
+        # whole batches only: the copy is the state at one LSN
+        batches = sorted({int(i.split("-")[0][1:]) for i in ids})
+        assert batches == list(range(batches[-1] + 1))
+        last = batches[-1]
+        assert last >= 9 and len(flat_copy) < final_count + 1
+        for i in batches:
+            vectors, batch_ids, metadata = _batch(i)
+            present = [x for x in batch_ids if x in ids]
+            records = flat_copy.get_many(present)
+            for record in records:
+                assert record is not None
+                j = int(record.id.split("-")[1])
+                np.testing.assert_array_equal(record.vector, vectors[j])
+                assert record.metadata == {"batch": i, "j": j}
+        assert len(graph_copy) == (last + 1) * BATCH
+        info = graph_copy.stats().index_info
+        assert info is not None and info["fallback"] is None  # the saved graph came along
+        probe, probe_ids, _ = _batch(last)
+        assert graph_copy.search(probe[5], k=1)[0].id == probe_ids[5]
+
+
+def test_restore_verifies_the_backup_and_reproduces_it(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    data = rng.standard_normal((300, 8)).astype(np.float32)
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=8, index="ivf", ivf={"train_after": 100})
+        docs.add(data, ids=[str(i) for i in range(300)], metadata=[{"i": i} for i in range(300)])
+        docs.wait_indexed(timeout=60)
+        db.backup(tmp_path / "backup")
+        with pytest.raises(vectordb.InvalidArgumentError, match="not an empty directory"):
+            db.backup(tmp_path / "backup")
+        with pytest.raises(vectordb.InvalidArgumentError, match="inside the database"):
+            db.backup(tmp_path / "db" / "inner")
+        expected = docs.search_batch(data[:5], k=3)
+    manifest = json.loads((tmp_path / "backup" / "backup.json").read_text())
+    restored = vectordb.restore(tmp_path / "backup", tmp_path / "restored")
+    assert restored["lsn"] == manifest["lsn"]
+    with vectordb.open(tmp_path / "restored") as db:
+        docs = db.get_collection("docs")
+        assert docs.search_batch(data[:5], k=3) == expected
+        assert docs.get("7") is not None and docs.get("7").metadata == {"i": 7}  # type: ignore[union-attr]
+    # a damaged backup is refused, and nothing is created
+    vectors = tmp_path / "backup" / "collections" / "docs" / "vectors.bin"
+    raw = bytearray(vectors.read_bytes())
+    raw[5000] ^= 0x10
+    vectors.write_bytes(bytes(raw))
+    with pytest.raises(vectordb.StorageError, match="vectors.bin: size or checksum differs"):
+        vectordb.restore(tmp_path / "backup", tmp_path / "again")
+    assert not (tmp_path / "again").exists()
+
+
+def test_backup_needs_a_writable_handle_and_defers_checkpoints(tmp_path: Path) -> None:
+    with vectordb.open(tmp_path / "db") as db:
+        db.create_collection("docs", dim=2).add([[1, 2]], ids=["a"])
+    with vectordb.open(tmp_path / "db", read_only=True) as db:
+        with pytest.raises(vectordb.ReadOnlyError, match="read-only"):
+            db.backup(tmp_path / "backup")
+    with vectordb.open(tmp_path / "db") as db:
+        engine = db._engine
+        engine.checkpoints_paused += 1  # as during a backup's copy
+        docs = db.get_collection("docs")
+        docs.add([[3, 4]], ids=["b"])
+        db.checkpoint()
+        assert engine.checkpoint_deferred and engine.records_since_checkpoint == 1
+        engine.checkpoints_paused -= 1
+        db.checkpoint()
+        assert not engine.checkpoint_deferred and engine.records_since_checkpoint == 0

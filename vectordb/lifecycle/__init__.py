@@ -1,0 +1,1 @@
+"""The data lifecycle: backup and restore (compaction and archiving come later)."""
