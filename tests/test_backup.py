@@ -114,7 +114,7 @@ def test_restore_verifies_the_backup_and_reproduces_it(
     raw = bytearray(vectors.read_bytes())
     raw[5000] ^= 0x10
     vectors.write_bytes(bytes(raw))
-    with pytest.raises(vectordb.StorageError, match="vectors.bin: size or checksum differs"):
+    with pytest.raises(vectordb.StorageError, match=r"vectors\.bin: size or checksum differs"):
         vectordb.restore(tmp_path / "backup", tmp_path / "again")
     assert not (tmp_path / "again").exists()
 

@@ -611,7 +611,25 @@ class Collection:
                 memory_bytes=memory,
                 config=self.config.to_dict(),
                 index_info=index_info,
+                dead_rows=store.n_rows - store.count,
+                dead_bytes=(store.n_rows - store.count) * store.vectors.row_bytes,
             )
+
+    def compact(self) -> dict[str, int]:
+        """Rewrite the collection's files with only its live records, so the space of deleted
+        and replaced records is returned to the file system.
+
+        Writers wait while it runs (it copies every live vector once); searches wait only for
+        the final swap. Crash-safe: an interrupted compaction is finished or undone at the next
+        open. Afterwards an HNSW or IVF index rebuilds in the background (searches are exact
+        until it has). Runs automatically at checkpoints when dead rows pass
+        ``compact_dead_share`` (see ``docs/configuration.md``).
+
+        Returns ``rows_before``, ``rows_after``, ``bytes_before`` and ``bytes_after``.
+        """
+        self._live_slot()
+        result: dict[str, int] = self._engine.compact(self.name)
+        return result
 
     # ----------------------------------------------------------------- validation
     def _query_vector(self, array: npt.NDArray[Any]) -> npt.NDArray[np.float32]:

@@ -180,6 +180,12 @@ class DatabaseConfig:
     slow_query_ms
         Log searches slower than this many milliseconds on ``vectordb.slow`` (warning level)
         and count them in ``metrics()``; ``None`` (default): off.
+    compact_dead_share
+        Compact a collection automatically at a checkpoint once this share of its rows is
+        dead (deleted or replaced) and they hold at least ``compact_min_dead_bytes``;
+        ``None``: only :meth:`Collection.compact` compacts. Default 0.5.
+    compact_min_dead_bytes
+        The least dead vector bytes worth an automatic compaction (default 64 MiB).
     collections
         Per-collection overrides by name: :class:`CollectionOverrides` or mappings such as
         ``{"docs": {"durability": "normal", "ef": 128}}``.
@@ -197,6 +203,8 @@ class DatabaseConfig:
     log_level: str | None = None
     log_json: bool = False
     slow_query_ms: float | None = None
+    compact_dead_share: float | None = 0.5
+    compact_min_dead_bytes: int = 64 * 1024 * 1024
     collections: Mapping[str, CollectionOverrides | Mapping[str, Any]] = dataclasses.field(
         default_factory=dict
     )
@@ -233,6 +241,13 @@ class DatabaseConfig:
             object.__setattr__(self, "log_level", level.upper())
         if self.slow_query_ms is not None:
             _check_positive_number("slow_query_ms", self.slow_query_ms, integer=False)
+        if self.compact_dead_share is not None:
+            _check_positive_number("compact_dead_share", self.compact_dead_share, integer=False)
+            if self.compact_dead_share > 1:
+                raise InvalidConfigError(
+                    f"compact_dead_share must be from 0 to 1; got {self.compact_dead_share!r}"
+                )
+        _check_positive_number("compact_min_dead_bytes", self.compact_min_dead_bytes, integer=True)
         collections: object = self.collections
         if not isinstance(collections, Mapping):
             raise InvalidConfigError(

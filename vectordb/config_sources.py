@@ -67,6 +67,8 @@ ENV_KINDS = {
     "log_level": "str",
     "log_json": "bool",
     "slow_query_ms": "float",
+    "compact_dead_share": "float",
+    "compact_min_dead_bytes": "int",
 }
 
 

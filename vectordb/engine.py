@@ -53,13 +53,14 @@ from vectordb.errors import (
 from vectordb.index.background import BackgroundIndex, RowSource
 from vectordb.index.hnsw import HnswIndex
 from vectordb.index.ivf import IvfIndex
+from vectordb.lifecycle.compaction import compact_collection, recover_interrupted
 from vectordb.locking import ProcessLock, ReadWriteLatch, WriterMutex
 from vectordb.observability.metrics import Metrics
 from vectordb.results import Problem
 from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
 from vectordb.storage.collection_store import CollectionStore
 from vectordb.storage.headers import DATABASE_MAGIC, HEADER, pack_header, unpack_header
-from vectordb.storage.layout import DatabaseFiles
+from vectordb.storage.layout import CollectionFiles, DatabaseFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.vector_file import VectorFile
 from vectordb.storage.wal import WalScan, WalWriter
@@ -103,12 +104,17 @@ class StoreSlot:
     """
 
     def __init__(self, store: CollectionStore, *, read_only: bool, threads: int = 1) -> None:
-        self.store = store
         self.latch = ReadWriteLatch()
         self.dropped = False
+        self.read_only = read_only
         self.threads = threads
         #: (ef, nprobe) a search uses when it names neither; None: the index's own defaults
         self.search_defaults: tuple[int | None, int | None] | None = None
+        self._attach(store)
+
+    def _attach(self, store: CollectionStore) -> None:
+        """Take ``store`` and build (load) its index."""
+        self.store = store
         self.index: BackgroundIndex | None = None
         config = store.config
         quantization = config.quantization_config
@@ -129,8 +135,8 @@ class StoreSlot:
                 config.metric_enum,
                 config.hnsw_config,
                 source,
-                read_only=read_only,
-                threads=threads,
+                read_only=self.read_only,
+                threads=self.threads,
             )
         else:
             self.index = IvfIndex(
@@ -140,10 +146,15 @@ class StoreSlot:
                 source,
                 ivf=config.ivf_config if config.index == "ivf" else None,
                 quantization=quantization,
-                read_only=read_only,
-                threads=threads,
+                read_only=self.read_only,
+                threads=self.threads,
             )
         self.index.load(store.manifest.checkpoint_lsn, store.live[: store.n_rows].copy())
+
+    def reopen(self, files: CollectionFiles, *, use_mmap: bool) -> None:
+        """Load the collection again from ``files`` (after compaction rewrote them); caller
+        holds the exclusive latch and has closed the old store."""
+        self._attach(CollectionStore(files, read_only=self.read_only, use_mmap=use_mmap))
 
     @property
     def name(self) -> str:
@@ -205,6 +216,7 @@ class Engine:
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
         self.checkpoints_paused = 0  # > 0 while a backup copies checkpointed files
+        self._compacting = False
         self.checkpoint_deferred = False
         self.recovered_records = 0
         self.torn_tail: str | None = None
@@ -320,6 +332,15 @@ class Engine:
             if self.read_only:
                 return
             directory.mkdir()
+        redirected = recover_interrupted(directory, read_only=self.read_only)
+        for name, path in redirected.items():  # read-only: a compaction a crash interrupted
+            store = CollectionStore(
+                CollectionFiles(path), read_only=True, use_mmap=self.config.use_mmap
+            )
+            self.slots[name] = slot = StoreSlot(
+                store, read_only=True, threads=self.config.thread_count
+            )
+            self.apply_search_defaults(slot)
         for entry in sorted(directory.iterdir()):
             if entry.name.startswith("."):
                 if not self.read_only:  # a create or drop cut short by a crash
@@ -512,6 +533,27 @@ class Engine:
             raise self.failure from error
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        self._compact_where_due()
+
+    def _compact_where_due(self) -> None:
+        """After a checkpoint: compact each collection whose dead rows passed both the
+        configured share and size (``compact_dead_share``, ``compact_min_dead_bytes``)."""
+        share = self.config.compact_dead_share
+        if share is None or self._compacting:
+            return
+        for name, slot in list(self.slots.items()):
+            store = slot.store
+            dead = store.n_rows - store.count
+            dead_bytes = dead * store.vectors.row_bytes
+            if dead_bytes >= self.config.compact_min_dead_bytes and dead >= share * max(
+                store.n_rows, 1
+            ):
+                log.info("compacting %r: %d of %d rows are dead", name, dead, store.n_rows)
+                compact_collection(self, name)
+
+    def compact(self, name: str) -> dict[str, Any]:
+        with self.writing():
+            return compact_collection(self, name)
 
     # ----------------------------------------------------------------- collections
     def create_collection(self, name: str, config: CollectionConfig) -> StoreSlot:

@@ -131,3 +131,7 @@ class CollectionInfo:
     config: dict[str, Any]
     index_info: dict[str, Any] | None = None
     """Index state (HNSW: indexed and pending rows, parameters, graph memory, fallback reason)."""
+    dead_rows: int = 0
+    """Rows that held deleted or replaced records: reclaimed by :meth:`Collection.compact`."""
+    dead_bytes: int = 0
+    """Vector bytes of ``dead_rows``."""

@@ -1,0 +1,183 @@
+"""Compaction: rewrite a collection with only its live rows, so deletes shrink the files.
+
+Under the writer mutex (writers wait for the compaction; searches wait only for the swap):
+
+1. checkpoint, so the files hold exactly the in-memory state;
+2. write the compacted collection into ``collections/.compact-<name>/``: ``vectors.bin``
+   with the live rows packed in row order (capacity = live rows), a snapshot of them (ids,
+   metadata, checksums and norms carried over, rows renumbered), a MANIFEST with the same uid
+   and checkpoint LSN; everything fsynced;
+3. swap directories: ``<name>`` -> ``.old-<name>``, ``.compact-<name>`` -> ``<name>``, fsync
+   ``collections/``, delete ``.old-<name>``;
+4. reopen the store in place (handles stay valid). The log holds no record of the collection
+   after the checkpoint, so the renumbered rows never meet an old record.
+
+Crash safety (``recover_interrupted``, run at open before collections load): ``.compact-X``
+alone was cut short in step 2 and is deleted; ``.old-X`` with no ``X`` means the crash fell
+between the two renames, and ``.compact-X`` is complete, so it becomes ``X``; ``.old-X`` next
+to ``X`` is a finished swap whose leftover is deleted. Index files are not carried over (an
+HNSW graph's labels are row numbers): the index rebuilds in the background after a
+compaction, and searches are exact until it has.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vectordb.errors import StorageError
+from vectordb.storage.atomic import fsync_dir, os_error
+from vectordb.storage.layout import CollectionFiles
+from vectordb.storage.manifest import Manifest
+from vectordb.storage.snapshot import Snapshot, write_snapshot
+from vectordb.storage.vector_file import HEADER_BYTES
+
+if TYPE_CHECKING:
+    from vectordb.engine import Engine
+
+__all__ = ["COMPACT_PREFIX", "OLD_PREFIX", "compact_collection", "recover_interrupted"]
+
+COMPACT_PREFIX = ".compact-"
+OLD_PREFIX = ".old-"
+_CHUNK_ROWS = 65_536
+
+
+def compact_collection(engine: Engine, name: str) -> dict[str, Any]:
+    """Compact collection ``name``; returns ``rows_before``, ``rows_after``,
+    ``bytes_before``, ``bytes_after``. Caller holds the writer mutex (``engine.writing()``)."""
+    if engine.checkpoints_paused:
+        raise StorageError("a backup is copying the database; compact after it has finished")
+    engine._compacting = True
+    try:
+        engine.checkpoint_locked()
+        return _compact_checkpointed(engine, name)
+    finally:
+        engine._compacting = False
+
+
+def _compact_checkpointed(engine: Engine, name: str) -> dict[str, Any]:
+    slot = engine.slot(name)
+    store = slot.store
+    n = store.n_rows
+    live_rows = np.flatnonzero(store.live[:n]).astype(np.int64)
+    bytes_before = store.disk_bytes()
+    collections_dir = store.files.directory.parent
+    target = collections_dir / f"{COMPACT_PREFIX}{name}"
+    old = collections_dir / f"{OLD_PREFIX}{name}"
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        target.mkdir()
+        _write_compacted(store, live_rows, target)
+    except OSError as error:
+        shutil.rmtree(target, ignore_errors=True)
+        raise os_error(error, f"compact collection {name!r}") from error
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    # swap: the store's files close first (their mmap and descriptors point at the old ones)
+    if slot.index is not None:
+        slot.index.stop()
+    with slot.latch.write():
+        slot.close()
+        try:
+            os.rename(store.files.directory, old)
+            os.rename(target, store.files.directory)
+            fsync_dir(collections_dir)
+        except OSError as error:
+            engine.failure = os_error(error, f"swap compacted collection {name!r}")
+            raise engine.failure from error
+        shutil.rmtree(old, ignore_errors=True)
+        slot.reopen(engine.files.collection(name), use_mmap=engine.config.use_mmap)
+    slot.start_background_work()
+    return {
+        "rows_before": n,
+        "rows_after": len(live_rows),
+        "bytes_before": bytes_before,
+        "bytes_after": slot.store.disk_bytes(),
+    }
+
+
+def _write_compacted(store: Any, live_rows: np.ndarray, target: Path) -> None:
+    files = CollectionFiles(target)
+    count = len(live_rows)
+    row_bytes = store.vectors.row_bytes
+    with open(store.files.vectors, "rb") as source:
+        header = source.read(HEADER_BYTES)
+    vectors = store.vectors.rows
+    with open(files.vectors, "wb") as out:
+        out.write(header)
+        for start in range(0, count, _CHUNK_ROWS):
+            part = live_rows[start : start + _CHUNK_ROWS]
+            out.write(np.ascontiguousarray(vectors[part]).tobytes())
+        if count == 0:
+            out.write(b"\0" * row_bytes)  # capacity 1: a vector file is never empty
+        out.flush()
+        os.fsync(out.fileno())
+    lsn = store.manifest.checkpoint_lsn
+    snapshot_name = None
+    if count:
+        blobs = [store.metadata_bytes(int(row)) for row in live_rows.tolist()]
+        offsets = np.zeros(count + 1, np.uint64)
+        offsets[1:] = np.cumsum([len(blob) for blob in blobs])
+        snapshot = Snapshot(
+            lsn,
+            count,
+            np.ones(count, np.bool_),
+            [store.row_ids[int(row)] for row in live_rows.tolist()],
+            offsets,
+            b"".join(blobs),
+            store.checksums[live_rows].copy(),
+            store.sq_norms[live_rows].copy(),
+        )
+        path = files.snapshot(lsn)
+        write_snapshot(path, snapshot)
+        snapshot_name = path.name
+    manifest = store.manifest
+    Manifest(
+        uid=manifest.uid,
+        name=manifest.name,
+        config=manifest.config,
+        created_at=manifest.created_at,
+        updated_at=manifest.updated_at,
+        checkpoint_lsn=lsn,
+        snapshot=snapshot_name,
+        count=count,
+    ).commit(files.manifest)
+    fsync_dir(target)
+
+
+def recover_interrupted(collections_dir: Path, *, read_only: bool) -> dict[str, Path]:
+    """Finish or undo compactions a crash interrupted (see the module docstring). Returns
+    ``{name: directory}`` for collections a read-only open must read from a ``.compact-``
+    directory (it may not rename)."""
+    redirected: dict[str, Path] = {}
+    if not collections_dir.is_dir():
+        return redirected
+    entries = {entry.name for entry in collections_dir.iterdir()}
+    for entry in sorted(entries):
+        if not entry.startswith(OLD_PREFIX):
+            continue
+        name = entry[len(OLD_PREFIX) :]
+        compacted = collections_dir / f"{COMPACT_PREFIX}{name}"
+        if name in entries:
+            if not read_only:
+                shutil.rmtree(collections_dir / entry, ignore_errors=True)
+            continue
+        if not compacted.is_dir():
+            # the old copy is all there is (cannot happen by construction): keep it
+            if read_only:
+                redirected[name] = collections_dir / entry
+            else:
+                os.rename(collections_dir / entry, collections_dir / name)
+            continue
+        if read_only:
+            redirected[name] = compacted
+        else:
+            os.rename(compacted, collections_dir / name)
+            fsync_dir(collections_dir)
+            shutil.rmtree(collections_dir / entry, ignore_errors=True)
+    return redirected
