@@ -122,9 +122,11 @@ def test_restore_verifies_the_backup_and_reproduces_it(
 def test_backup_needs_a_writable_handle_and_defers_checkpoints(tmp_path: Path) -> None:
     with vectordb.open(tmp_path / "db") as db:
         db.create_collection("docs", dim=2).add([[1, 2]], ids=["a"])
-    with vectordb.open(tmp_path / "db", read_only=True) as db:
-        with pytest.raises(vectordb.ReadOnlyError, match="read-only"):
-            db.backup(tmp_path / "backup")
+    with (
+        vectordb.open(tmp_path / "db", read_only=True) as db,
+        pytest.raises(vectordb.ReadOnlyError, match="read-only"),
+    ):
+        db.backup(tmp_path / "backup")
     with vectordb.open(tmp_path / "db") as db:
         engine = db._engine
         engine.checkpoints_paused += 1  # as during a backup's copy
