@@ -53,7 +53,7 @@ def test_search_by_id_vector_and_file(
 ) -> None:
     code, out, _ = _run(capsys, "--json", "search", str(database), "docs", "--id", "c", "-k", "2")
     hits = json.loads(out)
-    assert code == EXIT_OK and [h["id"] for h in hits][0] == "c" and len(hits) == 2
+    assert code == EXIT_OK and hits[0]["id"] == "c" and len(hits) == 2
     assert hits[0]["metadata"] == {"t": 3} and hits[0]["score"] == 0.0
     code, out, _ = _run(capsys, "search", str(database), "docs", "--vector", "0.9,0.1,0", "-k", "1")
     assert code == EXIT_OK and " a " in out
