@@ -244,3 +244,57 @@ def test_json_log_formatter_and_handler(tmp_path: Path) -> None:
         assert any(h.get_name() == "vectordb-json" for h in logger.handlers)
     with vectordb.open(tmp_path / "db"):
         assert not any(h.get_name() == "vectordb-json" for h in logger.handlers)
+
+
+def test_collection_limits_refuse_writes_and_change_nothing(tmp_path: Path) -> None:
+    config = {"max_vectors": 5, "collections": {"small": {"max_bytes": 3 * 4 * 4}}}
+    with vectordb.open(tmp_path / "db", config=config) as db:
+        docs = db.create_collection("docs", dim=4)
+        docs.add(np.ones((4, 4)), ids=["a", "b", "c", "d"])
+        with pytest.raises(
+            vectordb.CollectionFullError, match="max_vectors=5; nothing was written"
+        ):
+            docs.add(np.ones((2, 4)), ids=["e", "f"])
+        assert len(docs) == 4 and docs.get("e") is None
+        docs.upsert(np.full((2, 4), 2.0), ids=["a", "e"])  # one new record: 5, within the limit
+        assert len(docs) == 5
+        docs.upsert(np.ones((1, 4)), ids=["a"])  # replacing is not growing
+        with pytest.raises(vectordb.CollectionFullError):
+            docs.upsert(np.ones((1, 4)), ids=["z"])
+        small = db.create_collection("small", dim=4)
+        small.add(np.ones((3, 4)))
+        with pytest.raises(vectordb.CollectionFullError, match="over max_bytes=48"):
+            small.add(np.ones((1, 4)))
+        assert len(small) == 3
+        assert isinstance(vectordb.CollectionFullError("x"), vectordb.StorageFullError)
+
+
+def test_low_disk_space_refuses_writes_until_space_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with vectordb.open(tmp_path / "db", config={"min_free_disk_bytes": 10_000_000}) as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add([[1, 2]], ids=["a"])
+        engine = db._engine
+        free = {"bytes": 5_000_000}
+        monkeypatch.setattr(engine, "free_disk_bytes", lambda: free["bytes"])
+        with (
+            caplog.at_level(logging.WARNING, logger="vectordb"),
+            pytest.raises(vectordb.ReadOnlyError, match="until space returns; reads go on"),
+        ):
+            docs.add([[3, 4]], ids=["b"])
+        assert any("writes refused" in r.getMessage() for r in caplog.records)
+        assert docs.get("a") is not None and docs.search([1, 2], k=1)[0].id == "a"  # reads go on
+        assert len(docs) == 1
+        monkeypatch.setattr(
+            vectordb.database.shutil,
+            "disk_usage",
+            lambda _p: type("Usage", (), {"free": free["bytes"]})(),
+        )
+        health = db.health()
+        assert health["writes_refused_low_disk"] and health["status"] == "degraded"
+        free["bytes"] = 50_000_000  # space returns
+        docs.add([[3, 4]], ids=["b"])
+        assert len(docs) == 2 and not engine.low_disk
+    with pytest.raises(vectordb.ConfigError, match="min_free_disk_bytes must be"):
+        vectordb.open(tmp_path / "db", config={"min_free_disk_bytes": -1})

@@ -11,6 +11,7 @@ PUBLIC = [
     "Collection",
     "CollectionConfig",
     "CollectionExistsError",
+    "CollectionFullError",
     "CollectionInfo",
     "CollectionNotFoundError",
     "ConfigError",

@@ -13,6 +13,7 @@ from vectordb.config import (
 from vectordb.database import Database, open, restore
 from vectordb.errors import (
     CollectionExistsError,
+    CollectionFullError,
     CollectionNotFoundError,
     ConfigError,
     CorruptionError,
@@ -41,6 +42,7 @@ __all__ = [
     "Collection",
     "CollectionConfig",
     "CollectionExistsError",
+    "CollectionFullError",
     "CollectionInfo",
     "CollectionNotFoundError",
     "ConfigError",

@@ -296,6 +296,7 @@ class Collection:
         ids_are_new: bool = False,
     ) -> None:
         store = slot.store
+        self._engine.check_limits(slot, id_list, ids_are_new)
         rows = store.plan_rows(len(id_list))
         fields = {"op": "put", "ids": id_list, "rows": rows.astype("<i8").tobytes(), "meta": blobs}
         self._engine.commit(

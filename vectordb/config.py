@@ -113,18 +113,22 @@ class CollectionOverrides:
         Default HNSW ``ef`` of searches on this collection (over ``ef_search``).
     nprobe
         Default IVF ``nprobe`` of searches on this collection.
+    max_vectors, max_bytes
+        This collection's limits (over the database's ``max_vectors`` / ``max_bytes``).
     """
 
     durability: Durability | str | None = None
     ef: int | None = None
     nprobe: int | None = None
+    max_vectors: int | None = None
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.durability is not None:
             object.__setattr__(
                 self, "durability", _enum_value(Durability, "durability", self.durability)
             )
-        for key in ("ef", "nprobe"):
+        for key in ("ef", "nprobe", "max_vectors", "max_bytes"):
             if getattr(self, key) is not None:
                 _check_positive_number(key, getattr(self, key), integer=True)
 
@@ -186,6 +190,15 @@ class DatabaseConfig:
         ``None``: only :meth:`Collection.compact` compacts. Default 0.5.
     compact_min_dead_bytes
         The least dead vector bytes worth an automatic compaction (default 64 MiB).
+    max_vectors
+        Most records a collection may hold (``None``: no limit); a write past it raises
+        ``CollectionFullError`` and writes nothing.
+    max_bytes
+        Most bytes of vectors (records x dim x 4) a collection may hold (``None``: no limit).
+    min_free_disk_bytes
+        Below this much free space on the database's file system, writes raise
+        ``ReadOnlyError`` (reads go on) until space returns; 0 turns the check off. Default
+        32 MiB: a clean refusal instead of a failed fsync.
     collections
         Per-collection overrides by name: :class:`CollectionOverrides` or mappings such as
         ``{"docs": {"durability": "normal", "ef": 128}}``.
@@ -205,6 +218,9 @@ class DatabaseConfig:
     slow_query_ms: float | None = None
     compact_dead_share: float | None = 0.5
     compact_min_dead_bytes: int = 64 * 1024 * 1024
+    max_vectors: int | None = None
+    max_bytes: int | None = None
+    min_free_disk_bytes: int = 32 * 1024 * 1024
     collections: Mapping[str, CollectionOverrides | Mapping[str, Any]] = dataclasses.field(
         default_factory=dict
     )
@@ -248,6 +264,14 @@ class DatabaseConfig:
                     f"compact_dead_share must be from 0 to 1; got {self.compact_dead_share!r}"
                 )
         _check_positive_number("compact_min_dead_bytes", self.compact_min_dead_bytes, integer=True)
+        for key in ("max_vectors", "max_bytes"):
+            if getattr(self, key) is not None:
+                _check_positive_number(key, getattr(self, key), integer=True)
+        free: object = self.min_free_disk_bytes
+        if isinstance(free, bool) or not isinstance(free, int) or free < 0:
+            raise InvalidConfigError(
+                f"min_free_disk_bytes must be a non-negative integer; got {free!r}"
+            )
         collections: object = self.collections
         if not isinstance(collections, Mapping):
             raise InvalidConfigError(

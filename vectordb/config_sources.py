@@ -69,6 +69,9 @@ ENV_KINDS = {
     "slow_query_ms": "float",
     "compact_dead_share": "float",
     "compact_min_dead_bytes": "int",
+    "max_vectors": "int",
+    "max_bytes": "int",
+    "min_free_disk_bytes": "int",
 }
 
 

@@ -196,8 +196,12 @@ class Database:
                 elif info["fallback"]:
                     problems.append(f"{name}: {info['fallback']}")
             collections[name] = entry
-        if 0 <= free < 64 * 1024 * 1024:
-            problems.append(f"only {free} bytes free on the database's disk")
+        threshold = engine.config.min_free_disk_bytes
+        if 0 <= free < max(threshold, 64 * 1024 * 1024):
+            problems.append(
+                f"only {free} bytes free on the database's disk"
+                + ("; writes are refused until space returns" if free < threshold else "")
+            )
         status = "ok"
         if problems:
             status = "degraded"
@@ -214,6 +218,7 @@ class Database:
             "wal_bytes": wal_bytes,
             "wal_segments": wal_segments,
             "free_disk_bytes": free,
+            "writes_refused_low_disk": threshold > 0 and 0 <= free < threshold,
             "collections": collections,
         }
 

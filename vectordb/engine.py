@@ -40,6 +40,7 @@ import numpy.typing as npt
 from vectordb.config import CollectionConfig, DatabaseConfig, Durability
 from vectordb.errors import (
     CollectionExistsError,
+    CollectionFullError,
     CollectionNotFoundError,
     CorruptionError,
     DatabaseClosedError,
@@ -215,6 +216,7 @@ class Engine:
         self.wal: WalWriter | None = None
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        self.low_disk = False  # writes refused for lack of disk space (ensure_disk_space)
         self.checkpoints_paused = 0  # > 0 while a backup copies checkpointed files
         self._compacting = False
         self.checkpoint_deferred = False
@@ -444,9 +446,63 @@ class Engine:
     def writing(self) -> Iterator[None]:
         """Hold the writer mutex for one write operation (validate, log, apply)."""
         self.ensure_usable(write=True)
+        self.ensure_disk_space()
         with self.writer_mutex.hold():
             self.ensure_usable(write=True)
             yield
+
+    def free_disk_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def ensure_disk_space(self) -> None:
+        """Refuse writes while free space is under ``min_free_disk_bytes`` (the low-disk
+        read-only mode: entered and left by this check, one statvfs per write)."""
+        threshold = self.config.min_free_disk_bytes
+        if not threshold:
+            return
+        try:
+            free = self.free_disk_bytes()
+        except OSError:
+            return
+        if free < threshold:
+            if not self.low_disk:
+                log.warning("free disk space %d < min_free_disk_bytes %d: writes refused",
+                            free, threshold)  # fmt: skip
+            self.low_disk = True
+            raise ReadOnlyError(
+                f"only {free} bytes free on the file system of {self.root} (under "
+                f"min_free_disk_bytes={threshold}): writes are refused until space returns; "
+                "reads go on"
+            )
+        if self.low_disk:
+            log.warning("free disk space back to %d: writes accepted again", free)
+            self.low_disk = False
+
+    def check_limits(self, slot: StoreSlot, ids: list[str], ids_are_new: bool) -> None:
+        """Raise ``CollectionFullError`` if writing ``ids`` would pass the collection's
+        ``max_vectors`` / ``max_bytes`` (caller holds the writer mutex)."""
+        store = slot.store
+        overrides = self.config.overrides_for(slot.name)
+        max_vectors = overrides.max_vectors or self.config.max_vectors
+        max_bytes = overrides.max_bytes or self.config.max_bytes
+        if max_vectors is None and max_bytes is None:
+            return
+        if ids_are_new:
+            new = len(ids)
+        else:
+            row_of = store.row_of
+            new = sum(1 for vector_id in dict.fromkeys(ids) if vector_id not in row_of)
+        after = store.count + new
+        if max_vectors is not None and after > max_vectors:
+            raise CollectionFullError(
+                f"collection {slot.name!r} holds {store.count} records; {new} more would pass "
+                f"max_vectors={max_vectors}; nothing was written"
+            )
+        if max_bytes is not None and after * store.vectors.row_bytes > max_bytes:
+            raise CollectionFullError(
+                f"collection {slot.name!r} would hold {after * store.vectors.row_bytes} bytes of "
+                f"vectors, over max_bytes={max_bytes}; nothing was written"
+            )
 
     # ----------------------------------------------------------------- commits
     def commit(

@@ -103,6 +103,11 @@ class StorageFullError(StorageError):
     """The disk is full: space for new rows or log records could not be reserved."""
 
 
+class CollectionFullError(StorageFullError):
+    """A write would pass a collection's ``max_vectors`` or ``max_bytes`` limit; nothing was
+    written."""
+
+
 class CorruptionError(VectorDBError):
     """Stored bytes fail their checksum or do not parse; names the file and byte offset."""
 
