@@ -171,6 +171,9 @@ class DatabaseConfig:
     warmup_on_open
         Run :meth:`Collection.warmup` for every collection in a background thread at open, so
         the first queries do not pay for page faults and kernel compilation.
+    check_on_open
+        Run :meth:`Database.check` at open, repairing what can be rebuilt (read-write opens);
+        problems are logged and kept in ``Database.open_problems``.
     threads
         Threads for batch searches and index builds: ``"auto"`` (the machine's cores, at most
         8), ``"single"`` (everything on the calling thread or one indexer thread) or a
@@ -212,6 +215,7 @@ class DatabaseConfig:
     use_mmap: bool = True
     verify_checksums_on_open: bool = False
     warmup_on_open: bool = False
+    check_on_open: bool = False
     threads: int | str = "auto"
     log_level: str | None = None
     log_json: bool = False
@@ -233,7 +237,13 @@ class DatabaseConfig:
         _check_positive_number("checkpoint_records", self.checkpoint_records, integer=True)
         _check_positive_number("checkpoint_bytes", self.checkpoint_bytes, integer=True)
         _check_positive_number("initial_capacity", self.initial_capacity, integer=True)
-        for key in ("use_mmap", "verify_checksums_on_open", "warmup_on_open", "log_json"):
+        for key in (
+            "use_mmap",
+            "verify_checksums_on_open",
+            "warmup_on_open",
+            "check_on_open",
+            "log_json",
+        ):
             if not isinstance(getattr(self, key), bool):
                 raise InvalidConfigError(f"{key} must be True or False; got {getattr(self, key)!r}")
         threads: object = self.threads

@@ -63,6 +63,7 @@ ENV_KINDS = {
     "use_mmap": "bool",
     "verify_checksums_on_open": "bool",
     "warmup_on_open": "bool",
+    "check_on_open": "bool",
     "threads": "int_or_str",
     "log_level": "str",
     "log_json": "bool",

@@ -55,6 +55,12 @@ class Database:
         self._closed = False
         self.read_only = read_only
         apply_logging_config(resolved.log_level, resolved.log_json)
+        #: what ``check_on_open`` found (empty when it is off or found nothing)
+        self.open_problems: list[Problem] = []
+        if resolved.check_on_open:
+            self.open_problems = self._engine.check(repair=not read_only)
+            for problem in self.open_problems:
+                log.error("check at open: %s: %s", problem.path, problem.message)
         if resolved.warmup_on_open:
             self._warm_in_background()
 
@@ -339,10 +345,17 @@ class Database:
             raise ReadOnlyError(f"database {self.path} is open read-only")
         self._engine.checkpoint()
 
-    def check(self) -> list[Problem]:
-        """Verify every checksum in every file; returns the problems found (empty if none)."""
+    def check(self, *, repair: bool = False) -> list[Problem]:
+        """Verify every checksum in every file (database header, MANIFESTs, snapshots, vector
+        rows, log segments, index files) and look for stray files; returns the problems found
+        (empty if none).
+
+        With ``repair=True`` (read-write handles), what can be rebuilt is: damaged index
+        files are rebuilt from the records in the background (searches are exact meanwhile)
+        and stray files are deleted. Damage to the records themselves cannot be repaired here:
+        restore from a backup."""
         self._ensure_open()
-        return self._engine.check()
+        return self._engine.check(repair=repair)
 
 
 def restore(backup: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:

@@ -687,9 +687,19 @@ class Engine:
                 shutil.rmtree(graveyard, ignore_errors=True)
 
     # ----------------------------------------------------------------- integrity
-    def check(self) -> list[Problem]:
-        """Re-read every checksum of every file; return what is damaged (empty: all good)."""
+    def check(self, *, repair: bool = False) -> list[Problem]:
+        """Re-read every checksum of every file and look for stray files; return what is
+        damaged (empty: all good). With ``repair``, rebuild damaged index files (the
+        records are intact, only the derived index is rebuilt) and delete stray files; the
+        problems found are still returned, each message ending in what was done."""
         problems: list[Problem] = []
+        try:
+            unpack_header(
+                self.files.meta.read_bytes(), DATABASE_MAGIC, self.files.meta,
+                "database header (vectordb.meta)",
+            )  # fmt: skip
+        except (CorruptionError, OSError) as error:
+            problems.append(Problem(str(self.files.meta), 0, str(error)))
         for slot in list(self.slots.values()):
             store = slot.store
             with slot.latch.read():
@@ -702,14 +712,55 @@ class Engine:
                 except CorruptionError as error:
                     problems.append(Problem(error.path or "", error.offset, str(error)))
                 problems.extend(store.check())
+                damaged_index = [] if slot.index is None else slot.index.verify_files()
+            # strays are listed holding the writer mutex (taken before any latch, as writers
+            # do): a checkpoint writes its new snapshot before the MANIFEST names it
+            if self.read_only:
+                strays = self._stray_collection_files(slot)
+            else:
+                with self.writer_mutex.hold():
+                    strays = self._stray_collection_files(slot)
+                    if repair:
+                        for path in strays:
+                            with contextlib.suppress(OSError):
+                                path.unlink()
+            for path, message in damaged_index:
+                if repair and slot.index is not None and not self.read_only:
+                    slot.index.rebuild()
+                    message += "; repaired: index rebuilt from the records"
+                problems.append(Problem(str(path), 0, message))
+            for path in strays:
+                message = "stray file (not named by MANIFEST or INDEX)"
+                if repair and not self.read_only:
+                    message += "; repaired: deleted"
+                problems.append(Problem(str(path), None, message))
         covered = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
         needed_from = min(covered) + 1 if covered else None
+        scan = WalScan(self.files)
         try:
-            for _ in WalScan(self.files).records(needed_from=needed_from):
+            for _ in scan.records(needed_from=needed_from):
                 pass
         except CorruptionError as error:
             problems.append(Problem(error.path or "", error.offset, str(error)))
+        else:
+            torn = scan.torn
+            if torn is not None and not self.read_only:
+                # an open read-write database has cut any torn tail: one now is damage
+                message = f"log ends in an unreadable frame ({torn.reason})"
+                problems.append(Problem(str(torn.segment), torn.offset, message))
         return problems
+
+    def _stray_collection_files(self, slot: StoreSlot) -> list[Path]:
+        """Old snapshots and temporary files in a collection directory (a crash's leftovers)."""
+        store = slot.store
+        directory = store.files.directory
+        known = {"MANIFEST", "vectors.bin", "index"}
+        if store.manifest.snapshot is not None:
+            known.add(store.manifest.snapshot)
+        strays = [p for p in directory.iterdir() if p.name not in known]
+        if slot.index is not None:
+            strays.extend(slot.index.stray_files())
+        return sorted(strays)
 
     # ----------------------------------------------------------------- close
     def close(self) -> None:

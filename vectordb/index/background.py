@@ -780,6 +780,43 @@ class BackgroundIndex:
                     entry.unlink()
         self.fallback_reason = None
 
+    # ----------------------------------------------------------------- integrity
+    def verify_files(self) -> list[tuple[Path, str]]:
+        """Problems with the saved index files: ``(path, what)`` pairs (empty: intact, or none
+        saved). Reads the files only; the index in memory is not touched."""
+        meta_path = self.directory / "INDEX"
+        if not meta_path.exists():
+            return []
+        try:
+            body = _read_meta(meta_path)
+        except CorruptionError as error:
+            return [(meta_path, str(error))]
+        if body.get("file") is None:
+            return []
+        path = self.directory / str(body["file"])
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            return [(path, f"index file named by INDEX cannot be read: {error}")]
+        if len(data) != body.get("file_size") or xxhash.xxh3_64_intdigest(data) != body.get(
+            "file_checksum"
+        ):
+            return [(path, "index file fails its checksum")]
+        return []
+
+    def stray_files(self) -> list[Path]:
+        """Files in the index directory that the INDEX file does not name (left by a crash)."""
+        if not self.directory.is_dir():
+            return []
+        named = {"INDEX"}
+        try:
+            body = _read_meta(self.directory / "INDEX")
+            if body.get("file"):
+                named.add(str(body["file"]))
+        except (CorruptionError, OSError):
+            return []
+        return sorted(p for p in self.directory.iterdir() if p.name not in named)
+
     # ----------------------------------------------------------------- info
     def stats(self) -> dict[str, Any]:
         structure = self.structure
