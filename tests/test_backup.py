@@ -137,3 +137,88 @@ def test_backup_needs_a_writable_handle_and_defers_checkpoints(tmp_path: Path) -
         engine.checkpoints_paused -= 1
         db.checkpoint()
         assert not engine.checkpoint_deferred and engine.records_since_checkpoint == 0
+
+
+def _state(path: Path) -> dict[str, tuple[bytes, object]]:
+    with vectordb.open(path, read_only=True) as db:
+        docs = db.get_collection("docs")
+        ids = docs.ids()
+        return {r.id: (r.vector.tobytes(), r.metadata) for r in docs.get_many(ids) if r is not None}
+
+
+def test_point_in_time_restore_from_the_log_archive(tmp_path: Path) -> None:
+    import time
+
+    source = tmp_path / "db"
+    config = {"wal_archive": str(tmp_path / "archive"), "checkpoint_records": 5}
+    states: list[tuple[int, float, dict[str, tuple[bytes, object]]]] = []
+    with vectordb.open(source, config=config) as db:
+        docs = db.create_collection("docs", dim=16)
+        vectors, ids, metadata = _batch(0)
+        docs.add(vectors, ids=ids, metadata=metadata)
+        db.backup(tmp_path / "full")
+        for i in range(1, 13):  # checkpoints every 5 records move segments to the archive
+            vectors, ids, metadata = _batch(i)
+            docs.add(vectors[:20], ids=ids[:20], metadata=metadata[:20])
+            docs.delete([f"b{i - 1}-{j}" for j in range(3)], missing_ok=True)
+            time.sleep(0.002)
+            states.append((db.health()["last_lsn"], time.time(), None))  # type: ignore[arg-type]
+            time.sleep(0.002)
+        db.checkpoint()
+    archived = sorted(p.name for p in (tmp_path / "archive").iterdir())
+    assert len(archived) >= 3
+    # the state after each step, from a replay of the whole log up to it
+    full = tmp_path / "full"
+    for step, (lsn, moment, _) in enumerate(states):
+        by_lsn = tmp_path / f"lsn{step}"
+        result = vectordb.restore(full, by_lsn, until=lsn, wal_archive=tmp_path / "archive")
+        assert result["restored_lsn"] == lsn
+        by_time = tmp_path / f"time{step}"
+        vectordb.restore(full, by_time, until=moment, wal_archive=tmp_path / "archive")
+        expected = _state(by_lsn)
+        assert _state(by_time) == expected
+        present = {k.split("-")[0] for k in expected}
+        assert f"b{step + 1}" in present and f"b{step + 2}" not in present
+        with vectordb.open(by_lsn) as db:
+            assert db.check() == []
+    latest = vectordb.restore(full, tmp_path / "latest", wal_archive=tmp_path / "archive")
+    assert latest["restored_lsn"] == states[-1][0]
+    assert _state(tmp_path / "latest") == _state(source)
+    with pytest.raises(vectordb.InvalidArgumentError, match="until must be"):
+        vectordb.restore(full, tmp_path / "bad", until="yesterday")  # type: ignore[arg-type]
+
+
+def test_incremental_backups_chain_to_the_latest_state(tmp_path: Path) -> None:
+    source = tmp_path / "db"
+    config = {"wal_archive": "archive", "checkpoint_records": 4}  # relative: inside the db dir
+    with vectordb.open(source, config=config) as db:
+        docs = db.create_collection("docs", dim=16)
+        vectors, ids, metadata = _batch(0)
+        docs.add(vectors, ids=ids, metadata=metadata)
+        db.backup(tmp_path / "full")
+        previous = tmp_path / "full"
+        sizes = []
+        for step in range(1, 4):
+            for i in range(step * 10, step * 10 + 6):
+                vectors, ids, metadata = _batch(i)
+                docs.add(vectors[:10], ids=ids[:10], metadata=metadata[:10])
+            target = tmp_path / f"inc{step}"
+            manifest = db.backup(target, incremental_from=previous)
+            assert manifest["kind"] == "incremental" and manifest["base"] == str(previous)
+            sizes.append(sum(f.stat().st_size for f in target.rglob("*.log")))
+            previous = target
+        final_count = len(docs)
+    assert (source / "archive").is_dir()
+    full_size = sum(f.stat().st_size for f in (tmp_path / "full").rglob("*") if f.is_file())
+    assert max(sizes) < full_size  # only the log since the previous backup
+    restored = vectordb.restore(tmp_path / "inc3", tmp_path / "restored")
+    assert restored["kind"] == "incremental"
+    assert _state(tmp_path / "restored") == _state(source)
+    with vectordb.open(tmp_path / "restored") as db:
+        assert len(db.get_collection("docs")) == final_count and db.check() == []
+    # without an archive there is nothing to build an incremental backup from
+    with vectordb.open(tmp_path / "plain") as db:
+        db.create_collection("docs", dim=2).add([[1, 2]])
+        db.backup(tmp_path / "plain-full")
+        with pytest.raises(vectordb.InvalidArgumentError, match="need the log kept"):
+            db.backup(tmp_path / "plain-inc", incremental_from=tmp_path / "plain-full")

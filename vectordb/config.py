@@ -202,6 +202,10 @@ class DatabaseConfig:
         Below this much free space on the database's file system, writes raise
         ``ReadOnlyError`` (reads go on) until space returns; 0 turns the check off. Default
         32 MiB: a clean refusal instead of a failed fsync.
+    wal_archive
+        A directory (absolute, or relative to the database directory) where checkpoints move
+        the log segments they cover instead of deleting them. Needed for incremental backups
+        and point-in-time restore; the archive grows until you prune it.
     collections
         Per-collection overrides by name: :class:`CollectionOverrides` or mappings such as
         ``{"docs": {"durability": "normal", "ef": 128}}``.
@@ -225,6 +229,7 @@ class DatabaseConfig:
     max_vectors: int | None = None
     max_bytes: int | None = None
     min_free_disk_bytes: int = 32 * 1024 * 1024
+    wal_archive: str | None = None
     collections: Mapping[str, CollectionOverrides | Mapping[str, Any]] = dataclasses.field(
         default_factory=dict
     )
@@ -277,6 +282,13 @@ class DatabaseConfig:
         for key in ("max_vectors", "max_bytes"):
             if getattr(self, key) is not None:
                 _check_positive_number(key, getattr(self, key), integer=True)
+        if self.wal_archive is not None:
+            archive: object = self.wal_archive
+            if isinstance(archive, os.PathLike):
+                archive = os.fspath(archive)
+            if not isinstance(archive, str) or not archive:
+                raise InvalidConfigError(f"wal_archive must be a directory path; got {archive!r}")
+            object.__setattr__(self, "wal_archive", archive)
         free: object = self.min_free_disk_bytes
         if isinstance(free, bool) or not isinstance(free, int) or free < 0:
             raise InvalidConfigError(

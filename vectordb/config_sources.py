@@ -73,6 +73,7 @@ ENV_KINDS = {
     "max_vectors": "int",
     "max_bytes": "int",
     "min_free_disk_bytes": "int",
+    "wal_archive": "str",
 }
 
 

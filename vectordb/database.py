@@ -9,11 +9,12 @@ checkpoints and closes the engine.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -129,11 +130,20 @@ class Database:
         return {"applied": applied, "needs_reopen": needs_reopen}
 
     # ----------------------------------------------------------------- lifecycle
-    def backup(self, dest: str | os.PathLike[str]) -> dict[str, Any]:
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        incremental_from: str | os.PathLike[str] | None = None,
+    ) -> dict[str, Any]:
         """Write a consistent copy of the database to the new directory ``dest`` while writers
         continue (they wait only for one checkpoint at the start). The copy holds the state
         as of that checkpoint, opens with :func:`vectordb.open`, and carries ``backup.json``
         (its LSN, time and every file's checksum), which is also returned.
+
+        ``incremental_from``: an earlier backup (full or incremental) of this database; only
+        the log written since is copied (it needs ``wal_archive`` set, so checkpoints keep the
+        log). Restore it with :func:`vectordb.restore`, which follows the chain of bases.
 
         Raises ``InvalidArgumentError`` if ``dest`` exists and is not empty, ``ReadOnlyError``
         on a read-only handle (a backup needs a checkpoint)."""
@@ -145,7 +155,8 @@ class Database:
             )
         from vectordb.lifecycle.backup import backup_database
 
-        return backup_database(self._engine, Path(dest))
+        base = None if incremental_from is None else Path(incremental_from)
+        return backup_database(self._engine, Path(dest), incremental_from=base)
 
     # ----------------------------------------------------------------- observability
     def metrics(self) -> dict[str, Any]:
@@ -358,14 +369,37 @@ class Database:
         return self._engine.check(repair=repair)
 
 
-def restore(backup: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
-    """Restore the backup directory ``backup`` (made by :meth:`Database.backup`) into the new
-    database directory ``dest``, after verifying every file against its ``backup.json``;
-    returns that manifest. Raises ``StorageError`` if the backup is damaged and
-    ``InvalidArgumentError`` if ``dest`` exists and is not empty."""
+def restore(
+    backup: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    until: int | float | datetime.datetime | None = None,
+    wal_archive: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+) -> dict[str, Any]:
+    """Restore a backup made by :meth:`Database.backup` into the new directory ``dest``.
+
+    Every file is verified against the backup's ``backup.json`` first (``StorageError`` if
+    damaged; nothing is created). An incremental backup brings its chain of bases. Log
+    segments from ``wal_archive`` (the database's ``wal_archive`` directory, and its live
+    ``wal/`` directory to include the newest records) are added, so the restored database
+    holds every change after the backup too; ``until`` stops that at an LSN (int) or at a
+    time (``datetime``, or Unix seconds as float; each record carries its commit time): the
+    result is exactly the state after the last record at or before it.
+
+    Returns the backup's manifest plus ``restored_lsn``, the last LSN the result holds.
+    Collections created after the backup are not restored (creation is not logged), and a
+    collection dropped after it comes back.
+    """
     from vectordb.lifecycle.backup import restore_database
 
-    return restore_database(Path(backup), Path(dest))
+    archive: Path | list[Path] | None
+    if wal_archive is None:
+        archive = None
+    elif isinstance(wal_archive, (str, os.PathLike)):
+        archive = Path(wal_archive)
+    else:
+        archive = [Path(p) for p in wal_archive]
+    return restore_database(Path(backup), Path(dest), until=until, wal_archive=archive)
 
 
 def open(

@@ -524,7 +524,7 @@ class Engine:
             lsn = self.last_lsn
             size = 0
         else:
-            payload = {"c": store.manifest.uid, **fields}
+            payload = {"c": store.manifest.uid, "t": time.time(), **fields}
             try:
                 lsn, size = self.wal.append(payload, tail, sync=durability is Durability.FULL)
             except StorageError as error:
@@ -577,9 +577,13 @@ class Engine:
             if self.wal.segment_size > 16 or len(old_segments) > 1:
                 self.wal.next_lsn = lsn + 1
                 current = self.wal.start_segment()
+                archive = self.wal_archive_dir()
                 for _, path in old_segments:
                     if path != current:
-                        path.unlink(missing_ok=True)
+                        if archive is not None:
+                            archive_segment(path, archive)
+                        else:
+                            path.unlink(missing_ok=True)
                 fsync_dir(self.files.wal_dir)
         except StorageError as error:
             self.failure = error
@@ -590,6 +594,14 @@ class Engine:
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
         self._compact_where_due()
+
+    def wal_archive_dir(self) -> Path | None:
+        """Where checkpoints move covered log segments (``wal_archive``), or None."""
+        configured = self.config.wal_archive
+        if configured is None:
+            return None
+        path = Path(configured)
+        return path if path.is_absolute() else self.root / path
 
     def _compact_where_due(self) -> None:
         """After a checkpoint: compact each collection whose dead rows passed both the
@@ -789,6 +801,20 @@ class Engine:
         lock = getattr(self, "lock", None)
         if lock is not None:
             lock.release()
+
+
+def archive_segment(path: Path, archive: Path) -> None:
+    """Move a log segment into the archive directory (copy + fsync across file systems)."""
+    archive.mkdir(parents=True, exist_ok=True)
+    target = archive / path.name
+    try:
+        os.replace(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+        with open(target, "rb+") as handle:
+            os.fsync(handle.fileno())
+        path.unlink(missing_ok=True)
+    fsync_dir(archive)
 
 
 def apply_record(slot: StoreSlot, lsn: int, payload: Mapping[str, Any]) -> None:

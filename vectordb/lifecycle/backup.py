@@ -46,13 +46,20 @@ def _check_destination(dest: Path) -> None:
         )
 
 
-def backup_database(engine: Engine, dest: Path) -> dict[str, Any]:
-    """Copy the database of ``engine`` to ``dest``; returns the contents of ``backup.json``."""
+def backup_database(
+    engine: Engine, dest: Path, *, incremental_from: Path | None = None
+) -> dict[str, Any]:
+    """Copy the database of ``engine`` to ``dest``; returns the contents of ``backup.json``.
+
+    With ``incremental_from`` (an earlier backup of the same database, full or incremental),
+    copy only the log segments written since it (they must be in the ``wal_archive``)."""
     dest = Path(os.path.abspath(dest))
     root = engine.root
     if dest == root or root in dest.parents:
         raise InvalidArgumentError(f"backup destination {dest} is inside the database {root}")
     _check_destination(dest)
+    if incremental_from is not None:
+        return _incremental_backup(engine, dest, Path(os.path.abspath(incremental_from)))
     started = time.monotonic()
     with engine.writing():
         engine.checkpoint_locked()
@@ -94,6 +101,7 @@ def backup_database(engine: Engine, dest: Path) -> dict[str, Any]:
         _resume_checkpoints(engine)
     manifest = {
         "format": 1,
+        "kind": "full",
         "source": str(root),
         "lsn": lsn,
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
@@ -113,6 +121,86 @@ def backup_database(engine: Engine, dest: Path) -> dict[str, Any]:
         shutil.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"finish backup {dest}") from error
     return manifest
+
+
+def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any]:
+    base_manifest = read_manifest(base)
+    archive = engine.wal_archive_dir()
+    if archive is None:
+        raise InvalidArgumentError(
+            "incremental backups need the log kept: set wal_archive in the database config "
+            "(before the base backup was taken)"
+        )
+    if base_manifest.get("source") != str(engine.root):
+        raise InvalidArgumentError(
+            f"{base} is a backup of {base_manifest.get('source')}, not of {engine.root}"
+        )
+    base_lsn = int(base_manifest["lsn"])
+    started = time.monotonic()
+    with engine.writing():
+        if engine.checkpoints_paused:
+            raise StorageError("another backup is running; take the incremental one after it")
+        engine.checkpoint_locked()  # moves the segments up to now into the archive
+        lsn = engine.last_lsn
+    segments = segments_after(archive, base_lsn)
+    if lsn > base_lsn and (not segments or segments[0][0] > base_lsn + 1):
+        raise StorageError(
+            f"the log archive {archive} lacks records after LSN {base_lsn} (the base backup's); "
+            "take a full backup"
+        )
+    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
+    try:
+        shutil.rmtree(partial, ignore_errors=True)
+        (partial / "wal").mkdir(parents=True)
+        copied = {
+            f"wal/{path.name}": _copy(path, partial / "wal" / path.name, None)
+            for _, path in segments
+        }
+        manifest = {
+            "format": 1,
+            "kind": "incremental",
+            "source": str(engine.root),
+            "base": str(base),
+            "base_lsn": base_lsn,
+            "lsn": lsn,
+            "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            "seconds": round(time.monotonic() - started, 3),
+            "files": copied,
+        }
+        (partial / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=1))
+        fsync_dir(partial / "wal")
+        fsync_dir(partial)
+        if dest.exists():
+            dest.rmdir()
+        partial.rename(dest)
+        fsync_dir(dest.parent)
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise os_error(error, f"incremental backup to {dest}") from error
+    return manifest
+
+
+def read_manifest(backup: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads((backup / BACKUP_MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise InvalidArgumentError(f"{backup} is not a vectordb backup: {error}") from error
+    return manifest
+
+
+def segments_after(directory: Path, lsn: int) -> list[tuple[int, Path]]:
+    """Log segments in ``directory`` that may hold records after ``lsn``, in LSN order."""
+    from vectordb.storage.layout import DatabaseFiles
+
+    files = DatabaseFiles(directory.parent)
+    files.wal_dir = directory
+    segments = files.segments()
+    keep = []
+    for position, (first, path) in enumerate(segments):
+        following = segments[position + 1][0] if position + 1 < len(segments) else None
+        if following is None or following - 1 > lsn:
+            keep.append((first, path))
+    return keep
 
 
 def _resume_checkpoints(engine: Engine) -> None:
@@ -175,20 +263,52 @@ def _digest(path: Path) -> tuple[int, int]:
     return size, digest.intdigest()
 
 
-def restore_database(backup: Path, dest: Path) -> dict[str, Any]:
-    """Copy the backup at ``backup`` to the new database directory ``dest`` after verifying
-    every file against ``backup.json``; returns the backup's manifest."""
+def restore_database(
+    backup: Path,
+    dest: Path,
+    *,
+    until: int | float | datetime.datetime | None = None,
+    wal_archive: Path | list[Path] | None = None,
+) -> dict[str, Any]:
+    """Restore ``backup`` (full, or incremental: its chain of bases is followed) into the new
+    directory ``dest``, after verifying every file against its ``backup.json``. Log segments
+    from incremental backups and from ``wal_archive`` (one directory or several, e.g. the
+    archive and the live ``wal/``) are added, and cut after ``until``: an LSN (int), or a
+    time (``datetime`` or Unix seconds as float) compared with each record's commit time.
+    The next open replays them. Returns the manifest of ``backup`` plus ``restored_lsn``."""
     backup, dest = Path(backup), Path(os.path.abspath(dest))
-    problems = verify_backup(backup)
-    if problems:
-        raise StorageError(f"backup {backup} is damaged: " + "; ".join(problems[:5]))
+    chain = [backup]
+    manifest = read_manifest(backup)
+    while manifest.get("kind") == "incremental":
+        base = Path(manifest["base"])
+        chain.insert(0, base)
+        manifest = read_manifest(base)
+    for part in chain:
+        problems = verify_backup(part)
+        if problems:
+            raise StorageError(f"backup {part} is damaged: " + "; ".join(problems[:5]))
+    full_lsn = int(manifest["lsn"])
+    if isinstance(until, int) and not isinstance(until, bool) and until < full_lsn:
+        raise InvalidArgumentError(
+            f"the full backup {chain[0]} is at LSN {full_lsn}, after until={until}; restore "
+            "from an older full backup"
+        )
     _check_destination(dest)
-    manifest: dict[str, Any] = json.loads((backup / BACKUP_MANIFEST).read_text())
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     try:
         shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(backup, partial, ignore=shutil.ignore_patterns(BACKUP_MANIFEST))
-        (partial / "wal").mkdir(exist_ok=True)
+        shutil.copytree(chain[0], partial, ignore=shutil.ignore_patterns(BACKUP_MANIFEST))
+        wal = partial / "wal"
+        wal.mkdir(exist_ok=True)
+        sources = [part / "wal" for part in chain[1:]]
+        if wal_archive is not None:
+            sources += [Path(p) for p in (wal_archive if isinstance(wal_archive, list)
+                                          else [wal_archive])]  # fmt: skip
+        for directory in sources:
+            for _first, path in segments_after(directory, full_lsn):
+                if not (wal / path.name).exists():
+                    shutil.copyfile(path, wal / path.name)
+        restored_lsn = _cut_log(partial, full_lsn, until)
         for walked, _subdirs, names in os.walk(partial):
             for name in names:
                 with open(Path(walked) / name, "rb+") as handle:
@@ -201,4 +321,62 @@ def restore_database(backup: Path, dest: Path) -> dict[str, Any]:
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"restore {backup} to {dest}") from error
-    return manifest
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    result = dict(read_manifest(backup))
+    result["restored_lsn"] = restored_lsn
+    return result
+
+
+def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime | None) -> int:
+    """Drop segments wholly at or before ``full_lsn`` and every record after ``until``;
+    returns the last LSN kept."""
+    from vectordb.storage.layout import DatabaseFiles
+    from vectordb.storage.wal import WalScan
+
+    files = DatabaseFiles(root)
+    segments = files.segments()
+    for position, (_first, path) in enumerate(segments):
+        following = segments[position + 1][0] if position + 1 < len(segments) else None
+        if following is not None and following - 1 <= full_lsn:
+            path.unlink()
+    deadline: float | None = None
+    until_lsn: int | None = None
+    if isinstance(until, datetime.datetime):
+        deadline = until.timestamp()
+    elif isinstance(until, float):
+        deadline = until
+    elif isinstance(until, int) and not isinstance(until, bool):
+        until_lsn = until
+    elif until is not None:
+        raise InvalidArgumentError(
+            f"until must be an LSN (int), a datetime or Unix seconds (float); got {until!r}"
+        )
+    last = full_lsn
+    scan = WalScan(files)
+    cut: tuple[Path, int] | None = None
+    for record in scan.records(after_lsn=full_lsn, needed_from=full_lsn + 1):
+        if deadline is not None:
+            stamp = record.payload.get("t")
+            if stamp is None:
+                raise InvalidArgumentError(
+                    f"log record {record.lsn} carries no commit time (written by an older "
+                    "vectordb): restore until an LSN instead"
+                )
+            past = stamp > deadline
+        else:
+            past = until_lsn is not None and record.lsn > until_lsn
+        if past:
+            cut = (record.segment, record.offset)
+            break
+        last = record.lsn
+    if cut is not None:
+        segment, offset = cut
+        with open(segment, "rb+") as handle:
+            handle.truncate(offset)
+        cut_at = int(segment.name.split(".")[0])
+        for first, path in files.segments():
+            if first > cut_at:
+                path.unlink()
+    return last
