@@ -125,3 +125,41 @@ def test_console_script_runs_in_a_subprocess(database: Path) -> None:
         check=False,
     )
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_compact_and_repairing_check_commands(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with vectordb.open(database) as db:
+        db.get_collection("docs").delete(["a", "b"])
+    (database / "collections" / "docs" / "snapshot-000000000000.bin").write_bytes(b"stray")
+    code, out, _ = _run(capsys, "check", str(database))
+    assert code == EXIT_PROBLEMS and "stray file" in out
+    code, out, _ = _run(capsys, "check", "--repair", str(database))
+    assert code == EXIT_PROBLEMS and "repaired: deleted" in out
+    assert _run(capsys, "check", str(database))[0] == EXIT_OK
+    code, out, _ = _run(capsys, "--json", "compact", str(database))
+    result = json.loads(out)["docs"]
+    assert code == EXIT_OK and result["rows_after"] == 1 and result["rows_before"] == 3
+
+
+def test_restore_until_an_lsn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path, config={"wal_archive": str(tmp_path / "archive")}) as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add([[1, 2]], ids=["a"])
+        db.backup(tmp_path / "full")
+        docs.add([[3, 4]], ids=["b"])
+        lsn = db.health()["last_lsn"]
+        docs.add([[5, 6]], ids=["c"])
+        db.checkpoint()
+    code, out, _ = _run(
+        capsys, "--json", "restore", str(tmp_path / "full"), str(tmp_path / "r"),
+        "--wal-archive", str(tmp_path / "archive"), "--until", str(lsn),
+    )  # fmt: skip
+    assert code == EXIT_OK and json.loads(out)["restored_lsn"] == lsn
+    with vectordb.open(tmp_path / "r") as db:
+        assert sorted(db.get_collection("docs").ids()) == ["a", "b"]
+    code, _, err = _run(capsys, "restore", str(tmp_path / "full"), str(tmp_path / "x"),
+                        "--until", "last tuesday")  # fmt: skip
+    assert code == EXIT_ERROR and "--until must be an LSN or an ISO 8601 time" in err
