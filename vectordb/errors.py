@@ -18,12 +18,16 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "IdNotFoundError",
+    "ImportInterruptedError",
     "InvalidArgumentError",
     "InvalidConfigError",
+    "InvalidFileError",
     "InvalidFilterError",
     "InvalidMetadataError",
     "InvalidVectorError",
     "LockTimeoutError",
+    "MissingDependencyError",
+    "PathNotFoundError",
     "ReadOnlyError",
     "StorageError",
     "StorageFullError",
@@ -91,8 +95,36 @@ class InvalidConfigError(InvalidArgumentError):
     """A configuration key or value is not valid."""
 
 
+class InvalidFileError(InvalidArgumentError):
+    """A file to import does not parse as its format (bad JSON or CSV, wrong columns or
+    types, companion files that disagree); the message names the file and line or row."""
+
+
 ConfigError = InvalidConfigError
 """Alias: DESIGN.md calls it ConfigError, STYLE.md InvalidConfigError; both names work."""
+
+
+class PathNotFoundError(VectorDBError, FileNotFoundError):
+    """A file to import, a companion file of it, or the directory to export into is missing."""
+
+
+class MissingDependencyError(VectorDBError, ImportError):
+    """An optional feature needs a package that is not installed; the message says which
+    ``pip install "vectordb[extra]"`` brings it."""
+
+
+class ImportInterruptedError(VectorDBError, RuntimeError):
+    """An import failed after some of its rows were stored.
+
+    ``rows_applied`` is how many rows of the source are stored (counted from its first row,
+    including rows passed over with ``start_at``): passing ``start_at=rows_applied`` to the
+    same import resumes it. The original error is the ``__cause__``.
+    """
+
+    # the default lets pickle rebuild it from args alone; __dict__ then restores the count
+    def __init__(self, message: str, *, rows_applied: int = 0) -> None:
+        super().__init__(message)
+        self.rows_applied = rows_applied
 
 
 class StorageError(VectorDBError, OSError):
