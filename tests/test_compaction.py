@@ -148,3 +148,45 @@ def test_sigkill_during_compaction_loses_nothing(tmp_path: Path) -> None:
         assert len(docs) == 10_000 and db.check() == []
         assert docs.get("r1") is not None and docs.get("r0") is None
         assert docs.get("r19999").metadata == {"i": 19999}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw"])
+def test_searches_and_reads_during_compaction_stay_correct(tmp_path: Path, index: str) -> None:
+    import threading
+
+    with vectordb.open(tmp_path / "db", config={"compact_dead_share": None}) as db:
+        docs = db.create_collection("docs", dim=16, metric="euclidean", index=index)
+        data = _fill(docs, 3000, 16)
+        docs.wait_indexed(timeout=60)
+        docs.delete([f"r{i}" for i in range(0, 3000, 3)])
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def search() -> None:
+            probe = 0
+            while not stop.is_set():
+                i = 1 + 3 * (probe % 900)
+                probe += 1
+                try:
+                    hits = docs.search(data[i], k=3)
+                    if hits[0].id != f"r{i}":
+                        failures.append(f"search for r{i} gave {hits[0].id}")
+                    record = docs.get(f"r{i}")
+                    if record is None or record.metadata != {"i": i}:
+                        failures.append(f"get r{i} gave {record}")
+                except Exception as error:
+                    failures.append(repr(error))
+
+        threads = [threading.Thread(target=search) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(3):
+                docs.compact()
+                docs.add(data[:1], ids=[f"x{_}"])
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert not failures, failures[:5]
+        assert len(docs) == 2003

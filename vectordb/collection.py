@@ -424,6 +424,9 @@ class Collection:
         try:
             if slot.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
+            # read under the latch: a compaction may have swapped in a new index meanwhile
+            index = slot.index
+            assert index is not None  # the collection's kind has an index, before and after
             rows, scores = index.search_one(matrix, int(k), knobs)
             return self._hits(slot.store, rows.tolist(), scores.tolist(), want)
         finally:
