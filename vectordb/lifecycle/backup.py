@@ -111,12 +111,7 @@ def backup_database(
     }
     try:
         (partial / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=1))
-        for walked, _subdirs, _names in os.walk(partial):
-            fsync_dir(Path(walked))
-        if dest.exists():
-            dest.rmdir()
-        partial.rename(dest)
-        fsync_dir(dest.parent)
+        _publish(partial, dest, files_synced=False)
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"finish backup {dest}") from error
@@ -168,12 +163,7 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
             "files": copied,
         }
         (partial / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=1))
-        fsync_dir(partial / "wal")
-        fsync_dir(partial)
-        if dest.exists():
-            dest.rmdir()
-        partial.rename(dest)
-        fsync_dir(dest.parent)
+        _publish(partial, dest, files_synced=False)
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"incremental backup to {dest}") from error
@@ -201,6 +191,21 @@ def segments_after(directory: Path, lsn: int) -> list[tuple[int, Path]]:
         if following is None or following - 1 > lsn:
             keep.append((first, path))
     return keep
+
+
+def _publish(partial: Path, dest: Path, *, files_synced: bool) -> None:
+    """Make the finished copy ``partial`` durable and rename it to ``dest``: fsync every
+    file (unless already done) and directory, then the rename and its parent."""
+    for walked, _subdirs, names in os.walk(partial):
+        if not files_synced:
+            for name in names:
+                with open(Path(walked) / name, "rb+") as handle:
+                    os.fsync(handle.fileno())
+        fsync_dir(Path(walked))
+    if dest.exists():
+        dest.rmdir()
+    partial.rename(dest)
+    fsync_dir(dest.parent)
 
 
 def _resume_checkpoints(engine: Engine) -> None:
@@ -309,15 +314,7 @@ def restore_database(
                 if not (wal / path.name).exists():
                     shutil.copyfile(path, wal / path.name)
         restored_lsn = _cut_log(partial, full_lsn, until)
-        for walked, _subdirs, names in os.walk(partial):
-            for name in names:
-                with open(Path(walked) / name, "rb+") as handle:
-                    os.fsync(handle.fileno())
-            fsync_dir(Path(walked))
-        if dest.exists():
-            dest.rmdir()
-        partial.rename(dest)
-        fsync_dir(dest.parent)
+        _publish(partial, dest, files_synced=False)
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"restore {backup} to {dest}") from error
