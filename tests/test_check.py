@@ -80,10 +80,11 @@ def test_repair_rebuilds_a_damaged_index_and_deletes_stray_files(tmp_path: Path)
     with vectordb.open(path) as db:
         db.checkpoint()
     graph = next((_collection(path) / "index").glob("hnsw-*.bin"))
-    (_collection(path) / "snapshot-000000000001.bin").write_bytes(b"left by a crash")
-    (_collection(path) / "index" / "hnsw-000000000002.bin").write_bytes(b"old graph")
     with vectordb.open(path) as db:
         _flip(graph, lambda n: n // 3)  # damaged while open: only check() can notice
+        (_collection(path) / "snapshot-000000000000.bin").write_bytes(b"left by a crash")
+        (_collection(path) / "index" / "hnsw-000000000002.bin").write_bytes(b"old graph")
+        assert db.check() != [] and all("stray" not in p.message for p in db.check())
         problems = db.check(repair=True)
         messages = [p.message for p in problems]
         assert any("index file fails its checksum; repaired" in m for m in messages)
@@ -100,13 +101,31 @@ def test_check_on_open_logs_and_repairs(tmp_path: Path, caplog: pytest.LogCaptur
     _make(path)
     with vectordb.open(path) as db:
         db.checkpoint()
-    (_collection(path) / ".MANIFEST.tmp-999").write_bytes(b"half written")
+    graph = next((_collection(path) / "index").glob("hnsw-*.bin"))
+    _flip(graph, lambda n: n // 2)
     with (
         caplog.at_level(logging.ERROR, logger="vectordb"),
         vectordb.open(path, config={"check_on_open": True}) as db,
     ):
         assert [p.message for p in db.open_problems] == [
-            "stray file (not named by MANIFEST or INDEX); repaired: deleted"
+            "index file fails its checksum; repaired: index rebuilt from the records"
         ]
         assert any("check at open" in r.getMessage() for r in caplog.records)
-    assert not (_collection(path) / ".MANIFEST.tmp-999").exists()
+
+
+def test_a_read_write_open_deletes_a_crash_leftovers(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    _make(path)
+    leftovers = [
+        _collection(path) / ".MANIFEST.tmp-999",
+        _collection(path) / "snapshot-000000000000.bin",
+        _collection(path) / "index" / "hnsw-000000000000.bin",
+    ]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half written")
+    with vectordb.open(path, read_only=True) as db:  # a reader leaves them, and is not bothered
+        assert db.check() == []
+    assert all(p.exists() for p in leftovers)
+    with vectordb.open(path) as db:
+        assert db.check() == []
+    assert not any(p.exists() for p in leftovers)

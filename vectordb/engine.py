@@ -290,6 +290,8 @@ class Engine:
         except BaseException:
             self._close_resources()
             raise
+        if not self.read_only:
+            self._delete_stray_files()
         for slot in self.slots.values():
             slot.start_background_work()
         if not self.read_only:
@@ -727,25 +729,24 @@ class Engine:
                 damaged_index = [] if slot.index is None else slot.index.verify_files()
             # strays are listed holding the writer mutex (taken before any latch, as writers
             # do): a checkpoint writes its new snapshot before the MANIFEST names it
-            if self.read_only:
-                strays = self._stray_collection_files(slot)
-            else:
+            strays: list[Path] = []
+            if repair and not self.read_only:
                 with self.writer_mutex.hold():
                     strays = self._stray_collection_files(slot)
-                    if repair:
-                        for path in strays:
-                            with contextlib.suppress(OSError):
-                                path.unlink()
+                    for path in strays:
+                        with contextlib.suppress(OSError):
+                            path.unlink()
             for path, message in damaged_index:
                 if repair and slot.index is not None and not self.read_only:
                     slot.index.rebuild()
                     message += "; repaired: index rebuilt from the records"
                 problems.append(Problem(str(path), 0, message))
-            for path in strays:
-                message = "stray file (not named by MANIFEST or INDEX)"
-                if repair and not self.read_only:
-                    message += "; repaired: deleted"
-                problems.append(Problem(str(path), None, message))
+            if repair and not self.read_only:
+                # leftovers of a crash are not damage (nothing reads them; a read-write open
+                # deletes them): reported only when a repair deleted them
+                for path in strays:
+                    message = "stray file (not named by MANIFEST or INDEX); repaired: deleted"
+                    problems.append(Problem(str(path), None, message))
         covered = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
         needed_from = min(covered) + 1 if covered else None
         scan = WalScan(self.files)
@@ -761,6 +762,20 @@ class Engine:
                 message = f"log ends in an unreadable frame ({torn.reason})"
                 problems.append(Problem(str(torn.segment), torn.offset, message))
         return problems
+
+    def _delete_stray_files(self) -> None:
+        """Orphan cleanup at a read-write open: old snapshots, index files INDEX does not
+        name, temporary files of an atomic replace - a crash's leftovers, never read."""
+        for slot in self.slots.values():
+            for path in self._stray_collection_files(slot):
+                try:
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+                    log.info("deleted stray file %s", path)
+                except OSError as error:
+                    log.warning("could not delete stray file %s: %s", path, error)
 
     def _stray_collection_files(self, slot: StoreSlot) -> list[Path]:
         """Old snapshots and temporary files in a collection directory (a crash's leftovers)."""
