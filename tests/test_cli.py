@@ -160,3 +160,48 @@ def test_restore_until_an_lsn(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, _, err = _run(capsys, "restore", str(tmp_path / "full"), str(tmp_path / "x"),
                         "--until", "last tuesday")  # fmt: skip
     assert code == EXIT_ERROR and "--until must be an LSN or an ISO 8601 time" in err
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".npy", ".parquet"])
+def test_export_and_import_commands_round_trip(
+    database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    target = tmp_path / f"docs{suffix}"
+    code, out, _ = _run(capsys, "--json", "export", str(database), "docs", str(target))
+    assert code == EXIT_OK and json.loads(out)["exported"] == 3
+    other = tmp_path / "other"
+    code, out, _ = _run(
+        capsys, "--json", "import", str(other), "copy", str(target),
+        "--create-dim", "3", "--metric", "euclidean",
+    )  # fmt: skip
+    assert code == EXIT_OK and json.loads(out)["imported"] == 3
+    with vectordb.open(other) as db, vectordb.open(database, read_only=True) as source:
+        copy, docs = db.get_collection("copy"), source.get_collection("docs")
+        for record in docs.get_many(["a", "b", "c"]):
+            assert record is not None
+            mine = copy.get(record.id)
+            assert mine is not None and mine.metadata == record.metadata
+            np.testing.assert_array_equal(mine.vector, record.vector)
+    # importing again conflicts, and says so without storing anything
+    code, _, err = _run(capsys, "import", str(other), "copy", str(target))
+    assert code == EXIT_ERROR and "DuplicateIdError" in err
+    code, out, _ = _run(capsys, "--json", "import", str(other), "copy", str(target),
+                        "--on-conflict", "skip")  # fmt: skip
+    assert code == EXIT_OK and json.loads(out)["skipped"] == 3
+
+
+def test_collection_export_and_import_methods(tmp_path: Path) -> None:
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add([[1, 2], [3, 4]], ids=["x", "y"], metadata=[{"k": [1, 2]}, None])
+        assert docs.export(tmp_path / "out.jsonl") == 2
+        copy = db.create_collection("copy", dim=2)
+        report = copy.import_file(tmp_path / "out.jsonl")
+        assert report.imported == 2 and copy.get("x").metadata == {"k": [1, 2]}  # type: ignore[union-attr]
+        pytest.importorskip("pandas")
+        frame = docs.to_dataframe()
+        assert list(frame["id"]) == ["x", "y"]
+        third = db.create_collection("third", dim=2)
+        assert third.add_dataframe(frame).imported == 2

@@ -21,12 +21,16 @@ from vectordb.errors import (
     DimensionMismatchError,
     DuplicateIdError,
     IdNotFoundError,
+    ImportInterruptedError,
     InvalidArgumentError,
     InvalidConfigError,
+    InvalidFileError,
     InvalidFilterError,
     InvalidMetadataError,
     InvalidVectorError,
     LockTimeoutError,
+    MissingDependencyError,
+    PathNotFoundError,
     ReadOnlyError,
     StorageError,
     StorageFullError,
@@ -35,6 +39,7 @@ from vectordb.errors import (
 )
 from vectordb.platform_info import info
 from vectordb.results import CollectionInfo, Hit, Problem, Record
+from vectordb.transfer.load import ImportReport
 
 __version__ = "0.1.0"
 
@@ -53,17 +58,22 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "Durability",
-    "HnswConfig",
-    "IvfConfig",
     "Hit",
+    "HnswConfig",
     "IdNotFoundError",
+    "ImportInterruptedError",
+    "ImportReport",
     "InvalidArgumentError",
     "InvalidConfigError",
+    "InvalidFileError",
     "InvalidFilterError",
     "InvalidMetadataError",
     "InvalidVectorError",
+    "IvfConfig",
     "LockTimeoutError",
     "Metric",
+    "MissingDependencyError",
+    "PathNotFoundError",
     "Problem",
     "QuantizationConfig",
     "ReadOnlyError",

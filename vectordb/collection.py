@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from vectordb.database import Database
     from vectordb.engine import StoreSlot
     from vectordb.storage.collection_store import CollectionStore
+    from vectordb.transfer.load import ImportReport
 
 __all__ = ["Collection"]
 
@@ -618,6 +619,73 @@ class Collection:
                 dead_rows=store.n_rows - store.count,
                 dead_bytes=(store.n_rows - store.count) * store.vectors.row_bytes,
             )
+
+    # ----------------------------------------------------------------- import / export
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        batch_size: int = 10_000,
+        progress: bool = False,
+    ) -> int:
+        """Write every record to a ``.jsonl``, ``.csv``, ``.npy`` (+ ids and metadata files) or
+        ``.parquet`` file (format from the suffix unless given), streaming in batches; the
+        file appears whole or not at all. Returns the number of records written. See
+        ``docs/operations.md``."""
+        from vectordb.transfer.export import export_collection
+
+        return export_collection(self, path, format=format, batch_size=batch_size,
+                                 progress=progress)  # fmt: skip
+
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        batch_size: int = 10_000,
+        on_conflict: str = "error",
+        progress: bool = False,
+        start_at: int = 0,
+    ) -> ImportReport:
+        """Add the records of a file written by :meth:`export` (or in the same layout), all
+        or nothing: the whole file is validated first (a bad row raises, naming its line or
+        row, and nothing is stored). ``on_conflict``: ``"error"`` (an id already stored
+        raises), ``"skip"`` or ``"replace"``. If storing fails midway,
+        ``ImportInterruptedError`` says how many rows are stored; ``start_at=`` that number
+        resumes."""
+        from vectordb.transfer.load import import_records
+
+        return import_records(
+            self, path, format=format, batch_size=batch_size, on_conflict=on_conflict,
+            progress=progress, start_at=start_at,
+        )  # fmt: skip
+
+    def to_dataframe(self, *, include_vectors: bool = True) -> Any:
+        """Every record as a pandas DataFrame (columns ``id``, ``vector``, ``metadata``);
+        needs pandas (``pip install "vectordb[pandas]"``)."""
+        from vectordb.transfer.dataframe import collection_to_dataframe
+
+        return collection_to_dataframe(self, include_vectors=include_vectors)
+
+    def add_dataframe(
+        self,
+        frame: Any,
+        *,
+        id_column: str = "id",
+        vector_column: str = "vector",
+        metadata_column: str | None = "metadata",
+        on_conflict: str = "error",
+        progress: bool = False,
+    ) -> ImportReport:
+        """Add a pandas DataFrame's rows, all or nothing, with :meth:`import_file`'s checks
+        (errors name the row)."""
+        from vectordb.transfer.dataframe import add_dataframe
+
+        return add_dataframe(
+            self, frame, id_column=id_column, vector_column=vector_column,
+            metadata_column=metadata_column, on_conflict=on_conflict, progress=progress,
+        )  # fmt: skip
 
     def compact(self) -> dict[str, int]:
         """Rewrite the collection's files with only its live records, so the space of deleted

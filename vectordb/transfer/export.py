@@ -1,0 +1,160 @@
+"""export_collection: every live record of a collection to one file, streamed in batches.
+
+Memory stays bounded by ``batch_size`` records: pages of ids come from ``Collection.ids``
+and their records from ``Collection.get_many``, and each page is written before the next is
+read. The file appears under its name only once complete (see ``writers``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vectordb.errors import InvalidArgumentError, PathNotFoundError, VectorDBError
+from vectordb.storage.atomic import os_error
+from vectordb.transfer.formats import FileFormat, npy_files, resolve_format
+from vectordb.transfer.progress import Progress
+from vectordb.transfer.validation import check_flag, check_positive_int
+from vectordb.transfer.writers import open_writer
+
+if TYPE_CHECKING:
+    from vectordb.collection import Collection
+
+__all__ = ["export_collection", "record_batches"]
+
+
+def export_collection(
+    collection: Collection,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    batch_size: int = 10_000,
+    progress: bool = False,
+) -> int:
+    """Write every record of ``collection`` (id, float32 vector, metadata) to ``path``.
+
+    The file is written beside ``path`` under a temporary name and renamed over ``path``
+    when complete, so a failed export leaves no partial file (and an existing file at
+    ``path`` untouched). Records written while the export runs may be missed or written
+    twice: export a collection nothing writes to.
+
+    Parameters
+    ----------
+    collection
+        The collection to export.
+    path
+        The file to write; replaced if it exists. Its directory must exist. For ``npy``,
+        ``<stem>.ids.txt`` and ``<stem>.metadata.jsonl`` are written beside it.
+    format
+        ``"jsonl"`` (or ``"ndjson"``), ``"csv"``, ``"npy"`` or ``"parquet"``; None infers it
+        from the suffix of ``path`` (``.jsonl``, ``.ndjson``, ``.csv``, ``.npy``, ``.parquet``).
+        The layouts are described in :mod:`vectordb.transfer.formats`.
+    batch_size
+        Records read and written at a time (and the Parquet row-group size).
+    progress
+        Show a progress bar on stderr (needs tqdm; without it, none is shown).
+
+    Returns
+    -------
+    int
+        The number of records written.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For an unknown format or suffix, a bad ``batch_size``, a ``path`` that is a
+        directory, or (``npy``) an id holding a line break.
+    PathNotFoundError
+        If the directory of ``path`` does not exist.
+    InvalidMetadataError
+        If a record's metadata has no JSON form (it holds bytes, for one).
+    MissingDependencyError
+        For Parquet without pyarrow installed.
+    StorageError
+        If the file cannot be written (``StorageFullError`` for a full disk).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, vectordb
+    >>> from vectordb.transfer.export import export_collection
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with vectordb.open(folder / "db") as db:
+    ...     docs = db.create_collection("docs", dim=2)
+    ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"n": 1}, None])
+    ...     export_collection(docs, folder / "docs.jsonl")
+    2
+    >>> print((folder / "docs.jsonl").read_text().splitlines()[0])
+    {"id": "a", "vector": [1,0], "metadata": {"n": 1}}
+    """
+    file_format = resolve_format(path, format)
+    check_positive_int("batch_size", batch_size)
+    check_flag("progress", progress)
+    target = Path(path)
+    _check_target(target, file_format)
+    total = collection.count()
+    try:
+        writer = open_writer(file_format, target, collection.dim, rows=total, batch_size=batch_size)
+    except VectorDBError:
+        raise
+    except OSError as error:
+        raise os_error(error, f"create a file beside {target}") from error
+    written = 0
+    try:
+        with Progress(progress, total=total, description=f"exporting {collection.name}") as bar:
+            for ids, vectors, metadata in record_batches(collection, batch_size):
+                writer.write(ids, vectors, metadata)
+                written += len(ids)
+                bar.update(len(ids))
+        writer.commit()
+    except VectorDBError:
+        writer.abort()
+        raise
+    except OSError as error:
+        writer.abort()
+        raise os_error(error, f"write {target}") from error
+    except BaseException:
+        writer.abort()
+        raise
+    return written
+
+
+def record_batches(
+    collection: Collection, batch_size: int
+) -> Iterator[tuple[list[str], npt.NDArray[np.float32], list[dict[str, Any] | None]]]:
+    """``(ids, (n, dim) float32 vectors, metadata)`` for every record, ``batch_size`` at a time.
+
+    Pages follow ``Collection.ids``' storage order; a record deleted between reading a page of
+    ids and reading the records is left out.
+    """
+    offset = 0
+    while True:
+        page = collection.ids(offset=offset, limit=batch_size)
+        if not page:
+            return
+        offset += len(page)
+        records = [record for record in collection.get_many(page) if record is not None]
+        if records:
+            yield (
+                [record.id for record in records],
+                np.stack([record.vector for record in records]),
+                [record.metadata for record in records],
+            )
+
+
+def _check_target(target: Path, file_format: FileFormat) -> None:
+    targets = [target]
+    if file_format is FileFormat.NPY:
+        files = npy_files(target)
+        targets = [files.vectors, files.ids, files.metadata]
+    for file in targets:
+        if file.is_dir():
+            raise InvalidArgumentError(f"cannot export to {file}: it is a directory")
+    if not target.parent.is_dir():
+        raise PathNotFoundError(
+            f"cannot export to {target}: directory {target.parent} does not exist"
+        )
