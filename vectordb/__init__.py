@@ -39,9 +39,17 @@ from vectordb.errors import (
 )
 from vectordb.platform_info import info
 from vectordb.results import CollectionInfo, Hit, Problem, Record
-from vectordb.transfer.load import ImportReport
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # the import/export machinery loads on first use: ``import vectordb`` stays fast
+    if name == "ImportReport":
+        from vectordb.transfer.load import ImportReport
+
+        return ImportReport
+    raise AttributeError(f"module 'vectordb' has no attribute {name!r}")
 
 __all__ = [
     "Collection",

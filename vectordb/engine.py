@@ -52,8 +52,6 @@ from vectordb.errors import (
     VectorDBError,
 )
 from vectordb.index.background import BackgroundIndex, RowSource
-from vectordb.index.hnsw import HnswIndex
-from vectordb.index.ivf import IvfIndex
 from vectordb.lifecycle.compaction import compact_collection, recover_interrupted
 from vectordb.locking import ProcessLock, ReadWriteLatch, WriterMutex
 from vectordb.observability.metrics import Metrics
@@ -130,6 +128,8 @@ class StoreSlot:
         )
         directory = store.files.directory / "index"
         if config.index == "hnsw":
+            from vectordb.index.hnsw import HnswIndex
+
             self.index = HnswIndex(
                 directory,
                 store.dim,
@@ -140,6 +140,8 @@ class StoreSlot:
                 threads=self.threads,
             )
         else:
+            from vectordb.index.ivf import IvfIndex
+
             self.index = IvfIndex(
                 directory,
                 store.dim,
