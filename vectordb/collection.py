@@ -33,6 +33,8 @@ from vectordb.errors import (
     InvalidMetadataError,
     InvalidVectorError,
 )
+from vectordb.filters.evaluate import evaluate
+from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.background import SearchKnobs
 from vectordb.index.flat import SearchMode, exact_search
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
@@ -251,14 +253,28 @@ class Collection:
             self._put(slot, id_list, matrix, blobs)
 
     @_measured("delete")
-    def delete(self, ids: Sequence[str] | str, *, missing_ok: bool = False) -> int:
-        """Delete records by id; returns how many were deleted.
+    def delete(
+        self,
+        ids: Sequence[str] | str | None = None,
+        *,
+        missing_ok: bool = False,
+        where: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Delete records by id, or every record matching ``where``; returns how many were
+        deleted. One atomic write either way.
 
         Raises
         ------
         IdNotFoundError
             If an id is not stored and ``missing_ok`` is false; nothing is deleted.
+        InvalidArgumentError
+            If both or neither of ``ids`` and ``where`` are given.
         """
+        if (ids is None) == (where is None):
+            raise InvalidArgumentError("delete() takes ids or where=, exactly one of them")
+        if where is not None:
+            return self._delete_where(parse_filter(where))
+        assert ids is not None
         id_list = _ids(ids, None, allow_repeats=True)
         slot = self._live_slot()
         with self._engine.writing():
@@ -268,6 +284,24 @@ class Collection:
             else:
                 self._require_ids(id_list)
                 id_list = list(dict.fromkeys(id_list))
+            if not id_list:
+                return 0
+            self._engine.commit(
+                slot,
+                {"op": "del", "ids": id_list},
+                None,
+                lambda lsn: slot.delete(lsn, id_list),
+            )
+            return len(id_list)
+
+    def _delete_where(self, expression: Expression) -> int:
+        slot = self._live_slot()
+        with self._engine.writing():
+            store = slot.store
+            with slot.latch.read():
+                n = store.n_rows
+                mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
+                id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
             if not id_list:
                 return 0
             self._engine.commit(
@@ -347,10 +381,32 @@ class Collection:
     def __len__(self) -> int:
         return self.count()
 
-    def count(self) -> int:
-        """Number of stored records."""
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """Number of stored records (matching ``where``, when given)."""
         slot = self._live_slot()
-        return slot.store.count
+        if where is None:
+            return slot.store.count
+        expression = parse_filter(where)
+        with slot.latch.read():
+            store = slot.store
+            n = store.n_rows
+            mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
+            return int(np.count_nonzero(mask))
+
+    def find(self, where: Mapping[str, Any], limit: int | None = None) -> list[Record]:
+        """Records whose metadata match ``where`` (no vector search), in storage order,
+        at most ``limit`` of them."""
+        expression = parse_filter(where)
+        if limit is not None:
+            _non_negative_int("limit", limit)
+        slot = self._live_slot()
+        with slot.latch.read():
+            store = slot.store
+            n = store.n_rows
+            mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
+            rows = np.flatnonzero(mask)[:limit].tolist()
+            ids = [store.row_ids[row] for row in rows]
+        return [r for r in self._get_many(ids) if r is not None]
 
     def ids(self, offset: int = 0, limit: int | None = None) -> list[str]:
         """Stored ids in storage order, ``limit`` of them starting at ``offset``.
@@ -379,6 +435,7 @@ class Collection:
         ef: int | None = None,
         nprobe: int | None = None,
         exact: bool = False,
+        where: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
         """The ``k`` stored records nearest to ``query``, best first.
 
@@ -402,6 +459,10 @@ class Collection:
         exact
             Scan every stored vector in full precision even on an approximate or quantized
             collection (the ground truth, for recall checks).
+        where
+            Only records whose metadata match this filter (``docs/filters.md``), e.g.
+            ``{"lang": "en", "year": {"$gte": 2020}}``: the best ``k`` among them (fewer only
+            when fewer match). ``InvalidFilterError`` for a malformed filter.
         """
         array = _numeric_array(query, "query")
         if array.ndim != 1:
@@ -410,10 +471,11 @@ class Collection:
                 "for several queries"
             )
         index = self._slot.index
-        if index is None or exact or mode == "scalar":
+        if index is None or exact or mode == "scalar" or where is not None:
             return self._search_batch(
-                array[None, :], k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact
-            )[0]
+                array[None, :], k, include=include, mode=mode, ef=ef, nprobe=nprobe,
+                exact=exact, where=where,
+            )[0]  # fmt: skip
         # the single-query ANN path: the same checks as search_batch with fewer steps, since
         # every microsecond here is a share of a ~30 us graph search
         want = _search_options(k, ef, include, mode)
@@ -432,6 +494,84 @@ class Collection:
             return self._hits(slot.store, rows.tolist(), scores.tolist(), want)
         finally:
             latch.release_read()
+
+    def _filtered(
+        self,
+        slot: StoreSlot,
+        matrix: npt.NDArray[np.float32],
+        k: int,
+        allowed: npt.NDArray[np.bool_],
+        knobs: SearchKnobs,
+        exact: bool,
+        mode: SearchMode,
+    ) -> tuple[list[Any], list[Any]]:
+        """The best ``k`` allowed rows per query (caller holds the shared latch).
+
+        The plan: a selective filter (or no index, or ``exact``) scans the allowed rows
+        exactly, gathering them first when they are a small share; a broad one asks the index
+        for ``k / selectivity`` (x2) candidates and keeps the allowed ones, answering exactly
+        any query that comes back with fewer than ``k`` of them."""
+        store = slot.store
+        matches = int(np.count_nonzero(allowed))
+        live = max(store.count, 1)
+        index = slot.index
+        selectivity = matches / live
+        if matches == 0:
+            empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
+            return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
+        ivf = store.config.index == "ivf"
+        # an IVF probes a few cells: the allowed records near the query may all lie in other
+        # cells, so it takes over only for broad filters, probing 1/selectivity more cells
+        broad = selectivity >= (_BROAD_FILTER_IVF if ivf else _BROAD_FILTER) and matches > 4 * k
+        if index is None or exact or mode == "scalar" or not broad:
+            return self._exact_subset(store, matrix, k, allowed, matches, mode, slot.threads)
+        wanted = min(live, int(np.ceil(2 * k / selectivity)) + 16)
+        if ivf:
+            info = index.stats()
+            nprobe = knobs.nprobe or info.get("nprobe")
+            if nprobe:
+                knobs = SearchKnobs(ef=knobs.ef, mode=knobs.mode,
+                                    nprobe=int(np.ceil(nprobe / selectivity)))  # fmt: skip
+        rows, scores = index.search(matrix, wanted, knobs)
+        out_rows, out_scores, short = [], [], []
+        for position, (line, line_scores) in enumerate(zip(rows, scores)):
+            keep = allowed[line]
+            kept_rows, kept_scores = line[keep][:k], line_scores[keep][:k]
+            out_rows.append(kept_rows)
+            out_scores.append(kept_scores)
+            if len(kept_rows) < min(k, matches):
+                short.append(position)
+        if short:
+            exact_rows, exact_scores = self._exact_subset(
+                store, matrix[short], k, allowed, matches, mode, slot.threads
+            )
+            for position, i in enumerate(short):
+                out_rows[i] = exact_rows[position]
+                out_scores[i] = exact_scores[position]
+        return out_rows, out_scores
+
+    def _exact_subset(
+        self,
+        store: CollectionStore,
+        matrix: npt.NDArray[np.float32],
+        k: int,
+        allowed: npt.NDArray[np.bool_],
+        matches: int,
+        mode: SearchMode,
+        threads: int,
+    ) -> tuple[Any, Any]:
+        n = store.n_rows
+        vectors, norms = store.vectors.rows[:n], store.sq_norms[:n]
+        if matches * 4 < n:
+            # gather the few allowed rows: the scan then costs their count, not the collection's
+            chosen = np.flatnonzero(allowed)
+            local, scores = exact_search(
+                vectors[chosen], np.ones(len(chosen), np.bool_), norms[chosen], matrix, k,
+                self._metric, mode=mode, threads=threads,
+            )  # fmt: skip
+            return chosen[local], scores
+        return exact_search(vectors, allowed, norms, matrix, k, self._metric, mode=mode,
+                            threads=threads)  # fmt: skip
 
     def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
         """Check ``ef`` / ``nprobe`` against the collection's index (a knob the index does not
@@ -483,10 +623,11 @@ class Collection:
         ef: int | None = None,
         nprobe: int | None = None,
         exact: bool = False,
+        where: Mapping[str, Any] | None = None,
     ) -> list[list[Hit]]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
         return self._search_batch(
-            queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact
+            queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact, where=where
         )
 
     def _search_batch(
@@ -499,8 +640,10 @@ class Collection:
         ef: int | None,
         nprobe: int | None,
         exact: bool,
+        where: Mapping[str, Any] | None = None,
     ) -> list[list[Hit]]:
         want = _search_options(k, ef, include, mode)
+        expression = None if where is None else parse_filter(where)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
         slot = self._live_slot()
@@ -515,7 +658,10 @@ class Collection:
             index = slot.index
             rows: Any
             scores: Any
-            if index is not None and not exact and mode != "scalar":
+            if expression is not None:
+                allowed = evaluate(expression, slot.columns, store, n) & store.live[:n]
+                rows, scores = self._filtered(slot, matrix, int(k), allowed, knobs, exact, mode)
+            elif index is not None and not exact and mode != "scalar":
                 rows, scores = index.search(matrix, int(k), knobs)
             else:
                 rows, scores = exact_search(
@@ -967,6 +1113,10 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
     return _include(include)
 
 
+#: a filter matching at least this share of the records is "broad": the index answers with
+#: extra candidates; a narrower one is answered by an exact scan of the matching rows
+_BROAD_FILTER = 0.1
+_BROAD_FILTER_IVF = 0.5
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
 _KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in ("auto", "numba", "numpy", "scalar")}
 

@@ -113,7 +113,10 @@ class StoreSlot:
 
     def _attach(self, store: CollectionStore) -> None:
         """Take ``store`` and build (load) its index."""
+        from vectordb.filters.columns import MetadataColumns
+
         self.store = store
+        self.columns = MetadataColumns()  # metadata columns for filters, built on demand
         self.index: BackgroundIndex | None = None
         config = store.config
         quantization = config.quantization_config
@@ -174,6 +177,7 @@ class StoreSlot:
         ids_are_new: bool = False,
     ) -> None:
         replaced = self.store.apply_put(lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new)
+        self.columns.rows_changed(rows)
         if self.index is not None:
             if replaced:
                 self.index.rows_released(np.asarray(replaced, np.int64))
@@ -185,6 +189,8 @@ class StoreSlot:
             self.index.rows_released(np.asarray(deleted, np.int64))
 
     def set_metadata(self, lsn: int, ids: list[str], metadata: list[bytes]) -> None:
+        row_of = self.store.row_of
+        self.columns.rows_changed([row_of[i] for i in ids if i in row_of])
         self.store.apply_metadata(lsn, ids, metadata)
 
     def start_background_work(self) -> None:

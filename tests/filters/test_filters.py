@@ -1,0 +1,201 @@
+"""Metadata filters: every operator and combination against the plain-Python reference,
+filtered search against brute force over the matching subset, and bad filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vectordb
+from tests.index.data import clustered
+from vectordb.filters.columns import MetadataColumns
+from vectordb.filters.evaluate import evaluate, reference_match
+from vectordb.filters.parse import parse_filter
+
+# ------------------------------------------------------------------ random metadata
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 1)),
+    st.sampled_from(["a", "b", "ab", "ba", "c", "é"]),
+)
+values = st.one_of(scalars, st.lists(scalars, max_size=3))
+records = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "x": values,
+            "y": values,
+            "n": st.fixed_dictionaries({}, optional={"z": values}),
+        },
+    ),
+)
+fields = st.sampled_from(["x", "y", "n.z", "n", "missing"])
+operand = st.one_of(scalars, st.lists(scalars, max_size=2))
+order_operand = st.one_of(st.integers(-5, 5), st.floats(-5, 5, allow_nan=False),
+                          st.sampled_from(["a", "b", "c"]))  # fmt: skip
+
+
+def conditions() -> st.SearchStrategy[dict[str, Any]]:
+    ops = st.one_of(
+        st.tuples(st.sampled_from(["$eq", "$ne", "$contains"]), operand),
+        st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), order_operand),
+        st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(scalars, min_size=1, max_size=3)),
+        st.tuples(st.just("$exists"), st.booleans()),
+        st.tuples(st.just("$regex"), st.sampled_from(["^a", "b$", "é", "."])),
+    )
+    single = st.builds(lambda f, op: {f: {op[0]: op[1]}}, fields, ops)
+    shorthand = st.builds(lambda f, v: {f: v}, fields, scalars.filter(lambda v: v is not None))
+    return st.one_of(single, shorthand)
+
+
+filters = st.recursive(
+    conditions(),
+    lambda children: st.one_of(
+        st.builds(lambda items: {"$and": items}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda items: {"$or": items}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda item: {"$not": item}, children),
+    ),
+    max_leaves=6,
+)
+
+
+class _Store:
+    """The two things the column cache reads from a collection store."""
+
+    def __init__(self, metadata: list[Any]) -> None:
+        import msgpack
+
+        self.blobs = [b"" if m is None else msgpack.packb(m) for m in metadata]
+        self.n_rows = len(metadata)
+
+    def metadata_bytes(self, row: int) -> bytes:
+        return self.blobs[row]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records, max_size=30), filters)
+def test_vectorized_evaluation_matches_the_reference(metadata: list[Any], where: Any) -> None:
+    expression = parse_filter(where)
+    store = _Store(metadata)
+    mask = evaluate(expression, MetadataColumns(), store, store.n_rows)
+    expected = [reference_match(expression, m) for m in metadata]
+    assert mask.tolist() == expected, where
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("lang", "a filter is a mapping"),
+        ({}, "empty filter"),
+        ({"$and": {}}, r"\$and takes a non-empty list"),
+        ({"$xor": []}, "unknown combinator"),
+        ({"year": {"$gte": [2020]}}, r"where\['year'\]\['\$gte'\]: \$gte needs a number"),
+        ({"year": {"$between": 1}}, "unknown operator '\\$between'"),
+        ({"tags": {"$in": "a"}}, r"\$in takes a list"),
+        ({"x": {"$exists": 1}}, r"\$exists takes true or false"),
+        ({"x": {"$regex": "("}}, "bad regular expression"),
+        ({"$and": [{"a": 1}, {"b": {"$lt": None}}]}, r"where\['\$and'\]\[1\]\['b'\]"),
+        ({"a..b": 1}, "has an empty part"),
+        ({"x": {"$gt": 1, "y": 2}}, "mixes operators and plain keys"),
+        ({"x": float("nan")}, "NaN matches nothing"),
+        ({"x": object()}, "cannot compare with a object"),
+    ],
+)
+def test_bad_filters_name_the_offending_part(where: Any, message: str) -> None:
+    with pytest.raises(vectordb.InvalidFilterError, match=message):
+        parse_filter(where)
+
+
+def _collection_data(rng: np.random.Generator, n: int, dim: int) -> tuple[np.ndarray, list[dict]]:
+    data = clustered(rng, n, dim)
+    metadata = [
+        {"cat": int(i % 1000), "score": float(rng.random()), "tag": ["x", "y"][i % 2],
+         "group": {"id": int(i % 7)}}
+        for i in range(n)
+    ]  # fmt: skip
+    return data, metadata
+
+
+SELECTIVE = [
+    ({"cat": 3}, 0.001),
+    ({"cat": {"$lt": 10}}, 0.01),
+    ({"cat": {"$lt": 100}}, 0.1),
+    ({"$or": [{"tag": "x"}, {"cat": {"$gte": 2000}}]}, 0.5),
+    ({"cat": {"$gte": 100}}, 0.9),
+]
+
+
+def test_filtered_flat_search_equals_brute_force_over_the_matching_subset(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    data, metadata = _collection_data(rng, 5000, 16)
+    queries = clustered(rng, 20, 16)
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=16, metric="euclidean")
+        ids = docs.add(data, ids=[str(i) for i in range(5000)], metadata=metadata)
+        for where, share in SELECTIVE:
+            expression = parse_filter(where)
+            matching = [i for i, m in enumerate(metadata) if reference_match(expression, m)]
+            assert abs(len(matching) / 5000 - share) < 0.02
+            subset = data[matching]
+            for query in queries[:5]:
+                hits = docs.search(query, k=10, where=where, include=())
+                distances = np.sqrt(((subset.astype(np.float64) - query) ** 2).sum(axis=1))
+                best = [ids[matching[j]] for j in np.argsort(distances, kind="stable")[:10]]
+                assert [h.id for h in hits] == best, where
+            assert docs.count(where=where) == len(matching)
+        assert docs.search(queries[0], k=10, where={"cat": 12345}) == []
+
+
+@pytest.mark.parametrize("index", ["hnsw", "ivf"])
+def test_filtered_approximate_search_recall_at_every_selectivity(
+    tmp_path: Path, rng: np.random.Generator, index: str
+) -> None:
+    data, metadata = _collection_data(rng, 10_000, 32)
+    queries = clustered(rng, 40, 32)
+    with vectordb.open(tmp_path / "db", config={"durability": "normal"}) as db:
+        docs = db.create_collection("docs", dim=32, index=index)
+        docs.add(data, ids=[str(i) for i in range(10_000)], metadata=metadata)
+        assert docs.wait_indexed(timeout=300)
+        for where, _share in SELECTIVE:
+            found = total = 0
+            for query in queries:
+                truth = {h.id for h in docs.search(query, k=10, where=where, exact=True)}
+                got = docs.search(query, k=10, where=where)
+                assert len(got) == min(10, docs.count(where=where))
+                assert all(reference_match(parse_filter(where), h.metadata) for h in got)
+                found += len(truth & {h.id for h in got})
+                total += len(truth)
+            assert found / total >= 0.95, (where, found / total)
+
+
+def test_count_find_and_delete_where(tmp_path: Path) -> None:
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add(np.ones((6, 2)), ids=list("abcdef"),
+                 metadata=[{"lang": "en", "year": 2019}, {"lang": "de", "year": 2021},
+                           {"lang": "en", "year": 2022}, None, {"lang": "fr"},
+                           {"lang": "en", "year": 2024, "tags": ["new"]}])  # fmt: skip
+        assert docs.count(where={"lang": "en"}) == 3
+        assert docs.count(where={"year": {"$exists": False}}) == 2
+        assert [r.id for r in docs.find({"lang": "en", "year": {"$gte": 2020}})] == ["c", "f"]
+        assert [r.id for r in docs.find({"tags": {"$contains": "new"}}, limit=5)] == ["f"]
+        assert docs.delete(where={"lang": {"$in": ["de", "fr"]}}) == 2
+        assert sorted(docs.ids()) == ["a", "c", "d", "f"]
+        docs.update(["a"], metadata=[{"lang": "de"}])  # the column cache follows writes
+        assert docs.count(where={"lang": "en"}) == 2
+        docs.upsert(np.ones((1, 2)), ids=["z"], metadata=[{"lang": "en"}])
+        assert docs.count(where={"lang": "en"}) == 3
+        with pytest.raises(vectordb.InvalidArgumentError, match="exactly one of them"):
+            docs.delete(["a"], where={"lang": "en"})
+        with pytest.raises(vectordb.InvalidFilterError):
+            docs.search([1, 1], where={"lang": {"$gt": None}})
+        assert len(docs) == 5  # a bad filter changes nothing

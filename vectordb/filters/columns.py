@@ -1,0 +1,160 @@
+"""MetadataColumns: per-field columns of a collection's metadata, for vectorized filters.
+
+A column holds, for every row, the value at one field path (or ``MISSING``), built the first
+time a filter names the path and kept up to date incrementally: writes mark their rows dirty
+(``rows_changed``, under the exclusive collection latch) and the next filter re-decodes only
+those rows. From the values it derives, on demand, the arrays the operators use: ``numbers``
+(float64, NaN where the value is not a number), ``codes`` (int32 rank of the value among the
+column's distinct strings, -1 where not a string) with the sorted ``categories``, and
+``present``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["MISSING", "Column", "MetadataColumns"]
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def value_at(metadata: Any, path: tuple[str, ...]) -> Any:
+    value = metadata
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+class Column:
+    """One field path's values over rows ``0 .. len - 1`` and arrays derived from them."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+        self._derived: dict[str, Any] = {}
+
+    def invalidate(self) -> None:
+        self._derived.clear()
+
+    def objects(self) -> npt.NDArray[np.object_]:
+        cached = self._derived.get("objects")
+        if cached is None:
+            cached = np.empty(len(self.values), dtype=object)
+            cached[:] = self.values
+            self._derived["objects"] = cached
+        return cached
+
+    def present(self) -> npt.NDArray[np.bool_]:
+        cached = self._derived.get("present")
+        if cached is None:
+            cached = np.fromiter(
+                (v is not MISSING for v in self.values), np.bool_, len(self.values)
+            )
+            self._derived["present"] = cached
+        return cached
+
+    def numbers(self) -> npt.NDArray[np.float64]:
+        cached = self._derived.get("numbers")
+        if cached is None:
+            cached = np.fromiter(
+                (
+                    float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+                    for v in self.values
+                ),
+                np.float64,
+                len(self.values),
+            )
+            self._derived["numbers"] = cached
+        return cached
+
+    def strings(self) -> tuple[npt.NDArray[np.int32], list[str]]:
+        cached = self._derived.get("strings")
+        if cached is None:
+            categories = sorted({v for v in self.values if isinstance(v, str)})
+            rank = {text: i for i, text in enumerate(categories)}
+            codes = np.fromiter(
+                (rank[v] if isinstance(v, str) else -1 for v in self.values),
+                np.int32,
+                len(self.values),
+            )
+            cached = (codes, categories)
+            self._derived["strings"] = cached
+        return cached
+
+
+class MetadataColumns:
+    """The columns of one collection (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._columns: dict[tuple[str, ...], Column] = {}
+        self._dirty: set[int] = set()
+        self._all_dirty = False
+        self._lock = threading.Lock()
+
+    def rows_changed(self, rows: Any) -> None:
+        """Metadata of ``rows`` changed (caller holds the exclusive collection latch)."""
+        if self._columns:
+            if len(self._dirty) > 65_536:
+                self._all_dirty = True
+                self._dirty.clear()
+            elif not self._all_dirty:
+                self._dirty.update(int(row) for row in rows)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._columns.clear()
+            self._dirty.clear()
+            self._all_dirty = False
+
+    def column(self, store: Any, path: tuple[str, ...]) -> Column:
+        """The up-to-date column of ``path`` (caller holds the shared collection latch)."""
+        with self._lock:
+            n = store.n_rows
+            if self._all_dirty:
+                self._columns.clear()
+                self._all_dirty = False
+                self._dirty.clear()
+            if self._dirty:
+                self._refresh(store, n)
+            column = self._columns.get(path)
+            if column is None:
+                column = Column([value_at(_decode(store, row), path) for row in range(n)])
+                self._columns[path] = column
+            elif len(column.values) < n:
+                column.values.extend(
+                    value_at(_decode(store, row), path) for row in range(len(column.values), n)
+                )
+                column.invalidate()
+            return column
+
+    def _refresh(self, store: Any, n: int) -> None:
+        rows = sorted(row for row in self._dirty if row < n)
+        self._dirty.clear()
+        decoded = {row: _decode(store, row) for row in rows}
+        for path, column in self._columns.items():
+            values = column.values
+            for row, metadata in decoded.items():
+                if row < len(values):
+                    values[row] = value_at(metadata, path)
+            column.invalidate()
+
+
+def _decode(store: Any, row: int) -> Any:
+    blob = store.metadata_bytes(row)
+    if not blob:
+        return None
+    return msgpack.unpackb(blob, raw=False)
