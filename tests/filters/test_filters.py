@@ -90,6 +90,42 @@ def test_vectorized_evaluation_matches_the_reference(metadata: list[Any], where:
     assert mask.tolist() == expected, where
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(records, min_size=1, max_size=20),
+    st.lists(st.tuples(st.integers(0, 19), records), max_size=8),
+    st.lists(records, max_size=5),
+    st.lists(filters, min_size=1, max_size=3),
+)
+def test_columns_follow_changed_and_appended_rows(
+    metadata: list[Any], changes: list[tuple[int, Any]], appended: list[Any], wheres: list[Any]
+) -> None:
+    """Evaluate (building the derived arrays), change some rows and append others, evaluate
+    again: the incrementally updated columns must still agree with the reference."""
+    import msgpack
+
+    expressions = [parse_filter(where) for where in wheres]
+    store = _Store(metadata)
+    columns = MetadataColumns()
+    for expression in expressions:
+        evaluate(expression, columns, store, store.n_rows)
+    current = list(metadata)
+    changed = []
+    for row, record in changes:
+        if row < len(current):
+            current[row] = record
+            store.blobs[row] = b"" if record is None else msgpack.packb(record)
+            changed.append(row)
+    columns.rows_changed(changed)
+    for record in appended:
+        current.append(record)
+        store.blobs.append(b"" if record is None else msgpack.packb(record))
+    store.n_rows = len(current)
+    for expression in expressions:
+        mask = evaluate(expression, columns, store, store.n_rows)
+        assert mask.tolist() == [reference_match(expression, m) for m in current]
+
+
 @pytest.mark.parametrize(
     ("where", "message"),
     [

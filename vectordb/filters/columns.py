@@ -40,15 +40,81 @@ def value_at(metadata: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
+def _number(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return float("nan")
+
+
 class Column:
-    """One field path's values over rows ``0 .. len - 1`` and arrays derived from them."""
+    """One field path's values over rows ``0 .. len - 1`` and arrays derived from them.
+    Derived arrays are built on first use and then kept current row by row (``update``,
+    ``extend``), so a write costs its rows, not the column."""
 
     def __init__(self, values: list[Any]) -> None:
         self.values = values
         self._derived: dict[str, Any] = {}
 
-    def invalidate(self) -> None:
-        self._derived.clear()
+    def update(self, changes: dict[int, Any]) -> None:
+        """Set the values of some rows (all below ``len(values)``)."""
+        for row, value in changes.items():
+            self.values[row] = value
+        derived = self._derived
+        if not derived:
+            return
+        rows = list(changes)
+        new = list(changes.values())
+        if "objects" in derived:
+            for row, value in changes.items():
+                derived["objects"][row] = value
+        if "present" in derived:
+            derived["present"][rows] = [v is not MISSING for v in new]
+        if "numbers" in derived:
+            derived["numbers"][rows] = [_number(v) for v in new]
+        if "strings" in derived:
+            codes, _categories = derived["strings"]
+            rank = self._rank()
+            if all(v in rank for v in new if isinstance(v, str)):
+                codes[rows] = [rank[v] if isinstance(v, str) else -1 for v in new]
+            else:  # a new distinct string shifts the ranks: rebuild this one array
+                del derived["strings"]
+                derived.pop("rank", None)
+
+    def extend(self, values: list[Any]) -> None:
+        self.values.extend(values)
+        derived = self._derived
+        if not derived or not values:
+            return
+        if "objects" in derived:
+            tail = np.empty(len(values), dtype=object)
+            tail[:] = values
+            derived["objects"] = np.concatenate([derived["objects"], tail])
+        if "present" in derived:
+            derived["present"] = np.concatenate(
+                [derived["present"], np.array([v is not MISSING for v in values], np.bool_)]
+            )
+        if "numbers" in derived:
+            derived["numbers"] = np.concatenate(
+                [derived["numbers"], np.array([_number(v) for v in values], np.float64)]
+            )
+        if "strings" in derived:
+            rank = self._rank()
+            if all(v in rank for v in values if isinstance(v, str)):
+                codes, categories = derived["strings"]
+                tail_codes = np.array(
+                    [rank[v] if isinstance(v, str) else -1 for v in values], np.int32
+                )
+                derived["strings"] = (np.concatenate([codes, tail_codes]), categories)
+            else:
+                del derived["strings"]
+                derived.pop("rank", None)
+
+    def _rank(self) -> dict[str, int]:
+        rank = self._derived.get("rank")
+        if rank is None:
+            _codes, categories = self.strings()
+            rank = self._derived["rank"] = {text: i for i, text in enumerate(categories)}
+        return rank
 
     def objects(self) -> npt.NDArray[np.object_]:
         cached = self._derived.get("objects")
@@ -70,14 +136,7 @@ class Column:
     def numbers(self) -> npt.NDArray[np.float64]:
         cached = self._derived.get("numbers")
         if cached is None:
-            cached = np.fromiter(
-                (
-                    float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
-                    for v in self.values
-                ),
-                np.float64,
-                len(self.values),
-            )
+            cached = np.fromiter((_number(v) for v in self.values), np.float64, len(self.values))
             self._derived["numbers"] = cached
         return cached
 
@@ -93,6 +152,7 @@ class Column:
             )
             cached = (codes, categories)
             self._derived["strings"] = cached
+            self._derived["rank"] = rank
         return cached
 
 
@@ -135,10 +195,9 @@ class MetadataColumns:
                 column = Column([value_at(_decode(store, row), path) for row in range(n)])
                 self._columns[path] = column
             elif len(column.values) < n:
-                column.values.extend(
-                    value_at(_decode(store, row), path) for row in range(len(column.values), n)
+                column.extend(
+                    [value_at(_decode(store, row), path) for row in range(len(column.values), n)]
                 )
-                column.invalidate()
             return column
 
     def _refresh(self, store: Any, n: int) -> None:
@@ -146,11 +205,8 @@ class MetadataColumns:
         self._dirty.clear()
         decoded = {row: _decode(store, row) for row in rows}
         for path, column in self._columns.items():
-            values = column.values
-            for row, metadata in decoded.items():
-                if row < len(values):
-                    values[row] = value_at(metadata, path)
-            column.invalidate()
+            size = len(column.values)
+            column.update({row: value_at(m, path) for row, m in decoded.items() if row < size})
 
 
 def _decode(store: Any, row: int) -> Any:
