@@ -36,7 +36,7 @@ from vectordb.errors import (
 from vectordb.filters.evaluate import evaluate
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.background import SearchKnobs
-from vectordb.index.flat import SearchMode, exact_search
+from vectordb.index.flat import SearchMode, exact_search, rescore
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
 if TYPE_CHECKING:
@@ -562,6 +562,12 @@ class Collection:
     ) -> tuple[Any, Any]:
         n = store.n_rows
         vectors, norms = store.vectors.rows[:n], store.sq_norms[:n]
+        if len(matrix) * matches <= _SMALL_SUBSET and mode != "scalar":
+            # few candidates: score them all exactly in float64 at once (the re-scoring step
+            # alone), skipping the float32 selection pass and its fixed costs
+            chosen = np.flatnonzero(allowed)
+            candidates = np.broadcast_to(chosen, (len(matrix), len(chosen)))
+            return rescore(vectors, matrix, candidates, min(k, len(chosen)), self._metric)
         if matches * 4 < n:
             # gather the few allowed rows: the scan then costs their count, not the collection's
             chosen = np.flatnonzero(allowed)
@@ -1117,6 +1123,7 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
 #: extra candidates; a narrower one is answered by an exact scan of the matching rows
 _BROAD_FILTER = 0.1
 _BROAD_FILTER_IVF = 0.5
+_SMALL_SUBSET = 16_384  # queries x matching rows scored directly in float64
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
 _KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in ("auto", "numba", "numpy", "scalar")}
 
