@@ -51,6 +51,7 @@ def __getattr__(name: str) -> object:
         return ImportReport
     raise AttributeError(f"module 'vectordb' has no attribute {name!r}")
 
+
 __all__ = [
     "Collection",
     "CollectionConfig",

@@ -665,7 +665,7 @@ class Collection:
             rows: Any
             scores: Any
             if expression is not None:
-                allowed = evaluate(expression, slot.columns, store, n) & store.live[:n]
+                allowed = _allowed_rows(slot, expression)
                 rows, scores = self._filtered(slot, matrix, int(k), allowed, knobs, exact, mode)
             elif index is not None and not exact and mode != "scalar":
                 rows, scores = index.search(matrix, int(k), knobs)
@@ -1105,6 +1105,23 @@ def _positive_int(name: str, value: Any) -> None:
 def _non_negative_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
+
+
+def _allowed_rows(slot: StoreSlot, expression: Expression) -> npt.NDArray[np.bool_]:
+    """Live rows matching ``expression`` (caller holds the shared latch). The last few masks
+    are kept until the next write: an application repeating one filter pays it once."""
+    key = repr(expression)
+    cached = slot.filter_masks.get(key)
+    if cached is not None and cached[0] == slot.generation:
+        mask: npt.NDArray[np.bool_] = cached[1]
+        return mask
+    store = slot.store
+    n = store.n_rows
+    mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
+    if len(slot.filter_masks) >= 8:
+        slot.filter_masks.clear()
+    slot.filter_masks[key] = (slot.generation, mask)
+    return mask
 
 
 def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozenset[str]:

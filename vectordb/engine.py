@@ -117,6 +117,8 @@ class StoreSlot:
 
         self.store = store
         self.columns = MetadataColumns()  # metadata columns for filters, built on demand
+        self.generation = 0  # bumped by every write: keys the filter-mask cache
+        self.filter_masks: dict[str, tuple[int, Any]] = {}
         self.index: BackgroundIndex | None = None
         config = store.config
         quantization = config.quantization_config
@@ -178,6 +180,7 @@ class StoreSlot:
     ) -> None:
         replaced = self.store.apply_put(lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new)
         self.columns.rows_changed(rows)
+        self.generation += 1
         if self.index is not None:
             if replaced:
                 self.index.rows_released(np.asarray(replaced, np.int64))
@@ -185,12 +188,14 @@ class StoreSlot:
 
     def delete(self, lsn: int, ids: list[str]) -> None:
         deleted = self.store.apply_delete(lsn, ids)
+        self.generation += 1
         if self.index is not None and deleted:
             self.index.rows_released(np.asarray(deleted, np.int64))
 
     def set_metadata(self, lsn: int, ids: list[str], metadata: list[bytes]) -> None:
         row_of = self.store.row_of
         self.columns.rows_changed([row_of[i] for i in ids if i in row_of])
+        self.generation += 1
         self.store.apply_metadata(lsn, ids, metadata)
 
     def start_background_work(self) -> None:

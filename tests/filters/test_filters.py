@@ -235,3 +235,19 @@ def test_count_find_and_delete_where(tmp_path: Path) -> None:
         with pytest.raises(vectordb.InvalidFilterError):
             docs.search([1, 1], where={"lang": {"$gt": None}})
         assert len(docs) == 5  # a bad filter changes nothing
+
+
+def test_repeated_filters_see_every_write(tmp_path: Path) -> None:
+    """Masks are reused between writes only: a write in between is always seen."""
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=2, metric="euclidean")
+        docs.add([[0, 0], [1, 1]], ids=["a", "b"], metadata=[{"on": True}, {"on": False}])
+        where = {"on": True}
+        assert [h.id for h in docs.search([1, 1], k=5, where=where)] == ["a"]
+        assert [h.id for h in docs.search([1, 1], k=5, where=where)] == ["a"]
+        docs.update(["b"], metadata=[{"on": True}])
+        assert [h.id for h in docs.search([1, 1], k=5, where=where)] == ["b", "a"]
+        docs.delete(["a"])
+        assert [h.id for h in docs.search([1, 1], k=5, where=where)] == ["b"]
+        docs.add([[1, 1.1]], ids=["c"], metadata=[{"on": True}])
+        assert [h.id for h in docs.search([1, 1], k=5, where=where)] == ["b", "c"]
