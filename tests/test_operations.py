@@ -98,17 +98,18 @@ def test_bad_config_files_name_the_source_key_and_allowed_values(
 
 
 def test_bad_environment_values_are_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("VECTORDB_USE_MMAP", "perhaps")
     with pytest.raises(vectordb.ConfigError, match=r"VECTORDB_USE_MMAP='perhaps': expected"):
         vectordb.open(tmp_path / "a")
     monkeypatch.delenv("VECTORDB_USE_MMAP")
     monkeypatch.setenv("VECTORDB_DURABILTY", "off")  # misspelt: not silently ignored
-    with pytest.raises(
-        vectordb.ConfigError, match="unknown environment variable VECTORDB_DURABILTY"
-    ):
-        vectordb.open(tmp_path / "a")
+    with caplog.at_level(logging.WARNING, logger="vectordb"), vectordb.open(tmp_path / "a") as db:
+        assert db.config.durability is vectordb.Durability.FULL
+    assert any(
+        "ignoring environment variable VECTORDB_DURABILTY" in r.getMessage() for r in caplog.records
+    )
     monkeypatch.delenv("VECTORDB_DURABILTY")
     monkeypatch.setenv("VECTORDB_THREADS", "many")
     with pytest.raises(vectordb.ConfigError, match="environment VECTORDB_THREADS: threads must be"):

@@ -14,6 +14,7 @@ are not consulted (pass a mapping to override only some keys).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,8 @@ ENV_PREFIX = "VECTORDB_"
 _ENV_NOT_SETTINGS = {"VECTORDB_CONFIG", "VECTORDB_SLOW", "VECTORDB_NO_WARMUP"}
 
 _TRUE = {"1", "true", "yes", "on"}
+_WARNED: set[str] = set()
+log = logging.getLogger("vectordb")
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -104,8 +107,9 @@ def _parse_env(name: str, kind: str, text: str) -> Any:
 
 
 def environment_settings(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``VECTORDB_<KEY>`` variables, parsed; unknown ``VECTORDB_`` names are errors (a
-    misspelt variable should not be silently ignored)."""
+    """The ``VECTORDB_<KEY>`` variables, parsed. An unknown ``VECTORDB_`` name is logged as a
+    warning (once per process) and ignored: a misspelt setting is never silent, and another
+    program's variable does not stop a database from opening."""
     kinds = ENV_KINDS
     found: dict[str, Any] = {}
     for name, text in environ.items():
@@ -114,10 +118,13 @@ def environment_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         key = name[len(ENV_PREFIX) :].lower()
         kind = kinds.get(key)
         if kind is None:
-            settable = sorted(ENV_PREFIX + k.upper() for k in kinds)
-            raise InvalidConfigError(
-                f"unknown environment variable {name}; settings are {', '.join(settable)}"
-            )
+            # another program's variable, or a misspelt setting: say so, do not refuse to open
+            if name not in _WARNED:
+                _WARNED.add(name)
+                settable = sorted(ENV_PREFIX + k.upper() for k in kinds)
+                log.warning("ignoring environment variable %s: not a vectordb setting (%s)",
+                            name, ", ".join(settable))  # fmt: skip
+            continue
         found[key] = _parse_env(name, kind, text)
     return found
 
