@@ -520,12 +520,19 @@ class Collection:
             empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
             return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
         ivf = store.config.index == "ivf"
-        # an IVF probes a few cells: the allowed records near the query may all lie in other
-        # cells, so it takes over only for broad filters, probing 1/selectivity more cells
-        broad = selectivity >= (_BROAD_FILTER_IVF if ivf else _BROAD_FILTER) and matches > 4 * k
-        if index is None or exact or mode == "scalar" or not broad:
+        # candidates to fetch so that about 4k of them pass the filter
+        wanted = min(live, int(np.ceil(4 * k / selectivity)) + 16)
+        if ivf:  # noqa: SIM108 - two rules, each with its reason
+            # an IVF probes a few cells: the allowed records near the query may all lie in
+            # other cells, so it takes over only for broad filters, probing 1/selectivity more
+            use_index = selectivity >= _BROAD_FILTER_IVF
+        else:
+            # a graph search costs about its candidate count, an exact scan its matching rows
+            # (several times cheaper each): the graph only when the matches far outnumber
+            # the candidates it would need
+            use_index = matches > _GRAPH_OVER_SCAN * wanted
+        if index is None or exact or mode == "scalar" or not use_index or matches <= 4 * k:
             return self._exact_subset(store, matrix, k, allowed, matches, mode, slot.threads)
-        wanted = min(live, int(np.ceil(2 * k / selectivity)) + 16)
         if ivf:
             info = index.stats()
             nprobe = knobs.nprobe or info.get("nprobe")
@@ -1136,9 +1143,9 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
     return _include(include)
 
 
-#: a filter matching at least this share of the records is "broad": the index answers with
-#: extra candidates; a narrower one is answered by an exact scan of the matching rows
-_BROAD_FILTER = 0.1
+#: planner thresholds: when the index (with extra candidates) serves a filtered search
+#: instead of an exact scan of the matching rows
+_GRAPH_OVER_SCAN = 4  # the graph serves a filter when matches > this x its candidates
 _BROAD_FILTER_IVF = 0.5
 _SMALL_SUBSET = 16_384  # queries x matching rows scored directly in float64
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
