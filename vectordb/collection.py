@@ -507,10 +507,10 @@ class Collection:
     ) -> tuple[list[Any], list[Any]]:
         """The best ``k`` allowed rows per query (caller holds the shared latch).
 
-        The plan: a selective filter (or no index, or ``exact``) scans the allowed rows
-        exactly, gathering them first when they are a small share; a broad one asks the index
-        for ``k / selectivity`` (x2) candidates and keeps the allowed ones, answering exactly
-        any query that comes back with fewer than ``k`` of them."""
+        The plan (``docs/filters.md``): a selective filter (or no index, or ``exact``) scans
+        the allowed rows exactly; otherwise the index is asked for ``4k / selectivity``
+        candidates and the allowed ones are kept, and any query that comes back with fewer
+        than ``k`` of them is answered by the exact scan."""
         store = slot.store
         matches = int(np.count_nonzero(allowed))
         live = max(store.count, 1)
