@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgpack
@@ -33,6 +33,7 @@ from vectordb.errors import (
     InvalidMetadataError,
     InvalidVectorError,
 )
+from vectordb.filters.columns import MISSING, value_at
 from vectordb.filters.evaluate import evaluate
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.background import SearchKnobs
@@ -393,6 +394,127 @@ class Collection:
             mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
             return int(np.count_nonzero(mask))
 
+    def scroll(
+        self, where: Mapping[str, Any] | None = None, batch_size: int = 1000
+    ) -> Iterator[list[Record]]:
+        """Every record (matching ``where``) in batches of ``batch_size``, in storage order.
+
+        The cursor is a row position, so a record is never returned twice, even when writes
+        happen between batches; records written meanwhile may or may not be returned."""
+        expression = None if where is None else parse_filter(where)
+        _positive_int("batch_size", batch_size)
+        cursor = 0
+        while True:
+            slot = self._live_slot()
+            with slot.latch.read():
+                store = slot.store
+                n = store.n_rows
+                if cursor >= n:
+                    return
+                mask = store.live[cursor:n]
+                if expression is not None:
+                    mask = mask & evaluate(expression, slot.columns, store, n)[cursor:n]
+                rows = (np.flatnonzero(mask)[:batch_size] + cursor).tolist()
+                ids = [store.row_ids[row] for row in rows]
+            if not rows:
+                return
+            cursor = rows[-1] + 1
+            yield [record for record in self._get_many(ids) if record is not None]
+
+    def similarity(self, id_a: str, id_b: str) -> float:
+        """The metric's score between two stored records (the value ``search`` would give
+        one for the other: cosine similarity, inner product or euclidean distance)."""
+        records = self._get_many([id_a, id_b])
+        missing = [i for i, r in zip((id_a, id_b), records) if r is None]
+        if missing:
+            raise IdNotFoundError(f"no record {missing[0]!r} in {self.name!r}")
+        a, b = (np.asarray(r.vector, np.float64) for r in records if r is not None)
+        if self._metric is Metric.EUCLIDEAN:
+            return float(np.sqrt(((a - b) ** 2).sum()))
+        dot = float(a @ b)
+        if self._metric is Metric.COSINE:
+            norms = float(np.sqrt(a @ a) * np.sqrt(b @ b))
+            return dot / norms if norms > 0 else 0.0
+        return dot
+
+    def recommend(
+        self,
+        positive: Sequence[str],
+        negative: Sequence[str] = (),
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        include: Iterable[str] = ("metadata",),
+    ) -> list[Hit]:
+        """Records like the ``positive`` ones and unlike the ``negative`` ones: a search for
+        ``mean(positive) + (mean(positive) - mean(negative))`` (just the mean of the positive
+        vectors without negatives), leaving out the given records themselves."""
+        if isinstance(positive, str):
+            positive = [positive]
+        if not positive:
+            raise InvalidArgumentError("recommend() needs at least one positive id")
+        positive_ids = _ids(positive, None, allow_repeats=True)
+        negative_ids = _ids(negative, None, allow_repeats=True) if negative else []
+        _positive_int("k", k)
+        records = self._get_many([*positive_ids, *negative_ids])
+        missing = [i for i, r in zip([*positive_ids, *negative_ids], records) if r is None]
+        if missing:
+            raise IdNotFoundError(f"{len(missing)} id(s) not stored, e.g. {missing[:3]}")
+        vectors = np.array([r.vector for r in records if r is not None], np.float64)
+        mean_positive = vectors[: len(positive_ids)].mean(axis=0)
+        query = mean_positive
+        if negative_ids:
+            query = 2 * mean_positive - vectors[len(positive_ids) :].mean(axis=0)
+        given = set(positive_ids) | set(negative_ids)
+        hits = self.search(query.astype(np.float32), k=k + len(given), where=where,
+                           include=include)  # fmt: skip
+        return [hit for hit in hits if hit.id not in given][:k]
+
+    def search_groups(
+        self,
+        query: Any,
+        group_by: str,
+        k: int = 10,
+        *,
+        group_size: int = 1,
+        where: Mapping[str, Any] | None = None,
+        include: Iterable[str] = ("metadata",),
+    ) -> list[tuple[Any, list[Hit]]]:
+        """The best ``k`` groups of hits, grouped by the metadata field ``group_by`` (dotted
+        paths work), each with its ``group_size`` best hits: ``[(value, hits), ...]``, best
+        group first. Records without the field are left out; values that are lists or maps
+        group by their text."""
+        _positive_int("k", k)
+        _positive_int("group_size", group_size)
+        field: object = group_by
+        if not isinstance(field, str) or not field:
+            raise InvalidArgumentError(f"group_by must be a field name; got {group_by!r}")
+        path = tuple(group_by.split("."))
+        fetch = k * group_size * 4
+        wanted = set(_include(include)) | {"metadata"}
+        while True:
+            hits = self.search(query, k=fetch, where=where, include=tuple(wanted))
+            groups: dict[Any, list[Hit]] = {}
+            for hit in hits:
+                value = value_at(hit.metadata, path)
+                if value is MISSING:
+                    continue
+                key = repr(value) if isinstance(value, (list, dict)) else value
+                members = groups.setdefault(key, [])
+                if len(members) < group_size:
+                    members.append(hit)
+            full = sum(1 for members in groups.values() if len(members) == group_size)
+            if full >= k or len(hits) < fetch or fetch >= len(self):
+                break
+            fetch *= 4
+        keep_metadata = "metadata" in _include(include)
+        result = []
+        for key, members in list(groups.items())[:k]:
+            if not keep_metadata:
+                members = [make_hit(h.id, h.score, None, h.vector) for h in members]
+            result.append((key, members))
+        return result
+
     def find(self, where: Mapping[str, Any], limit: int | None = None) -> list[Record]:
         """Records whose metadata match ``where`` (no vector search), in storage order,
         at most ``limit`` of them."""
@@ -436,6 +558,7 @@ class Collection:
         nprobe: int | None = None,
         exact: bool = False,
         where: Mapping[str, Any] | None = None,
+        radius: float | None = None,
     ) -> list[Hit]:
         """The ``k`` stored records nearest to ``query``, best first.
 
@@ -463,6 +586,9 @@ class Collection:
             Only records whose metadata match this filter (``docs/filters.md``), e.g.
             ``{"lang": "en", "year": {"$gte": 2020}}``: the best ``k`` among them (fewer only
             when fewer match). ``InvalidFilterError`` for a malformed filter.
+        radius
+            Range search: only hits at least this similar (cosine, dot: ``score >= radius``)
+            or this near (euclidean: ``score <= radius``); still at most ``k`` of them.
         """
         array = _numeric_array(query, "query")
         if array.ndim != 1:
@@ -471,11 +597,14 @@ class Collection:
                 "for several queries"
             )
         index = self._slot.index
-        if index is None or exact or mode == "scalar" or where is not None:
-            return self._search_batch(
+        if radius is not None:
+            _check_radius(radius)
+        if index is None or exact or mode == "scalar" or where is not None or radius is not None:
+            hits = self._search_batch(
                 array[None, :], k, include=include, mode=mode, ef=ef, nprobe=nprobe,
                 exact=exact, where=where,
             )[0]  # fmt: skip
+            return hits if radius is None else self._within(hits, radius)
         # the single-query ANN path: the same checks as search_batch with fewer steps, since
         # every microsecond here is a share of a ~30 us graph search
         want = _search_options(k, ef, include, mode)
@@ -586,6 +715,12 @@ class Collection:
         return exact_search(vectors, allowed, norms, matrix, k, self._metric, mode=mode,
                             threads=threads)  # fmt: skip
 
+    def _within(self, hits: list[Hit], radius: float) -> list[Hit]:
+        _check_radius(radius)
+        if self._metric is Metric.EUCLIDEAN:
+            return [hit for hit in hits if hit.score <= radius]
+        return [hit for hit in hits if hit.score >= radius]
+
     def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
         """Check ``ef`` / ``nprobe`` against the collection's index (a knob the index does not
         have is an error, not silently ignored)."""
@@ -637,11 +772,13 @@ class Collection:
         nprobe: int | None = None,
         exact: bool = False,
         where: Mapping[str, Any] | None = None,
+        radius: float | None = None,
     ) -> list[list[Hit]]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
-        return self._search_batch(
+        hits = self._search_batch(
             queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact, where=where
         )
+        return hits if radius is None else [self._within(line, radius) for line in hits]
 
     def _search_batch(
         self,
@@ -1112,6 +1249,15 @@ def _positive_int(name: str, value: Any) -> None:
 def _non_negative_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
+
+
+def _check_radius(radius: Any) -> None:
+    if (
+        isinstance(radius, bool)
+        or not isinstance(radius, (int, float, np.floating))
+        or not math.isfinite(radius)
+    ):
+        raise InvalidArgumentError(f"radius must be a finite number; got {radius!r}")
 
 
 def _allowed_rows(slot: StoreSlot, expression: Expression) -> npt.NDArray[np.bool_]:

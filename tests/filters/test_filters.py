@@ -251,3 +251,66 @@ def test_repeated_filters_see_every_write(tmp_path: Path) -> None:
         assert [h.id for h in docs.search([1, 1], k=5, where=where)] == ["b"]
         docs.add([[1, 1.1]], ids=["c"], metadata=[{"on": True}])
         assert [h.id for h in docs.search([1, 1], k=5, where=where)] == ["b", "c"]
+
+
+def test_scroll_similarity_recommend_and_groups(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = rng.standard_normal((500, 8)).astype(np.float32)
+    ids = [str(i) for i in range(500)]
+    metadata = [{"shop": f"s{i % 7}", "price": i} for i in range(500)]
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=8, metric="cosine")
+        docs.add(data, ids=ids, metadata=metadata)
+        # scroll: every record exactly once, in batches, also while writes happen
+        seen: list[str] = []
+        for batch in docs.scroll(batch_size=64):
+            assert 0 < len(batch) <= 64
+            seen.extend(r.id for r in batch)
+            if len(seen) == 64:
+                docs.delete(["499"])  # ahead of the cursor: not returned
+                docs.add(data[:1], ids=["late"])  # may or may not be returned
+        assert len(seen) == len(set(seen))
+        assert set(seen) - {"late"} == set(ids) - {"499"}
+        expensive = [r.id for batch in docs.scroll(where={"price": {"$gte": 490}}) for r in batch]
+        assert expensive == [str(i) for i in range(490, 499)]
+        with pytest.raises(vectordb.InvalidArgumentError, match="batch_size"):
+            next(docs.scroll(batch_size=0))
+        # similarity equals the score search gives
+        hit = docs.search(data[3], k=2, include=())[1]
+        assert docs.similarity("3", hit.id) == pytest.approx(hit.score, abs=1e-6)
+        with pytest.raises(vectordb.IdNotFoundError):
+            docs.similarity("3", "nope")
+        # recommend: near the positives, never the given ids
+        recommended = docs.recommend(["1", "2"], negative=["3"], k=5)
+        assert len(recommended) == 5 and not {h.id for h in recommended} & {"1", "2", "3"}
+        query = 2 * (data[1].astype(np.float64) + data[2]) / 2 - data[3]
+        given = {"1", "2", "3"}
+        expected = [h.id for h in docs.search(query, k=8, include=()) if h.id not in given][:5]
+        assert [h.id for h in recommended] == expected
+        with pytest.raises(vectordb.InvalidArgumentError, match="at least one positive"):
+            docs.recommend([])
+        # groups: best k shops, each with its best hits, in order of the best hit
+        groups = docs.search_groups(data[10], group_by="shop", k=3, group_size=2)
+        assert len(groups) == 3 and all(len(hits) == 2 for _, hits in groups)
+        assert len({shop for shop, _ in groups}) == 3
+        for shop, hits in groups:
+            assert all(h.metadata["shop"] == shop for h in hits)
+        firsts = [hits[0].score for _, hits in groups]
+        assert firsts == sorted(firsts, reverse=True)
+        flat = docs.search(data[10], k=500, include=("metadata",))
+        best_shops = list(dict.fromkeys(h.metadata["shop"] for h in flat if h.metadata))[:3]
+        assert [shop for shop, _ in groups] == best_shops
+
+
+def test_range_search_keeps_hits_within_the_radius(tmp_path: Path) -> None:
+    with vectordb.open(tmp_path / "db") as db:
+        near = db.create_collection("near", dim=1, metric="euclidean")
+        near.add([[0.0], [1.0], [2.0], [5.0]], ids=["a", "b", "c", "d"])
+        assert [h.id for h in near.search([0.1], k=10, radius=1.5)] == ["a", "b"]
+        assert [h.id for h in near.search([0.1], k=1, radius=1.5)] == ["a"]  # still at most k
+        batch = near.search_batch([[0.1], [4.9]], k=10, radius=0.5)
+        assert [[h.id for h in line] for line in batch] == [["a"], ["d"]]
+        similar = db.create_collection("similar", dim=2, metric="cosine")
+        similar.add([[1, 0], [1, 1], [0, 1]], ids=["x", "xy", "y"])
+        assert [h.id for h in similar.search([1, 0], k=10, radius=0.7)] == ["x", "xy"]
+        with pytest.raises(vectordb.InvalidArgumentError, match="radius must be a finite"):
+            near.search([0.0], radius=float("nan"))
