@@ -421,6 +421,19 @@ class Collection:
             cursor = rows[-1] + 1
             yield [record for record in self._get_many(ids) if record is not None]
 
+    def explain(
+        self, where: Mapping[str, Any], k: int = 10, *, exact: bool = False
+    ) -> dict[str, Any]:
+        """How ``search(q, k, where=where)`` would run now, and why: ``plan`` (an exact scan
+        of the matching rows, or the index with over-fetch), ``reason``, ``matches``,
+        ``selectivity`` and the ``candidates`` the index would be asked for."""
+        expression = parse_filter(where)
+        _positive_int("k", k)
+        slot = self._live_slot()
+        with slot.latch.read():
+            matches = int(np.count_nonzero(_allowed_rows(slot, expression)))
+            return _plan(slot, matches, int(k), exact, "auto")
+
     def similarity(self, id_a: str, id_b: str) -> float:
         """The metric's score between two stored records (the value ``search`` would give
         one for the other: cosine similarity, inner product or euclidean distance)."""
@@ -648,20 +661,12 @@ class Collection:
         if matches == 0:
             empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
             return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
-        ivf = store.config.index == "ivf"
-        # candidates to fetch so that about 4k of them pass the filter
-        wanted = min(live, int(np.ceil(4 * k / selectivity)) + 16)
-        if ivf:  # noqa: SIM108 - two rules, each with its reason
-            # an IVF probes a few cells: the allowed records near the query may all lie in
-            # other cells, so it takes over only for broad filters, probing 1/selectivity more
-            use_index = selectivity >= _BROAD_FILTER_IVF
-        else:
-            # a graph search costs about its candidate count, an exact scan its matching rows
-            # (several times cheaper each): the graph only when the matches far outnumber
-            # the candidates it would need
-            use_index = matches > _GRAPH_OVER_SCAN * wanted
-        if index is None or exact or mode == "scalar" or not use_index or matches <= 4 * k:
+        plan = _plan(slot, matches, k, exact, mode)
+        ivf = plan["index"] == "ivf"
+        wanted = int(plan["candidates"] or 0)
+        if plan["plan"] == "exact scan of the matching rows":
             return self._exact_subset(store, matrix, k, allowed, matches, mode, slot.threads)
+        assert index is not None
         if ivf:
             info = index.stats()
             nprobe = knobs.nprobe or info.get("nprobe")
@@ -1249,6 +1254,46 @@ def _positive_int(name: str, value: Any) -> None:
 def _non_negative_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
+
+
+def _plan(slot: StoreSlot, matches: int, k: int, exact: bool, mode: SearchMode) -> dict[str, Any]:
+    """How a filtered search with ``matches`` allowed rows runs, and why."""
+    store = slot.store
+    live = max(store.count, 1)
+    selectivity = matches / live
+    kind = store.config.index
+    has_index = slot.index is not None
+    wanted = min(live, int(np.ceil(4 * k / max(selectivity, 1e-12))) + 16)
+    if not has_index or exact or mode == "scalar":
+        reason = "exact=True or mode='scalar'" if has_index else "the collection has no index"
+        use_index = False
+    elif matches <= 4 * k:
+        reason = f"only {matches} rows match"
+        use_index = False
+    elif kind == "ivf":
+        # an IVF probes a few cells: the allowed records near the query may all lie in
+        # other cells, so it takes over only for broad filters, probing 1/selectivity more
+        use_index = selectivity >= _BROAD_FILTER_IVF
+        reason = f"selectivity {selectivity:.3g} {'>=' if use_index else '<'} {_BROAD_FILTER_IVF}"
+    else:
+        # a graph search costs about its candidate count, an exact scan its matching rows
+        # (several times cheaper each): the graph only when the matches far outnumber
+        # the candidates it would need
+        use_index = matches > _GRAPH_OVER_SCAN * wanted
+        reason = (
+            f"{matches} matching rows {'>' if use_index else '<='} {_GRAPH_OVER_SCAN} x "
+            f"{wanted} candidates"
+        )
+    return {
+        "plan": "index with over-fetch, exact fallback"
+        if use_index
+        else "exact scan of the matching rows",
+        "reason": reason,
+        "index": kind if has_index else None,
+        "matches": matches,
+        "selectivity": selectivity,
+        "candidates": wanted if use_index else None,
+    }
 
 
 def _check_radius(radius: Any) -> None:

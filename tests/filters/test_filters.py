@@ -314,3 +314,25 @@ def test_range_search_keeps_hits_within_the_radius(tmp_path: Path) -> None:
         assert [h.id for h in similar.search([1, 0], k=10, radius=0.7)] == ["x", "xy"]
         with pytest.raises(vectordb.InvalidArgumentError, match="radius must be a finite"):
             near.search([0.0], radius=float("nan"))
+
+
+def test_explain_says_which_plan_and_why(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = rng.standard_normal((3000, 8)).astype(np.float32)
+    metadata = [{"cat": i % 100} for i in range(3000)]
+    with vectordb.open(tmp_path / "db") as db:
+        graph = db.create_collection("graph", dim=8, index="hnsw")
+        graph.add(data, metadata=metadata)
+        broad = graph.explain({"cat": {"$gte": 10}}, k=10)
+        assert broad["plan"] == "index with over-fetch, exact fallback"
+        assert broad["matches"] == 2700 and broad["candidates"] == 61
+        narrow = graph.explain({"cat": 3}, k=10)
+        assert narrow["plan"] == "exact scan of the matching rows" and narrow["matches"] == 30
+        assert narrow["reason"] == "only 30 rows match"
+        middle = graph.explain({"cat": {"$lt": 10}}, k=10)  # 300 rows < 4 x 416 candidates
+        assert middle["plan"] == "exact scan of the matching rows"
+        assert "candidates" in middle["reason"]
+        assert graph.explain({"cat": 3}, k=10, exact=True)["reason"].startswith("exact=True")
+        flat = db.create_collection("flat", dim=8)
+        flat.add(data, metadata=metadata)
+        assert flat.explain({"cat": {"$gte": 10}})["reason"] == "the collection has no index"
+        assert flat.explain({"cat": 1000})["matches"] == 0
