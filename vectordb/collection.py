@@ -285,15 +285,16 @@ class Collection:
             else:
                 self._require_ids(id_list)
                 id_list = list(dict.fromkeys(id_list))
-            if not id_list:
-                return 0
-            self._engine.commit(
-                slot,
-                {"op": "del", "ids": id_list},
-                None,
-                lambda lsn: slot.delete(lsn, id_list),
-            )
-            return len(id_list)
+            return self._commit_delete(slot, id_list)
+
+    def _commit_delete(self, slot: StoreSlot, id_list: list[str]) -> int:
+        """Log and apply the deletion of ``id_list`` (all stored; caller holds ``writing()``)."""
+        if not id_list:
+            return 0
+        self._engine.commit(
+            slot, {"op": "del", "ids": id_list}, None, lambda lsn: slot.delete(lsn, id_list)
+        )
+        return len(id_list)
 
     def _delete_where(self, expression: Expression) -> int:
         slot = self._live_slot()
@@ -303,15 +304,7 @@ class Collection:
                 n = store.n_rows
                 mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
                 id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
-            if not id_list:
-                return 0
-            self._engine.commit(
-                slot,
-                {"op": "del", "ids": id_list},
-                None,
-                lambda lsn: slot.delete(lsn, id_list),
-            )
-            return len(id_list)
+            return self._commit_delete(slot, id_list)
 
     def _require_ids(self, id_list: list[str]) -> None:
         row_of = self._slot.store.row_of
