@@ -150,6 +150,7 @@ class CorruptionError(VectorDBError):
         if path is not None:
             where = f" [{os.fspath(path)}" + (f" at byte {offset}]" if offset is not None else "]")
         super().__init__(message + where)
+        self.message = message  # without the location, which path / offset hold
         self.path = None if path is None else os.fspath(path)
         self.offset = offset
 

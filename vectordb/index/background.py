@@ -45,7 +45,7 @@ import numpy.typing as npt
 import xxhash
 
 from vectordb.config import Metric
-from vectordb.errors import CorruptionError
+from vectordb.errors import CorruptionError, StorageError
 from vectordb.index.flat import NO_ROW, SearchMode, exact_search, rescore
 from vectordb.locking import ReadWriteLatch
 from vectordb.storage.atomic import fsync_dir, os_error
@@ -268,18 +268,7 @@ class BackgroundIndex:
             return None
         if body.get("file") is None:  # saved before the structure existed (too few rows)
             return None
-        path = self.directory / str(body["file"])
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError as error:
-            raise CorruptionError("index file named by INDEX is missing", path=path) from error
-        except OSError as error:
-            raise os_error(error, f"read {path}") from error
-        if (
-            len(data) != body["file_size"]
-            or xxhash.xxh3_64_intdigest(data) != body["file_checksum"]
-        ):
-            raise CorruptionError("index file fails its checksum", path=path, offset=0)
+        path = self._verified_file(body)
         present = np.frombuffer(body["present"], dtype=np.uint8).astype(np.bool_)
         valid = np.frombuffer(body["valid"], dtype=np.uint8).astype(np.bool_) & present
         structure = self.load_structure(path, body, int(present.sum()))
@@ -793,16 +782,29 @@ class BackgroundIndex:
             return [(meta_path, str(error))]
         if body.get("file") is None:
             return []
+        try:
+            self._verified_file(body)
+        except CorruptionError as error:
+            return [(self.directory / str(body["file"]), error.message)]
+        except StorageError as error:
+            return [(self.directory / str(body["file"]), str(error))]
+        return []
+
+    def _verified_file(self, body: dict[str, Any]) -> Path:
+        """The index file ``body`` (the INDEX map) names, after checking its size and xxh3;
+        CorruptionError if missing or damaged."""
         path = self.directory / str(body["file"])
         try:
             data = path.read_bytes()
+        except FileNotFoundError as error:
+            raise CorruptionError("index file named by INDEX is missing", path=path) from error
         except OSError as error:
-            return [(path, f"index file named by INDEX cannot be read: {error}")]
+            raise os_error(error, f"read {path}") from error
         if len(data) != body.get("file_size") or xxhash.xxh3_64_intdigest(data) != body.get(
             "file_checksum"
         ):
-            return [(path, "index file fails its checksum")]
-        return []
+            raise CorruptionError("index file fails its checksum", path=path, offset=0)
+        return path
 
     def stray_files(self) -> list[Path]:
         """Files in the index directory that the INDEX file does not name (left by a crash)."""

@@ -155,11 +155,6 @@ class HnswIndex(BackgroundIndex):
         super().__init__(directory, dim, metric, source, read_only=read_only, threads=threads)
         self.hnsw_params = params
 
-    @property
-    def graph(self) -> Any:
-        """The hnswlib index (None until the first rows are indexed)."""
-        return None if self.structure is None else self.structure.graph
-
     def new_structure(self, capacity: int, sample: Any) -> HnswGraph:
         return HnswGraph.empty(self.dim, self.metric, self.hnsw_params, capacity, self.threads)
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["LATENCY_BUCKETS", "Metrics"]
@@ -72,16 +70,6 @@ class Metrics:
             self.vectors_written += vectors
             self.bytes_written += bytes_written
             self.queries += queries
-
-    @contextmanager
-    def timed(self, collection: str, operation: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        except BaseException:
-            self.observe(collection, operation, time.perf_counter() - started, error=True)
-            raise
-        self.observe(collection, operation, time.perf_counter() - started)
 
     def count_checkpoint(self) -> None:
         with self._lock:
