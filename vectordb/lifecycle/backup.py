@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from vectordb.errors import InvalidArgumentError, StorageError
-from vectordb.storage.atomic import fsync_dir, os_error
+from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
 
 if TYPE_CHECKING:
     from vectordb.engine import Engine
@@ -110,8 +110,9 @@ def backup_database(
         "files": copied,
     }
     try:
-        (partial / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _publish(partial, dest, files_synced=False)
+        # the copies were fsynced as they were written (_copy): only the manifest is new
+        atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
+        _publish(partial, dest, files_synced=True)
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"finish backup {dest}") from error
@@ -162,8 +163,9 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
             "seconds": round(time.monotonic() - started, 3),
             "files": copied,
         }
-        (partial / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _publish(partial, dest, files_synced=False)
+        # the copies were fsynced as they were written (_copy): only the manifest is new
+        atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
+        _publish(partial, dest, files_synced=True)
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"incremental backup to {dest}") from error
