@@ -32,19 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ann import clustered
 from support import machine, print_table
 
 import vectordb
 
 K = 10
-
-
-def clustered(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-    centres = rng.standard_normal((100, dim)) * 2
-    labels = rng.integers(0, 100, n)
-    bases = rng.standard_normal((100, 16, dim)) / 4
-    points = centres[labels] + np.einsum("nl,nld->nd", rng.standard_normal((n, 16)), bases[labels])
-    return (points + 0.05 * rng.standard_normal((n, dim))).astype(np.float32)
 
 
 def _timed_per_query(function: Any, queries: np.ndarray) -> tuple[float, list[Any]]:

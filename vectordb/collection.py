@@ -648,15 +648,14 @@ class Collection:
         than ``k`` of them is answered by the exact scan."""
         store = slot.store
         matches = int(np.count_nonzero(allowed))
-        live = max(store.count, 1)
         index = slot.index
-        selectivity = matches / live
         if matches == 0:
             empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
             return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
         plan = _plan(slot, matches, k, exact, mode)
         ivf = plan["index"] == "ivf"
         wanted = int(plan["candidates"] or 0)
+        selectivity = float(plan["selectivity"])
         if plan["plan"] == "exact scan of the matching rows":
             return self._exact_subset(store, matrix, k, allowed, matches, mode, slot.threads)
         assert index is not None

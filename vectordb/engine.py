@@ -511,12 +511,14 @@ class Engine:
         if max_vectors is not None and after > max_vectors:
             raise CollectionFullError(
                 f"collection {slot.name!r} holds {store.count} records; {new} more would pass "
-                f"max_vectors={max_vectors}; nothing was written"
+                f"max_vectors={max_vectors}; nothing was written (delete records, or raise "
+                "max_vectors in the database or collection configuration)"
             )
         if max_bytes is not None and after * store.vectors.row_bytes > max_bytes:
             raise CollectionFullError(
                 f"collection {slot.name!r} would hold {after * store.vectors.row_bytes} bytes of "
-                f"vectors, over max_bytes={max_bytes}; nothing was written"
+                f"vectors, over max_bytes={max_bytes}; nothing was written (delete records, or "
+                "raise max_bytes in the database or collection configuration)"
             )
 
     # ----------------------------------------------------------------- commits
@@ -746,9 +748,7 @@ class Engine:
             if repair and not self.read_only:
                 with self.writer_mutex.hold():
                     strays = self._stray_collection_files(slot)
-                    for path in strays:
-                        with contextlib.suppress(OSError):
-                            path.unlink()
+                    _delete_files(strays)
             for path, message in damaged_index:
                 if repair and slot.index is not None and not self.read_only:
                     slot.index.rebuild()
@@ -780,15 +780,7 @@ class Engine:
         """Orphan cleanup at a read-write open: old snapshots, index files INDEX does not
         name, temporary files of an atomic replace - a crash's leftovers, never read."""
         for slot in self.slots.values():
-            for path in self._stray_collection_files(slot):
-                try:
-                    if path.is_dir():
-                        shutil.rmtree(path)
-                    else:
-                        path.unlink()
-                    log.info("deleted stray file %s", path)
-                except OSError as error:
-                    log.warning("could not delete stray file %s: %s", path, error)
+            _delete_files(self._stray_collection_files(slot))
 
     def _stray_collection_files(self, slot: StoreSlot) -> list[Path]:
         """Old snapshots and temporary files in a collection directory (a crash's leftovers)."""
@@ -829,6 +821,20 @@ class Engine:
         lock = getattr(self, "lock", None)
         if lock is not None:
             lock.release()
+
+
+def _delete_files(paths: list[Path]) -> None:
+    """Delete a crash's leftover files (or directories), logging each; a failure is logged,
+    not raised: nothing reads them."""
+    for path in paths:
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            log.info("deleted stray file %s", path)
+        except OSError as error:
+            log.warning("could not delete stray file %s: %s", path, error)
 
 
 def archive_segment(path: Path, archive: Path) -> None:
