@@ -43,7 +43,7 @@ from vectordb.errors import CorruptionError
 from vectordb.index.background import BackgroundIndex, RowSource, SearchKnobs
 from vectordb.index.flat import NO_ROW
 from vectordb.index.kmeans import assign, kmeans
-from vectordb.index.quantization import Codec, codec_from_state, make_codec
+from vectordb.index.quantization import Codec, codec_class, codec_from_state, make_codec
 
 __all__ = ["CellLists", "IvfIndex", "load_scan_kernels"]
 
@@ -607,7 +607,7 @@ class IvfIndex(BackgroundIndex):
     def _train_after(self) -> int:
         if self.ivf is not None:
             return self.ivf.train_after
-        codec = make_codec(self.quantization.kind if self.quantization else None, 1, 1)
+        codec = codec_class(self.quantization.kind if self.quantization else None)
         return _FLAT_TRAIN_AFTER if codec.needs_training else 1
 
     def _training_sample(self) -> int:

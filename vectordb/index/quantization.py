@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from vectordb.errors import CorruptionError
 
-__all__ = ["Codec", "make_codec", "codec_from_state"]
+__all__ = ["Codec", "codec_class", "codec_from_state", "make_codec"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -354,19 +354,18 @@ class PqCodec(Codec):
         self.trained = True
 
 
+def codec_class(kind: str | None) -> type[Codec]:
+    """The codec class for a quantization kind (None: full float32)."""
+    if kind is None:
+        return Codec
+    return _CODECS[kind]
+
+
 def make_codec(kind: str | None, dim: int, pq_m: int | None = None) -> Codec:
-    if kind is None or kind == "float32":
-        return Codec(dim)
     if kind == "pq":
         assert pq_m is not None
         return PqCodec(dim, pq_m)
-    classes: dict[str, type[Codec]] = {
-        "float16": Float16Codec,
-        "int8": Int8Codec,
-        "int4": Int4Codec,
-        "binary": BinaryCodec,
-    }
-    return classes[kind](dim)
+    return codec_class(kind)(dim)
 
 
 def codec_from_state(
@@ -375,6 +374,16 @@ def codec_from_state(
     codec = make_codec(kind, dim, pq_m)
     codec.load_state(state)
     return codec
+
+
+_CODECS: dict[str, type[Codec]] = {
+    "float32": Codec,
+    "float16": Float16Codec,
+    "int8": Int8Codec,
+    "int4": Int4Codec,
+    "binary": BinaryCodec,
+    "pq": PqCodec,
+}
 
 
 def _array(state: dict[str, Any], key: str, shape: tuple[int, ...], dtype: Any) -> Any:
