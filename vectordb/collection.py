@@ -660,8 +660,8 @@ class Collection:
             return self._exact_subset(store, matrix, k, allowed, matches, mode, slot.threads)
         assert index is not None
         if ivf:
-            info = index.stats()
-            nprobe = knobs.nprobe or info.get("nprobe")
+            structure = index.structure  # None until trained: the exact fallback answers
+            nprobe = knobs.nprobe or (None if structure is None else structure.default_nprobe)
             if nprobe:
                 knobs = SearchKnobs(ef=knobs.ef, mode=knobs.mode,
                                     nprobe=int(np.ceil(nprobe / selectivity)))  # fmt: skip

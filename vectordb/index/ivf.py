@@ -286,6 +286,11 @@ class CellLists:
         )
 
     # ----------------------------------------------------------------- search
+    @property
+    def default_nprobe(self) -> int:
+        """Cells a search probes when it names no ``nprobe``."""
+        return self.nprobe or default_nprobe(self.nlist)
+
     def candidates(self, k: int) -> int:
         if self.rescore is None:
             return k + _FLOAT_MARGIN
@@ -315,7 +320,7 @@ class CellLists:
             return None
         prepared = _unit_rows(queries) if self.metric is Metric.COSINE else queries
         prepared = np.ascontiguousarray(prepared, np.float32)
-        nprobe = knobs.nprobe or self.nprobe or default_nprobe(self.nlist)
+        nprobe = knobs.nprobe or self.default_nprobe
         cells = self.probes(prepared, min(nprobe, self.nlist))
         starts = np.ascontiguousarray(self.list_start[cells])
         sizes = np.ascontiguousarray(self.list_size[cells])
@@ -562,9 +567,7 @@ class CellLists:
         return {
             "quantization": None if self.codec.kind == "float32" else self.codec.kind,
             "nlist": self.nlist if self.centroids is not None else None,
-            "nprobe": None
-            if self.centroids is None
-            else (self.nprobe or default_nprobe(self.nlist)),
+            "nprobe": None if self.centroids is None else self.default_nprobe,
             "trained_on": self.trained_on,
             "cell_sizes": {
                 "min": int(sizes.min()),
