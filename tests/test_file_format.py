@@ -363,13 +363,16 @@ def read_database(root: Path) -> DatabaseImage:
                 log.segments[0][1],
             )
     for record in log.records:
-        collection = by_uid.get(record.get("c"))  # type: ignore[arg-type]
-        if collection is None:
-            image.skipped_unknown += 1
-        elif record["lsn"] <= collection.checkpoint_lsn:
-            image.skipped_checkpointed += 1
-        else:
-            collection.apply(record)
+        # a "txn" record holds several writes, each naming its collection (section 6.4)
+        parts = record["ops"] if record["op"] == "txn" else [record]
+        for part in parts:
+            collection = by_uid.get(part.get("c"))  # type: ignore[arg-type]
+            if collection is None:
+                image.skipped_unknown += 1
+            elif record["lsn"] <= collection.checkpoint_lsn:
+                image.skipped_checkpointed += 1
+            else:
+                collection.apply({**part, "lsn": record["lsn"]})
     return image
 
 
@@ -460,6 +463,10 @@ WRITER = textwrap.dedent("""
     again = db.create_collection("gone", dim=3)       # same name, new uid
     again.add(vectors(2, 3), ids=["g-new", "g1"])
     db.create_collection("empty", dim=2)              # never written: no snapshot
+    with db.transaction():                            # one "txn" record, two collections
+        docs.add(vectors(2, 8), ids=["t0", "t1"], metadata=[{"txn": 1}, None])
+        unit.delete("u2")
+        docs.update(["t0"], metadata=[{"txn": 2}])
     for i in range(int(sys.argv[3]) if len(sys.argv) > 3 else 0):
         docs.upsert(vectors(3, 8), ids=[f"loop{i % 4}", f"d{30 + i % 9}", f"x{i}"])
     os._exit(0)                                        # a crash: no close, no checkpoint
@@ -498,13 +505,16 @@ def test_reader_matches_vectordb_after_a_crash(crashed_db: Path) -> None:
     # the state really is split between checkpoint files and the log
     docs = image.collections["docs"]
     assert docs.snapshot_rows > 0 and docs.untouched_checkpoint_rows()
-    assert docs.replayed == 6 and docs.logged
+    assert docs.replayed == 8 and docs.logged  # 6 writes, then 2 in the transaction
     assert image.skipped_unknown >= 1  # records of the dropped "gone"
     assert image.log.torn is None
-    assert len(image.log.segments) == 1
+    # the checkpoint sealed the first segment; it stays until the next checkpoint
+    assert len(image.log.segments) == 2
     # the expected content, spot-checked independently of both readers
     assert "lost" not in ours["bulk"] and len(ours["bulk"]) == 20
     assert sorted(ours["gone"]) == ["g-new", "g1"]
+    assert ours["docs"]["t0"][1] == {"txn": 2} and ours["docs"]["t1"][1] is None
+    assert "u2" not in ours["unit"]
     assert ours["cleared"] == {} and image.collections["cleared"].snapshot_rows == 2
     assert ours["empty"] == {} and image.collections["empty"].snapshot_rows == 0
     assert ours["docs"]["d8"][1] == {"only": "meta"} and ours["docs"]["d10"][1] is None

@@ -23,6 +23,7 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
+from vectordb.concurrency.idempotency import check_key, request_digest
 from vectordb.config import CollectionConfig, Metric
 from vectordb.errors import (
     DatabaseClosedError,
@@ -34,13 +35,14 @@ from vectordb.errors import (
     InvalidVectorError,
 )
 from vectordb.filters.columns import MISSING, value_at
-from vectordb.filters.evaluate import evaluate
+from vectordb.filters.evaluate import evaluate, reference_match
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.background import SearchKnobs
 from vectordb.index.flat import SearchMode, exact_search, rescore
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
 if TYPE_CHECKING:
+    from vectordb.concurrency.transaction import PendingWrites, Transaction
     from vectordb.database import Database
     from vectordb.engine import StoreSlot
     from vectordb.storage.collection_store import CollectionStore
@@ -142,10 +144,43 @@ class Collection:
         return f"<vectordb.Collection {self.name!r} dim={self.dim} metric={self.metric}>"
 
     def _live_slot(self) -> StoreSlot:
-        self._database._ensure_open()
+        """The collection's slot, after catching up with other processes' commits."""
+        self._database._ensure_open()  # catches up with other processes' commits
         if self._slot.dropped:
             raise DatabaseClosedError(f"collection {self.name!r} was dropped")
         return self._slot
+
+    def _pending(self, slot: StoreSlot) -> PendingWrites | None:
+        """The open transaction's view of this collection, or None outside a transaction
+        (caller holds ``writing()``)."""
+        transaction = self._engine.current_transaction()
+        return None if transaction is None else transaction.view(slot)
+
+    def _key_digest(
+        self, idempotency_key: str | None, *parts: bytes | str | memoryview | None
+    ) -> tuple[str, bytes] | None:
+        if idempotency_key is None:
+            return None
+        return check_key(idempotency_key), request_digest([self._slot.uid, *parts])
+
+    def _replayed(self, keyed: tuple[str, bytes] | None) -> tuple[bool, Any]:
+        """(True, first result) if ``keyed`` names a write applied before (caller holds
+        ``writing()``, so the log has been followed to its end)."""
+        if keyed is None:
+            return False, None
+        if self._engine.current_transaction() is not None:
+            from vectordb.errors import TransactionError
+
+            raise TransactionError(
+                "idempotency_key on a write inside a transaction: give the key to "
+                "transaction() instead"
+            )
+        return self._engine.idempotency.lookup(*keyed)
+
+    def batch(self, *, idempotency_key: str | None = None) -> Transaction:
+        """A transaction (see :meth:`Database.transaction`), for writes to this collection
+        (and any other of the database) that must happen together or not at all."""
+        return self._database.transaction(idempotency_key=idempotency_key)
 
     # ----------------------------------------------------------------- writes
     @_measured("add")
@@ -154,6 +189,8 @@ class Collection:
         vectors: Any,
         ids: Sequence[str] | str | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> list[str]:
         """Insert new records; returns their ids.
 
@@ -165,11 +202,17 @@ class Collection:
             ``n`` unique strings, or None for generated uuid4 strings.
         metadata
             ``n`` mappings (or None entries), or None; values must be storable by msgpack.
+        idempotency_key
+            A string naming this request: a retry with the same key (after a timeout, a
+            lost response, a restart) is applied once and returns the first call's ids, even
+            generated ones (docs/concurrency.md).
 
         Raises
         ------
         DuplicateIdError
             If any id is already stored or repeated in the batch; nothing is added.
+        IdempotencyKeyReuseError
+            If ``idempotency_key`` names an earlier, different request; nothing is added.
         DimensionMismatchError, InvalidVectorError, InvalidMetadataError, InvalidArgumentError
             For malformed input; nothing is added.
         """
@@ -178,22 +221,31 @@ class Collection:
         id_list = _uuid4_strings(len(matrix)) if ids is None else _ids(ids, len(matrix))
         blobs = _metadata_blobs(metadata, len(matrix))
         slot = self._live_slot()
+        keyed = self._key_digest(
+            idempotency_key, "add", None if generated else "\x1f".join(id_list),
+            matrix.data.cast("B"), _joined(blobs),
+        )  # fmt: skip
         with self._engine.writing():
+            replayed, result = self._replayed(keyed)
+            if replayed:
+                return list(result)
             store = slot.store
+            pending = self._pending(slot)
             # 122 random bits per generated id: a collision is not a practical concern
             if not generated:
-                taken = (
-                    store.row_of.keys() & id_list
-                    if not store.row_of.keys().isdisjoint(id_list)
-                    else set()
-                )
+                if pending is not None:
+                    taken = {vector_id for vector_id in id_list if pending.exists(vector_id)}
+                elif not store.row_of.keys().isdisjoint(id_list):
+                    taken = store.row_of.keys() & id_list
+                else:
+                    taken = set()
                 if taken:
                     example = sorted(taken)[:3]
                     raise DuplicateIdError(
                         f"{len(taken)} id(s) already stored in {self.name!r}, e.g. {example}; "
                         "nothing was added. Use upsert() to replace records"
                     )
-            self._put(slot, id_list, matrix, blobs, ids_are_new=True)
+            self._put(slot, id_list, matrix, blobs, ids_are_new=True, keyed=keyed, result=id_list)
         return id_list
 
     @_measured("upsert")
@@ -202,18 +254,28 @@ class Collection:
         vectors: Any,
         ids: Sequence[str] | str,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> list[str]:
         """Insert records, or replace whole records (vector and metadata) whose id exists.
 
         ``metadata=None`` stores the records without metadata; to change only vectors or only
-        metadata of existing records use :meth:`update`.
+        metadata of existing records use :meth:`update`. ``idempotency_key``: see
+        :meth:`add`.
         """
         matrix = self._vectors(vectors)
         id_list = _ids(ids, len(matrix))
         blobs = _metadata_blobs(metadata, len(matrix))
         slot = self._live_slot()
+        keyed = self._key_digest(
+            idempotency_key, "upsert", "\x1f".join(id_list), matrix.data.cast("B"),
+            _joined(blobs),
+        )  # fmt: skip
         with self._engine.writing():
-            self._put(slot, id_list, matrix, blobs)
+            replayed, result = self._replayed(keyed)
+            if replayed:
+                return list(result)
+            self._put(slot, id_list, matrix, blobs, keyed=keyed, result=id_list)
         return id_list
 
     @_measured("update")
@@ -222,9 +284,12 @@ class Collection:
         ids: Sequence[str] | str,
         vectors: Any = None,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> None:
         """Change existing records: vectors only (metadata kept), metadata only (vector
         kept; a None entry removes the record's metadata), or both at once.
+        ``idempotency_key``: see :meth:`add`.
 
         Raises
         ------
@@ -237,21 +302,35 @@ class Collection:
         matrix = None if vectors is None else self._vectors(vectors, expected=len(id_list))
         blobs = None if metadata is None else _metadata_blobs(metadata, len(id_list))
         slot = self._live_slot()
+        keyed = self._key_digest(
+            idempotency_key, "update", "\x1f".join(id_list),
+            None if matrix is None else matrix.data.cast("B"), _joined(blobs),
+        )  # fmt: skip
         with self._engine.writing():
+            if self._replayed(keyed)[0]:
+                return
             store = slot.store
-            self._require_ids(id_list)
+            pending = self._pending(slot)
+            self._require_ids(id_list, pending)
             if matrix is None:
                 assert blobs is not None
                 new_metadata: list[bytes] = blobs
-                fields = {"op": "meta", "ids": id_list, "meta": new_metadata}
+                fields: dict[str, Any] = {"op": "meta", "ids": id_list, "meta": new_metadata}
+                if keyed is not None:
+                    fields.update(k=keyed[0], h=keyed[1], r=None)
                 self._engine.commit(
                     slot, fields, None, lambda lsn: slot.set_metadata(lsn, id_list, new_metadata)
                 )
+                if pending is not None:
+                    pending.set_metadata(id_list, new_metadata)
                 return
             if blobs is None:
-                row_of = store.row_of
-                blobs = [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
-            self._put(slot, id_list, matrix, blobs)
+                if pending is not None:
+                    blobs = [pending.metadata_bytes(vector_id) for vector_id in id_list]
+                else:
+                    row_of = store.row_of
+                    blobs = [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
+            self._put(slot, id_list, matrix, blobs, keyed=keyed, result=None)
 
     @_measured("delete")
     def delete(
@@ -260,9 +339,11 @@ class Collection:
         *,
         missing_ok: bool = False,
         where: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
         """Delete records by id, or every record matching ``where``; returns how many were
-        deleted. One atomic write either way.
+        deleted. One atomic write either way. ``idempotency_key``: see :meth:`add` (a retry
+        returns the first call's count).
 
         Raises
         ------
@@ -274,41 +355,73 @@ class Collection:
         if (ids is None) == (where is None):
             raise InvalidArgumentError("delete() takes ids or where=, exactly one of them")
         if where is not None:
-            return self._delete_where(parse_filter(where))
+            expression = parse_filter(where)
+            slot = self._live_slot()
+            keyed = self._key_digest(idempotency_key, "delete-where", repr(expression))
+            with self._engine.writing():
+                replayed, result = self._replayed(keyed)
+                if replayed:
+                    return int(result)
+                return self._commit_delete(slot, self._ids_where(slot, expression), keyed)
         assert ids is not None
         id_list = _ids(ids, None, allow_repeats=True)
         slot = self._live_slot()
+        keyed = self._key_digest(
+            idempotency_key, "delete", "\x1f".join(id_list), "missing_ok" if missing_ok else ""
+        )
         with self._engine.writing():
+            replayed, result = self._replayed(keyed)
+            if replayed:
+                return int(result)
             store = slot.store
+            pending = self._pending(slot)
             if missing_ok:
-                id_list = list(dict.fromkeys(i for i in id_list if i in store.row_of))
+                exists = store.row_of.__contains__ if pending is None else pending.exists
+                id_list = list(dict.fromkeys(i for i in id_list if exists(i)))
             else:
-                self._require_ids(id_list)
+                self._require_ids(id_list, pending)
                 id_list = list(dict.fromkeys(id_list))
-            return self._commit_delete(slot, id_list)
+            return self._commit_delete(slot, id_list, keyed)
 
-    def _commit_delete(self, slot: StoreSlot, id_list: list[str]) -> int:
+    def _commit_delete(
+        self, slot: StoreSlot, id_list: list[str], keyed: tuple[str, bytes] | None
+    ) -> int:
         """Log and apply the deletion of ``id_list`` (all stored; caller holds ``writing()``)."""
         if not id_list:
             return 0
-        self._engine.commit(
-            slot, {"op": "del", "ids": id_list}, None, lambda lsn: slot.delete(lsn, id_list)
-        )
+        fields: dict[str, Any] = {"op": "del", "ids": id_list}
+        if keyed is not None:
+            fields.update(k=keyed[0], h=keyed[1], r=len(id_list))
+        self._engine.commit(slot, fields, None, lambda lsn: slot.delete(lsn, id_list))
+        pending = self._pending(slot)
+        if pending is not None:
+            pending.delete(id_list)
         return len(id_list)
 
-    def _delete_where(self, expression: Expression) -> int:
-        slot = self._live_slot()
-        with self._engine.writing():
-            store = slot.store
-            with slot.latch.read():
-                n = store.n_rows
-                mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
-                id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
-            return self._commit_delete(slot, id_list)
+    def _ids_where(self, slot: StoreSlot, expression: Expression) -> list[str]:
+        """Ids of the records matching ``expression`` (caller holds ``writing()``); inside a
+        transaction, as its earlier writes leave the collection."""
+        store = slot.store
+        with slot.latch.read():
+            n = store.n_rows
+            mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
+            id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
+        pending = self._pending(slot)
+        if pending is None:
+            return id_list
+        gone = pending.deleted()
+        written = dict(pending.written())
+        kept = [i for i in id_list if i not in gone and i not in written]
+        for vector_id, blob in written.items():
+            metadata = msgpack.unpackb(blob, raw=False) if blob else None
+            if reference_match(expression, metadata):
+                kept.append(vector_id)
+        return kept
 
-    def _require_ids(self, id_list: list[str]) -> None:
+    def _require_ids(self, id_list: list[str], pending: PendingWrites | None = None) -> None:
         row_of = self._slot.store.row_of
-        missing = [vector_id for vector_id in id_list if vector_id not in row_of]
+        exists = row_of.__contains__ if pending is None else pending.exists
+        missing = [vector_id for vector_id in id_list if not exists(vector_id)]
         if missing:
             raise IdNotFoundError(
                 f"{len(missing)} id(s) not stored in {self.name!r}, e.g. {missing[:3]}; nothing "
@@ -323,17 +436,33 @@ class Collection:
         blobs: list[bytes] | None,
         *,
         ids_are_new: bool = False,
+        keyed: tuple[str, bytes] | None = None,
+        result: Any = None,
     ) -> None:
+        """Plan rows, write the vectors into them (nobody reads them yet, so before the log:
+        a process that sees the record sees the bytes), then log and apply the record."""
         store = slot.store
-        self._engine.check_limits(slot, id_list, ids_are_new)
-        rows = store.plan_rows(len(id_list))
-        fields = {"op": "put", "ids": id_list, "rows": rows.astype("<i8").tobytes(), "meta": blobs}
+        pending = self._pending(slot)
+        self._engine.check_limits(slot, id_list, ids_are_new, pending)
+        rows = store.plan_rows(len(id_list), reserve=pending is not None)
+        if pending is not None:
+            matrix = np.array(matrix, dtype=_FLOAT32, copy=True)  # applied at the commit
+        store.vectors.write(rows, matrix)
+        fields: dict[str, Any] = {
+            "op": "put", "ids": id_list, "rows": rows.astype("<i8").tobytes(), "meta": blobs,
+        }  # fmt: skip
+        if keyed is not None:
+            fields.update(k=keyed[0], h=keyed[1], r=result)
         self._engine.commit(
             slot,
             fields,
             ("vec", matrix.data.cast("B")),
-            lambda lsn: slot.put(lsn, rows, id_list, matrix, blobs, ids_are_new=ids_are_new),
+            lambda lsn: slot.put(
+                lsn, rows, id_list, matrix, blobs, ids_are_new=ids_are_new, vectors_in_file=True
+            ),
         )
+        if pending is not None:
+            pending.put(id_list, blobs)
 
     # ----------------------------------------------------------------- reads
     @_measured("get")
@@ -887,7 +1016,7 @@ class Collection:
             store = slot.store
             capacity = store.vectors.capacity
             memory = (
-                capacity * (1 + 1 + 8 + 1 + 4)  # live, checkpoint_live, checksums, flags, norms
+                capacity * (1 + 8 + 1 + 4)  # live, checksums, flags, norms
                 + len(store.row_ids) * 8
                 + store.count * 64
             )
@@ -1147,6 +1276,13 @@ def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list
         repeated = next(i for i in id_list if i in seen or seen.add(i))  # type: ignore[func-returns-value]
         raise DuplicateIdError(f"id {repeated!r} appears more than once in the batch")
     return id_list
+
+
+def _joined(blobs: list[bytes] | None) -> bytes | None:
+    """Metadata blobs as one byte string for a request digest (each length-prefixed)."""
+    if blobs is None:
+        return None
+    return b"".join(len(blob).to_bytes(4, "little") + blob for blob in blobs)
 
 
 def _pack_default(value: Any) -> Any:

@@ -36,6 +36,8 @@ class Durability(str, enum.Enum):
     segment rotation and close; a killed process loses nothing, a power cut loses the
     writes since the last fsync.
     ``off``: nothing is logged; writes are durable only once a checkpoint or close has run.
+    The process then keeps the database's writer lock until that checkpoint (other
+    processes' writes wait, and see the writes after it): a mode for bulk loads.
     """
 
     FULL = "full"
@@ -156,7 +158,10 @@ class DatabaseConfig:
     durability
         Default :class:`Durability` of writes (``"full"``, ``"normal"`` or ``"off"``).
     lock_timeout
-        Seconds to wait for the writer lock before raising ``LockTimeoutError``.
+        Seconds to wait for the writer lock (another thread's or process's write or
+        transaction holds it) before raising ``LockTimeoutError``.
+    idempotency_window
+        Seconds an ``idempotency_key`` is remembered after its write (default one day).
     checkpoint_records
         Write a checkpoint after this many log records since the last one.
     checkpoint_bytes
@@ -213,6 +218,7 @@ class DatabaseConfig:
 
     durability: Durability | str = Durability.FULL
     lock_timeout: float = 5.0
+    idempotency_window: float = 86_400.0
     checkpoint_records: int = 100_000
     checkpoint_bytes: int = 256 * 1024 * 1024
     initial_capacity: int = 1024
@@ -239,6 +245,7 @@ class DatabaseConfig:
             self, "durability", _enum_value(Durability, "durability", self.durability)
         )
         _check_positive_number("lock_timeout", self.lock_timeout, integer=False)
+        _check_positive_number("idempotency_window", self.idempotency_window, integer=False)
         _check_positive_number("checkpoint_records", self.checkpoint_records, integer=True)
         _check_positive_number("checkpoint_bytes", self.checkpoint_bytes, integer=True)
         _check_positive_number("initial_capacity", self.initial_capacity, integer=True)

@@ -60,6 +60,7 @@ class ResolvedConfig:
 ENV_KINDS = {
     "durability": "str",
     "lock_timeout": "float",
+    "idempotency_window": "float",
     "checkpoint_records": "int",
     "checkpoint_bytes": "int",
     "initial_capacity": "int",

@@ -17,15 +17,24 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vectordb.collection import Collection
 from vectordb.config import CollectionConfig, DatabaseConfig, Metric
 from vectordb.config_sources import resolve_database_config
 from vectordb.engine import Engine, validate_collection_name
-from vectordb.errors import DatabaseClosedError, InvalidConfigError, ReadOnlyError, VectorDBError
+from vectordb.errors import (
+    CollectionExistsError,
+    DatabaseClosedError,
+    InvalidConfigError,
+    ReadOnlyError,
+    VectorDBError,
+)
 from vectordb.observability.logs import apply_logging_config
 from vectordb.results import CollectionInfo, Problem
+
+if TYPE_CHECKING:
+    from vectordb.concurrency.transaction import Transaction
 
 __all__ = ["Database", "open", "restore"]
 
@@ -240,9 +249,11 @@ class Database:
         }
 
     def _ensure_open(self) -> None:
+        """Raise if closed; then catch up with what other processes committed."""
         if self._closed:
             raise DatabaseClosedError(f"database {self.path} is closed; open it again")
         self._engine.ensure_usable()
+        self._engine.refresh()
 
     def close(self) -> None:
         """Checkpoint (when this is the last handle) and close. Safe to call twice."""
@@ -310,20 +321,22 @@ class Database:
         config = CollectionConfig.from_mapping(
             {"dim": dim, "metric": metric, "index": index, "normalize": normalize, **overrides}
         )
-        if exist_ok and name in self._engine.slots:
-            existing = self.get_collection(name)
-            mine = config.to_dict()
-            theirs = existing.config.to_dict()
-            differ = [
-                key for key in ("dim", "metric", "index", "normalize") if mine[key] != theirs[key]
-            ]
-            if differ:
-                raise InvalidConfigError(
-                    f"collection {name!r} exists with { ({k: theirs[k] for k in differ}) }, not "
-                    f"{ ({k: mine[k] for k in differ}) }"
-                )
-            return existing
-        return Collection(self, self._engine.create_collection(name, config))
+        if not exist_ok or name not in self._engine.slots:
+            try:
+                return Collection(self, self._engine.create_collection(name, config))
+            except CollectionExistsError:
+                if not exist_ok:
+                    raise  # (with exist_ok: another process created it first)
+        existing = self.get_collection(name)
+        mine = config.to_dict()
+        theirs = existing.config.to_dict()
+        differ = [k for k in ("dim", "metric", "index", "normalize") if mine[k] != theirs[k]]
+        if differ:
+            raise InvalidConfigError(
+                f"collection {name!r} exists with { ({k: theirs[k] for k in differ}) }, not "
+                f"{ ({k: mine[k] for k in differ}) }"
+            )
+        return existing
 
     def get_collection(self, name: str) -> Collection:
         """The collection called ``name``; raises CollectionNotFoundError if there is none."""
@@ -347,6 +360,34 @@ class Database:
     def __contains__(self, name: object) -> bool:
         self._ensure_open()
         return isinstance(name, str) and name in self._engine.slots
+
+    # ----------------------------------------------------------------- transactions
+    def transaction(self, *, idempotency_key: str | None = None) -> Transaction:
+        """Group writes to one or several collections into one atomic commit::
+
+            with db.transaction():
+                docs.add(vectors, ids=ids)
+                chunks.delete(old_ids)
+
+        All the writes in the block happen, or none: an exception in the block (or a crash
+        before its end) discards them. The block holds the writer locks, so it is
+        serializable (no other thread or process writes meanwhile; theirs wait up to
+        ``lock_timeout``) - keep it short. Reads in the block see the committed state, not
+        the block's own writes; validation (duplicate ids, missing ids) does count them.
+
+        ``idempotency_key``: a retried transaction with the same key is applied once;
+        ``already_applied`` on the returned object says whether it was, before the body runs.
+
+        Raises ``TransactionError`` when nested or used from another thread.
+        """
+        from vectordb.concurrency.idempotency import check_key
+        from vectordb.concurrency.transaction import Transaction
+
+        self._ensure_open()
+        if self.read_only:
+            raise ReadOnlyError(f"database {self.path} is open read-only; writes are refused")
+        key = None if idempotency_key is None else check_key(idempotency_key)
+        return Transaction(self._engine, key)
 
     # ----------------------------------------------------------------- maintenance
     def checkpoint(self) -> None:

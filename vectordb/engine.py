@@ -1,20 +1,37 @@
 """Engine: the state of one open database directory, shared by every handle in the process.
 
-The engine owns the process lock, the log writer, the writer mutex and one
-``CollectionStore`` per collection. Handles (``Database``, ``Collection``) validate arguments
-and call ``Engine.commit`` to make a change durable and visible.
+The engine owns the log writer, the locks and one ``CollectionStore`` per collection.
+Handles (``Database``, ``Collection``) validate arguments and call ``Engine.commit`` to make
+a change durable and visible.
 
-Write path (``commit``): writer mutex -> append the record to the log (fsync for durability
-``full``) -> apply it to the store under the collection's exclusive latch -> maybe checkpoint.
-A failure before the log append changes nothing; an fsync failure, or a failure to apply a
-logged record, makes the engine unusable (``StorageError`` on every later call) because memory
-and disk may disagree - reopening recovers from the log.
+Several processes may open one directory read-write at once (SQLite's WAL mode is the
+model, see docs/concurrency.md). Each process keeps its own in-memory state, and the log is
+how they agree:
 
-Open path: lock -> load each collection's MANIFEST, vector file and snapshot -> replay log
-records newer than each collection's checkpoint LSN -> cut a torn tail off the last segment.
+- Write (``writing()``): writer mutex -> the database writer lock (``<db>/LOCK``, held for
+  one write operation or transaction, not for the handle's life) -> follow the log to its
+  end, replaying what other processes committed (``catch_up``) -> write the new vectors into
+  rows nobody reads -> append the record (fsync for durability ``full``) -> apply it in
+  memory under the collection's exclusive latch -> release. A failure before the log append
+  changes nothing; an fsync failure, or a failure to apply a logged record, makes the engine
+  unusable (``StorageError`` on every later call) because memory and disk may disagree -
+  reopening recovers from the log.
+- Read (``refresh()``): one ``stat`` of the current log segment; when it grew, replay the new
+  records (never writing a vector: the writer put the bytes in the shared file before it
+  logged them). A search that ran while another process checkpointed is run again
+  (``checkpoints_seen``): a checkpoint is what lets rows be reused.
+- Collection creation, drop and compaction are logged too (``create`` / ``drop`` /
+  ``compacted`` records without vectors), so other processes see them.
 
-Checkpoint: for every changed collection flush the vector file, write a snapshot and commit
-the MANIFEST at the current LSN; then start a new log segment and delete the older ones.
+Open: writer lock (read-write opens) -> load each collection's MANIFEST, vector file and
+snapshot -> replay log records newer than each collection's checkpoint LSN -> cut a torn tail
+off the last segment -> release the lock.
+
+Checkpoint (by whichever process holds the writer lock): for every changed collection flush
+the vector file, write a snapshot and commit the MANIFEST at the current LSN; save the
+idempotency keys; seal the log segment and start a new one; delete the segments before the
+previous checkpoint (one sealed segment stays, so a process that was idle across one
+checkpoint catches up by replay instead of reloading its collections).
 """
 
 from __future__ import annotations
@@ -37,6 +54,8 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
+from vectordb.concurrency.idempotency import IdempotencyKeys
+from vectordb.concurrency.transaction import BufferedWrite, Transaction
 from vectordb.config import CollectionConfig, DatabaseConfig, Durability
 from vectordb.errors import (
     CollectionExistsError,
@@ -46,14 +65,16 @@ from vectordb.errors import (
     DatabaseClosedError,
     InvalidArgumentError,
     InvalidConfigError,
+    LockTimeoutError,
     ReadOnlyError,
     StorageError,
+    TransactionError,
     UnsupportedFormatError,
     VectorDBError,
 )
 from vectordb.index.background import BackgroundIndex, RowSource
 from vectordb.lifecycle.compaction import compact_collection, recover_interrupted
-from vectordb.locking import ProcessLock, ReadWriteLatch, WriterMutex
+from vectordb.locking import FileLock, ReadWriteLatch, WriterMutex
 from vectordb.observability.metrics import Metrics
 from vectordb.results import Problem
 from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
@@ -62,7 +83,7 @@ from vectordb.storage.headers import DATABASE_MAGIC, HEADER, pack_header, unpack
 from vectordb.storage.layout import CollectionFiles, DatabaseFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.vector_file import VectorFile
-from vectordb.storage.wal import WalScan, WalWriter
+from vectordb.storage.wal import FellBehind, WalFollower, WalRecord, WalScan, WalWriter
 
 __all__ = ["Engine", "validate_collection_name"]
 
@@ -168,6 +189,10 @@ class StoreSlot:
     def name(self) -> str:
         return self.store.manifest.name
 
+    @property
+    def uid(self) -> str:
+        return self.store.manifest.uid
+
     def put(
         self,
         lsn: int,
@@ -177,8 +202,12 @@ class StoreSlot:
         metadata: list[bytes] | None,
         *,
         ids_are_new: bool = False,
+        vectors_in_file: bool = False,
     ) -> None:
-        replaced = self.store.apply_put(lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new)
+        replaced = self.store.apply_put(
+            lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new,
+            vectors_in_file=vectors_in_file,
+        )  # fmt: skip
         self.columns.rows_changed(rows)
         self.generation += 1
         if self.index is not None:
@@ -235,6 +264,21 @@ class Engine:
         self.checkpoint_deferred = False
         self.recovered_records = 0
         self.torn_tail: str | None = None
+        #: the database writer lock (<db>/LOCK), held per write operation or transaction
+        self.db_lock: FileLock | None = None
+        self._write_depth = 0  # nesting of writing() in the thread holding the writer mutex
+        #: uids of collections written with durability "off" since the last checkpoint: their
+        #: writes are not in the log, so this process keeps the writer lock until a checkpoint
+        self.unlogged: set[str] = set()
+        self.follower: WalFollower | None = None
+        self._catch_up_mutex = threading.RLock()
+        #: checkpoints seen (own and followed): a search that ran across one is run again
+        self.checkpoints_seen = 0
+        self.caught_up_records = 0
+        self.reloads = 0
+        self.idempotency = IdempotencyKeys(config.idempotency_window)
+        self.transaction: Transaction | None = None
+        self._pause_lock: FileLock | None = None
         self._open()
 
     # ----------------------------------------------------------------- sharing
@@ -285,26 +329,40 @@ class Engine:
     # ----------------------------------------------------------------- open / recovery
     def _open(self) -> None:
         self._check_database_header()
-        self.lock = ProcessLock(
-            self.files.lock, exclusive=not self.read_only, timeout=self.config.lock_timeout
-        )
-        try:
-            self._load_collections()
-            self._recover()
-            if self.config.verify_checksums_on_open:
-                problems = self.check()
-                if problems:
-                    first = problems[0]
-                    raise CorruptionError(
-                        f"{len(problems)} problem(s) found at open; first: {first.message}",
-                        path=first.path,
-                        offset=first.offset,
-                    )
-        except BaseException:
-            self._close_resources()
-            raise
-        if not self.read_only:
-            self._delete_stray_files()
+        self.db_lock = FileLock(self.files.lock, create=not self.read_only)
+        attempts = 1 if not self.read_only or not self.db_lock.usable else 5
+        for attempt in range(attempts):
+            try:
+                if not self.read_only:
+                    self.db_lock.acquire(self.config.lock_timeout, f"open {self.root}")
+                try:
+                    self._load_collections()
+                    self._recover()
+                    if not self.read_only:
+                        self._delete_stray_files()
+                finally:
+                    self.db_lock.release()
+                if self.config.verify_checksums_on_open:
+                    problems = self.check()
+                    if problems:
+                        first = problems[0]
+                        raise CorruptionError(
+                            f"{len(problems)} problem(s) found at open; first: {first.message}",
+                            path=first.path,
+                            offset=first.offset,
+                        )
+                break
+            except (FileNotFoundError, StorageError, CorruptionError):
+                # a read-only open takes no lock: a checkpoint in a writing process may have
+                # replaced a file it was reading. Start over (a real problem persists).
+                self._close_resources(keep_lock_file=True)
+                if attempt == attempts - 1:
+                    self._close_resources()
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+            except BaseException:
+                self._close_resources()
+                raise
         for slot in self.slots.values():
             slot.start_background_work()
         if not self.read_only:
@@ -318,7 +376,8 @@ class Engine:
             data = meta.read_bytes()
             unpack_header(data, DATABASE_MAGIC, meta, "database header (vectordb.meta)")
             return
-        ours = {"LOCK", "wal", "collections", "vectordb.yaml"}  # a config file may come first
+        # a config file may come before the database
+        ours = {"LOCK", "PAUSE", "wal", "collections", "vectordb.yaml"}
         foreign = [
             entry.name
             for entry in self.root.iterdir()
@@ -389,48 +448,238 @@ class Engine:
         slot.search_defaults = None if ef is None and nprobe is None else (ef, nprobe)
 
     def _recover(self) -> None:
-        by_uid = {slot.store.manifest.uid: slot for slot in self.slots.values()}
+        """Replay the log into the loaded collections (caller holds the writer lock, or
+        opens read-only) and place the follower at the log's end."""
+        idempotency_lsn = self.idempotency.load(self.files.idempotency)
+        by_uid = {slot.uid: slot for slot in self.slots.values()}
         scan = WalScan(self.files)
         checkpoint_lsns = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
-        start = min(checkpoint_lsns) if checkpoint_lsns else 0
-        needed_from = start + 1 if checkpoint_lsns else None
+        needed_from = min(checkpoint_lsns) + 1 if checkpoint_lsns else None
+        start = min([*checkpoint_lsns, idempotency_lsn])
+        self.records_since_checkpoint = self.bytes_since_checkpoint = 0
         for record in scan.records(after_lsn=start, needed_from=needed_from):
-            target = by_uid.get(record.payload.get("c", ""))
-            if target is None or record.lsn <= target.store.manifest.checkpoint_lsn:
+            if record.payload.get("op") == "seal":
+                if record.payload.get("checkpoint"):
+                    self.records_since_checkpoint = self.bytes_since_checkpoint = 0
                 continue
-            try:
-                apply_record(target, record.lsn, record.payload)
-            except VectorDBError:
-                raise
-            except Exception as error:
-                raise CorruptionError(
-                    f"log record {record.lsn} cannot be applied: {error!r}",
-                    path=record.segment,
-                    offset=record.offset,
-                ) from error
-            self.recovered_records += 1
+            if record.lsn > idempotency_lsn:
+                self._remember_key(record.payload)
+            applied = False
+            for slot, payload in _targets(by_uid, record.payload):
+                if record.lsn <= slot.store.manifest.checkpoint_lsn:
+                    continue
+                try:
+                    apply_record(slot, record.lsn, payload, vectors_in_file=False)
+                except VectorDBError:
+                    raise
+                except Exception as error:
+                    raise CorruptionError(
+                        f"log record {record.lsn} cannot be applied: {error!r}",
+                        path=record.segment,
+                        offset=record.offset,
+                    ) from error
+                applied = True
+            if applied:
+                self.recovered_records += 1
             self.records_since_checkpoint += 1
             self.bytes_since_checkpoint += record.size
         if scan.torn is not None:
             torn = scan.torn
             self.torn_tail = f"{torn.segment.name} at byte {torn.offset} ({torn.reason})"
-            log.warning(
-                "log tail cut at %s: %s; that write was never acknowledged",
-                torn.segment,
-                self.torn_tail,
-            )
             if not self.read_only:
-                try:
-                    with open(torn.segment, "r+b") as handle:
-                        handle.truncate(torn.offset)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                except OSError as error:
-                    raise os_error(error, f"truncate torn log tail of {torn.segment}") from error
+                log.warning(
+                    "log tail cut at %s: %s; that write was never acknowledged",
+                    torn.segment,
+                    self.torn_tail,
+                )
+                _truncate(torn.segment, torn.offset)
         next_lsn = max([scan.next_lsn_hint or 1, *(lsn + 1 for lsn in checkpoint_lsns)])
         self.last_lsn = next_lsn - 1
+        if scan.end is not None:
+            path, offset, _ = scan.end
+        else:
+            path, offset = self.files.segment(next_lsn), HEADER.size
+        if self.follower is None:
+            self.follower = WalFollower(self.files, path, offset, next_lsn)
+        else:
+            self.follower.move_to(path, offset, next_lsn)
         if not self.read_only:
-            self.wal = WalWriter(self.files, next_lsn)
+            if self.wal is None:
+                self.wal = WalWriter(self.files, next_lsn)
+            self.wal.resume(path, offset, next_lsn)
+
+    def _remember_key(self, payload: Mapping[str, Any]) -> None:
+        key = payload.get("k")
+        if key is not None:
+            self.idempotency.remember(key, float(payload.get("t", 0.0)), payload["h"],
+                                      payload.get("r"))  # fmt: skip
+
+    # ----------------------------------------------------------------- following other processes
+    def refresh(self) -> int:
+        """Before a read: replay what other processes committed since this one last looked
+        (one ``stat`` when nothing changed). Returns ``checkpoints_seen`` for ``stale``."""
+        follower = self.follower
+        if follower is not None and follower.changed() and self.pid == os.getpid():
+            try:
+                self.catch_up(locked=False)
+            except FellBehind:
+                self._reload_locked()
+        return self.checkpoints_seen
+
+    def stale(self, seen: int) -> bool:
+        """After a read that began at ``refresh() == seen``: True if another process
+        checkpointed meanwhile, so a row the read trusted may have been reused: read again."""
+        self.refresh()
+        return self.checkpoints_seen != seen
+
+    def catch_up(self, *, locked: bool) -> None:
+        """Replay records other processes appended. ``locked``: the caller holds the writer
+        lock, so a partial frame at the end is a crashed writer's torn tail (cut off here)."""
+        follower = self.follower
+        assert follower is not None
+        with self._catch_up_mutex:
+            for record in follower.read_new(at_end_is_torn=locked):
+                self._apply_followed(record)
+            self.last_lsn = follower.next_lsn - 1
+            torn = follower.torn
+            if torn is not None and locked and not self.read_only:
+                log.warning("cut a crashed writer's unfinished log record at %s byte %d",
+                            torn.segment, torn.offset)  # fmt: skip
+                _truncate(torn.segment, torn.offset)
+            if locked and self.wal is not None:
+                self.wal.resume(follower.path, follower.offset, follower.next_lsn)
+
+    def _apply_followed(self, record: WalRecord) -> None:
+        """Apply one record another process committed (caller holds the catch-up mutex)."""
+        payload = record.payload
+        op = payload.get("op")
+        self.caught_up_records += 1
+        self.records_since_checkpoint += 1
+        self.bytes_since_checkpoint += record.size
+        if op == "seal":
+            if payload.get("checkpoint"):
+                self.checkpoints_seen += 1
+                self.records_since_checkpoint = self.bytes_since_checkpoint = 0
+            if payload.get("reload"):
+                # collections written with durability "off": their writes are not in the
+                # log, only in the checkpoint being written; reload under the writer lock
+                raise FellBehind("unlogged writes")
+            return
+        if op == "create":
+            if self._slot_by_uid(payload["uid"]) is None:
+                self._load_created(payload["name"])
+            return
+        if op == "drop":
+            slot = self._slot_by_uid(payload["uid"])
+            if slot is not None:
+                self._forget_slot(slot)
+            return
+        if op == "compacted":
+            slot = self._slot_by_uid(payload["uid"])
+            if slot is not None:
+                self._reopen_slot(slot)
+            return
+        self._remember_key(payload)
+        targets = [
+            (slot, part)
+            for slot, part in _targets(self._uid_map(), payload)
+            if record.lsn > slot.store.applied_lsn
+        ]
+        if not targets:
+            return
+        latches = sorted({id(slot): slot for slot, _ in targets}.values(), key=_slot_order)
+        with contextlib.ExitStack() as stack:
+            for slot in latches:
+                stack.enter_context(slot.latch.write())
+            try:
+                for slot, part in targets:
+                    apply_record(slot, record.lsn, part, vectors_in_file=True)
+            except BaseException as error:
+                self.failure = error
+                raise
+
+    def _uid_map(self) -> dict[str, StoreSlot]:
+        return {slot.uid: slot for slot in self.slots.values()}
+
+    def _slot_by_uid(self, uid: str) -> StoreSlot | None:
+        for slot in self.slots.values():
+            if slot.uid == uid:
+                return slot
+        return None
+
+    def _load_created(self, name: str) -> None:
+        """Open a collection another process created (its directory is complete: the
+        ``create`` record is logged after it is in place)."""
+        files = self.files.collection(name)
+        if not files.manifest.exists():
+            return  # dropped again since
+        store = CollectionStore(files, read_only=self.read_only, use_mmap=self.config.use_mmap)
+        try:
+            slot = StoreSlot(store, read_only=self.read_only, threads=self.config.thread_count)
+        except BaseException:
+            store.close()
+            raise
+        self.slots[name] = slot
+        self.apply_search_defaults(slot)
+        slot.start_background_work()
+
+    def _forget_slot(self, slot: StoreSlot) -> None:
+        if slot.index is not None:
+            slot.index.stop()
+        with slot.latch.write():
+            slot.dropped = True
+            if self.slots.get(slot.name) is slot:
+                del self.slots[slot.name]
+            slot.close()
+
+    def _reopen_slot(self, slot: StoreSlot) -> None:
+        """Load ``slot`` again from its files (another process compacted or checkpointed
+        writes the log does not hold); handles stay valid."""
+        if slot.index is not None:
+            slot.index.stop()
+        with slot.latch.write():
+            slot.close()
+            slot.reopen(self.files.collection(slot.name), use_mmap=self.config.use_mmap)
+        slot.start_background_work()
+
+    def _reload_locked(self) -> None:
+        """This process fell behind a deleted log segment: under the writer lock, load every
+        collection again from its checkpoint and replay the log from there."""
+        with self.writer_mutex.hold():
+            lock = self.db_lock
+            took = lock is not None and not lock.held
+            if took:
+                assert lock is not None
+                lock.acquire(self.config.lock_timeout, f"catch up with {self.root}")
+            try:
+                with self._catch_up_mutex:
+                    self.reloads += 1
+                    self.checkpoints_seen += 1
+                    log.info("fell behind the log of %s: reloading its collections", self.root)
+                    present = {e.name for e in self.files.collections_dir.iterdir()
+                               if not e.name.startswith(".")}  # fmt: skip
+                    for name, slot in list(self.slots.items()):
+                        if (
+                            name in present
+                            and Manifest.load(self.files.collection(name).manifest).uid == slot.uid
+                        ):
+                            self._reopen_slot(slot)
+                        else:
+                            self._forget_slot(slot)
+                    for name in sorted(present - set(self.slots)):
+                        self._load_created(name)
+                    self._recover_without_truncating()
+            finally:
+                if took:
+                    assert lock is not None
+                    lock.release()
+
+    def _recover_without_truncating(self) -> None:
+        read_only, self.read_only = self.read_only, True  # never cut a tail from here
+        try:
+            self._recover()
+        finally:
+            self.read_only = read_only
 
     # ----------------------------------------------------------------- guards
     def ensure_usable(self, *, write: bool = False) -> None:
@@ -459,12 +708,130 @@ class Engine:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the writer mutex for one write operation (validate, log, apply)."""
+        """Hold the writer locks for one write operation (validate, log, apply): the writer
+        mutex, then the database writer lock, then follow the log to its end so the
+        operation validates against every process's commits. Nested calls (a transaction's
+        writes) take nothing more."""
         self.ensure_usable(write=True)
         self.ensure_disk_space()
         with self.writer_mutex.hold():
             self.ensure_usable(write=True)
-            yield
+            outermost = self._write_depth == 0
+            if outermost:
+                self._take_db_lock(f"write to {self.root}")
+            self._write_depth += 1
+            try:
+                yield
+            finally:
+                self._write_depth -= 1
+                if outermost:
+                    self._release_db_lock()
+
+    def _take_db_lock(self, what: str) -> None:
+        """Take the database writer lock (unless a durability "off" write kept it) and catch
+        up with the log under it (caller holds the writer mutex)."""
+        lock = self.db_lock
+        assert lock is not None
+        if lock.held:
+            return  # kept since an unlogged write: nobody else can have written
+        lock.acquire(self.config.lock_timeout, what)
+        try:
+            try:
+                self.catch_up(locked=True)
+            except FellBehind:
+                self._reload_locked()
+                self.catch_up(locked=True)
+            self.ensure_usable(write=True)
+        except BaseException:
+            lock.release()
+            raise
+
+    def _release_db_lock(self) -> None:
+        lock = self.db_lock
+        if lock is None or not lock.held or self.unlogged:
+            return  # writes with durability "off" keep the lock until their checkpoint
+        lock.release()
+
+    # ----------------------------------------------------------------- transactions
+    def begin_transaction(self, transaction: Transaction) -> None:
+        current = self.transaction
+        if current is not None and current._thread == threading.get_ident():
+            raise TransactionError(
+                "a transaction is already open in this thread; nested transactions are not "
+                "supported (put the writes in the outer one)"
+            )
+        writing = self.writing()
+        writing.__enter__()
+        try:
+            if transaction.idempotency_key is not None:
+                entry = self.idempotency.keys.get(transaction.idempotency_key)
+                transaction.already_applied = entry is not None and entry[0] >= (
+                    time.time() - self.idempotency.window
+                )
+            transaction.opened(writing)
+            self.transaction = transaction
+        except BaseException:
+            writing.__exit__(None, None, None)
+            raise
+
+    def end_transaction(self, transaction: Transaction) -> None:
+        if self.transaction is not transaction:
+            return
+        self.transaction = None
+        writing, transaction._writing = transaction._writing, None
+        if writing is not None:
+            writing.__exit__(None, None, None)
+
+    def current_transaction(self) -> Transaction | None:
+        """The transaction open in the calling thread, or None."""
+        transaction = self.transaction
+        if transaction is not None and transaction._thread == threading.get_ident():
+            return transaction
+        return None
+
+    def commit_transaction(self, transaction: Transaction) -> None:
+        """Log the transaction's writes as one ``txn`` record and apply them all at once."""
+        from vectordb.concurrency.idempotency import request_digest
+
+        writes = transaction.writes
+        key = transaction.idempotency_key
+        digest = None
+        if key is not None:
+            digest = request_digest(_write_digest_parts(writes))
+            found, _ = self.idempotency.lookup(key, digest)
+            if found:
+                return  # applied before: the retry's writes are discarded
+        if not writes:
+            return
+        durabilities = {self._durability(write.slot) for write in writes}
+        sync = Durability.FULL in durabilities
+        parts = []
+        for write in writes:
+            part = {"c": write.slot.uid, **write.fields}
+            if write.tail is not None:
+                part[write.tail[0]] = write.tail[1]
+            parts.append(part)
+        fields: dict[str, Any] = {"op": "txn", "ops": parts}
+        if key is not None:
+            fields.update(k=key, h=digest, r=None)
+        lsn, size = self._append(fields, None, sync=sync)
+        transaction.lsn = lsn
+        if key is not None:
+            assert digest is not None
+            self.idempotency.remember(key, time.time(), digest, None)
+        slots = sorted({id(w.slot): w.slot for w in writes}.values(), key=_slot_order)
+        try:
+            with contextlib.ExitStack() as stack:
+                for slot in slots:
+                    stack.enter_context(slot.latch.write())
+                for write in writes:
+                    write.apply(lsn)
+                for slot in slots:
+                    slot.store.clear_reservations()
+        except BaseException as error:
+            self.failure = error
+            raise
+        self._count_commit(size)
 
     def free_disk_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
@@ -493,21 +860,24 @@ class Engine:
             log.warning("free disk space back to %d: writes accepted again", free)
             self.low_disk = False
 
-    def check_limits(self, slot: StoreSlot, ids: list[str], ids_are_new: bool) -> None:
+    def check_limits(
+        self, slot: StoreSlot, ids: list[str], ids_are_new: bool, pending: Any = None
+    ) -> None:
         """Raise ``CollectionFullError`` if writing ``ids`` would pass the collection's
-        ``max_vectors`` / ``max_bytes`` (caller holds the writer mutex)."""
+        ``max_vectors`` / ``max_bytes`` (caller holds the writer mutex); ``pending``: the
+        open transaction's view of the collection."""
         store = slot.store
         overrides = self.config.overrides_for(slot.name)
         max_vectors = overrides.max_vectors or self.config.max_vectors
         max_bytes = overrides.max_bytes or self.config.max_bytes
         if max_vectors is None and max_bytes is None:
             return
+        exists = store.row_of.__contains__ if pending is None else pending.exists
         if ids_are_new:
             new = len(ids)
         else:
-            row_of = store.row_of
-            new = sum(1 for vector_id in dict.fromkeys(ids) if vector_id not in row_of)
-        after = store.count + new
+            new = sum(1 for vector_id in dict.fromkeys(ids) if not exists(vector_id))
+        after = store.count + new + (0 if pending is None else pending.net_new)
         if max_vectors is not None and after > max_vectors:
             raise CollectionFullError(
                 f"collection {slot.name!r} holds {store.count} records; {new} more would pass "
@@ -522,39 +892,76 @@ class Engine:
             )
 
     # ----------------------------------------------------------------- commits
+    def _durability(self, slot: StoreSlot) -> Durability:
+        store = slot.store
+        return Durability(
+            self.config.overrides_for(store.manifest.name).durability
+            or store.config.durability
+            or self.config.durability
+        )
+
     def commit(
         self,
         slot: StoreSlot,
         fields: dict[str, Any],
         tail: tuple[str, memoryview] | None,
         apply: Callable[[int], None],
-    ) -> int:
-        """Log one record for ``slot`` and apply it; caller holds ``writing()``. Returns its LSN."""
-        store = slot.store
-        durability = Durability(
-            self.config.overrides_for(store.manifest.name).durability
-            or store.config.durability
-            or self.config.durability
-        )
+    ) -> int | None:
+        """Log one record for ``slot`` and apply it; caller holds ``writing()``. Returns its
+        LSN, or None inside a transaction (the write is buffered until its commit)."""
+        if slot.dropped:
+            raise CollectionNotFoundError(f"collection {slot.name!r} was dropped")
+        transaction = self.current_transaction()
+        if transaction is not None:
+            if "k" in fields:
+                raise TransactionError(
+                    "idempotency_key on a write inside a transaction: give the key to "
+                    "transaction() instead"
+                )
+            buffered_tail = None if tail is None else (tail[0], bytes(tail[1]))
+            transaction.buffer(BufferedWrite(slot, fields, buffered_tail, apply))
+            return None
+        durability = self._durability(slot)
         assert self.wal is not None
-        if durability is Durability.OFF:
+        if durability is Durability.OFF and "k" not in fields:
             lsn = self.last_lsn
             size = 0
+            self.unlogged.add(slot.uid)
         else:
-            payload = {"c": store.manifest.uid, "t": time.time(), **fields}
-            try:
-                lsn, size = self.wal.append(payload, tail, sync=durability is Durability.FULL)
-            except StorageError as error:
-                if self.wal.broken is not None:  # fsync failed, or a half frame stayed behind
-                    self.failure = error
-                raise
-            self.last_lsn = lsn
+            payload = {"c": slot.uid, "t": time.time(), **fields}
+            lsn, size = self._append(payload, tail, sync=durability is Durability.FULL)
+            key = fields.get("k")
+            if key is not None:
+                self.idempotency.remember(key, payload["t"], fields["h"], fields.get("r"))
         try:
             with slot.latch.write():
                 apply(lsn)
         except BaseException as error:
             self.failure = error
             raise
+        self._count_commit(size)
+        return lsn
+
+    def _append(
+        self, fields: dict[str, Any], tail: tuple[str, memoryview] | None, *, sync: bool
+    ) -> tuple[int, int]:
+        """Append a record and move the follower past it, under the catch-up mutex so a
+        reader thread of this process never replays this process's own record."""
+        assert self.wal is not None and self.follower is not None
+        with self._catch_up_mutex:
+            try:
+                lsn, size = self.wal.append(fields, tail, sync=sync)
+            except StorageError as error:
+                if self.wal.broken is not None:  # fsync failed, or a half frame stayed behind
+                    self.failure = error
+                raise
+            path = self.wal.segment_path
+            assert path is not None
+            self.follower.move_to(path, self.wal.segment_size, self.wal.next_lsn)
+            self.last_lsn = lsn
+        return lsn, size
+
+    def _count_commit(self, size: int) -> None:
         self.records_since_checkpoint += 1
         self.bytes_since_checkpoint += size
         if (
@@ -562,25 +969,37 @@ class Engine:
             or self.bytes_since_checkpoint >= self.config.checkpoint_bytes
         ):
             self.checkpoint_locked()
-        return lsn
+
+    def log_event(self, fields: dict[str, Any]) -> None:
+        """Log a change other processes must learn of that carries no records (a collection
+        created, dropped or compacted); caller holds ``writing()``."""
+        sync = self.config.durability == Durability.FULL or self.config.durability == "full"
+        self._append({"t": time.time(), **fields}, None, sync=sync)
 
     def checkpoint(self) -> None:
         with self.writing():
             self.checkpoint_locked()
 
-    def checkpoint_locked(self) -> None:
-        """Checkpoint every collection at the current LSN, then drop covered log segments.
-        While a backup copies files (``checkpoints_paused``) it only notes that one is due."""
+    def checkpoint_locked(self) -> bool:
+        """Checkpoint every collection at the current LSN, then seal the log segment and
+        delete the segments before the previous checkpoint. While a backup (in any process)
+        copies files it only notes that one is due; returns whether it ran."""
         if self.read_only or self.wal is None:
-            return
-        if self.checkpoints_paused:
+            return False
+        if self.checkpoints_paused or not self._pause_lock_free():
             self.checkpoint_deferred = True
-            return
+            return False
         self.checkpoint_deferred = False
-        lsn = self.last_lsn
         self.metrics.count_checkpoint()
         try:
             self.wal.sync()
+            old_segments = self.files.segments()
+            sealed = None
+            if self.wal.segment_size > HEADER.size or self.unlogged:
+                # sealed first, so the checkpoint covers the sealed segment whole; another
+                # process that reads the seal before the files below exist only re-checks
+                sealed = self._seal()
+            lsn = self.last_lsn
             for slot in list(self.slots.values()):
                 # heavy part under the shared latch (searches go on), swap under the exclusive
                 with slot.latch.read():
@@ -590,18 +1009,9 @@ class Engine:
                 if prepared is not None:
                     with slot.latch.write():
                         slot.store.finish_checkpoint(prepared)
-            old_segments = self.files.segments()
-            if self.wal.segment_size > 16 or len(old_segments) > 1:
-                self.wal.next_lsn = lsn + 1
-                current = self.wal.start_segment()
-                archive = self.wal_archive_dir()
-                for _, path in old_segments:
-                    if path != current:
-                        if archive is not None:
-                            archive_segment(path, archive)
-                        else:
-                            path.unlink(missing_ok=True)
-                fsync_dir(self.files.wal_dir)
+            self.idempotency.save(self.files.idempotency, lsn)
+            if sealed is not None:
+                self._drop_old_segments(old_segments, sealed)
         except StorageError as error:
             self.failure = error
             raise
@@ -610,7 +1020,71 @@ class Engine:
             raise self.failure from error
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        self.checkpoints_seen += 1
         self._compact_where_due()
+        return True
+
+    def _seal(self) -> Path:
+        """End the current log segment with a ``seal`` record for a checkpoint (naming the
+        collections written unlogged, which other processes must reload) and start the
+        next; returns the sealed segment."""
+        assert self.wal is not None and self.follower is not None
+        seal: dict[str, Any] = {"op": "seal", "t": time.time(), "checkpoint": True}
+        if self.unlogged:
+            seal["reload"] = sorted(self.unlogged)
+            self.unlogged.clear()
+        with self._catch_up_mutex:
+            sealed = self.wal.segment_path
+            assert sealed is not None
+            seal["next"] = self.wal.next_lsn + 1
+            self.wal.append(seal, None, sync=True)
+            current = self.wal.start_segment()
+            self.follower.move_to(current, HEADER.size, self.wal.next_lsn)
+            self.last_lsn = self.wal.next_lsn - 1
+        return sealed
+
+    def _drop_old_segments(self, old_segments: list[tuple[int, Path]], sealed: Path) -> None:
+        """Delete (or archive) the segments a checkpoint covers, all but the one it sealed:
+        that one stays until the next checkpoint, so a process idle across this checkpoint
+        replays it instead of reloading its collections."""
+        archive = self.wal_archive_dir()
+        for _, path in old_segments:
+            if path == sealed:
+                if archive is not None:
+                    copy_segment(path, archive)
+                continue
+            if archive is not None and not (archive / path.name).exists():
+                archive_segment(path, archive)
+            else:
+                path.unlink(missing_ok=True)
+        fsync_dir(self.files.wal_dir)
+
+    def _pause_lock_free(self) -> bool:
+        """True unless a backup in another process holds checkpoints off (``PAUSE`` lock)."""
+        pause = FileLock(self.files.checkpoint_pause, create=True)
+        try:
+            if not pause.try_acquire(exclusive=True):
+                return False
+            pause.release()
+            return True
+        finally:
+            pause.close()
+
+    def pause_checkpoints(self) -> None:
+        """Hold checkpoints off in every process (a backup copies checkpointed files)."""
+        if self.checkpoints_paused == 0:
+            pause = FileLock(self.files.checkpoint_pause, create=True)
+            pause.acquire(self.config.lock_timeout, "pause checkpoints", exclusive=False)
+            self._pause_lock = pause
+        self.checkpoints_paused += 1
+
+    def resume_checkpoints(self) -> None:
+        self.checkpoints_paused -= 1
+        if self.checkpoints_paused == 0:
+            pause = self._pause_lock
+            if pause is not None:
+                pause.close()
+                self._pause_lock = None
 
     def wal_archive_dir(self) -> Path | None:
         """Where checkpoints move covered log segments (``wal_archive``), or None."""
@@ -695,6 +1169,7 @@ class Engine:
             self.slots[name] = slot
             self.apply_search_defaults(slot)
             slot.start_background_work()
+            self.log_event({"op": "create", "name": name, "uid": uid})
             return slot
 
     def drop_collection(self, name: str) -> None:
@@ -714,6 +1189,8 @@ class Engine:
                     self.failure = os_error(error, f"drop collection {name!r}")
                     raise self.failure from error
                 shutil.rmtree(graveyard, ignore_errors=True)
+            self.unlogged.discard(slot.uid)
+            self.log_event({"op": "drop", "name": name, "uid": slot.uid})
 
     # ----------------------------------------------------------------- integrity
     def check(self, *, repair: bool = False) -> list[Problem]:
@@ -800,27 +1277,46 @@ class Engine:
             return
         if self.pid != os.getpid():  # inherited through fork: never touch the parent's files
             self.closed = True
-            self.lock.abandon()
+            if self.db_lock is not None:
+                self.db_lock.abandon()
             return
         try:
             if not self.read_only and self.failure is None:
-                with self.writer_mutex.hold():
-                    self.checkpoint_locked()
+                self._checkpoint_at_close()
+        except LockTimeoutError as error:
+            # another process held the writer lock all along: this one's writes are in the
+            # log already, and a later checkpoint (or open) covers them
+            log.warning("no checkpoint at close of %s: %s", self.root, error)
         finally:
+            self.unlogged.clear()
             self.closed = True
             self._close_resources()
             _OPEN_ENGINES.discard(self)
 
-    def _close_resources(self) -> None:
+    def _checkpoint_at_close(self) -> None:
+        with self.writer_mutex.hold():
+            outermost = self._write_depth == 0
+            if outermost:
+                self._take_db_lock(f"checkpoint {self.root} at close")
+            try:
+                self.checkpoint_locked()
+            finally:
+                self.unlogged.clear()
+                if outermost:
+                    self._release_db_lock()
+
+    def _close_resources(self, *, keep_lock_file: bool = False) -> None:
         if self.wal is not None:
             with contextlib.suppress(Exception):
                 self.wal.close()
             self.wal = None
         for slot in self.slots.values():
             slot.close()
-        lock = getattr(self, "lock", None)
-        if lock is not None:
-            lock.release()
+        self.slots = {}
+        lock = self.db_lock
+        if lock is not None and not keep_lock_file:
+            lock.close()
+            self.db_lock = None
 
 
 def _delete_files(paths: list[Path]) -> None:
@@ -851,19 +1347,83 @@ def archive_segment(path: Path, archive: Path) -> None:
     fsync_dir(archive)
 
 
-def apply_record(slot: StoreSlot, lsn: int, payload: Mapping[str, Any]) -> None:
-    """Apply one decoded log record to ``slot`` (recovery; the live path applies directly)."""
+def apply_record(
+    slot: StoreSlot, lsn: int, payload: Mapping[str, Any], *, vectors_in_file: bool
+) -> None:
+    """Apply one decoded log record (or one write of a ``txn`` record) to ``slot``: recovery
+    and catch-up (the live path applies directly). ``vectors_in_file``: another process wrote
+    the vectors into the shared file before it logged them."""
     op = payload["op"]
     if op == "put":
         rows = np.frombuffer(payload["rows"], dtype="<i8").astype(np.int64)
         vectors = np.frombuffer(payload["vec"], dtype="<f4").reshape(len(rows), slot.store.dim)
-        slot.put(lsn, rows, payload["ids"], vectors, payload.get("meta"))
+        slot.put(lsn, rows, payload["ids"], vectors, payload.get("meta"),
+                 vectors_in_file=vectors_in_file)  # fmt: skip
     elif op == "del":
         slot.delete(lsn, payload["ids"])
     elif op == "meta":
         slot.set_metadata(lsn, payload["ids"], payload["meta"])
     else:
         raise CorruptionError(f"unknown log operation {op!r} at LSN {lsn}")
+
+
+def _targets(
+    by_uid: Mapping[str, StoreSlot], payload: Mapping[str, Any]
+) -> list[tuple[StoreSlot, Mapping[str, Any]]]:
+    """The (collection, write) pairs a record holds: one for a plain write, each write of a
+    ``txn`` record, none for records about no open collection."""
+    if payload.get("op") == "txn":
+        found = []
+        for part in payload["ops"]:
+            slot = by_uid.get(part.get("c", ""))
+            if slot is not None:
+                found.append((slot, part))
+        return found
+    slot = by_uid.get(payload.get("c", ""))
+    return [] if slot is None else [(slot, payload)]
+
+
+def _slot_order(slot: StoreSlot) -> str:
+    """The one order in which several collection latches are taken (no deadlock)."""
+    return slot.uid
+
+
+def _truncate(segment: Path, offset: int) -> None:
+    try:
+        with open(segment, "r+b") as handle:
+            handle.truncate(offset)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise os_error(error, f"truncate torn log tail of {segment}") from error
+
+
+def _write_digest_parts(writes: list[BufferedWrite]) -> Iterator[bytes | str | None]:
+    """What identifies a transaction's writes for its idempotency key: each write's
+    collection, operation, ids, metadata and vector bytes (not the rows it chose)."""
+    for write in writes:
+        yield write.slot.uid
+        fields = write.fields
+        yield fields["op"]
+        yield "\x1f".join(fields["ids"])
+        meta = fields.get("meta")
+        yield None if meta is None else b"\x1f".join(meta)
+        yield None if write.tail is None else write.tail[1]
+
+
+def copy_segment(path: Path, archive: Path) -> None:
+    """Put a copy of a log segment in the archive (a hard link where possible), keeping it."""
+    archive.mkdir(parents=True, exist_ok=True)
+    target = archive / path.name
+    if target.exists():
+        return
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+        with open(target, "rb+") as handle:
+            os.fsync(handle.fileno())
+    fsync_dir(archive)
 
 
 _OPEN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()

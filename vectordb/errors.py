@@ -18,6 +18,7 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "IdNotFoundError",
+    "IdempotencyKeyReuseError",
     "ImportInterruptedError",
     "InvalidArgumentError",
     "InvalidConfigError",
@@ -31,6 +32,7 @@ __all__ = [
     "ReadOnlyError",
     "StorageError",
     "StorageFullError",
+    "TransactionError",
     "UnsupportedFormatError",
     "VectorDBError",
 ]
@@ -50,6 +52,10 @@ class ReadOnlyError(VectorDBError, PermissionError):
 
 class LockTimeoutError(VectorDBError, TimeoutError):
     """The writer lock could not be taken within the lock timeout."""
+
+
+class TransactionError(VectorDBError, RuntimeError):
+    """A transaction was misused: nested, used from another thread, or used after it ended."""
 
 
 class CollectionNotFoundError(VectorDBError, LookupError):
@@ -81,6 +87,10 @@ class InvalidVectorError(InvalidArgumentError):
 
 class DuplicateIdError(InvalidArgumentError):
     """An id is already stored, or repeated inside one batch."""
+
+
+class IdempotencyKeyReuseError(InvalidArgumentError):
+    """An idempotency key that names an earlier, different request was given again."""
 
 
 class InvalidMetadataError(InvalidArgumentError):

@@ -1,20 +1,24 @@
-"""Locks: the inter-process database lock, the in-process writer mutex, and collection latches.
+"""Locks: the inter-process writer lock, the in-process writer mutex, and collection latches.
 
-Lock order (one global order, so no deadlock): process lock (taken at open, held for the
-handle's life) -> writer mutex (one write operation at a time) -> collection latch
-(exclusive only while a committed change is applied in memory). No lock is held while user
-code runs.
+Lock order (one global order, so no deadlock): writer mutex (one write transaction at a time
+in the process) -> database writer lock (``<db>/LOCK``, one write transaction at a time
+across processes) -> catch-up mutex (one thread replays other processes' records) ->
+collection latch (exclusive only while a committed change is applied in memory). No lock is
+held while user code runs, except a ``transaction()`` body, which holds the writer locks
+until it ends (that is what makes it serializable).
 
-The process lock is an flock/LockFileEx lock on ``<db>/LOCK`` through portalocker: exclusive
-for a read-write open, shared for read-only opens. flock locks belong to an open file
-description, so one process shares one lock holder per database (see ``database.py``), and a
-child created by fork() must never unlock it (its engine refuses to run, see ``engine.py``).
+``FileLock`` is an flock/LockFileEx lock through portalocker. flock locks belong to an open
+file description, so one process shares one holder per database (see ``database.py``), and
+a child created by fork() must never unlock it (its engine refuses to run, see
+``engine.py``). Waiting polls with short, growing sleeps (as SQLite's busy handler does):
+the OS offers no portable blocking lock with a timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -23,54 +27,78 @@ from typing import IO
 
 from vectordb.errors import LockTimeoutError
 
-__all__ = ["ProcessLock", "ReadWriteLatch", "WriterMutex"]
+__all__ = ["FileLock", "ReadWriteLatch", "WriterMutex"]
 
 
-class ProcessLock:
-    """Holds ``<db>/LOCK`` exclusively (read-write) or shared (read-only) until released."""
+class FileLock:
+    """An inter-process lock on one file, taken and released many times by one process.
 
-    def __init__(self, path: Path, *, exclusive: bool, timeout: float) -> None:
+    The file stays open for the handle's life; ``acquire`` / ``release`` lock and unlock it.
+    ``usable`` is False when the file cannot be opened (read-only media): no process can
+    write there, so nothing needs locking.
+    """
+
+    def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
-        self.exclusive = exclusive
+        self.held = False
         self._file: IO[bytes] | None = None
         try:
-            handle: IO[bytes] = open(path, "a+b" if exclusive else "rb")  # noqa: SIM115
+            self._file = open(path, "a+b" if create else "rb")  # noqa: SIM115
         except OSError:
-            if exclusive:
+            if create:
                 raise
-            return  # read-only media without a LOCK file: no writer can exist there
+
+    @property
+    def usable(self) -> bool:
+        return self._file is not None
+
+    def try_acquire(self, *, exclusive: bool = True) -> bool:
+        """Take the lock if it is free right now; True if taken."""
+        if self._file is None:
+            return True
         # imported here, not at module level: portalocker pulls in importlib.metadata (~30 ms),
         # a visible share of `import vectordb`
         import portalocker
 
         flags = portalocker.LockFlags.EXCLUSIVE if exclusive else portalocker.LockFlags.SHARED
+        try:
+            portalocker.lock(self._file, flags | portalocker.LockFlags.NON_BLOCKING)
+        except (portalocker.exceptions.LockException, BlockingIOError):
+            return False
+        self.held = True
+        return True
+
+    def acquire(self, timeout: float, what: str, *, exclusive: bool = True) -> None:
+        """Take the lock, waiting up to ``timeout`` seconds; ``LockTimeoutError`` names ``what``."""
+        if self.try_acquire(exclusive=exclusive):
+            return
         deadline = time.monotonic() + timeout
-        delay = 0.005
+        delay = 0.0002
         while True:
-            try:
-                portalocker.lock(handle, flags | portalocker.LockFlags.NON_BLOCKING)
-                break
-            except (portalocker.exceptions.LockException, BlockingIOError):
-                if time.monotonic() >= deadline:
-                    handle.close()
-                    mode = "write to" if exclusive else "read"
-                    other = "any other process" if exclusive else "a writing process"
-                    raise LockTimeoutError(
-                        f"could not {mode} {path.parent} within {timeout:g} s: it is open in "
-                        f"{other}. Close the other handle, open with read_only=True to only "
-                        f"read, or raise lock_timeout"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-        self._file = handle
+            # jitter: waiters that slept alike do not all wake in the same instant
+            time.sleep(delay * (0.5 + random.random()))
+            if self.try_acquire(exclusive=exclusive):
+                return
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"could not {what} within {timeout:g} s: another process held the writer "
+                    f"lock ({self.path}) all that time. Retry, raise lock_timeout, or find the "
+                    "process that holds it (a long transaction or a durability='off' bulk load)"
+                )
+            delay = min(delay * 2, 0.005)
 
     def release(self) -> None:
-        handle, self._file = self._file, None
-        if handle is not None:
+        if self._file is not None and self.held:
             import portalocker
 
+            self.held = False
             with contextlib.suppress(Exception):
-                portalocker.unlock(handle)
+                portalocker.unlock(self._file)
+
+    def close(self) -> None:
+        self.release()
+        handle, self._file = self._file, None
+        if handle is not None:
             handle.close()
 
     def abandon(self) -> None:

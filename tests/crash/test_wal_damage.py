@@ -2,9 +2,10 @@
 
 The databases come from ``writer_process.py fixed``: a real process that adds single records
 with durability ``full`` and leaves with ``os._exit(0)`` (no close, so no checkpoint: the
-log keeps every record). ``plain`` has all 12 records in one log segment; ``ckpt`` was
-checkpointed after 7 records (snapshot + MANIFEST at LSN 7) and holds records 8-12 in the
-log only.
+log keeps every record). ``plain`` has the collection's ``create`` record and all 12 writes
+in one log segment; ``ckpt`` was checkpointed after 7 writes (snapshot + MANIFEST at LSN 8)
+and holds writes 8-12 in the log only (in a new segment; the sealed one before it stays until
+the next checkpoint).
 
 - Truncating the last segment anywhere (a torn tail) keeps exactly the records whose frames
   are complete; a read-write open cuts the torn bytes off, and writing afterwards works and
@@ -120,6 +121,19 @@ def _frames(segment: Path) -> list[tuple[int, int]]:
     return frames
 
 
+_EVENTS = {"create", "drop", "compacted", "seal"}
+
+
+def _write_frames(segment: Path) -> list[tuple[int, int]]:
+    """The frames of ``_frames`` that hold writes (not collection or segment events)."""
+    data = segment.read_bytes()
+    return [
+        (start, end)
+        for start, end in _frames(segment)
+        if msgpack.unpackb(data[start + 12 : end], raw=False)["op"] not in _EVENTS
+    ]
+
+
 def _records(db: vectordb.Database) -> Records:
     collection = db.get_collection("c")
     ids = collection.ids()
@@ -161,10 +175,11 @@ def _check_cut(template: Template, work: Path, cut: int) -> None:
     """Truncate a copy's last segment at ``cut`` and check every promise of a torn tail."""
     db_path = _clone(template, work / "db")
     segment = _segments(db_path)[-1]
-    frames = _frames(segment)
-    complete = [end for _, end in frames if end <= cut]
+    complete = [end for _, end in _write_frames(segment) if end <= cut]
     count = template.checkpointed + len(complete)
-    kept_size = max([HEADER_SIZE, *complete])  # a cut header is rewritten whole
+    kept_size = max(
+        [HEADER_SIZE, *(end for _, end in _frames(segment) if end <= cut)]
+    )  # a cut header is rewritten whole
     expected = template.expected(count)
     _truncate(segment, cut)
     where = f"cut at byte {cut} of {segment.name}"
@@ -203,10 +218,13 @@ def _files(path: Path) -> dict[str, bytes]:
 def test_template_log_holds_one_frame_per_acknowledged_write(plain: Template, ckpt: Template):
     (segment,) = _segments(plain.path)
     assert segment.name == f"{1:012d}.log"
-    assert len(_frames(segment)) == N
-    (segment,) = _segments(ckpt.path)
-    assert segment.name == f"{CHECKPOINT_AFTER + 1:012d}.log"
+    assert len(_frames(segment)) == N + 1  # the collection's create record, then the writes
+    assert len(_write_frames(segment)) == N
+    sealed, segment = _segments(ckpt.path)
+    # create (LSN 1), 7 writes, the checkpoint's seal (LSN 9): the new segment starts at 10
+    assert segment.name == f"{CHECKPOINT_AFTER + 3:012d}.log"
     assert len(_frames(segment)) == N - CHECKPOINT_AFTER
+    assert len(_write_frames(sealed)) == CHECKPOINT_AFTER
     assert _state(plain.path, read_only=True) == plain.expected(N)
     assert _state(ckpt.path, read_only=True) == ckpt.expected(N)
 

@@ -62,9 +62,11 @@ def backup_database(
         return _incremental_backup(engine, dest, Path(os.path.abspath(incremental_from)))
     started = time.monotonic()
     with engine.writing():
-        engine.checkpoint_locked()
-        engine.checkpoints_paused += 1
+        if not engine.checkpoint_locked():
+            raise StorageError("another backup is running; take this one after it")
+        engine.pause_checkpoints()
         lsn = engine.last_lsn
+        keys_file = engine.files.idempotency
         plan = []
         for name, slot in sorted(engine.slots.items()):
             store = slot.store
@@ -85,6 +87,8 @@ def backup_database(
         (partial / "collections").mkdir()
         copied: dict[str, dict[str, Any]] = {}
         copied["vectordb.meta"] = _copy(root / "vectordb.meta", partial / "vectordb.meta", None)
+        if keys_file.exists():
+            copied[keys_file.name] = _copy(keys_file, partial / keys_file.name, None)
         for _name, files in plan:
             for source, length in files:
                 relative = source.relative_to(root)
@@ -211,7 +215,7 @@ def _publish(partial: Path, dest: Path, *, files_synced: bool) -> None:
 
 
 def _resume_checkpoints(engine: Engine) -> None:
-    engine.checkpoints_paused -= 1
+    engine.resume_checkpoints()
     if engine.checkpoints_paused == 0 and engine.checkpoint_deferred and not engine.closed:
         try:
             engine.checkpoint()

@@ -10,7 +10,8 @@ Under the writer mutex (writers wait for the compaction; searches wait only for 
 3. swap directories: ``<name>`` -> ``.old-<name>``, ``.compact-<name>`` -> ``<name>``, fsync
    ``collections/``, delete ``.old-<name>``;
 4. reopen the store in place (handles stay valid). The log holds no record of the collection
-   after the checkpoint, so the renumbered rows never meet an old record.
+   after the checkpoint, so the renumbered rows never meet an old record;
+5. log a ``compacted`` record: other processes reopen the collection when they replay it.
 
 Crash safety (``recover_interrupted``, run at open before collections load): ``.compact-X``
 alone was cut short in step 2 and is deleted; ``.old-X`` with no ``X`` means the crash fell
@@ -53,8 +54,12 @@ def compact_collection(engine: Engine, name: str) -> dict[str, Any]:
         raise StorageError("a backup is copying the database; compact after it has finished")
     engine._compacting = True
     try:
-        engine.checkpoint_locked()
-        return _compact_checkpointed(engine, name)
+        if not engine.checkpoint_locked():
+            raise StorageError("a backup is copying the database; compact after it has finished")
+        result = _compact_checkpointed(engine, name)
+        # other processes reopen the collection when they replay this record
+        engine.log_event({"op": "compacted", "name": name, "uid": engine.slot(name).uid})
+        return result
     finally:
         engine._compacting = False
 

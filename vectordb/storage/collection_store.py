@@ -5,10 +5,15 @@ State: a vector file of rows, and per row ``live`` (holds a record), ``row_ids``
 ``checksums`` entry. ``n_rows`` is the high-water mark of rows ever used.
 
 Invariants:
-- Copy-on-write rows: a row that was live at the last checkpoint (``checkpoint_live``) is never
-  written again before the next checkpoint. Replacing or deleting its record frees it only
-  when the next checkpoint completes. So the rows a MANIFEST and snapshot describe stay
-  intact on disk however the OS orders dirty pages, and recovery = snapshot + log replay.
+- Rows are reused only across a checkpoint: replacing or deleting a record frees its row when
+  the next checkpoint completes, never before. So the rows a MANIFEST and snapshot describe
+  stay intact on disk however the OS orders dirty pages (recovery = snapshot + log replay),
+  and between two checkpoints a row is written at most once - which is what lets another
+  process replay the log without rewriting vectors (the bytes in the shared file are the
+  ones the record names) and lets its searches trust rows it believes live until it sees
+  the next checkpoint.
+- Vectors go into the file before their record is logged (``vectors_in_file``), into rows no
+  one reads yet, so a process that sees the record also sees the bytes.
 - Every mutation arrives with explicit rows (chosen by ``plan_rows`` under the writer lock and
   carried in the log record), so replay is deterministic and idempotent.
 - Callers hold the collection latch: shared for reads, exclusive for ``apply_*``/``checkpoint``.
@@ -75,7 +80,6 @@ class CollectionStore:
         self.n_rows = n
         self.live = np.zeros(capacity, np.bool_)
         self.live[:n] = snapshot.live
-        self.checkpoint_live = self.live.copy()
         self.checksums = np.zeros(capacity, np.uint64)
         self.checksums[:n] = snapshot.checksums
         self.checksum_known = self.live.copy()
@@ -88,6 +92,8 @@ class CollectionStore:
         self._snapshot_rows = n
         self._meta_overlay: dict[int, bytes] = {}
         self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
+        self._reserved_free = 0  # rows a transaction's buffered writes will take
+        self._reserved_fresh = 0
         self.count = int(self.live[:n].sum())
         self.dirty = False
 
@@ -101,24 +107,35 @@ class CollectionStore:
         return self._row_of
 
     # ----------------------------------------------------------------- rows
-    def plan_rows(self, n: int) -> npt.NDArray[np.int64]:
+    def plan_rows(self, n: int, *, reserve: bool = False) -> npt.NDArray[np.int64]:
         """Rows the next ``n`` new records will take: free rows first, then fresh ones.
 
-        Grows the vector file if needed (raises StorageFullError, changing nothing else).
+        ``reserve``: a transaction buffers the write, so later plans must skip these rows
+        until ``clear_reservations``. Grows the vector file if needed (raises
+        StorageFullError, changing nothing else).
         """
-        reuse = self._free[:n]
-        fresh = np.arange(self.n_rows, self.n_rows + (n - len(reuse)), dtype=np.int64)
+        first_free = self._reserved_free
+        reuse = self._free[first_free : first_free + n]
+        first_fresh = self.n_rows + self._reserved_fresh
+        fresh = np.arange(first_fresh, first_fresh + (n - len(reuse)), dtype=np.int64)
         rows = np.concatenate([reuse, fresh]) if len(reuse) else fresh
         if len(fresh):
             self.ensure_capacity(int(fresh[-1]) + 1)
+        if reserve:
+            self._reserved_free += len(reuse)
+            self._reserved_fresh += len(fresh)
         return rows
+
+    def clear_reservations(self) -> None:
+        """Forget the rows planned by a transaction (committed: now used; rolled back: free)."""
+        self._reserved_free = self._reserved_fresh = 0
 
     def ensure_capacity(self, needed: int) -> None:
         old = self.vectors.capacity
         self.vectors.ensure_capacity(needed)
         capacity = self.vectors.capacity
         if capacity > old:
-            for name in ("live", "checkpoint_live", "checksums", "checksum_known", "sq_norms"):
+            for name in ("live", "checksums", "checksum_known", "sq_norms"):
                 array = getattr(self, name)
                 grown = np.zeros(capacity, array.dtype)
                 grown[: len(array)] = array
@@ -143,9 +160,7 @@ class CollectionStore:
                 overlay[row] = b""
             else:
                 overlay.pop(row, None)
-        reusable = row_array[~self.checkpoint_live[row_array]]
-        if len(reusable):
-            self._free = np.union1d(self._free, reusable)
+        # the rows become reusable at the next checkpoint (finish_checkpoint), not now
         self.count -= len(rows)
 
     # ----------------------------------------------------------------- mutations
@@ -158,12 +173,15 @@ class CollectionStore:
         metadata: Sequence[bytes] | None,
         *,
         ids_are_new: bool = False,
+        vectors_in_file: bool = False,
     ) -> list[int]:
         """Store records at ``rows`` (each id replaces its previous row, if any); returns the
         rows of the replaced records.
 
         ``ids_are_new``: the caller checked, under the writer lock, that no id is stored
         (``add``), so the lookup of rows to replace can be skipped. Replay never passes it.
+        ``vectors_in_file``: the bytes are in the vector file already (written before the
+        record was logged, by this process or another), so they are not written again.
         """
         if len(rows) == 0:
             self.applied_lsn = lsn
@@ -177,7 +195,10 @@ class CollectionStore:
             self._release(replaced)
         if len(self._free):
             self._free = np.setdiff1d(self._free, rows, assume_unique=True)
-        self.vectors.write(rows, vectors)
+        if vectors_in_file:
+            self.vectors.adopt(rows, vectors)
+        else:
+            self.vectors.write(rows, vectors)
         self.live[rows] = True
         self.checksum_known[rows] = False
         self.sq_norms[rows] = np.einsum("ij,ij->i", vectors, vectors)
@@ -356,7 +377,6 @@ class CollectionStore:
         self._snapshot_meta, self._snapshot_meta_offsets = meta, meta_offsets
         self._snapshot_rows = n
         self._meta_overlay = {}
-        self.checkpoint_live = self.live.copy()
         self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
         self.dirty = False
 

@@ -2,7 +2,9 @@
 
 ```
 <db>/vectordb.meta                      database header: magic + format version
-<db>/LOCK                               writer lock file (portalocker)
+<db>/LOCK                               writer lock file (portalocker), held per write
+<db>/PAUSE                              held shared by a backup: checkpoints wait
+<db>/IDEMPOTENCY                        idempotency keys as of the last checkpoint
 <db>/wal/<first-lsn:012d>.log           write-ahead log segments, one log for the database
 <db>/collections/<name>/MANIFEST        the collection's committed state (atomic replace)
 <db>/collections/<name>/vectors.bin     mmap'd fixed-width rows
@@ -28,6 +30,8 @@ class DatabaseFiles:
         self.root = root
         self.meta = root / "vectordb.meta"
         self.lock = root / "LOCK"
+        self.checkpoint_pause = root / "PAUSE"
+        self.idempotency = root / "IDEMPOTENCY"
         self.wal_dir = root / "wal"
         self.collections_dir = root / "collections"
 

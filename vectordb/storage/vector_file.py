@@ -10,8 +10,8 @@ Growing never resizes a live mapping: the file is extended (space reserved with
 page fault), a new mapping is created and swapped in, and the old one stays valid for any
 numpy view still holding it until that view is dropped.
 
-Without mmap (``use_mmap=False``) rows live in a numpy array and ``flush()`` writes the rows
-changed since the last flush with positional writes.
+Without mmap (``use_mmap=False``) rows live in a numpy array too, and every write also goes
+to the file at once (positional writes), so other processes read the same bytes.
 """
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ class VectorFile:
         self.use_mmap = use_mmap
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
-        self._dirty_low = -1
-        self._dirty_high = -1
+        self._private = False  # rows is a private copy, not the mapping (see ensure_capacity)
         self.rows: npt.NDArray[np.float32] = np.empty((0, dim), dtype=np.float32)
         self._open()
 
@@ -133,6 +132,9 @@ class VectorFile:
         ).reshape(capacity, self.dim)
         old_map = self._map
         self._map = new_map
+        if self._private:  # keep rows replayed into the private copy
+            rows = rows.copy()
+            rows[: self.rows.shape[0]] = self.rows[: rows.shape[0]]
         self.rows = rows
         if old_map is not None:
             _close_quietly(old_map)
@@ -145,10 +147,15 @@ class VectorFile:
         while capacity < needed:
             capacity *= 2
         assert self._fd is not None
-        if self.read_only:  # replaying the log of a read-only open: grow in private memory
+        if self.read_only:
+            if self._file_capacity() >= needed:  # a writing process grew the file: map more
+                self._map_rows()
+                return
+            # replaying a crashed writer's log in a read-only open: grow in private memory
             grown = np.zeros((capacity, self.dim), dtype=np.float32)
             grown[: self.capacity] = self.rows
             self.rows = grown
+            self._private = True
             return
         try:
             reserve_space(self._fd, HEADER_BYTES + capacity * self.row_bytes)
@@ -179,9 +186,29 @@ class VectorFile:
                 self.rows[low : high + 1] = vectors
         else:
             self.rows[start_rows] = vectors
-        if not self.use_mmap:
-            self._dirty_low = low if self._dirty_low < 0 else min(self._dirty_low, low)
-            self._dirty_high = max(self._dirty_high, high)
+        if not self.use_mmap and not self.read_only:
+            self._write_through(start_rows)
+
+    def _write_through(self, start_rows: npt.NDArray[np.int64]) -> None:
+        """Without mmap: copy the rows just written to the file (one write per run of rows)."""
+        fd = self._fd_or_raise()
+        rows = np.sort(start_rows)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        try:
+            for run in np.split(rows, breaks):
+                low, high = int(run[0]), int(run[-1])
+                block = np.ascontiguousarray(self.rows[low : high + 1])
+                _write_at(fd, block.data.cast("B"), HEADER_BYTES + low * self.row_bytes)
+        except OSError as error:
+            raise os_error(error, f"write rows to {self.path}") from error
+
+    def adopt(self, start_rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+        """Another writer put ``vectors`` into these rows of the file already: a mapping sees
+        them; without mmap (or in a grown private copy) copy them into memory."""
+        if self.use_mmap and not self._private:
+            return
+        if len(start_rows):
+            self.rows[start_rows] = vectors
 
     def _fd_or_raise(self) -> int:
         if self._fd is None:
@@ -193,17 +220,8 @@ class VectorFile:
         if self.read_only or self._fd is None:
             return
         try:
-            if self.use_mmap:
-                if self._map is not None:
-                    self._map.flush()
-            elif self._dirty_low >= 0:
-                block = np.ascontiguousarray(self.rows[self._dirty_low : self._dirty_high + 1])
-                _write_at(
-                    self._fd,
-                    block.data.cast("B"),
-                    HEADER_BYTES + self._dirty_low * self.row_bytes,
-                )
-                self._dirty_low = self._dirty_high = -1
+            if self.use_mmap and self._map is not None:
+                self._map.flush()
             fsync_fd(self._fd)
         except OSError as error:
             raise os_error(error, f"flush vector file {self.path}") from error

@@ -21,7 +21,14 @@ Reading rules (``WalScan``):
 
 Writing (``WalWriter``): appends go through ``os.writev``; a failed append truncates the
 segment back to where it was so no half frame is left behind; ``sync()`` fsyncs. A new
-segment is fsynced together with its directory before any frame goes into it.
+segment is fsynced together with its directory before any frame goes into it. A segment is
+closed by a ``seal`` record (``{"op": "seal", "next": <first LSN of the next segment>}``)
+before the next one starts, so a process following the log (``WalFollower``) learns where it
+goes on without listing the directory.
+
+Several processes append to one log, one at a time under the database's writer lock; each
+first follows the log to its end (``WalFollower``) and then resumes its writer there
+(``WalWriter.resume``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import logging
 import os
 import struct
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +51,15 @@ from vectordb.storage.atomic import fsync_dir, fsync_fd, os_error
 from vectordb.storage.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
 from vectordb.storage.layout import DatabaseFiles
 
-__all__ = ["FRAME", "WalRecord", "WalScan", "WalWriter", "encode_payload"]
+__all__ = [
+    "FRAME",
+    "FellBehind",
+    "WalFollower",
+    "WalRecord",
+    "WalScan",
+    "WalWriter",
+    "encode_payload",
+]
 
 log = logging.getLogger("vectordb.wal")
 
@@ -105,6 +121,9 @@ class WalScan:
         self.torn: TornTail | None = None
         self.last_lsn: int | None = None
         self.bytes_read = 0
+        #: where the log ends once ``records`` has run: (segment, byte offset, next LSN) - the
+        #: start of a torn tail, or the next segment after a final ``seal``
+        self.end: tuple[Path, int, int] | None = None
 
     def records(self, after_lsn: int = 0, *, needed_from: int | None = None) -> Iterator[WalRecord]:
         """Yield records with ``lsn > after_lsn``; sets ``torn`` and ``last_lsn`` as it goes.
@@ -132,6 +151,7 @@ class WalScan:
             if len(data) < HEADER.size:
                 if is_last:
                     self.torn = TornTail(path, 0, "segment header incomplete")
+                    self.end = (path, HEADER.size, expected or first_lsn)
                     return
                 raise CorruptionError("log segment header truncated", path=path, offset=0)
             unpack_header(data, WAL_MAGIC, path, "log segment")
@@ -180,6 +200,7 @@ class WalScan:
                             f"log segment ends mid-record ({reason})", path=path, offset=offset
                         )
                     self.torn = TornTail(path, offset, reason)
+                    self.end = (path, offset, expected)
                     return
                 try:
                     payload = msgpack.unpackb(body, raw=False)
@@ -197,6 +218,14 @@ class WalScan:
                 if lsn > after_lsn:
                     yield WalRecord(lsn, payload, path, offset, frame_end - offset)
                 offset = frame_end
+                if is_last:
+                    if payload.get("op") == "seal":  # the next segment is not created yet
+                        next_lsn = int(payload["next"])
+                        self.end = (self.files.segment(next_lsn), HEADER.size, next_lsn)
+                    else:
+                        self.end = (path, offset, expected)
+            if is_last and self.end is None:
+                self.end = (path, offset, expected)
 
     @property
     def next_lsn_hint(self) -> int | None:
@@ -273,6 +302,31 @@ class WalWriter:
     def segment_size(self) -> int:
         return self._size
 
+    def resume(self, path: Path, size: int, next_lsn: int) -> None:
+        """Continue appending at byte ``size`` of segment ``path`` with LSN ``next_lsn``: where
+        a follower found the log's end after other processes appended (caller holds the
+        database's writer lock)."""
+        if path != self._path:
+            if not path.exists():
+                # the log ends in a seal whose next segment a crash kept from being created
+                self.next_lsn = next_lsn
+                self.start_segment()
+                return
+            if self._fd is not None:
+                self.sync()
+                os.close(self._fd)
+                self._fd = None
+            self._open_existing(path)
+        self._size = size
+        self.next_lsn = next_lsn
+
+    def seal_and_start_segment(self) -> Path:
+        """Close the current segment with a ``seal`` record naming the next one, then start it."""
+        if self._fd is not None and self._size > HEADER.size:
+            seal = {"op": "seal", "t": time.time(), "next": self.next_lsn + 1}
+            self.append(seal, None, sync=False)
+        return self.start_segment()
+
     def start_segment(self) -> Path:
         """Close the current segment (fsynced) and start ``<next_lsn>.log``."""
         if self._fd is not None:
@@ -305,8 +359,8 @@ class WalWriter:
             raise RuntimeError("log writer is closed")
         if self.broken is not None:
             raise os_error(OSError(str(self.broken)), "append to a log that failed before")
-        if self._size >= self.segment_bytes:
-            self.start_segment()
+        if self._size >= self.segment_bytes and fields.get("op") != "seal":
+            self.seal_and_start_segment()
         lsn = self.next_lsn
         parts = encode_payload({"lsn": lsn, **fields}, tail)
         length = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in parts)
@@ -354,6 +408,101 @@ class WalWriter:
             finally:
                 os.close(self._fd)
                 self._fd = None
+
+
+class FellBehind(Exception):
+    """The follower's next record is in a segment a checkpoint has deleted: reload."""
+
+
+class WalFollower:
+    """Follows the log's end for one process: which records other processes appended since
+    this one last looked.
+
+    ``changed()`` is one ``stat`` of the current segment (its size differs, or it is gone).
+    ``read_new()`` yields the complete records after the known position, following ``seal``
+    records into the next segment; a frame not complete yet is left for the next call (a
+    writer may be appending it right now) unless ``at_end_is_torn`` (the caller holds the
+    writer lock, so nobody is appending: a partial frame is a crashed writer's torn tail, and
+    ``torn`` says where it starts). ``FellBehind`` means a segment it needs was deleted.
+    """
+
+    def __init__(self, files: DatabaseFiles, path: Path, offset: int, next_lsn: int) -> None:
+        self.files = files
+        self.path = path
+        self.offset = offset
+        self.next_lsn = next_lsn
+        self.torn: TornTail | None = None
+
+    def move_to(self, path: Path, offset: int, next_lsn: int) -> None:
+        self.path, self.offset, self.next_lsn = path, offset, next_lsn
+
+    def changed(self) -> bool:
+        try:
+            return os.stat(self.path).st_size != self.offset
+        except OSError:
+            return True
+
+    def read_new(self, *, at_end_is_torn: bool = False) -> Iterator[WalRecord]:
+        self.torn = None
+        while True:
+            try:
+                with open(self.path, "rb") as handle:
+                    handle.seek(self.offset)
+                    data = handle.read()
+            except FileNotFoundError:
+                if self._next_segment_pending():
+                    return  # sealed, the next segment not created yet: nothing new
+                raise FellBehind(str(self.path)) from None
+            except OSError as error:
+                raise os_error(error, f"read log segment {self.path}") from error
+            sealed_next: int | None = None
+            base = self.offset
+            position = 0
+            end = len(data)
+            while end - position >= FRAME.size:
+                length, checksum = FRAME.unpack_from(data, position)
+                frame_end = position + FRAME.size + length
+                if frame_end > end:
+                    break
+                body = memoryview(data)[position + FRAME.size : frame_end]
+                if frame_checksum(data[position : position + 4], [body]) != checksum:
+                    if frame_end == end:
+                        break  # the last frame, maybe still being written: judged below
+                    raise CorruptionError(
+                        "log record fails its checksum", path=self.path, offset=base + position
+                    )
+                try:
+                    payload = msgpack.unpackb(body, raw=False)
+                    lsn = payload["lsn"]
+                except Exception as error:
+                    raise CorruptionError(
+                        f"log record does not decode: {error}", path=self.path,
+                        offset=base + position,
+                    ) from error  # fmt: skip
+                if lsn != self.next_lsn:
+                    raise CorruptionError(
+                        f"log record has LSN {lsn}, expected {self.next_lsn}",
+                        path=self.path, offset=base + position,
+                    )  # fmt: skip
+                record = WalRecord(lsn, payload, self.path, base + position, frame_end - position)
+                position = frame_end
+                self.offset = base + position
+                self.next_lsn = lsn + 1
+                yield record
+                if payload.get("op") == "seal":
+                    sealed_next = int(payload["next"])
+                    break
+            if sealed_next is None:
+                if position < end and at_end_is_torn:
+                    self.torn = TornTail(self.path, self.offset, "unfinished frame at the end")
+                return
+            self.move_to(self.files.segment(sealed_next), HEADER.size, sealed_next)
+
+    def _next_segment_pending(self) -> bool:
+        """True if the missing current segment is one a seal named but whose writer has not
+        created it yet (no later segment exists), not one a checkpoint deleted."""
+        current = int(self.path.stem)
+        return all(first <= current for first, _ in self.files.segments())
 
 
 def _write_all(fd: int, parts: list[bytes | memoryview], offset: int) -> None:

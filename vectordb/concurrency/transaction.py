@@ -1,0 +1,181 @@
+"""Transactions: several writes, on one or several collections, committed as one log record.
+
+``with db.transaction():`` takes the writer locks (the in-process mutex, then the database's
+inter-process lock) for its whole body, so it is serializable: no other writer, in this
+process or another, runs until it ends. Writes inside it are validated at once (a duplicate
+id raises at the ``add`` call) against the committed state plus the transaction's own
+earlier writes (``PendingWrites``), and buffered; the commit writes one ``txn`` record and
+applies every write under the exclusive latches of all the collections it touched (taken in
+name order), so no reader, here or in another process, ever sees part of it. An exception in
+the body, or ``rollback()``, discards the writes.
+
+Reads inside the body see the committed state: a transaction's own writes become visible at
+its commit (there is no read-your-own-writes; validation does account for them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from vectordb.errors import TransactionError
+
+if TYPE_CHECKING:
+    from vectordb.engine import Engine, StoreSlot
+    from vectordb.storage.collection_store import CollectionStore
+
+__all__ = ["BufferedWrite", "PendingWrites", "Transaction"]
+
+_DELETED = object()
+
+
+class PendingWrites:
+    """One collection as a transaction's buffered writes will leave it: which ids exist and
+    their metadata. Falls back to the committed store for ids the transaction did not touch."""
+
+    def __init__(self, store: CollectionStore) -> None:
+        self.store = store
+        self._state: dict[str, Any] = {}  # id -> metadata bytes after the writes, or _DELETED
+        self.net_new = 0  # records added minus records deleted
+
+    def exists(self, vector_id: str) -> bool:
+        state = self._state.get(vector_id)
+        if state is None:
+            return vector_id in self.store.row_of
+        return state is not _DELETED
+
+    def metadata_bytes(self, vector_id: str) -> bytes:
+        state = self._state.get(vector_id)
+        if state is None:
+            return self.store.metadata_bytes(self.store.row_of[vector_id])
+        assert state is not _DELETED
+        return bytes(state)
+
+    def put(self, ids: list[str], blobs: list[bytes] | None) -> None:
+        for position, vector_id in enumerate(ids):
+            if not self.exists(vector_id):
+                self.net_new += 1
+            self._state[vector_id] = b"" if blobs is None else blobs[position]
+
+    def delete(self, ids: list[str]) -> None:
+        for vector_id in ids:
+            if self.exists(vector_id):
+                self.net_new -= 1
+                self._state[vector_id] = _DELETED
+
+    def set_metadata(self, ids: list[str], blobs: list[bytes]) -> None:
+        for vector_id, blob in zip(ids, blobs):
+            if self.exists(vector_id):
+                self._state[vector_id] = blob
+
+    def written(self) -> Iterator[tuple[str, bytes]]:
+        """(id, metadata bytes) of every record the transaction put or changed."""
+        for vector_id, state in self._state.items():
+            if state is not _DELETED:
+                yield vector_id, state
+
+    def deleted(self) -> set[str]:
+        return {vector_id for vector_id, state in self._state.items() if state is _DELETED}
+
+
+@dataclass(slots=True)
+class BufferedWrite:
+    slot: StoreSlot
+    fields: dict[str, Any]
+    tail: tuple[str, bytes] | None
+    apply: Callable[[int], None]
+
+
+class Transaction:
+    """What ``Database.transaction()`` returns; use it in a ``with`` statement.
+
+    ``already_applied`` is True when an ``idempotency_key`` names a transaction committed
+    before: the body still runs (Python cannot skip it) but its writes are discarded, and a
+    body that writes something different raises ``IdempotencyKeyReuseError`` at the end.
+    """
+
+    def __init__(self, engine: Engine, idempotency_key: str | None = None) -> None:
+        self._engine = engine
+        self.idempotency_key = idempotency_key
+        self.already_applied = False
+        self.state = "new"  # new -> open -> committed | rolled back
+        self._thread: int | None = None
+        self._writing: Any = None
+        self.writes: list[BufferedWrite] = []
+        self.pending: dict[int, PendingWrites] = {}
+        self.lsn: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<vectordb.Transaction {self.state} writes={len(self.writes)}>"
+
+    # ----------------------------------------------------------------- context manager
+    def __enter__(self) -> Transaction:
+        if self.state != "new":
+            raise TransactionError(f"this transaction is {self.state}; start a new one")
+        self._engine.begin_transaction(self)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._check_thread()
+        try:
+            if self.state == "open":
+                if error is not None:
+                    self._discard()
+                else:
+                    try:
+                        self._engine.commit_transaction(self)
+                    except BaseException:
+                        self._discard()
+                        raise
+                    self.state = "committed"
+                    self.writes = []
+                    self.pending = {}
+        finally:
+            self._engine.end_transaction(self)
+
+    def rollback(self) -> None:
+        """Discard every write of the transaction now. The locks are held until the ``with``
+        block ends; writes later in the block raise ``TransactionError``."""
+        self._check_thread()
+        if self.state != "open":
+            raise TransactionError(f"this transaction is {self.state}; nothing to roll back")
+        self._discard()
+
+    # ----------------------------------------------------------------- engine side
+    def opened(self, writing: Any) -> None:
+        self._thread = threading.get_ident()
+        self._writing = writing
+        self.state = "open"
+
+    def _check_thread(self) -> None:
+        if self._thread is not None and self._thread != threading.get_ident():
+            raise TransactionError(
+                "a transaction belongs to the thread that opened it; use it only there "
+                "(other threads open their own)"
+            )
+
+    def view(self, slot: StoreSlot) -> PendingWrites:
+        view = self.pending.get(id(slot))
+        if view is None:
+            view = self.pending[id(slot)] = PendingWrites(slot.store)
+        return view
+
+    def buffer(self, write: BufferedWrite) -> None:
+        if self.state != "open":
+            raise TransactionError(f"this transaction is {self.state}; no more writes")
+        self.writes.append(write)
+
+    def _discard(self) -> None:
+        for view in self.pending.values():
+            view.store.clear_reservations()
+        self.writes = []
+        self.pending = {}
+        self.state = "rolled back"
