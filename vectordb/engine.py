@@ -330,15 +330,18 @@ class Engine:
     def _open(self) -> None:
         self._check_database_header()
         self.db_lock = FileLock(self.files.lock, create=not self.read_only)
-        attempts = 1 if not self.read_only or not self.db_lock.usable else 5
+        # a read-write open that finds the writer lock free recovers exclusively (writes
+        # replayed vectors, cuts a torn tail, deletes leftovers); one that finds it taken, or a
+        # read-only open, loads what is committed without waiting: another process is alive
+        # and has recovered at its own open
+        exclusive = not self.read_only and self.db_lock.try_acquire()
+        attempts = 1 if exclusive or not self.db_lock.usable else 5
         for attempt in range(attempts):
             try:
-                if not self.read_only:
-                    self.db_lock.acquire(self.config.lock_timeout, f"open {self.root}")
                 try:
-                    self._load_collections()
-                    self._recover()
-                    if not self.read_only:
+                    self._load_collections(exclusive=exclusive)
+                    self._recover(exclusive=exclusive)
+                    if exclusive:
                         self._delete_stray_files()
                 finally:
                     self.db_lock.release()
@@ -353,7 +356,7 @@ class Engine:
                         )
                 break
             except (FileNotFoundError, StorageError, CorruptionError):
-                # a read-only open takes no lock: a checkpoint in a writing process may have
+                # an open without the lock: a checkpoint in a writing process may have
                 # replaced a file it was reading. Start over (a real problem persists).
                 self._close_resources(keep_lock_file=True)
                 if attempt == attempts - 1:
@@ -402,13 +405,13 @@ class Engine:
         self.files.wal_dir.mkdir(exist_ok=True)
         fsync_dir(self.root)
 
-    def _load_collections(self) -> None:
+    def _load_collections(self, *, exclusive: bool) -> None:
         directory = self.files.collections_dir
         if not directory.is_dir():
             if self.read_only:
                 return
             directory.mkdir()
-        redirected = recover_interrupted(directory, read_only=self.read_only)
+        redirected = recover_interrupted(directory, read_only=not exclusive)
         for name, path in redirected.items():  # read-only: a compaction a crash interrupted
             store = CollectionStore(
                 CollectionFiles(path), read_only=True, use_mmap=self.config.use_mmap
@@ -419,7 +422,7 @@ class Engine:
             self.apply_search_defaults(slot)
         for entry in sorted(directory.iterdir()):
             if entry.name.startswith("."):
-                if not self.read_only:  # a create or drop cut short by a crash
+                if exclusive:  # a create or drop cut short by a crash
                     shutil.rmtree(entry, ignore_errors=True)
                 continue
             if not (entry / "MANIFEST").exists():
@@ -447,9 +450,11 @@ class Engine:
         nprobe = overrides.nprobe if kind == "ivf" else None
         slot.search_defaults = None if ef is None and nprobe is None else (ef, nprobe)
 
-    def _recover(self) -> None:
-        """Replay the log into the loaded collections (caller holds the writer lock, or
-        opens read-only) and place the follower at the log's end."""
+    def _recover(self, *, exclusive: bool) -> None:
+        """Replay the log into the loaded collections and place the follower at the log's
+        end. ``exclusive``: opened with the writer lock free, so no other process is alive:
+        replayed vectors are written again (an OS crash may have lost them) and a torn tail
+        is cut. Otherwise the vectors are in the shared file already."""
         idempotency_lsn = self.idempotency.load(self.files.idempotency)
         by_uid = {slot.uid: slot for slot in self.slots.values()}
         scan = WalScan(self.files)
@@ -469,7 +474,7 @@ class Engine:
                 if record.lsn <= slot.store.manifest.checkpoint_lsn:
                     continue
                 try:
-                    apply_record(slot, record.lsn, payload, vectors_in_file=False)
+                    apply_record(slot, record.lsn, payload, vectors_in_file=not exclusive)
                 except VectorDBError:
                     raise
                 except Exception as error:
@@ -486,7 +491,7 @@ class Engine:
         if scan.torn is not None:
             torn = scan.torn
             self.torn_tail = f"{torn.segment.name} at byte {torn.offset} ({torn.reason})"
-            if not self.read_only:
+            if exclusive:
                 log.warning(
                     "log tail cut at %s: %s; that write was never acknowledged",
                     torn.segment,
@@ -503,9 +508,11 @@ class Engine:
             self.follower = WalFollower(self.files, path, offset, next_lsn)
         else:
             self.follower.move_to(path, offset, next_lsn)
-        if not self.read_only:
+        if exclusive:
             if self.wal is None:
                 self.wal = WalWriter(self.files, next_lsn)
+            self.wal.resume(path, offset, next_lsn)
+        elif self.wal is not None:  # a reload: the writer lock is held
             self.wal.resume(path, offset, next_lsn)
 
     def _remember_key(self, payload: Mapping[str, Any]) -> None:
@@ -639,6 +646,7 @@ class Engine:
             slot.index.stop()
         with slot.latch.write():
             slot.close()
+            slot.read_only = self.read_only
             slot.reopen(self.files.collection(slot.name), use_mmap=self.config.use_mmap)
         slot.start_background_work()
 
@@ -668,18 +676,11 @@ class Engine:
                             self._forget_slot(slot)
                     for name in sorted(present - set(self.slots)):
                         self._load_created(name)
-                    self._recover_without_truncating()
+                    self._recover(exclusive=False)
             finally:
                 if took:
                     assert lock is not None
                     lock.release()
-
-    def _recover_without_truncating(self) -> None:
-        read_only, self.read_only = self.read_only, True  # never cut a tail from here
-        try:
-            self._recover()
-        finally:
-            self.read_only = read_only
 
     # ----------------------------------------------------------------- guards
     def ensure_usable(self, *, write: bool = False) -> None:
@@ -727,24 +728,34 @@ class Engine:
                 if outermost:
                     self._release_db_lock()
 
-    def _take_db_lock(self, what: str) -> None:
+    def _take_db_lock(self, what: str, *, wait: bool = True) -> bool:
         """Take the database writer lock (unless a durability "off" write kept it) and catch
-        up with the log under it (caller holds the writer mutex)."""
+        up with the log under it (caller holds the writer mutex). ``wait=False``: only if it
+        is free now; returns whether it is held."""
         lock = self.db_lock
         assert lock is not None
         if lock.held:
-            return  # kept since an unlogged write: nobody else can have written
-        lock.acquire(self.config.lock_timeout, what)
+            return True  # kept since an unlogged write: nobody else can have written
+        if wait:
+            lock.acquire(self.config.lock_timeout, what)
+        elif not lock.try_acquire():
+            return False
         try:
             try:
                 self.catch_up(locked=True)
             except FellBehind:
                 self._reload_locked()
                 self.catch_up(locked=True)
+            if self.wal is None:  # opened while another process held the lock
+                follower = self.follower
+                assert follower is not None
+                self.wal = WalWriter(self.files, follower.next_lsn)
+                self.wal.resume(follower.path, follower.offset, follower.next_lsn)
             self.ensure_usable(write=True)
         except BaseException:
             lock.release()
             raise
+        return True
 
     def _release_db_lock(self) -> None:
         lock = self.db_lock
@@ -1294,10 +1305,15 @@ class Engine:
             _OPEN_ENGINES.discard(self)
 
     def _checkpoint_at_close(self) -> None:
+        """Checkpoint (collections and the index work done since), unless another process
+        holds the writer lock: this one's records are in the log, and a later checkpoint
+        or open covers them."""
         with self.writer_mutex.hold():
             outermost = self._write_depth == 0
-            if outermost:
-                self._take_db_lock(f"checkpoint {self.root} at close")
+            if outermost and not self._take_db_lock("checkpoint at close", wait=False):
+                log.info("%s: another process holds the writer lock; no checkpoint at close",
+                         self.root)  # fmt: skip
+                return
             try:
                 self.checkpoint_locked()
             finally:

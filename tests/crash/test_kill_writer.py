@@ -1,7 +1,8 @@
 """Kill a real writer process with SIGKILL at random moments and check what survives.
 
 Each round spawns ``writer_process.py random`` on the same database directory. The child
-streams random adds, upserts, updates and deletes over two collections and prints every
+streams random adds, upserts, updates, deletes and transactions (several of those over
+several collections in one ``db.transaction()``) and prints every
 operation before it calls it (``B``) and after the call returned (``A``: acknowledged). The
 parent kills it at a random moment (seeded): after some acknowledgements, right after an
 operation began (most likely inside the log append or its fsync), or while it is opening the
@@ -12,7 +13,9 @@ After each kill the parent reopens the database (read-only or read-write, altern
 random: a read-only check leaves the torn tail for the next writer to cut) and requires:
 
 - the state equals the acknowledged operations replayed on a dict model, where the one
-  operation in flight may be applied entirely or not at all - never a part of a batch;
+  operation in flight may be applied entirely or not at all - never a part of a batch or of
+  a transaction (a kill inside a transaction's body, before its commit record, leaves
+  nothing of it);
 - vectors equal bit for bit, metadata equal, ``len()`` and ``ids()`` match, absent ids read
   as None;
 - ``db.check() == []``;

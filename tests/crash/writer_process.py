@@ -19,10 +19,13 @@ Protocol on stdout, one line per event, flushed at once:
     (fixed mode) ``db.checkpoint()`` returned.
 
 Operation objects: ``seq``, ``col`` (collection name), ``kind`` (``add``, ``upsert``,
-``delete``, ``update_meta``, ``update_vec``), ``ids``, ``vec`` (hex of the little-endian
-float32 ``(len(ids), dim)`` matrix, or null), ``meta`` (a list of mappings or nulls, or null
-for ``metadata=None``) and ``missing_ok`` (deletes). Every metadata mapping carries ``w``, a
-value naming the write (``TAG:seq``) and ``k``, the record's position in the batch.
+``delete``, ``update_meta``, ``update_vec``, ``txn``), ``ids``, ``vec`` (hex of the
+little-endian float32 ``(len(ids), dim)`` matrix, or null), ``meta`` (a list of mappings or
+nulls, or null for ``metadata=None``) and ``missing_ok`` (deletes). Every metadata mapping
+carries ``w``, a value naming the write (``TAG:seq``) and ``k``, the record's position in the
+batch. A ``txn`` operation holds ``parts``: two to four of the other operations, over any
+collections, run in one ``db.transaction()`` with short sleeps between them (so kills land
+inside the transaction's body too); it is acknowledged when the ``with`` block has ended.
 
 ``random`` writes forever (until it is killed) to every collection of the database, with ids
 from a bounded pool, and never issues a call that vectordb would refuse. ``fixed`` creates
@@ -37,6 +40,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -108,6 +112,32 @@ def _random_op(
     return op
 
 
+def _random_transaction(
+    rng: np.random.Generator,
+    seq: int,
+    tag: str,
+    names: list[str],
+    dims: dict[str, int],
+    present: dict[str, set[str]],
+) -> dict[str, Any]:
+    """Two to four operations over random collections, each valid after the ones before it
+    (``present`` is updated as if they were applied)."""
+    parts = []
+    for _ in range(int(rng.integers(2, 5))):
+        name = str(rng.choice(names))
+        part = _random_op(rng, seq, tag, name, dims[name], present[name])
+        parts.append(part)
+        _track(present[name], part)
+    return {"seq": seq, "col": None, "kind": "txn", "parts": parts}
+
+
+def _track(present: set[str], op: dict[str, Any]) -> None:
+    if op["kind"] in ("add", "upsert"):
+        present.update(op["ids"])
+    elif op["kind"] == "delete":
+        present.difference_update(op["ids"])
+
+
 def _perform(collection: Any, op: dict[str, Any]) -> None:
     vectors = None
     if op["vec"] is not None:
@@ -139,19 +169,28 @@ def run_random(args: argparse.Namespace) -> None:
     collections = {info.name: db.get_collection(info.name) for info in db.list_collections()}
     present = {name: set(collection.ids()) for name, collection in collections.items()}
     names = sorted(collections)
+    dims = {name: collection.dim for name, collection in collections.items()}
     emit("R")
     seq = 0
     while True:
-        name = str(rng.choice(names))
-        collection = collections[name]
-        op = _random_op(rng, seq, args.tag, name, collection.dim, present[name])
-        emit("B " + json.dumps(op))
-        _perform(collection, op)
-        emit(f"A {seq}")
-        if op["kind"] in ("add", "upsert"):
-            present[name].update(op["ids"])
-        elif op["kind"] == "delete":
-            present[name].difference_update(op["ids"])
+        if rng.random() < 0.2:
+            trial = {name: set(ids) for name, ids in present.items()}
+            op = _random_transaction(rng, seq, args.tag, names, dims, trial)
+            emit("B " + json.dumps(op))
+            with db.transaction():
+                for part in op["parts"]:
+                    _perform(collections[part["col"]], part)
+                    time.sleep(float(rng.uniform(0, 0.002)))
+            emit(f"A {seq}")
+            present = trial
+        else:
+            name = str(rng.choice(names))
+            collection = collections[name]
+            op = _random_op(rng, seq, args.tag, name, collection.dim, present[name])
+            emit("B " + json.dumps(op))
+            _perform(collection, op)
+            emit(f"A {seq}")
+            _track(present[name], op)
         seq += 1
 
 
@@ -219,6 +258,10 @@ def op_vectors(op: dict[str, Any]) -> list[bytes]:
 
 def apply_op(model: Model, op: dict[str, Any]) -> Model:
     """A new model with ``op`` applied (the dict model the database must match)."""
+    if op["kind"] == "txn":
+        for part in op["parts"]:
+            model = apply_op(model, part)
+        return model
     new = {name: dict(records) for name, records in model.items()}
     records = new.setdefault(op["col"], {})
     kind = op["kind"]

@@ -203,12 +203,21 @@ class VectorFile:
             raise os_error(error, f"write rows to {self.path}") from error
 
     def adopt(self, start_rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
-        """Another writer put ``vectors`` into these rows of the file already: a mapping sees
-        them; without mmap (or in a grown private copy) copy them into memory."""
-        if self.use_mmap and not self._private:
+        """A writer put ``vectors`` into these rows of the file before logging them: a shared
+        mapping sees them already. Without mmap (or in a grown private copy) they are copied
+        into memory. A read-only (copy-on-write) mapping whose bytes differ - a damaged row
+        the log still covers - gets the logged bytes in its private pages, never the file."""
+        if not len(start_rows):
             return
-        if len(start_rows):
-            self.rows[start_rows] = vectors
+        if self.use_mmap and not self._private:
+            if not self.read_only:
+                return
+            current = self.rows[start_rows]
+            differ = np.any(current.view(np.uint32) != vectors.view(np.uint32), axis=1)
+            if differ.any():
+                self.rows[start_rows[differ]] = vectors[differ]
+            return
+        self.rows[start_rows] = vectors
 
     def _fd_or_raise(self) -> int:
         if self._fd is None:
