@@ -1,6 +1,7 @@
 """vectordb: an embedded, crash-safe vector database. ``vectordb.open(path)`` to start."""
 
 from vectordb.collection import Collection
+from vectordb.concurrency.transaction import Transaction
 from vectordb.config import (
     CollectionConfig,
     DatabaseConfig,
@@ -20,6 +21,7 @@ from vectordb.errors import (
     DatabaseClosedError,
     DimensionMismatchError,
     DuplicateIdError,
+    IdempotencyKeyReuseError,
     IdNotFoundError,
     ImportInterruptedError,
     InvalidArgumentError,
@@ -34,6 +36,7 @@ from vectordb.errors import (
     ReadOnlyError,
     StorageError,
     StorageFullError,
+    TransactionError,
     UnsupportedFormatError,
     VectorDBError,
 )
@@ -70,6 +73,7 @@ __all__ = [
     "Hit",
     "HnswConfig",
     "IdNotFoundError",
+    "IdempotencyKeyReuseError",
     "ImportInterruptedError",
     "ImportReport",
     "InvalidArgumentError",
@@ -89,6 +93,8 @@ __all__ = [
     "Record",
     "StorageError",
     "StorageFullError",
+    "Transaction",
+    "TransactionError",
     "UnsupportedFormatError",
     "VectorDBError",
     "__version__",

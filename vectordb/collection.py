@@ -156,26 +156,33 @@ class Collection:
         transaction = self._engine.current_transaction()
         return None if transaction is None else transaction.view(slot)
 
-    def _key_digest(
+    def _replayed(
         self, idempotency_key: str | None, *parts: bytes | str | memoryview | None
-    ) -> tuple[str, bytes] | None:
+    ) -> tuple[bool, Any, tuple[str, bytes] | None]:
+        """Whether this write was applied before; caller holds ``writing()``, so the log has
+        been followed to its end. Returns ``(applied before, its first result, (key,
+        digest) to log with the write)``. ``parts`` describe the request.
+
+        Inside a transaction with a key, the request joins the transaction's digest, and
+        once the transaction was applied before, every write in it is a no-op."""
+        transaction = self._engine.current_transaction()
+        if transaction is not None:
+            if idempotency_key is not None:
+                from vectordb.errors import TransactionError
+
+                raise TransactionError(
+                    "idempotency_key on a write inside a transaction: give the key to "
+                    "transaction() instead"
+                )
+            if transaction.idempotency_key is not None:
+                transaction.requests.append(request_digest([self._slot.uid, *parts]))
+                return transaction.already_applied, None, None
+            return False, None, None
         if idempotency_key is None:
-            return None
-        return check_key(idempotency_key), request_digest([self._slot.uid, *parts])
-
-    def _replayed(self, keyed: tuple[str, bytes] | None) -> tuple[bool, Any]:
-        """(True, first result) if ``keyed`` names a write applied before (caller holds
-        ``writing()``, so the log has been followed to its end)."""
-        if keyed is None:
-            return False, None
-        if self._engine.current_transaction() is not None:
-            from vectordb.errors import TransactionError
-
-            raise TransactionError(
-                "idempotency_key on a write inside a transaction: give the key to "
-                "transaction() instead"
-            )
-        return self._engine.idempotency.lookup(*keyed)
+            return False, None, None
+        keyed = check_key(idempotency_key), request_digest([self._slot.uid, *parts])
+        found, result = self._engine.idempotency.lookup(*keyed)
+        return found, result, keyed
 
     def batch(self, *, idempotency_key: str | None = None) -> Transaction:
         """A transaction (see :meth:`Database.transaction`), for writes to this collection
@@ -221,14 +228,13 @@ class Collection:
         id_list = _uuid4_strings(len(matrix)) if ids is None else _ids(ids, len(matrix))
         blobs = _metadata_blobs(metadata, len(matrix))
         slot = self._live_slot()
-        keyed = self._key_digest(
-            idempotency_key, "add", None if generated else "\x1f".join(id_list),
-            matrix.data.cast("B"), _joined(blobs),
-        )  # fmt: skip
         with self._engine.writing():
-            replayed, result = self._replayed(keyed)
+            replayed, result, keyed = self._replayed(
+                idempotency_key, "add", None if generated else "\x1f".join(id_list),
+                matrix.data.cast("B"), _joined(blobs),
+            )  # fmt: skip
             if replayed:
-                return list(result)
+                return id_list if result is None else list(result)
             store = slot.store
             pending = self._pending(slot)
             # 122 random bits per generated id: a collision is not a practical concern
@@ -267,14 +273,13 @@ class Collection:
         id_list = _ids(ids, len(matrix))
         blobs = _metadata_blobs(metadata, len(matrix))
         slot = self._live_slot()
-        keyed = self._key_digest(
-            idempotency_key, "upsert", "\x1f".join(id_list), matrix.data.cast("B"),
-            _joined(blobs),
-        )  # fmt: skip
         with self._engine.writing():
-            replayed, result = self._replayed(keyed)
+            replayed, result, keyed = self._replayed(
+                idempotency_key, "upsert", "\x1f".join(id_list), matrix.data.cast("B"),
+                _joined(blobs),
+            )  # fmt: skip
             if replayed:
-                return list(result)
+                return id_list if result is None else list(result)
             self._put(slot, id_list, matrix, blobs, keyed=keyed, result=id_list)
         return id_list
 
@@ -302,12 +307,12 @@ class Collection:
         matrix = None if vectors is None else self._vectors(vectors, expected=len(id_list))
         blobs = None if metadata is None else _metadata_blobs(metadata, len(id_list))
         slot = self._live_slot()
-        keyed = self._key_digest(
-            idempotency_key, "update", "\x1f".join(id_list),
-            None if matrix is None else matrix.data.cast("B"), _joined(blobs),
-        )  # fmt: skip
         with self._engine.writing():
-            if self._replayed(keyed)[0]:
+            replayed, _, keyed = self._replayed(
+                idempotency_key, "update", "\x1f".join(id_list),
+                None if matrix is None else matrix.data.cast("B"), _joined(blobs),
+            )  # fmt: skip
+            if replayed:
                 return
             store = slot.store
             pending = self._pending(slot)
@@ -357,22 +362,22 @@ class Collection:
         if where is not None:
             expression = parse_filter(where)
             slot = self._live_slot()
-            keyed = self._key_digest(idempotency_key, "delete-where", repr(expression))
             with self._engine.writing():
-                replayed, result = self._replayed(keyed)
+                replayed, result, keyed = self._replayed(
+                    idempotency_key, "delete-where", repr(expression)
+                )
                 if replayed:
-                    return int(result)
+                    return int(result or 0)
                 return self._commit_delete(slot, self._ids_where(slot, expression), keyed)
         assert ids is not None
         id_list = _ids(ids, None, allow_repeats=True)
         slot = self._live_slot()
-        keyed = self._key_digest(
-            idempotency_key, "delete", "\x1f".join(id_list), "missing_ok" if missing_ok else ""
-        )
         with self._engine.writing():
-            replayed, result = self._replayed(keyed)
+            replayed, result, keyed = self._replayed(
+                idempotency_key, "delete", "\x1f".join(id_list), "missing_ok" if missing_ok else ""
+            )
             if replayed:
-                return int(result)
+                return len(set(id_list)) if result is None else int(result)
             store = slot.store
             pending = self._pending(slot)
             if missing_ok:

@@ -808,7 +808,7 @@ class Engine:
         key = transaction.idempotency_key
         digest = None
         if key is not None:
-            digest = request_digest(_write_digest_parts(writes))
+            digest = request_digest(transaction.requests)
             found, _ = self.idempotency.lookup(key, digest)
             if found:
                 return  # applied before: the retry's writes are discarded
@@ -1412,19 +1412,6 @@ def _truncate(segment: Path, offset: int) -> None:
             os.fsync(handle.fileno())
     except OSError as error:
         raise os_error(error, f"truncate torn log tail of {segment}") from error
-
-
-def _write_digest_parts(writes: list[BufferedWrite]) -> Iterator[bytes | str | None]:
-    """What identifies a transaction's writes for its idempotency key: each write's
-    collection, operation, ids, metadata and vector bytes (not the rows it chose)."""
-    for write in writes:
-        yield write.slot.uid
-        fields = write.fields
-        yield fields["op"]
-        yield "\x1f".join(fields["ids"])
-        meta = fields.get("meta")
-        yield None if meta is None else b"\x1f".join(meta)
-        yield None if write.tail is None else write.tail[1]
 
 
 def copy_segment(path: Path, archive: Path) -> None:

@@ -93,8 +93,9 @@ class Transaction:
     """What ``Database.transaction()`` returns; use it in a ``with`` statement.
 
     ``already_applied`` is True when an ``idempotency_key`` names a transaction committed
-    before: the body still runs (Python cannot skip it) but its writes are discarded, and a
-    body that writes something different raises ``IdempotencyKeyReuseError`` at the end.
+    before: the body still runs (Python cannot skip it) but its writes do nothing (no
+    validation either: the state has moved on; they return the ids they were given), and a
+    body that asks for different writes raises ``IdempotencyKeyReuseError`` at the end.
     """
 
     def __init__(self, engine: Engine, idempotency_key: str | None = None) -> None:
@@ -106,6 +107,9 @@ class Transaction:
         self._writing: Any = None
         self.writes: list[BufferedWrite] = []
         self.pending: dict[int, PendingWrites] = {}
+        #: digests of the write requests made in the body (with an idempotency key): what
+        #: a retry must repeat
+        self.requests: list[bytes] = []
         self.lsn: int | None = None
 
     def __repr__(self) -> str:

@@ -1,0 +1,155 @@
+"""A process sees what other processes commit: writes, new and dropped collections,
+compactions, checkpoints (replayed from the kept segment, or reloaded when it fell further
+behind), and durability "off" bulk loads, which hold the writer lock until their checkpoint.
+
+The other process is a real subprocess running a short script on the same directory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vectordb
+
+
+def _other(path: Path, body: str, lock_timeout: float = 10) -> str:
+    """Run ``body`` in another process with ``db`` open on ``path``; returns its stdout."""
+    script = "import numpy as np\nimport vectordb\n" + (
+        f"with vectordb.open({str(path)!r}, config={{'lock_timeout': {lock_timeout}}}) as db:\n"
+        + textwrap.indent(textwrap.dedent(body), "    ")
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _vectors(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, 4)).astype(np.float32)
+
+
+def test_writes_collections_and_compactions_of_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=4, metric="euclidean", index="hnsw")
+        doomed = db.create_collection("doomed", dim=4)
+        docs.add(_vectors(100), ids=[f"d{i}" for i in range(100)])
+        _other(
+            path,
+            """
+            docs = db.get_collection("docs")
+            docs.delete([f"d{i}" for i in range(0, 100, 2)])
+            docs.add(np.ones((1, 4)), ids=["from-other"], metadata={"who": "other"})
+            fresh = db.create_collection("fresh", dim=4)
+            fresh.add(np.ones((2, 4)), ids=["f0", "f1"])
+            db.drop_collection("doomed")
+            docs.compact()                     # rows renumbered on disk
+            docs.upsert(np.full((1, 4), 2.0), ids=["d1"])
+        """,
+        )
+        assert sorted(info.name for info in db.list_collections()) == ["docs", "fresh"]
+        assert "doomed" not in db
+        with pytest.raises(vectordb.DatabaseClosedError, match="dropped"):
+            doomed.add(_vectors(1), ids=["x"])
+        assert len(docs) == 51 and docs.get("d0") is None
+        assert docs.get("from-other").metadata == {"who": "other"}
+        np.testing.assert_array_equal(docs.get("d1").vector, np.full(4, 2.0, np.float32))
+        data = _vectors(100)
+        for i in (3, 55, 99):  # after the compaction, from the compacted files
+            assert docs.search(data[i], k=1)[0].id == f"d{i}"
+        assert db.get_collection("fresh").ids() == ["f0", "f1"]
+        docs.add(_vectors(1, 5), ids=["mine"])  # this process writes after all that
+    with vectordb.open(path) as db:
+        assert len(db.get_collection("docs")) == 52 and db.check() == []
+
+
+def test_catch_up_across_one_checkpoint_replays_and_across_two_reloads(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=4, metric="euclidean")
+        docs.add(_vectors(10), ids=[f"a{i}" for i in range(10)])
+        engine = db._engine
+        _other(
+            path,
+            """
+            import os
+            docs = db.get_collection("docs")
+            docs.add(np.ones((1, 4)), ids=["one"])
+            db.checkpoint()
+            docs.delete(["a0"])
+            os._exit(0)  # no close, so no second checkpoint
+        """,
+        )
+        assert sorted(docs.ids())[:2] == ["a1", "a2"] and docs.get("one") is not None
+        assert engine.reloads == 0  # the sealed segment was still there: replayed
+        _other(
+            path,
+            """
+            docs = db.get_collection("docs")
+            for i in range(3):
+                docs.add(np.full((1, 4), i), ids=[f"two{i}"])
+                db.checkpoint()
+            docs.delete(["a1"])
+        """,
+        )
+        assert docs.get("two2") is not None and docs.get("a1") is None
+        assert engine.reloads == 1  # the segments it needed were gone: reloaded
+        assert len(docs) == 12
+        assert docs.search(np.full(4, 1.0, np.float32), k=1)[0].id == "two1"
+
+
+def test_durability_off_keeps_the_writer_lock_until_its_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path, config={"lock_timeout": 0.3}) as db:
+        bulk = db.create_collection("bulk", dim=4, durability="off")
+        bulk.add(_vectors(50), ids=[f"b{i}" for i in range(50)])  # not logged: lock kept
+        out = _other(
+            path,
+            """
+            try:
+                db.get_collection("bulk").add(np.ones((1, 4)), ids=["x"])
+            except vectordb.LockTimeoutError:
+                print("waited")
+            print(len(db.get_collection("bulk")))
+        """,
+            lock_timeout=0.3,
+        )
+        assert out.split() == ["waited", "0"]  # nothing visible before the checkpoint
+        db.checkpoint()  # the bulk load is durable now, and the lock free
+        out = _other(
+            path,
+            """
+            bulk = db.get_collection("bulk")
+            bulk.add(np.ones((1, 4)), ids=["x"])
+            print(len(bulk))
+        """,
+        )
+        assert out.split() == ["51"]
+        assert len(bulk) == 51  # and this process sees the other's write
+
+
+def test_read_only_handle_follows_a_writing_process(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        db.create_collection("docs", dim=4).add(_vectors(3), ids=["a", "b", "c"])
+    with vectordb.open(path, read_only=True) as reader:
+        docs = reader.get_collection("docs")
+        assert len(docs) == 3
+        _other(
+            path,
+            """
+            db.get_collection("docs").delete(["a"])
+            db.create_collection("later", dim=4).add(np.ones((1, 4)), ids=["l"])
+        """,
+        )
+        assert sorted(docs.ids()) == ["b", "c"]
+        assert reader.get_collection("later").ids() == ["l"]
+        with pytest.raises(vectordb.ReadOnlyError):
+            docs.add(_vectors(1), ids=["z"])
