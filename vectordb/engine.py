@@ -737,7 +737,9 @@ class Engine:
         if lock.held:
             return True  # kept since an unlogged write: nobody else can have written
         if wait:
-            lock.acquire(self.config.lock_timeout, what)
+            # replay what others commit while waiting, outside the lock: under it, only the
+            # records committed since remain
+            lock.acquire(self.config.lock_timeout, what, while_waiting=self.refresh)
         elif not lock.try_acquire():
             return False
         try:

@@ -21,7 +21,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -68,13 +68,26 @@ class FileLock:
         self.held = True
         return True
 
-    def acquire(self, timeout: float, what: str, *, exclusive: bool = True) -> None:
-        """Take the lock, waiting up to ``timeout`` seconds; ``LockTimeoutError`` names ``what``."""
+    def acquire(
+        self,
+        timeout: float,
+        what: str,
+        *,
+        exclusive: bool = True,
+        while_waiting: Callable[[], object] | None = None,
+    ) -> None:
+        """Take the lock, waiting up to ``timeout`` seconds; ``LockTimeoutError`` names
+        ``what``. ``while_waiting`` runs between tries (the engine follows the log then, so
+        little is left to replay once the lock is taken)."""
         if self.try_acquire(exclusive=exclusive):
             return
         deadline = time.monotonic() + timeout
-        delay = 0.0002
+        delay = 0.00005
         while True:
+            if while_waiting is not None:
+                while_waiting()
+                if self.try_acquire(exclusive=exclusive):
+                    return
             # jitter: waiters that slept alike do not all wake in the same instant
             time.sleep(delay * (0.5 + random.random()))
             if self.try_acquire(exclusive=exclusive):
@@ -85,7 +98,7 @@ class FileLock:
                     f"lock ({self.path}) all that time. Retry, raise lock_timeout, or find the "
                     "process that holds it (a long transaction or a durability='off' bulk load)"
                 )
-            delay = min(delay * 2, 0.005)
+            delay = min(delay * 2, 0.001)
 
     def release(self) -> None:
         if self._file is not None and self.held:
@@ -131,20 +144,30 @@ class WriterMutex:
 
 
 class ReadWriteLatch:
-    """Many readers or one writer; a waiting writer holds back new readers (no starvation)."""
+    """Many readers or one writer; a waiting writer holds back new readers (no writer
+    starvation), and readers waiting when a writer releases go first (no reader starvation:
+    a writer that re-takes the latch in a loop, like the background indexer moving rows in
+    chunks, would otherwise keep a search waiting for the whole loop)."""
 
     def __init__(self) -> None:
         self._condition = threading.Condition(threading.Lock())
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
+        self._readers_waiting = 0
+        self._readers_turn = False  # set by a releasing writer while readers wait
 
     def acquire_read(self) -> None:
         """Take the latch shared (the hot search path calls this and ``release_read``
         directly: a generator-based context manager costs microseconds per query)."""
         with self._condition:
-            while self._writer or self._writers_waiting:
-                self._condition.wait()
+            if self._writer or (self._writers_waiting and not self._readers_turn):
+                self._readers_waiting += 1
+                while self._writer or (self._writers_waiting and not self._readers_turn):
+                    self._condition.wait()
+                self._readers_waiting -= 1
+                if not self._readers_waiting:
+                    self._readers_turn = False
             self._readers += 1
 
     def release_read(self) -> None:
@@ -165,7 +188,7 @@ class ReadWriteLatch:
     def write(self) -> Iterator[None]:
         with self._condition:
             self._writers_waiting += 1
-            while self._writer or self._readers:
+            while self._writer or self._readers or self._readers_turn:
                 self._condition.wait()
             self._writers_waiting -= 1
             self._writer = True
@@ -174,4 +197,6 @@ class ReadWriteLatch:
         finally:
             with self._condition:
                 self._writer = False
+                if self._readers_waiting:
+                    self._readers_turn = True
                 self._condition.notify_all()
