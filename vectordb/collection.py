@@ -26,6 +26,7 @@ import numpy.typing as npt
 from vectordb.concurrency.idempotency import check_key, request_digest
 from vectordb.config import CollectionConfig, Metric
 from vectordb.errors import (
+    CorruptionError,
     DatabaseClosedError,
     DimensionMismatchError,
     DuplicateIdError,
@@ -106,6 +107,8 @@ def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _M
 
 
 MAX_ID_BYTES = 512
+#: a read that ran while another process checkpointed (rows may have been reused) runs again
+_READ_ATTEMPTS = 3
 _FLOAT32 = np.dtype("<f4")
 _INCLUDE_CHOICES = frozenset({"metadata", "vector"})
 
@@ -485,6 +488,22 @@ class Collection:
 
     def _get_many(self, ids: Sequence[str]) -> list[Record | None]:
         id_list = _ids(ids, None, allow_repeats=True)
+        engine = self._engine
+        for attempt in range(_READ_ATTEMPTS):
+            seen = engine.refresh()
+            try:
+                records = self._read_records(id_list)
+            except CorruptionError:
+                # a row reused after another process's checkpoint fails the checksum this
+                # process still holds for it: read again once caught up
+                if not engine.stale(seen) or attempt == _READ_ATTEMPTS - 1:
+                    raise
+                continue
+            if not engine.stale(seen):
+                break
+        return records
+
+    def _read_records(self, id_list: list[str]) -> list[Record | None]:
         slot = self._live_slot()
         with slot.latch.read():
             store = slot.store
@@ -750,19 +769,25 @@ class Collection:
         want = _search_options(k, ef, include, mode)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._query_vector(array)
-        slot = self._live_slot()
-        latch = slot.latch
-        latch.acquire_read()
-        try:
-            if slot.dropped:  # dropped between the check above and the latch
-                raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-            # read under the latch: a compaction may have swapped in a new index meanwhile
-            index = slot.index
-            assert index is not None  # the collection's kind has an index, before and after
-            rows, scores = index.search_one(matrix, int(k), knobs)
-            return self._hits(slot.store, rows.tolist(), scores.tolist(), want)
-        finally:
-            latch.release_read()
+        engine = self._engine
+        for _attempt in range(_READ_ATTEMPTS):
+            slot = self._live_slot()
+            seen = engine.checkpoints_seen
+            latch = slot.latch
+            latch.acquire_read()
+            try:
+                if slot.dropped:  # dropped between the check above and the latch
+                    raise DatabaseClosedError(f"collection {self.name!r} was dropped")
+                # read under the latch: a compaction may have swapped in a new index meanwhile
+                index = slot.index
+                assert index is not None  # the collection's kind has an index, before and after
+                rows, scores = index.search_one(matrix, int(k), knobs)
+                hits = self._hits(slot.store, rows.tolist(), scores.tolist(), want)
+            finally:
+                latch.release_read()
+            if not engine.stale(seen):
+                break
+        return hits
 
     def _filtered(
         self,
@@ -927,6 +952,24 @@ class Collection:
         expression = None if where is None else parse_filter(where)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
+        engine = self._engine
+        for _attempt in range(_READ_ATTEMPTS):
+            seen = engine.refresh()
+            hits = self._search_rows(matrix, k, want, expression, knobs, exact, mode)
+            if not engine.stale(seen):
+                break
+        return hits
+
+    def _search_rows(
+        self,
+        matrix: npt.NDArray[np.float32],
+        k: int,
+        want: frozenset[str],
+        expression: Expression | None,
+        knobs: SearchKnobs,
+        exact: bool,
+        mode: SearchMode,
+    ) -> list[list[Hit]]:
         slot = self._live_slot()
         metric = self._metric
         latch = slot.latch

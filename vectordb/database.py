@@ -164,6 +164,7 @@ class Database:
             )
         from vectordb.lifecycle.backup import backup_database
 
+        self._engine.refuse_in_transaction("backup()")
         base = None if incremental_from is None else Path(incremental_from)
         return backup_database(self._engine, Path(dest), incremental_from=base)
 

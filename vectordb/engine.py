@@ -574,7 +574,10 @@ class Engine:
             return
         if op == "create":
             if self._slot_by_uid(payload["uid"]) is None:
-                self._load_created(payload["name"])
+                try:
+                    self._load_created(payload["name"])
+                except Exception as error:  # e.g. mid-compaction: reload under the lock
+                    raise FellBehind(f"collection {payload['name']!r}: {error}") from error
             return
         if op == "drop":
             slot = self._slot_by_uid(payload["uid"])
@@ -584,7 +587,10 @@ class Engine:
         if op == "compacted":
             slot = self._slot_by_uid(payload["uid"])
             if slot is not None:
-                self._reopen_slot(slot)
+                try:
+                    self._reopen_slot(slot)
+                except Exception as error:
+                    raise FellBehind(f"collection {slot.name!r}: {error}") from error
             return
         self._remember_key(payload)
         targets = [
@@ -605,6 +611,25 @@ class Engine:
                 self.failure = error
                 raise
 
+    def _check_identities(self) -> None:
+        """Under the writer lock: reopen a collection whose vector file another process
+        replaced (a compaction whose ``compacted`` record a crash kept out of the log), and
+        forget one whose directory is gone."""
+        for slot in list(self.slots.values()):
+            files = slot.store.files
+            try:
+                inode = os.stat(files.vectors).st_ino
+            except FileNotFoundError:
+                self._forget_slot(slot)
+                continue
+            if inode != slot.store.vectors.inode:
+                if Manifest.load(files.manifest).uid == slot.uid:
+                    log.warning("collection %r was rewritten by another process: reopening",
+                                slot.name)  # fmt: skip
+                    self._reopen_slot(slot)
+                else:
+                    self._forget_slot(slot)
+
     def _uid_map(self) -> dict[str, StoreSlot]:
         return {slot.uid: slot for slot in self.slots.values()}
 
@@ -619,7 +644,9 @@ class Engine:
         ``create`` record is logged after it is in place)."""
         files = self.files.collection(name)
         if not files.manifest.exists():
-            return  # dropped again since
+            # dropped again since (its drop record follows), or between the two renames of
+            # a compaction: the reload under the writer lock tells which
+            raise FellBehind(f"collection {name!r} is not in place")
         store = CollectionStore(files, read_only=self.read_only, use_mmap=self.config.use_mmap)
         try:
             slot = StoreSlot(store, read_only=self.read_only, threads=self.config.thread_count)
@@ -748,6 +775,7 @@ class Engine:
             except FellBehind:
                 self._reload_locked()
                 self.catch_up(locked=True)
+            self._check_identities()
             if self.wal is None:  # opened while another process held the lock
                 follower = self.follower
                 assert follower is not None
@@ -824,14 +852,15 @@ class Engine:
             if write.tail is not None:
                 part[write.tail[0]] = write.tail[1]
             parts.append(part)
-        fields: dict[str, Any] = {"op": "txn", "ops": parts}
+        now = time.time()
+        fields: dict[str, Any] = {"op": "txn", "t": now, "ops": parts}
         if key is not None:
             fields.update(k=key, h=digest, r=None)
         lsn, size = self._append(fields, None, sync=sync)
         transaction.lsn = lsn
         if key is not None:
             assert digest is not None
-            self.idempotency.remember(key, time.time(), digest, None)
+            self.idempotency.remember(key, now, digest, None)
         slots = sorted({id(w.slot): w.slot for w in writes}.values(), key=_slot_order)
         try:
             with contextlib.ExitStack() as stack:
@@ -844,6 +873,7 @@ class Engine:
         except BaseException as error:
             self.failure = error
             raise
+        transaction.state = "committed"  # whatever the checkpoint below does
         self._count_commit(size)
 
     def free_disk_bytes(self) -> int:
@@ -989,7 +1019,16 @@ class Engine:
         sync = self.config.durability == Durability.FULL or self.config.durability == "full"
         self._append({"t": time.time(), **fields}, None, sync=sync)
 
+    def refuse_in_transaction(self, what: str) -> None:
+        """Operations that change files or collections at once cannot be part of a
+        transaction (they would not roll back, and would move rows it planned)."""
+        if self.current_transaction() is not None:
+            raise TransactionError(
+                f"{what} cannot run inside a transaction; do it before or after the block"
+            )
+
     def checkpoint(self) -> None:
+        self.refuse_in_transaction("checkpoint()")
         with self.writing():
             self.checkpoint_locked()
 
@@ -1061,16 +1100,32 @@ class Engine:
         that one stays until the next checkpoint, so a process idle across this checkpoint
         replays it instead of reloading its collections."""
         archive = self.wal_archive_dir()
-        for _, path in old_segments:
+        needed = self._oldest_needed_lsn()
+        for position, (_, path) in enumerate(old_segments):
             if path == sealed:
                 if archive is not None:
                     copy_segment(path, archive)
                 continue
+            following = old_segments[position + 1][0] if position + 1 < len(old_segments) else None
+            if needed is None or following is None or following - 1 > needed:
+                continue  # a collection's MANIFEST on disk still needs records in it
             if archive is not None and not (archive / path.name).exists():
                 archive_segment(path, archive)
             else:
                 path.unlink(missing_ok=True)
         fsync_dir(self.files.wal_dir)
+
+    def _oldest_needed_lsn(self) -> int | None:
+        """The lowest checkpoint LSN over every collection's MANIFEST on disk (None: one
+        could not be read, so keep every segment); records after it are still needed."""
+        lowest = self.last_lsn
+        try:
+            for entry in self.files.collections_dir.iterdir():
+                if not entry.name.startswith("."):
+                    lowest = min(lowest, Manifest.load(entry / "MANIFEST").checkpoint_lsn)
+        except (OSError, CorruptionError):
+            return None
+        return lowest
 
     def _pause_lock_free(self) -> bool:
         """True unless a backup in another process holds checkpoints off (``PAUSE`` lock)."""
@@ -1124,12 +1179,14 @@ class Engine:
                 compact_collection(self, name)
 
     def compact(self, name: str) -> dict[str, Any]:
+        self.refuse_in_transaction("compact()")
         with self.writing():
             return compact_collection(self, name)
 
     # ----------------------------------------------------------------- collections
     def create_collection(self, name: str, config: CollectionConfig) -> StoreSlot:
         validate_collection_name(name)
+        self.refuse_in_transaction("create_collection()")
         with self.writing():
             lowered = {existing.lower(): existing for existing in self.slots}
             if name.lower() in lowered:
@@ -1186,6 +1243,7 @@ class Engine:
             return slot
 
     def drop_collection(self, name: str) -> None:
+        self.refuse_in_transaction("drop_collection()")
         with self.writing():
             slot = self.slot(name)
             if slot.index is not None:
@@ -1222,21 +1280,16 @@ class Engine:
         for slot in list(self.slots.values()):
             store = slot.store
             with slot.latch.read():
-                try:
-                    Manifest.load(store.files.manifest)
-                    if store.manifest.snapshot is not None:
-                        from vectordb.storage.snapshot import read_snapshot
-
-                        read_snapshot(store.files.directory / store.manifest.snapshot)
-                except CorruptionError as error:
-                    problems.append(Problem(error.path or "", error.offset, str(error)))
+                problem = _check_checkpoint_files(store.files)
+                if problem is not None:
+                    problems.append(problem)
                 problems.extend(store.check())
                 damaged_index = [] if slot.index is None else slot.index.verify_files()
-            # strays are listed holding the writer mutex (taken before any latch, as writers
-            # do): a checkpoint writes its new snapshot before the MANIFEST names it
+            # strays are listed holding the writer locks (this process's and every
+            # process's): a checkpoint writes its new snapshot before the MANIFEST names it
             strays: list[Path] = []
             if repair and not self.read_only:
-                with self.writer_mutex.hold():
+                with self.writing():
                     strays = self._stray_collection_files(slot)
                     _delete_files(strays)
             for path, message in damaged_index:
@@ -1250,21 +1303,39 @@ class Engine:
                 for path in strays:
                     message = "stray file (not named by MANIFEST or INDEX); repaired: deleted"
                     problems.append(Problem(str(path), None, message))
-        covered = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
+        problems.extend(self._check_log())
+        return problems
+
+    def _check_log(self) -> list[Problem]:
+        """Read the whole log. A partial last frame counts as damage only when this process
+        holds the writer lock (otherwise another process may be appending it right now)."""
+        if not self.read_only and self.db_lock is not None and self.failure is None:
+            with self.writer_mutex.hold():
+                outermost = self._write_depth == 0
+                # taken only if free now; catching up under it cuts a crashed writer's tail
+                held = self._take_db_lock("check the log", wait=False)
+                try:
+                    return self._scan_log(judge_tail=held)
+                finally:
+                    if held and outermost:
+                        self._release_db_lock()
+        return self._scan_log(judge_tail=False)
+
+    def _scan_log(self, *, judge_tail: bool) -> list[Problem]:
+        covered = [_disk_checkpoint_lsn(slot) for slot in self.slots.values()]
         needed_from = min(covered) + 1 if covered else None
         scan = WalScan(self.files)
         try:
             for _ in scan.records(needed_from=needed_from):
                 pass
         except CorruptionError as error:
-            problems.append(Problem(error.path or "", error.offset, str(error)))
-        else:
-            torn = scan.torn
-            if torn is not None and not self.read_only:
-                # an open read-write database has cut any torn tail: one now is damage
-                message = f"log ends in an unreadable frame ({torn.reason})"
-                problems.append(Problem(str(torn.segment), torn.offset, message))
-        return problems
+            return [Problem(error.path or "", error.offset, str(error))]
+        torn = scan.torn
+        if torn is not None and judge_tail:
+            # the lock holder has cut any torn tail when it caught up: one now is damage
+            message = f"log ends in an unreadable frame ({torn.reason})"
+            return [Problem(str(torn.segment), torn.offset, message)]
+        return []
 
     def _delete_stray_files(self) -> None:
         """Orphan cleanup at a read-write open: old snapshots, index files INDEX does not
@@ -1277,8 +1348,12 @@ class Engine:
         store = slot.store
         directory = store.files.directory
         known = {"MANIFEST", "vectors.bin", "index"}
-        if store.manifest.snapshot is not None:
-            known.add(store.manifest.snapshot)
+        try:  # the MANIFEST on disk: another process may have checkpointed since this one
+            snapshot = Manifest.load(store.files.manifest).snapshot
+        except (CorruptionError, OSError):
+            return []  # unreadable: delete nothing (check() reports the MANIFEST)
+        if snapshot is not None:
+            known.add(snapshot)
         strays = [p for p in directory.iterdir() if p.name not in known]
         if slot.index is not None:
             strays.extend(slot.index.stray_files())
@@ -1317,7 +1392,15 @@ class Engine:
                          self.root)  # fmt: skip
                 return
             try:
-                self.checkpoint_locked()
+                ran = self.checkpoint_locked()
+                deadline = time.monotonic() + max(60.0, self.config.lock_timeout)
+                while not ran and self.unlogged and time.monotonic() < deadline:
+                    time.sleep(0.05)  # a backup holds checkpoints off: wait for it
+                    ran = self.checkpoint_locked()
+                if not ran and self.unlogged:
+                    log.error("%s: closed while a backup held checkpoints off; the writes made "
+                              "with durability 'off' since the last checkpoint are lost",
+                              self.root)  # fmt: skip
             finally:
                 self.unlogged.clear()
                 if outermost:
@@ -1335,6 +1418,35 @@ class Engine:
         if lock is not None and not keep_lock_file:
             lock.close()
             self.db_lock = None
+
+
+def _check_checkpoint_files(files: CollectionFiles) -> Problem | None:
+    """Verify the MANIFEST on disk and the snapshot it names; a checkpoint in another
+    process may replace both meanwhile, so a missing snapshot is looked for again."""
+    from vectordb.storage.snapshot import read_snapshot
+
+    for attempt in range(3):
+        try:
+            manifest = Manifest.load(files.manifest)
+            if manifest.snapshot is not None:
+                read_snapshot(files.directory / manifest.snapshot)
+            return None
+        except CorruptionError as error:
+            if attempt < 2 and Manifest.load(files.manifest) != manifest:
+                continue  # replaced by a checkpoint meanwhile: check the new one
+            return Problem(error.path or "", error.offset, str(error))
+        except FileNotFoundError as error:
+            if attempt < 2:
+                continue
+            return Problem(str(error.filename or files.manifest), None, f"missing: {error}")
+    return None
+
+
+def _disk_checkpoint_lsn(slot: StoreSlot) -> int:
+    try:
+        return Manifest.load(slot.store.files.manifest).checkpoint_lsn
+    except (CorruptionError, OSError):
+        return slot.store.manifest.checkpoint_lsn
 
 
 def _delete_files(paths: list[Path]) -> None:

@@ -153,3 +153,83 @@ def test_read_only_handle_follows_a_writing_process(tmp_path: Path) -> None:
         assert reader.get_collection("later").ids() == ["l"]
         with pytest.raises(vectordb.ReadOnlyError):
             docs.add(_vectors(1), ids=["z"])
+
+
+def test_check_repair_never_deletes_another_process_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=4)
+        docs.add(_vectors(2), ids=["a", "b"])
+        db.checkpoint()
+        _other(
+            path,
+            """
+            db.get_collection("docs").add(np.ones((1, 4)), ids=["c"])
+            db.checkpoint()  # a newer snapshot than the one this process wrote
+            import os
+            os._exit(0)
+        """,
+        )
+        problems = db.check(repair=True)
+        assert problems == [], problems
+        directory = path / "collections" / "docs"
+        named = vectordb.engine.Manifest.load(directory / "MANIFEST").snapshot
+        assert (directory / named).exists()
+        db._engine.failure = RuntimeError("simulated crash: nothing more written")
+    with vectordb.open(path) as db:
+        assert sorted(db.get_collection("docs").ids()) == ["a", "b", "c"]
+
+
+def test_a_compaction_whose_record_was_lost_is_noticed_by_the_next_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path, config={"compact_dead_share": None}) as db:
+        docs = db.create_collection("docs", dim=4, metric="euclidean")
+        data = _vectors(50, 3)
+        docs.add(data, ids=[f"d{i}" for i in range(50)])
+        docs.delete([f"d{i}" for i in range(0, 50, 2)])
+        _other(
+            path,
+            """
+            import os
+            from vectordb.engine import Engine
+            original = Engine.log_event
+            def crash_before_compacted(self, fields):
+                if fields["op"] == "compacted":
+                    os._exit(0)  # killed after the swap, before the record
+                original(self, fields)
+            Engine.log_event = crash_before_compacted
+            db.get_collection("docs").compact()
+        """,
+        )
+        docs.add(_vectors(1, 9), ids=["new"])  # sees the new vector file, reopens first
+        assert len(docs) == 26
+        for i in (1, 25, 49):
+            np.testing.assert_array_equal(docs.get(f"d{i}").vector, data[i])
+            assert docs.search(data[i], k=1)[0].id == f"d{i}"
+    with vectordb.open(path) as db:
+        assert len(db.get_collection("docs")) == 26 and db.check() == []
+
+
+def test_a_read_that_ran_across_a_checkpoint_runs_again(tmp_path: Path) -> None:
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=4, metric="euclidean")
+        docs.add(_vectors(5), ids=list("abcde"))
+        engine = db._engine
+        calls = []
+        original = engine.stale
+
+        def stale_once(seen: int) -> bool:
+            calls.append(seen)
+            return len(calls) == 1 or original(seen)  # as if a checkpoint happened during it
+
+        engine.stale = stale_once  # type: ignore[method-assign]
+        assert docs.search(_vectors(5)[2], k=1)[0].id == "c"
+        assert len(calls) == 2  # ran twice
+        calls.clear()
+        assert [r.id for r in docs.get_many(["a", "e"])] == ["a", "e"]
+        assert len(calls) == 2
+        calls.clear()
+        assert len(docs.search_batch(_vectors(5)[:2], k=1)) == 2
+        assert len(calls) == 2

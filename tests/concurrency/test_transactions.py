@@ -289,3 +289,36 @@ def test_a_retried_transaction_is_applied_once(db: vectordb.Database) -> None:
 
     with pytest.raises(vectordb.TransactionError, match="give the key to transaction"):
         keyed_inside()
+
+
+def test_structure_changes_are_refused_inside_a_transaction(
+    db: vectordb.Database, tmp_path: Path
+) -> None:
+    docs = db.create_collection("docs", dim=4)
+    docs.add(_vectors(2), ids=["a", "b"])
+    with db.transaction():
+        docs.add(_vectors(1, 1), ids=["c"])
+        for call in (
+            db.checkpoint,
+            docs.compact,
+            lambda: db.create_collection("new", dim=4),
+            lambda: db.drop_collection("docs"),
+            lambda: db.backup(tmp_path / "backup"),
+        ):
+            with pytest.raises(vectordb.TransactionError, match="inside a transaction"):
+                call()
+    assert sorted(docs.ids()) == ["a", "b", "c"] and "new" not in db
+
+
+def test_a_keyed_transaction_stays_applied_after_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=4)
+        with db.transaction(idempotency_key="once"):
+            docs.add(_vectors(1), ids=["x"])
+        db._engine.failure = RuntimeError("simulated crash: the key is only in the log")
+    with vectordb.open(path) as db:
+        with db.transaction(idempotency_key="once") as txn:
+            assert txn.already_applied
+            db.get_collection("docs").add(_vectors(1), ids=["x"])
+        assert db.get_collection("docs").ids() == ["x"]

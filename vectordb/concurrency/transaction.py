@@ -137,7 +137,8 @@ class Transaction:
                     try:
                         self._engine.commit_transaction(self)
                     except BaseException:
-                        self._discard()
+                        if self.state != "committed":  # else: a checkpoint after it failed
+                            self._discard()
                         raise
                     self.state = "committed"
                     self.writes = []

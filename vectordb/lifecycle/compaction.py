@@ -57,8 +57,13 @@ def compact_collection(engine: Engine, name: str) -> dict[str, Any]:
         if not engine.checkpoint_locked():
             raise StorageError("a backup is copying the database; compact after it has finished")
         result = _compact_checkpointed(engine, name)
-        # other processes reopen the collection when they replay this record
-        engine.log_event({"op": "compacted", "name": name, "uid": engine.slot(name).uid})
+        try:
+            # other processes reopen the collection when they replay this record (or, if a
+            # crash keeps it out of the log, when their next write sees the new vector file)
+            engine.log_event({"op": "compacted", "name": name, "uid": engine.slot(name).uid})
+        except BaseException as error:
+            engine.failure = error
+            raise
         return result
     finally:
         engine._compacting = False
@@ -96,7 +101,11 @@ def _compact_checkpointed(engine: Engine, name: str) -> dict[str, Any]:
             engine.failure = os_error(error, f"swap compacted collection {name!r}")
             raise engine.failure from error
         shutil.rmtree(old, ignore_errors=True)
-        slot.reopen(engine.files.collection(name), use_mmap=engine.config.use_mmap)
+        try:
+            slot.reopen(engine.files.collection(name), use_mmap=engine.config.use_mmap)
+        except BaseException as error:  # memory no longer matches the files: reopen the db
+            engine.failure = error
+            raise
     slot.start_background_work()
     return {
         "rows_before": n,

@@ -82,6 +82,9 @@ class VectorFile:
             )
         except OSError as error:
             raise os_error(error, f"open vector file {self.path}") from error
+        #: which file this is: a compaction (or a drop and re-create) in another process
+        #: replaces it, and a writer checks before it writes (``Engine._check_identities``)
+        self.inode = os.fstat(self._fd).st_ino
         unpack_header(head, VECTORS_MAGIC, self.path, "vector file")
         if len(head) < HEADER.size + _SHAPE.size:
             raise CorruptionError("vector file header truncated", path=self.path, offset=0)
