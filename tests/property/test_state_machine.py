@@ -6,6 +6,7 @@ raised the documented error and changed nothing). After every step an invariant 
 everything observable - ``len``, membership, ``get``/``get_many``, ``ids()`` paging and exact
 search in every mode - against the model and a brute-force search over it.
 
+Transactions mix those writes (all applied, or none when one is refused or the block raises).
 Databases are closed and reopened mid-sequence with random durability modes, mmap on/off, and
 tiny ``checkpoint_records`` so automatic checkpoints happen between (and during) the steps.
 
@@ -97,6 +98,13 @@ config_st = st.fixed_dictionaries(
 )
 
 Model = dict[str, tuple[np.ndarray, Any]]
+# one write inside a transaction: ("add" | "upsert", id, vector, metadata), ("delete", id),
+# ("meta", id, metadata)
+transaction_step_st = st.one_of(
+    st.tuples(st.sampled_from(["add", "upsert"]), ids_st, nonzero_vector_st, metadata_st),
+    st.tuples(st.just("delete"), ids_st),
+    st.tuples(st.just("meta"), ids_st, metadata_st),
+)
 
 
 def as_vector(values: list[float]) -> np.ndarray:
@@ -323,6 +331,59 @@ class CollectionMachine(RuleBasedStateMachine):
         values = data.draw(nonzero_vector_st, label="vector")
         self.c.add([values], ids=[vector_id])
         self.model = {vector_id: (as_vector(values), None)}
+
+    @rule(
+        steps=st.lists(transaction_step_st, min_size=1, max_size=4),
+        abort=st.booleans(),
+    )
+    def transaction(self, steps: list[tuple[Any, ...]], abort: bool) -> None:
+        """Several writes in one transaction: all applied, or - when one of them is refused
+        or the block raises - none. Validation counts the block's own earlier writes."""
+        assert self.db is not None
+        pending = dict(self.model)
+        refused: type[Exception] | None = None
+
+        class Abort(Exception):
+            pass
+
+        def body() -> None:
+            nonlocal refused
+            assert self.db is not None
+            with self.db.transaction():
+                for step in steps:
+                    kind, vector_id = step[0], step[1]
+                    if kind in ("add", "upsert"):
+                        if kind == "add" and vector_id in pending:
+                            refused = vectordb.DuplicateIdError
+                        write = self.c.add if kind == "add" else self.c.upsert
+                        write([step[2]], ids=[vector_id], metadata=[step[3]])
+                        pending[vector_id] = (as_vector(step[2]), step[3])
+                    elif kind == "delete":
+                        assert self.c.delete([vector_id], missing_ok=True) == int(
+                            vector_id in pending
+                        )
+                        pending.pop(vector_id, None)
+                    else:
+                        if vector_id not in pending:
+                            refused = vectordb.IdNotFoundError
+                        self.c.update([vector_id], metadata=[step[2]])
+                        pending[vector_id] = (pending[vector_id][0], step[2])
+                if abort:
+                    raise Abort
+
+        before = self.snapshot()
+        raised: BaseException | None = None
+        try:
+            body()
+        except (vectordb.DuplicateIdError, vectordb.IdNotFoundError, Abort) as error:
+            raised = error
+        if raised is None:
+            assert refused is None, f"a write that must be refused went through: {refused}"
+            self.model = pending
+            return
+        expected = Abort if refused is None else refused
+        assert type(raised) is expected, (raised, expected)
+        self.assert_unchanged(before)
 
     # ------------------------------------------------------------------ lifecycle
     @rule()
