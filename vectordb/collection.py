@@ -629,6 +629,42 @@ class Collection:
                            include=include)  # fmt: skip
         return [hit for hit in hits if hit.id not in given][:k]
 
+    def find_duplicates(
+        self,
+        threshold: float,
+        *,
+        k: int = 10,
+        where: Mapping[str, Any] | None = None,
+        batch_size: int = 1024,
+    ) -> list[tuple[str, str, float]]:
+        """Pairs of records at least ``threshold`` alike: cosine / dot ``score >= threshold``,
+        euclidean ``distance <= threshold``. Each pair once, ``(id_a, id_b, score)`` with
+        ``id_a < id_b``, most alike first.
+
+        Every record (matching ``where``) is searched for with its own vector, in batches of
+        ``batch_size``, keeping up to ``k`` partners per record: exact on a flat collection
+        (quadratic in the number of records), as approximate as the index otherwise."""
+        _check_radius(threshold)
+        _positive_int("k", k)
+        _positive_int("batch_size", batch_size)
+        euclidean = self._metric is Metric.EUCLIDEAN
+        pairs: dict[tuple[str, str], float] = {}
+        for records in self.scroll(where=where, batch_size=batch_size):
+            queries = np.stack([record.vector for record in records])
+            found = self.search_batch(
+                queries, k=k + 1, where=where, radius=float(threshold), include=()
+            )
+            for record, hits in zip(records, found):
+                for hit in hits:
+                    if hit.id == record.id:
+                        continue
+                    pair = (record.id, hit.id) if record.id < hit.id else (hit.id, record.id)
+                    best = pairs.get(pair)
+                    if best is None or (hit.score < best if euclidean else hit.score > best):
+                        pairs[pair] = hit.score
+        ordered = sorted(pairs.items(), key=lambda item: item[1], reverse=not euclidean)
+        return [(a, b, score) for (a, b), score in ordered]
+
     def search_groups(
         self,
         query: Any,

@@ -336,3 +336,44 @@ def test_explain_says_which_plan_and_why(tmp_path: Path, rng: np.random.Generato
         flat.add(data, metadata=metadata)
         assert flat.explain({"cat": {"$gte": 10}})["reason"] == "the collection has no index"
         assert flat.explain({"cat": 1000})["matches"] == 0
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_find_duplicates_equals_brute_force(tmp_path, metric: str) -> None:
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((60, 8)).astype(np.float32)
+    # near copies of the first ten records, and one exact copy
+    near = base[:10] + rng.normal(0, 0.01, (10, 8)).astype(np.float32)
+    data = np.concatenate([base, near, base[:1]])
+    ids = [f"r{i:03d}" for i in range(len(data))]
+    kinds = ["base"] * 60 + ["near"] * 10 + ["copy"]
+    threshold = 0.999 if metric == "cosine" else 0.1
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=8, metric=metric)
+        docs.add(data, ids=ids, metadata=[{"kind": kind} for kind in kinds])
+        found = docs.find_duplicates(threshold, batch_size=16)
+        expected = {}
+        for i in range(len(data)):
+            for j in range(i + 1, len(data)):
+                a, b = data[i].astype(np.float64), data[j].astype(np.float64)
+                if metric == "cosine":
+                    score = a @ b / np.sqrt((a @ a) * (b @ b))
+                    if score >= threshold:
+                        expected[(ids[i], ids[j])] = score
+                else:
+                    score = np.sqrt(((a - b) ** 2).sum())
+                    if score <= threshold:
+                        expected[(ids[i], ids[j])] = score
+        assert {(a, b) for a, b, _ in found} == set(expected)
+        assert len(found) >= 11
+        for a, b, score in found:
+            assert score == pytest.approx(expected[(a, b)], abs=1e-5)
+        scores = [score for _, _, score in found]
+        assert scores == sorted(scores, reverse=metric == "cosine")
+        assert ("r000", "r070") in {(a, b) for a, b, _ in found}  # the exact copy
+        # only among the near copies
+        only_near = docs.find_duplicates(threshold, where={"kind": {"$in": ["near", "copy"]}})
+        assert all(int(a[1:]) >= 60 and int(b[1:]) >= 60 for a, b, _ in only_near)
+        assert ("r060", "r070") in {(a, b) for a, b, _ in only_near}  # near copy of r000
+        with pytest.raises(vectordb.InvalidArgumentError):
+            docs.find_duplicates(float("nan"))
