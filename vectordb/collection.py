@@ -35,7 +35,7 @@ from vectordb.errors import (
     InvalidMetadataError,
     InvalidVectorError,
 )
-from vectordb.filters.columns import MISSING, value_at
+from vectordb.filters.columns import MISSING, parse_path, value_at
 from vectordb.filters.evaluate import evaluate, reference_match
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.background import SearchKnobs
@@ -724,6 +724,35 @@ class Collection:
             rows = np.flatnonzero(mask)[:limit].tolist()
             ids = [store.row_ids[row] for row in rows]
         return [r for r in self._get_many(ids) if r is not None]
+
+    def create_index(self, field: str) -> None:
+        """Keep a column of the metadata field ``field`` (dotted for nested keys) for filters:
+        built now, kept current by every write, saved with each checkpoint and loaded at
+        open, so no filter on it ever decodes every record. Fields used in a filter get a
+        column anyway on first use; declaring one moves that cost here and keeps it after a
+        restart. Idempotent."""
+        path = parse_path(field)
+        slot = self._live_slot()
+        with slot.latch.read():
+            slot.columns.declared.add(path)
+            slot.columns.changed_since_save = True
+            slot.columns.column(slot.store, path)
+
+    def drop_index(self, field: str) -> bool:
+        """Forget the column of ``field`` (rebuilt on its next use in a filter); True if there
+        was one."""
+        path = parse_path(field)
+        slot = self._live_slot()
+        with slot.latch.read():
+            return slot.columns.drop(path)
+
+    def indexed_fields(self) -> dict[str, bool]:
+        """Fields with a column now: ``{field: declared with create_index}``."""
+        slot = self._live_slot()
+        with slot.latch.read():
+            columns = slot.columns
+            fields = set(columns.paths()) | columns.declared
+            return {".".join(path): path in columns.declared for path in sorted(fields)}
 
     def ids(self, offset: int = 0, limit: int | None = None) -> list[str]:
         """Stored ids in storage order, ``limit`` of them starting at ``offset``.

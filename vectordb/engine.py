@@ -72,14 +72,22 @@ from vectordb.errors import (
     UnsupportedFormatError,
     VectorDBError,
 )
+from vectordb.filters.columns import COLUMNS_FILE
 from vectordb.index.background import BackgroundIndex, RowSource
 from vectordb.lifecycle.compaction import compact_collection, recover_interrupted
 from vectordb.locking import FileLock, ReadWriteLatch, WriterMutex
 from vectordb.observability.metrics import Metrics
 from vectordb.results import Problem
 from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
+from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
 from vectordb.storage.collection_store import CollectionStore
-from vectordb.storage.headers import DATABASE_MAGIC, HEADER, pack_header, unpack_header
+from vectordb.storage.headers import (
+    COLUMNS_MAGIC,
+    DATABASE_MAGIC,
+    HEADER,
+    pack_header,
+    unpack_header,
+)
 from vectordb.storage.layout import CollectionFiles, DatabaseFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.vector_file import VectorFile
@@ -138,6 +146,7 @@ class StoreSlot:
 
         self.store = store
         self.columns = MetadataColumns()  # metadata columns for filters, built on demand
+        _restore_columns(self.columns, store)
         self.generation = 0  # bumped by every write: keys the filter-mask cache
         self.filter_masks: dict[str, tuple[int, Any]] = {}
         self.index: BackgroundIndex | None = None
@@ -1058,6 +1067,11 @@ class Engine:
                     prepared = slot.store.prepare_checkpoint(lsn)
                     if slot.index is not None:
                         slot.index.save(lsn)
+                    state = slot.columns.saved_state(slot.store, lsn)
+                    if state is not None:
+                        write_checksummed_map(
+                            slot.store.files.directory / COLUMNS_FILE, COLUMNS_MAGIC, state
+                        )
                 if prepared is not None:
                     with slot.latch.write():
                         slot.store.finish_checkpoint(prepared)
@@ -1347,7 +1361,7 @@ class Engine:
         """Old snapshots and temporary files in a collection directory (a crash's leftovers)."""
         store = slot.store
         directory = store.files.directory
-        known = {"MANIFEST", "vectors.bin", "index"}
+        known = {"MANIFEST", "vectors.bin", "index", COLUMNS_FILE}
         try:  # the MANIFEST on disk: another process may have checkpointed since this one
             snapshot = Manifest.load(store.files.manifest).snapshot
         except (CorruptionError, OSError):
@@ -1418,6 +1432,19 @@ class Engine:
         if lock is not None and not keep_lock_file:
             lock.close()
             self.db_lock = None
+
+
+def _restore_columns(columns: Any, store: CollectionStore) -> None:
+    """Load a collection's saved metadata columns (``columns.bin``) when they are as of its
+    checkpoint; anything else leaves them to be built on first use (derived data)."""
+    path = store.files.directory / COLUMNS_FILE
+    try:
+        body = read_checksummed_map(path, COLUMNS_MAGIC, "metadata columns")
+        columns.restore(body, store.manifest.checkpoint_lsn, store.n_rows)
+    except FileNotFoundError:
+        return
+    except (CorruptionError, OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("metadata columns %s not used (%s); they are rebuilt on use", path, error)
 
 
 def _check_checkpoint_files(files: CollectionFiles) -> Problem | None:

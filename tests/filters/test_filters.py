@@ -377,3 +377,76 @@ def test_find_duplicates_equals_brute_force(tmp_path, metric: str) -> None:
         assert ("r060", "r070") in {(a, b) for a, b, _ in only_near}  # near copy of r000
         with pytest.raises(vectordb.InvalidArgumentError):
             docs.find_duplicates(float("nan"))
+
+
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from vectordb.filters import columns as columns_module
+
+    calls: list[int] = []
+    original = columns_module._decode
+
+    def counting(store: Any, row: int) -> Any:
+        calls.append(row)
+        return original(store, row)
+
+    monkeypatch.setattr(columns_module, "_decode", counting)
+    return calls
+
+
+def test_columns_are_saved_with_checkpoints_and_loaded_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db"
+    rng = np.random.default_rng(3)
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=4)
+        metadata = [{"lang": "en" if i % 3 else "fr", "n": i} for i in range(300)]
+        ids = [f"r{i}" for i in range(300)]
+        docs.add(rng.standard_normal((300, 4)), ids=ids, metadata=metadata)
+        docs.create_index("n")
+        assert docs.count({"lang": "fr"}) == 100  # "lang" gets a column on first use
+        assert docs.indexed_fields() == {"lang": False, "n": True}
+    assert (path / "collections" / "docs" / "columns.bin").exists()
+    calls = _count_decodes(monkeypatch)
+    with vectordb.open(path) as db:
+        docs = db.get_collection("docs")
+        assert docs.count({"lang": "fr", "n": {"$lt": 150}}) == 50
+        assert calls == []  # both columns came from the file: no metadata decoded
+        assert docs.indexed_fields() == {"lang": False, "n": True}
+        # writes after the checkpoint, in the log only: replayed, then seen by the columns
+        docs.update(["r1"], metadata={"lang": "fr", "n": 1})
+        docs.add(rng.standard_normal((1, 4)), ids=["new"], metadata={"lang": "fr", "n": 5})
+        db._engine.failure = RuntimeError("simulated crash: no checkpoint at close")
+    calls.clear()
+    with vectordb.open(path) as db:
+        docs = db.get_collection("docs")
+        assert docs.count({"lang": "fr", "n": {"$lt": 150}}) == 52
+        assert set(calls) == {1, 300}  # only the rows the replayed records changed
+        assert docs.drop_index("n") and not docs.drop_index("n")
+        assert docs.indexed_fields() == {"lang": False}
+        with pytest.raises(vectordb.InvalidArgumentError, match="metadata field"):
+            docs.create_index("a..b")
+
+
+def test_damaged_or_stale_columns_are_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path, config={"compact_dead_share": None}) as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add(np.ones((10, 2)), ids=[str(i) for i in range(10)],
+                 metadata=[{"even": i % 2 == 0} for i in range(10)])  # fmt: skip
+        docs.create_index("even")
+        db.checkpoint()
+        docs.delete(["0", "2"])
+        docs.compact()  # rows renumbered: the saved columns must not be reused
+        assert docs.count({"even": True}) == 3
+    with vectordb.open(path) as db:
+        assert db.get_collection("docs").count({"even": True}) == 3
+    columns = path / "collections" / "docs" / "columns.bin"
+    data = bytearray(columns.read_bytes())
+    data[-3] ^= 0xFF
+    columns.write_bytes(bytes(data))
+    with vectordb.open(path) as db:
+        assert db.get_collection("docs").count({"even": True}) == 3
+    assert any("columns" in record.getMessage() for record in caplog.records)

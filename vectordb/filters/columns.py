@@ -7,6 +7,13 @@ those rows. From the values it derives, on demand, the arrays the operators use:
 (float64, NaN where the value is not a number), ``codes`` (int32 rank of the value among the
 column's distinct strings, -1 where not a string) with the sorted ``categories``, and
 ``present``.
+
+Columns are saved with each checkpoint (the engine writes ``saved_state`` to ``columns.bin``
+in the collection directory: ``lsn``, ``n_rows``, ``declared`` (the paths given to
+``create_index``) and ``fields``: dotted path -> msgpack list of values, ``MISSING`` as ext
+type 1) and restored at open when the file is as of the MANIFEST's checkpoint, so the first
+filter after an open reads one array instead of decoding every record's metadata. Declared
+paths are built at once and kept across restarts; other paths are built on first use.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MISSING", "Column", "MetadataColumns"]
+__all__ = ["COLUMNS_FILE", "MISSING", "Column", "MetadataColumns", "parse_path"]
+
+COLUMNS_FILE = "columns.bin"
+_MISSING_EXT = 1
 
 
 class _Missing:
@@ -156,6 +166,17 @@ class Column:
         return cached
 
 
+def parse_path(field: object) -> tuple[str, ...]:
+    """A dotted field name (``"a.b"``) as a path; ``InvalidArgumentError`` if malformed."""
+    from vectordb.errors import InvalidArgumentError
+
+    if not isinstance(field, str) or not field or any(not part for part in field.split(".")):
+        raise InvalidArgumentError(
+            f"a metadata field is a non-empty name, dotted for nested keys ('a.b'); got {field!r}"
+        )
+    return tuple(field.split("."))
+
+
 class MetadataColumns:
     """The columns of one collection (see the module docstring)."""
 
@@ -164,9 +185,13 @@ class MetadataColumns:
         self._dirty: set[int] = set()
         self._all_dirty = False
         self._lock = threading.Lock()
+        #: paths given to create_index: built at once, saved, kept across restarts
+        self.declared: set[tuple[str, ...]] = set()
+        self.changed_since_save = False
 
     def rows_changed(self, rows: Any) -> None:
         """Metadata of ``rows`` changed (caller holds the exclusive collection latch)."""
+        self.changed_since_save = True
         if self._columns:
             if len(self._dirty) > 65_536:
                 self._all_dirty = True
@@ -194,11 +219,70 @@ class MetadataColumns:
             if column is None:
                 column = Column([value_at(_decode(store, row), path) for row in range(n)])
                 self._columns[path] = column
+                self.changed_since_save = True
             elif len(column.values) < n:
                 column.extend(
                     [value_at(_decode(store, row), path) for row in range(len(column.values), n)]
                 )
             return column
+
+    def paths(self) -> list[tuple[str, ...]]:
+        with self._lock:
+            return sorted(self._columns)
+
+    def drop(self, path: tuple[str, ...]) -> bool:
+        """Forget a path's column (and its declaration); True if there was one."""
+        with self._lock:
+            found = self._columns.pop(path, None) is not None or path in self.declared
+            self.declared.discard(path)
+            self.changed_since_save = self.changed_since_save or found
+            return found
+
+    # ----------------------------------------------------------------- persistence
+    def saved_state(self, store: Any, lsn: int) -> dict[str, Any] | None:
+        """Every column as of ``lsn``, for the checkpoint's ``columns.bin`` (caller holds the
+        shared collection latch and the writer lock: nothing changes meanwhile); None when
+        nothing changed since the last one."""
+        if not self.changed_since_save:
+            return None
+        with self._lock:
+            fields = sorted(self.declared | set(self._columns))
+        for field in fields:
+            self.column(store, field)  # brings every column up to date, builds declared ones
+        with self._lock:
+            n = store.n_rows
+            self.changed_since_save = False
+            return {
+                "lsn": lsn,
+                "n_rows": n,
+                "declared": [".".join(field) for field in sorted(self.declared)],
+                "fields": {
+                    ".".join(field): msgpack.packb(
+                        column.values[:n], use_bin_type=True, default=_pack_missing
+                    )
+                    for field, column in self._columns.items()
+                },
+            }
+
+    def restore(self, body: dict[str, Any], lsn: int, n_rows: int) -> None:
+        """Take columns saved by ``saved_state`` if they are as of ``lsn`` (the MANIFEST's
+        checkpoint) over ``n_rows`` rows; declared paths are kept from any readable state.
+        Raises ``ValueError`` for a malformed state (the caller rebuilds on use)."""
+        self.declared = {parse_path(field) for field in body.get("declared", [])}
+        if int(body["lsn"]) != lsn or int(body["n_rows"]) != n_rows:
+            self.changed_since_save = True  # an older file: the next checkpoint replaces it
+            return
+        columns = {}
+        for field, packed in body["fields"].items():
+            values = msgpack.unpackb(packed, raw=False, ext_hook=_unpack_missing)
+            if not isinstance(values, list) or len(values) != n_rows:
+                raise ValueError(f"column {field!r} does not hold {n_rows} rows")
+            columns[parse_path(field)] = Column(values)
+        with self._lock:
+            self._columns = columns
+            self._dirty.clear()
+            self._all_dirty = False
+            self.changed_since_save = False
 
     def _refresh(self, store: Any, n: int) -> None:
         rows = sorted(row for row in self._dirty if row < n)
@@ -207,6 +291,18 @@ class MetadataColumns:
         for path, column in self._columns.items():
             size = len(column.values)
             column.update({row: value_at(m, path) for row, m in decoded.items() if row < size})
+
+
+def _pack_missing(value: Any) -> Any:
+    if value is MISSING:
+        return msgpack.ExtType(_MISSING_EXT, b"")
+    raise TypeError(f"cannot store {type(value).__name__} in a metadata column")
+
+
+def _unpack_missing(code: int, data: bytes) -> Any:
+    if code == _MISSING_EXT:
+        return MISSING
+    return msgpack.ExtType(code, data)
 
 
 def _decode(store: Any, row: int) -> Any:

@@ -23,6 +23,7 @@ VECTORS_MAGIC = b"VDB-VEC\x00"
 SNAPSHOT_MAGIC = b"VDB-SNP\x00"
 MANIFEST_MAGIC = b"VDB-MAN\x00"
 IDEMPOTENCY_MAGIC = b"VDB-IDK\x00"
+COLUMNS_MAGIC = b"VDB-COL\x00"
 
 
 def pack_header(magic: bytes, version: int = FORMAT_VERSION, flags: int = 0) -> bytes:
