@@ -246,6 +246,9 @@ class Database:
             "wal_segments": wal_segments,
             "free_disk_bytes": free,
             "writes_refused_low_disk": threshold > 0 and 0 <= free < threshold,
+            # what following other processes cost this one: records replayed, reloads
+            "replayed_records": engine.caught_up_records,
+            "reloads": engine.reloads,
             "collections": collections,
         }
 

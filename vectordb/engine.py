@@ -1118,12 +1118,12 @@ class Engine:
         for position, (_, path) in enumerate(old_segments):
             if path == sealed:
                 if archive is not None:
-                    copy_segment(path, archive)
+                    archive_segment(path, archive, keep=True)
                 continue
             following = old_segments[position + 1][0] if position + 1 < len(old_segments) else None
             if needed is None or following is None or following - 1 > needed:
                 continue  # a collection's MANIFEST on disk still needs records in it
-            if archive is not None and not (archive / path.name).exists():
+            if archive is not None:
                 archive_segment(path, archive)
             else:
                 path.unlink(missing_ok=True)
@@ -1490,17 +1490,26 @@ def _delete_files(paths: list[Path]) -> None:
             log.warning("could not delete stray file %s: %s", path, error)
 
 
-def archive_segment(path: Path, archive: Path) -> None:
-    """Move a log segment into the archive directory (copy + fsync across file systems)."""
+def archive_segment(path: Path, archive: Path, *, keep: bool = False) -> None:
+    """Move a log segment into the archive directory (copy + fsync across file systems);
+    ``keep``: leave it in the log too (a hard link where possible)."""
     archive.mkdir(parents=True, exist_ok=True)
     target = archive / path.name
+    if target.exists():
+        if not keep:
+            path.unlink(missing_ok=True)
+        return
     try:
-        os.replace(path, target)
+        if keep:
+            os.link(path, target)
+        else:
+            os.replace(path, target)
     except OSError:
         shutil.copyfile(path, target)
         with open(target, "rb+") as handle:
             os.fsync(handle.fileno())
-        path.unlink(missing_ok=True)
+        if not keep:
+            path.unlink(missing_ok=True)
     fsync_dir(archive)
 
 
@@ -1553,21 +1562,6 @@ def _truncate(segment: Path, offset: int) -> None:
             os.fsync(handle.fileno())
     except OSError as error:
         raise os_error(error, f"truncate torn log tail of {segment}") from error
-
-
-def copy_segment(path: Path, archive: Path) -> None:
-    """Put a copy of a log segment in the archive (a hard link where possible), keeping it."""
-    archive.mkdir(parents=True, exist_ok=True)
-    target = archive / path.name
-    if target.exists():
-        return
-    try:
-        os.link(path, target)
-    except OSError:
-        shutil.copyfile(path, target)
-        with open(target, "rb+") as handle:
-            os.fsync(handle.fileno())
-    fsync_dir(archive)
 
 
 _OPEN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()

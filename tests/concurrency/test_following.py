@@ -101,6 +101,8 @@ def test_catch_up_across_one_checkpoint_replays_and_across_two_reloads(tmp_path:
         )
         assert docs.get("two2") is not None and docs.get("a1") is None
         assert engine.reloads == 1  # the segments it needed were gone: reloaded
+        health = db.health()
+        assert health["reloads"] == 1 and health["replayed_records"] > 0
         assert len(docs) == 12
         assert docs.search(np.full(4, 1.0, np.float32), k=1)[0].id == "two1"
 

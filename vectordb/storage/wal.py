@@ -428,17 +428,16 @@ class WalFollower:
 
     def __init__(self, files: DatabaseFiles, path: Path, offset: int, next_lsn: int) -> None:
         self.files = files
-        self.path = path
-        self.offset = offset
-        self.next_lsn = next_lsn
         self.torn: TornTail | None = None
+        self.move_to(path, offset, next_lsn)
 
     def move_to(self, path: Path, offset: int, next_lsn: int) -> None:
         self.path, self.offset, self.next_lsn = path, offset, next_lsn
+        self._path_text = os.fspath(path)  # os.stat of a str skips a conversion per call
 
     def changed(self) -> bool:
         try:
-            return os.stat(self.path).st_size != self.offset
+            return os.stat(self._path_text).st_size != self.offset
         except OSError:
             return True
 
