@@ -235,3 +235,16 @@ def test_a_read_that_ran_across_a_checkpoint_runs_again(tmp_path: Path) -> None:
         calls.clear()
         assert len(docs.search_batch(_vectors(5)[:2], k=1)) == 2
         assert len(calls) == 2
+
+
+def test_read_only_open_takes_no_lock_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        db.create_collection("docs", dim=4).add(_vectors(3), ids=["a", "b", "c"])
+    (path / "LOCK").unlink()  # as on read-only media, where no LOCK file can be created
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in path.rglob("*")}
+    with vectordb.open(path, read_only=True) as reader:
+        assert sorted(reader.get_collection("docs").ids()) == ["a", "b", "c"]
+        assert reader.get_collection("docs").search(_vectors(3)[1], k=1)[0].id == "b"
+    after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in path.rglob("*")}
+    assert after == before  # no file created, changed or removed
