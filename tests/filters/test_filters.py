@@ -410,6 +410,9 @@ def test_columns_are_saved_with_checkpoints_and_loaded_at_open(
     calls = _count_decodes(monkeypatch)
     with vectordb.open(path) as db:
         docs = db.get_collection("docs")
+        restored = docs._slot.columns._columns
+        assert "numbers" in restored[("n",)]._derived  # the arrays came back too
+        assert "strings" in restored[("lang",)]._derived
         assert docs.count({"lang": "fr", "n": {"$lt": 150}}) == 50
         assert calls == []  # both columns came from the file: no metadata decoded
         assert docs.indexed_fields() == {"lang": False, "n": True}

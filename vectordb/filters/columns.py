@@ -119,6 +119,40 @@ class Column:
                 del derived["strings"]
                 derived.pop("rank", None)
 
+    def saved_arrays(self, n: int) -> dict[str, Any]:
+        """The derived arrays over the first ``n`` rows, as bytes (built now if missing:
+        once per column, then kept current row by row)."""
+        self.present()
+        self.numbers()
+        self.strings()
+        derived = self._derived
+        saved: dict[str, Any] = {}
+        if "present" in derived:
+            saved["present"] = derived["present"][:n].tobytes()
+        if "numbers" in derived:
+            saved["numbers"] = derived["numbers"][:n].astype("<f8").tobytes()
+        if "strings" in derived:
+            codes, categories = derived["strings"]
+            saved["codes"] = codes[:n].astype("<i4").tobytes()
+            saved["categories"] = list(categories)
+        return saved
+
+    def restore_arrays(self, saved: dict[str, Any], n: int) -> None:
+        """Take arrays written by ``saved_arrays`` (``ValueError`` if their size is wrong)."""
+        derived: dict[str, Any] = {}
+        if "present" in saved:
+            derived["present"] = np.frombuffer(saved["present"], np.bool_).copy()
+        if "numbers" in saved:
+            derived["numbers"] = np.frombuffer(saved["numbers"], "<f8").astype(np.float64)
+        if "codes" in saved:
+            codes = np.frombuffer(saved["codes"], "<i4").astype(np.int32)
+            derived["strings"] = (codes, [str(text) for text in saved["categories"]])
+        for name, array in derived.items():
+            size = len(array[0] if name == "strings" else array)
+            if size != n:
+                raise ValueError(f"saved {name} array holds {size} rows, not {n}")
+        self._derived = derived
+
     def _rank(self) -> dict[str, int]:
         rank = self._derived.get("rank")
         if rank is None:
@@ -262,6 +296,12 @@ class MetadataColumns:
                     )
                     for field, column in self._columns.items()
                 },
+                # the arrays filters built from the values, so the first filter after an open
+                # does not build them again (float64 numbers, int32 codes + sorted categories)
+                "arrays": {
+                    ".".join(field): column.saved_arrays(n)
+                    for field, column in self._columns.items()
+                },
             }
 
     def restore(self, body: dict[str, Any], lsn: int, n_rows: int) -> None:
@@ -273,11 +313,14 @@ class MetadataColumns:
             self.changed_since_save = True  # an older file: the next checkpoint replaces it
             return
         columns = {}
+        arrays = body.get("arrays", {})
         for field, packed in body["fields"].items():
             values = msgpack.unpackb(packed, raw=False, ext_hook=_unpack_missing)
             if not isinstance(values, list) or len(values) != n_rows:
                 raise ValueError(f"column {field!r} does not hold {n_rows} rows")
-            columns[parse_path(field)] = Column(values)
+            column = Column(values)
+            column.restore_arrays(arrays.get(field, {}), n_rows)
+            columns[parse_path(field)] = column
         with self._lock:
             self._columns = columns
             self._dirty.clear()
