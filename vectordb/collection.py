@@ -38,6 +38,7 @@ from vectordb.errors import (
 from vectordb.filters.columns import MISSING, parse_path, value_at
 from vectordb.filters.evaluate import evaluate, reference_match
 from vectordb.filters.parse import Expression, parse_filter
+from vectordb.filters.schema import check_metadata
 from vectordb.index.background import SearchKnobs
 from vectordb.index.flat import SearchMode, exact_search, rescore
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
@@ -229,7 +230,7 @@ class Collection:
         matrix = self._vectors(vectors)
         generated = ids is None
         id_list = _uuid4_strings(len(matrix)) if ids is None else _ids(ids, len(matrix))
-        blobs = _metadata_blobs(metadata, len(matrix))
+        blobs = _metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
         slot = self._live_slot()
         with self._engine.writing():
             replayed, result, keyed = self._replayed(
@@ -274,7 +275,7 @@ class Collection:
         """
         matrix = self._vectors(vectors)
         id_list = _ids(ids, len(matrix))
-        blobs = _metadata_blobs(metadata, len(matrix))
+        blobs = _metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
         slot = self._live_slot()
         with self._engine.writing():
             replayed, result, keyed = self._replayed(
@@ -308,7 +309,10 @@ class Collection:
             raise InvalidArgumentError("update() needs vectors=, metadata= or both")
         id_list = _ids(ids, None)
         matrix = None if vectors is None else self._vectors(vectors, expected=len(id_list))
-        blobs = None if metadata is None else _metadata_blobs(metadata, len(id_list))
+        schema = self.config.metadata_schema
+        blobs = (
+            None if metadata is None else _metadata_blobs(metadata, len(id_list), schema, id_list)
+        )
         slot = self._live_slot()
         with self._engine.writing():
             replayed, _, keyed = self._replayed(
@@ -1410,8 +1414,15 @@ def _pack_default(value: Any) -> Any:
     raise TypeError(f"cannot store a value of type {type(value).__name__}")
 
 
-def _metadata_blobs(metadata: Any, n: int) -> list[bytes] | None:
+def _metadata_blobs(
+    metadata: Any,
+    n: int,
+    schema: Mapping[str, Any] | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[bytes] | None:
     if metadata is None:
+        if schema is not None:
+            check_metadata(schema, [None] * n, ids)
         return None
     if isinstance(metadata, Mapping):
         if n != 1:
@@ -1425,6 +1436,8 @@ def _metadata_blobs(metadata: Any, n: int) -> list[bytes] | None:
         )
     if len(metadata) != n:
         raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
+    if schema is not None:
+        check_metadata(schema, metadata, ids)
     blobs = []
     pack = msgpack.Packer(use_bin_type=True, default=_pack_default).pack
     for position, entry in enumerate(metadata):

@@ -552,6 +552,10 @@ class CollectionConfig:
         Overrides the database's durability for writes to this collection.
     initial_capacity
         Overrides the database's initial row capacity for this collection.
+    metadata_schema
+        Optional ``{field: type}`` or ``{field: {"type": ..., "required": bool}}`` that
+        every write's metadata must satisfy (``vectordb.filters.schema``); other fields are
+        allowed. Declared fields are indexed for filters at once.
     """
 
     dim: int
@@ -563,6 +567,7 @@ class CollectionConfig:
     hnsw: HnswConfig | Mapping[str, Any] | None = None
     ivf: IvfConfig | Mapping[str, Any] | None = None
     quantization: QuantizationConfig | Mapping[str, Any] | str | None = None
+    metadata_schema: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         dim: object = self.dim
@@ -608,6 +613,10 @@ class CollectionConfig:
             )
         if self.initial_capacity is not None:
             _check_positive_number("initial_capacity", self.initial_capacity, integer=True)
+        if self.metadata_schema is not None:
+            from vectordb.filters.schema import normalize_schema
+
+            object.__setattr__(self, "metadata_schema", normalize_schema(self.metadata_schema))
 
     @property
     def metric_enum(self) -> Metric:
@@ -626,6 +635,11 @@ class CollectionConfig:
             **(
                 {"quantization": self.quantization_config.to_dict()}
                 if self.quantization_config is not None
+                else {}
+            ),
+            **(
+                {"metadata_schema": dict(self.metadata_schema)}
+                if self.metadata_schema is not None
                 else {}
             ),
         }

@@ -310,7 +310,8 @@ class Database:
             Return the existing collection instead of raising, if its dim / metric / index /
             normalize are the same (``InvalidConfigError`` if they differ).
         **overrides
-            ``durability=`` and ``initial_capacity=`` for this collection.
+            ``durability=``, ``initial_capacity=``, ``hnsw=``, ``ivf=``, ``quantization=`` and
+            ``metadata_schema=`` (see :class:`vectordb.CollectionConfig`).
 
         Raises
         ------

@@ -453,3 +453,38 @@ def test_damaged_or_stale_columns_are_rebuilt(
     with vectordb.open(path) as db:
         assert db.get_collection("docs").count({"even": True}) == 3
     assert any("columns" in record.getMessage() for record in caplog.records)
+
+
+def test_declared_metadata_schema_is_checked_on_every_write(tmp_path: Path) -> None:
+    schema = {"lang": {"type": "str", "required": True}, "year": "int", "info.score": "float",
+              "day": "date"}  # fmt: skip
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=2, metadata_schema=schema)
+        docs.add(np.ones((2, 2)), ids=["a", "b"], metadata=[
+            {"lang": "en", "year": 2020, "info": {"score": 1}, "day": "2024-05-01", "x": [1]},
+            {"lang": "fr", "year": None},  # None counts as no value; undeclared fields pass
+        ])  # fmt: skip
+        bad = [
+            ({"year": 2020}, "lacks the required field 'lang'"),
+            ({"lang": 3}, "field 'lang' must be str"),
+            ({"lang": "en", "year": "2020"}, "field 'year' must be int"),
+            ({"lang": "en", "year": True}, "field 'year' must be int"),
+            ({"lang": "en", "info": {"score": "high"}}, "field 'info.score' must be float"),
+            ({"lang": "en", "day": "yesterday"}, "field 'day' must be date"),
+        ]
+        for metadata, message in bad:
+            with pytest.raises(vectordb.InvalidMetadataError, match=message):
+                docs.add(np.ones((1, 2)), ids=["c"], metadata=[metadata])
+            with pytest.raises(vectordb.InvalidMetadataError, match=message):
+                docs.update(["a"], metadata=[metadata])
+        with pytest.raises(vectordb.InvalidMetadataError, match="record 'c' lacks"):
+            docs.upsert(np.ones((1, 2)), ids=["c"])  # no metadata at all
+        assert sorted(docs.ids()) == ["a", "b"] and docs.get("a").metadata["lang"] == "en"
+        assert docs.indexed_fields()["lang"] is True  # declared fields are indexed
+        with pytest.raises(vectordb.InvalidConfigError, match="type must be one of"):
+            db.create_collection("bad", dim=2, metadata_schema={"x": "string"})
+    with vectordb.open(tmp_path / "db") as db:  # kept in the MANIFEST
+        docs = db.get_collection("docs")
+        assert docs.config.metadata_schema["lang"] == {"type": "str", "required": True}
+        with pytest.raises(vectordb.InvalidMetadataError):
+            docs.add(np.ones((1, 2)), ids=["d"], metadata=[{"lang": 1}])
