@@ -738,8 +738,7 @@ class Collection:
         path = parse_path(field)
         slot = self._live_slot()
         with slot.latch.read():
-            slot.columns.declared.add(path)
-            slot.columns.changed_since_save = True
+            slot.columns.declare(path)
             slot.columns.column(slot.store, path)
 
     def drop_index(self, field: str) -> bool:
@@ -755,8 +754,9 @@ class Collection:
         slot = self._live_slot()
         with slot.latch.read():
             columns = slot.columns
-            fields = set(columns.paths()) | columns.declared
-            return {".".join(path): path in columns.declared for path in sorted(fields)}
+            declared = set(columns.declared)
+            fields = set(columns.paths()) | declared
+            return {".".join(path): path in declared for path in sorted(fields)}
 
     def ids(self, offset: int = 0, limit: int | None = None) -> list[str]:
         """Stored ids in storage order, ``limit`` of them starting at ``offset``.

@@ -150,7 +150,7 @@ class StoreSlot:
         from vectordb.filters.columns import parse_path
 
         for field in store.config.metadata_schema or ():  # declared fields are indexed
-            self.columns.declared.add(parse_path(field))
+            self.columns.declare(parse_path(field))
         self.generation = 0  # bumped by every write: keys the filter-mask cache
         self.filter_masks: dict[str, tuple[int, Any]] = {}
         self.index: BackgroundIndex | None = None

@@ -260,6 +260,13 @@ class MetadataColumns:
                 )
             return column
 
+    def declare(self, path: tuple[str, ...]) -> None:
+        """Keep (and save) a column of ``path`` from now on (``create_index``)."""
+        with self._lock:
+            if path not in self.declared:
+                self.declared.add(path)
+                self.changed_since_save = True
+
     def paths(self) -> list[tuple[str, ...]]:
         with self._lock:
             return sorted(self._columns)
