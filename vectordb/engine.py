@@ -715,7 +715,8 @@ class Engine:
                         else:
                             self._forget_slot(slot)
                     for name in sorted(present - set(self.slots)):
-                        self._load_created(name)
+                        with contextlib.suppress(FellBehind):  # no MANIFEST: not a collection
+                            self._load_created(name)
                     self._recover(exclusive=False)
             finally:
                 if took:
