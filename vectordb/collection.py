@@ -147,9 +147,10 @@ class Collection:
     def __repr__(self) -> str:
         return f"<vectordb.Collection {self.name!r} dim={self.dim} metric={self.metric}>"
 
-    def _live_slot(self) -> StoreSlot:
-        """The collection's slot, after catching up with other processes' commits."""
-        self._database._ensure_open()  # catches up with other processes' commits
+    def _live_slot(self, *, refresh: bool = True) -> StoreSlot:
+        """The collection's slot, after catching up with other processes' commits (unless
+        the caller's read loop just did, ``refresh=False``)."""
+        self._database._ensure_open(refresh=refresh)
         if self._slot.dropped:
             raise DatabaseClosedError(f"collection {self.name!r} was dropped")
         return self._slot
@@ -508,7 +509,7 @@ class Collection:
         return records
 
     def _read_records(self, id_list: list[str]) -> list[Record | None]:
-        slot = self._live_slot()
+        slot = self._live_slot(refresh=False)  # the caller's loop refreshed
         with slot.latch.read():
             store = slot.store
             row_of = store.row_of
@@ -1039,7 +1040,7 @@ class Collection:
         exact: bool,
         mode: SearchMode,
     ) -> list[list[Hit]]:
-        slot = self._live_slot()
+        slot = self._live_slot(refresh=False)  # the caller's loop refreshed
         metric = self._metric
         latch = slot.latch
         latch.acquire_read()

@@ -252,12 +252,14 @@ class Database:
             "collections": collections,
         }
 
-    def _ensure_open(self) -> None:
-        """Raise if closed; then catch up with what other processes committed."""
+    def _ensure_open(self, *, refresh: bool = True) -> None:
+        """Raise if closed; then catch up with what other processes committed (unless the
+        caller just did)."""
         if self._closed:
             raise DatabaseClosedError(f"database {self.path} is closed; open it again")
         self._engine.ensure_usable()
-        self._engine.refresh()
+        if refresh:
+            self._engine.refresh()
 
     def close(self) -> None:
         """Checkpoint (when this is the last handle) and close. Safe to call twice."""

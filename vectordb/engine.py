@@ -970,13 +970,9 @@ class Engine:
             raise CollectionNotFoundError(f"collection {slot.name!r} was dropped")
         transaction = self.current_transaction()
         if transaction is not None:
-            if "k" in fields:
-                raise TransactionError(
-                    "idempotency_key on a write inside a transaction: give the key to "
-                    "transaction() instead"
-                )
-            buffered_tail = None if tail is None else (tail[0], bytes(tail[1]))
-            transaction.buffer(BufferedWrite(slot, fields, buffered_tail, apply))
+            # (keys on writes inside a transaction are refused by Collection._replayed; the
+            # caller gives buffers it will not change before the commit: _put copies them)
+            transaction.buffer(BufferedWrite(slot, fields, tail, apply))
             return None
         durability = self._durability(slot)
         assert self.wal is not None
@@ -1030,7 +1026,7 @@ class Engine:
     def log_event(self, fields: dict[str, Any]) -> None:
         """Log a change other processes must learn of that carries no records (a collection
         created, dropped or compacted); caller holds ``writing()``."""
-        sync = self.config.durability == Durability.FULL or self.config.durability == "full"
+        sync = Durability(self.config.durability) is Durability.FULL
         self._append({"t": time.time(), **fields}, None, sync=sync)
 
     def refuse_in_transaction(self, what: str) -> None:
@@ -1100,16 +1096,14 @@ class Engine:
         collections written unlogged, which other processes must reload) and start the
         next; returns the sealed segment."""
         assert self.wal is not None and self.follower is not None
-        seal: dict[str, Any] = {"op": "seal", "t": time.time(), "checkpoint": True}
+        seal: dict[str, Any] = {"checkpoint": True}
         if self.unlogged:
             seal["reload"] = sorted(self.unlogged)
             self.unlogged.clear()
         with self._catch_up_mutex:
             sealed = self.wal.segment_path
             assert sealed is not None
-            seal["next"] = self.wal.next_lsn + 1
-            self.wal.append(seal, None, sync=True)
-            current = self.wal.start_segment()
+            current = self.wal.seal_and_start_segment(seal, sync=True)
             self.follower.move_to(current, HEADER.size, self.wal.next_lsn)
             self.last_lsn = self.wal.next_lsn - 1
         return sealed

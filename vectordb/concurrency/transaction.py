@@ -85,7 +85,7 @@ class PendingWrites:
 class BufferedWrite:
     slot: StoreSlot
     fields: dict[str, Any]
-    tail: tuple[str, bytes] | None
+    tail: tuple[str, memoryview] | None
     apply: Callable[[int], None]
 
 

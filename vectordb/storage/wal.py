@@ -320,11 +320,14 @@ class WalWriter:
         self._size = size
         self.next_lsn = next_lsn
 
-    def seal_and_start_segment(self) -> Path:
-        """Close the current segment with a ``seal`` record naming the next one, then start it."""
-        if self._fd is not None and self._size > HEADER.size:
-            seal = {"op": "seal", "t": time.time(), "next": self.next_lsn + 1}
-            self.append(seal, None, sync=False)
+    def seal_and_start_segment(
+        self, fields: Mapping[str, Any] | None = None, *, sync: bool = False
+    ) -> Path:
+        """Close the current segment with a ``seal`` record naming the next one (plus
+        ``fields``: a checkpoint's marks), then start it."""
+        if self._fd is not None and (self._size > HEADER.size or fields):
+            seal = {"op": "seal", "t": time.time(), **(fields or {}), "next": self.next_lsn + 1}
+            self.append(seal, None, sync=sync)
         return self.start_segment()
 
     def start_segment(self) -> Path:
