@@ -8,6 +8,7 @@ No raw file I/O here: storage lives in ``vectordb.storage``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import logging
@@ -40,7 +41,7 @@ from vectordb.filters.evaluate import evaluate, reference_match
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.filters.schema import check_metadata
 from vectordb.index.background import SearchKnobs
-from vectordb.index.flat import SearchMode, exact_search, rescore
+from vectordb.index.flat import SearchMode, exact_search, subset_search
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
 if TYPE_CHECKING:
@@ -582,7 +583,7 @@ class Collection:
         _positive_int("k", k)
         slot = self._live_slot()
         with slot.latch.read():
-            matches = int(np.count_nonzero(_allowed_rows(slot, expression)))
+            matches = _allowed_rows(slot, expression).count
             return _plan(slot, matches, int(k), exact, "auto")
 
     def similarity(self, id_a: str, id_b: str) -> float:
@@ -828,17 +829,15 @@ class Collection:
         index = self._slot.index
         if radius is not None:
             _check_radius(radius)
-        if index is None or exact or mode == "scalar" or where is not None or radius is not None:
-            hits = self._search_batch(
-                array[None, :], k, include=include, mode=mode, ef=ef, nprobe=nprobe,
-                exact=exact, where=where,
-            )[0]  # fmt: skip
-            return hits if radius is None else self._within(hits, radius)
-        # the single-query ANN path: the same checks as search_batch with fewer steps, since
-        # every microsecond here is a share of a ~30 us graph search
+        # the same checks as search_batch with fewer steps, since every microsecond here is
+        # a share of a ~30 us graph search or a ~10 us scan of a selective filter's rows
         want = _search_options(k, ef, include, mode)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._query_vector(array)
+        if index is None or exact or mode == "scalar" or where is not None or radius is not None:
+            expression = None if where is None else parse_filter(where)
+            hits = self._search_matrix(matrix, k, want, expression, knobs, exact, mode)[0]
+            return hits if radius is None else self._within(hits, radius)
         engine = self._engine
         for _attempt in range(_READ_ATTEMPTS):
             slot = self._live_slot()
@@ -864,7 +863,7 @@ class Collection:
         slot: StoreSlot,
         matrix: npt.NDArray[np.float32],
         k: int,
-        allowed: npt.NDArray[np.bool_],
+        allowed: _Matches,
         knobs: SearchKnobs,
         exact: bool,
         mode: SearchMode,
@@ -876,28 +875,28 @@ class Collection:
         candidates and the allowed ones are kept, and any query that comes back with fewer
         than ``k`` of them is answered by the exact scan."""
         store = slot.store
-        matches = int(np.count_nonzero(allowed))
+        matches = allowed.count
         index = slot.index
         if matches == 0:
             empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
             return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
         plan = _plan(slot, matches, k, exact, mode)
-        ivf = plan["index"] == "ivf"
+        if plan["plan"] == "exact scan of the matching rows":
+            return self._exact_subset(store, matrix, k, allowed, mode, slot.threads)
+        assert index is not None
         wanted = int(plan["candidates"] or 0)
         selectivity = float(plan["selectivity"])
-        if plan["plan"] == "exact scan of the matching rows":
-            return self._exact_subset(store, matrix, k, allowed, matches, mode, slot.threads)
-        assert index is not None
-        if ivf:
+        if plan["index"] == "ivf":
             structure = index.structure  # None until trained: the exact fallback answers
             nprobe = knobs.nprobe or (None if structure is None else structure.default_nprobe)
             if nprobe:
                 knobs = SearchKnobs(ef=knobs.ef, mode=knobs.mode,
                                     nprobe=int(np.ceil(nprobe / selectivity)))  # fmt: skip
         rows, scores = index.search(matrix, wanted, knobs)
+        mask = allowed.mask
         out_rows, out_scores, short = [], [], []
         for position, (line, line_scores) in enumerate(zip(rows, scores)):
-            keep = allowed[line]
+            keep = mask[line]
             kept_rows, kept_scores = line[keep][:k], line_scores[keep][:k]
             out_rows.append(kept_rows)
             out_scores.append(kept_scores)
@@ -905,7 +904,7 @@ class Collection:
                 short.append(position)
         if short:
             exact_rows, exact_scores = self._exact_subset(
-                store, matrix[short], k, allowed, matches, mode, slot.threads
+                store, matrix[short], k, allowed, mode, slot.threads
             )
             for position, i in enumerate(short):
                 out_rows[i] = exact_rows[position]
@@ -917,29 +916,14 @@ class Collection:
         store: CollectionStore,
         matrix: npt.NDArray[np.float32],
         k: int,
-        allowed: npt.NDArray[np.bool_],
-        matches: int,
+        allowed: _Matches,
         mode: SearchMode,
         threads: int,
     ) -> tuple[Any, Any]:
         n = store.n_rows
-        vectors, norms = store.vectors.rows[:n], store.sq_norms[:n]
-        if len(matrix) * matches <= _SMALL_SUBSET and mode != "scalar":
-            # few candidates: score them all exactly in float64 at once (the re-scoring step
-            # alone), skipping the float32 selection pass and its fixed costs
-            chosen = np.flatnonzero(allowed)
-            candidates = np.broadcast_to(chosen, (len(matrix), len(chosen)))
-            return rescore(vectors, matrix, candidates, min(k, len(chosen)), self._metric)
-        if matches * 4 < n:
-            # gather the few allowed rows: the scan then costs their count, not the collection's
-            chosen = np.flatnonzero(allowed)
-            local, scores = exact_search(
-                vectors[chosen], np.ones(len(chosen), np.bool_), norms[chosen], matrix, k,
-                self._metric, mode=mode, threads=threads,
-            )  # fmt: skip
-            return chosen[local], scores
-        return exact_search(vectors, allowed, norms, matrix, k, self._metric, mode=mode,
-                            threads=threads)  # fmt: skip
+        return subset_search(store.vectors.rows[:n], store.sq_norms[:n], allowed.mask,
+                             allowed.rows, matrix, k, self._metric, mode=mode,
+                             threads=threads)  # fmt: skip
 
     def _within(self, hits: list[Hit], radius: float) -> list[Hit]:
         _check_radius(radius)
@@ -1022,6 +1006,19 @@ class Collection:
         expression = None if where is None else parse_filter(where)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
+        return self._search_matrix(matrix, k, want, expression, knobs, exact, mode)
+
+    def _search_matrix(
+        self,
+        matrix: npt.NDArray[np.float32],
+        k: int,
+        want: frozenset[str],
+        expression: Expression | None,
+        knobs: SearchKnobs,
+        exact: bool,
+        mode: SearchMode,
+    ) -> list[list[Hit]]:
+        """Search validated queries, run again if another process checkpointed meanwhile."""
         engine = self._engine
         for _attempt in range(_READ_ATTEMPTS):
             seen = engine.refresh()
@@ -1560,21 +1557,33 @@ def _check_radius(radius: Any) -> None:
         raise InvalidArgumentError(f"radius must be a finite number; got {radius!r}")
 
 
-def _allowed_rows(slot: StoreSlot, expression: Expression) -> npt.NDArray[np.bool_]:
-    """Live rows matching ``expression`` (caller holds the shared latch). The last few masks
-    are kept until the next write: an application repeating one filter pays it once."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Matches:
+    """The live rows a filter allows, three ways: a mask over the rows, the rows in
+    ascending order, and their count."""
+
+    mask: npt.NDArray[np.bool_]
+    rows: npt.NDArray[np.int64]
+    count: int
+
+
+def _allowed_rows(slot: StoreSlot, expression: Expression) -> _Matches:
+    """Live rows matching ``expression`` (caller holds the shared latch). The last few are
+    kept until the next write: an application repeating one filter pays it once."""
     key = repr(expression)
     cached = slot.filter_masks.get(key)
     if cached is not None and cached[0] == slot.generation:
-        mask: npt.NDArray[np.bool_] = cached[1]
-        return mask
+        matches: _Matches = cached[1]
+        return matches
     store = slot.store
     n = store.n_rows
     mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
+    rows = np.flatnonzero(mask)
+    matches = _Matches(mask, rows, len(rows))
     if len(slot.filter_masks) >= 8:
         slot.filter_masks.clear()
-    slot.filter_masks[key] = (slot.generation, mask)
-    return mask
+    slot.filter_masks[key] = (slot.generation, matches)
+    return matches
 
 
 def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozenset[str]:
@@ -1593,7 +1602,6 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
 #: instead of an exact scan of the matching rows
 _GRAPH_OVER_SCAN = 4  # the graph serves a filter when matches > this x its candidates
 _BROAD_FILTER_IVF = 0.5
-_SMALL_SUBSET = 16_384  # queries x matching rows scored directly in float64
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
 _KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in ("auto", "numba", "numpy", "scalar")}
 

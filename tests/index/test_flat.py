@@ -95,3 +95,54 @@ def test_auto_mode_serves_numpy_until_kernels_load(rng: np.random.Generator) -> 
     assert flat.kernels_ready()
     again = flat.exact_search(vectors, live, sq_norms, query, 5, Metric.COSINE, mode="auto")
     np.testing.assert_array_equal(auto[0], again[0])
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+@pytest.mark.parametrize(
+    ("n", "allowed_share", "n_queries", "k"),
+    [(1, 1.0, 1, 3), (3000, 0.01, 1, 10), (3000, 0.1, 40, 10), (5000, 0.5, 3, 200),
+     (5000, 0.02, 600, 5)],
+)  # fmt: skip
+def test_subset_search_equals_the_masked_exact_search(
+    rng: np.random.Generator,
+    metric: Metric,
+    mode: str,
+    n: int,
+    allowed_share: float,
+    n_queries: int,
+    k: int,
+) -> None:
+    """Every route of subset_search (the compiled float64 pass, the numpy re-score, the
+    gathered scan, the masked scan) ranks like the scalar reference over the same rows,
+    duplicate vectors (ties: smaller row first) and zero vectors included."""
+    vectors, _live, sq_norms = _data(rng, n, 12)
+    if n > 10:
+        vectors[7] = vectors[3]  # an exact tie
+        vectors[9] = 0.0
+        sq_norms[9] = 0.0
+    mask = rng.random(n) < allowed_share
+    mask[[0, 3, 7, 9][:n]] = True
+    rows = np.flatnonzero(mask).astype(np.int64)
+    queries = rng.standard_normal((n_queries, 12)).astype(np.float32)
+    if n > 10:
+        queries[0] = vectors[3]
+    got_rows, got_scores = flat.subset_search(vectors, sq_norms, mask, rows, queries, k,
+                                              metric, mode=mode)  # type: ignore[arg-type]  # fmt: skip
+    ref_rows, ref_scores = flat.exact_search(vectors, mask, sq_norms, queries, k, metric,
+                                             mode="scalar")  # fmt: skip
+    np.testing.assert_array_equal(got_rows, ref_rows)
+    np.testing.assert_allclose(got_scores, ref_scores, rtol=1e-9, atol=1e-9)
+
+
+def test_subset_search_on_read_only_vectors(rng: np.random.Generator) -> None:
+    vectors, _live, sq_norms = _data(rng, 200, 8)
+    vectors.flags.writeable = False  # a read-only handle's mapping
+    mask = np.zeros(200, np.bool_)
+    mask[::7] = True
+    rows = np.flatnonzero(mask)
+    query = rng.standard_normal((1, 8)).astype(np.float32)
+    got = flat.subset_search(vectors, sq_norms, mask, rows, query, 4, Metric.EUCLIDEAN,
+                             mode="numba")  # fmt: skip
+    ref = flat.exact_search(vectors, mask, sq_norms, query, 4, Metric.EUCLIDEAN, mode="scalar")
+    np.testing.assert_array_equal(got[0], ref[0])

@@ -58,8 +58,25 @@ Expression = Condition | And | Or | Not
 
 
 def parse_filter(where: Any) -> Expression:
-    """Check ``where`` and return its expression tree (``InvalidFilterError`` if bad)."""
-    return _parse(where, "where", 0)
+    """Check ``where`` and return its expression tree (``InvalidFilterError`` if bad).
+
+    A plain ``dict`` filter is parsed once: the tree is kept under its ``repr`` (which names
+    every key, operator and literal with its type), so an application repeating a filter in
+    a loop of queries does not pay the parse again. Other mappings are parsed every time."""
+    if type(where) is not dict:
+        return _parse(where, "where", 0)
+    key = repr(where)
+    expression = _PARSED.get(key)
+    if expression is None:
+        expression = _parse(where, "where", 0)
+        if len(_PARSED) >= _PARSED_KEPT:
+            _PARSED.clear()
+        _PARSED[key] = expression
+    return expression
+
+
+_PARSED: dict[str, Expression] = {}
+_PARSED_KEPT = 256
 
 
 def _parse(node: Any, where: str, depth: int) -> Expression:
