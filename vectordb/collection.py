@@ -41,7 +41,13 @@ from vectordb.filters.evaluate import evaluate, reference_match
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.filters.schema import check_metadata
 from vectordb.index.background import SearchKnobs
-from vectordb.index.flat import SearchMode, exact_search, subset_search
+from vectordb.index.flat import (
+    SearchMode,
+    exact_search,
+    filtered_kernels_ready,
+    subset_search,
+)
+from vectordb.index.hnsw import HnswIndex
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
 if TYPE_CHECKING:
@@ -880,8 +886,8 @@ class Collection:
         if matches == 0:
             empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
             return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
-        plan = _plan(slot, matches, k, exact, mode)
-        if plan["plan"] == "exact scan of the matching rows":
+        plan = _plan(slot, matches, k, exact, mode, knobs.ef)
+        if plan["plan"] == _EXACT_PLAN:
             return self._exact_subset(store, matrix, k, allowed, mode, slot.threads)
         assert index is not None
         wanted = int(plan["candidates"] or 0)
@@ -902,6 +908,12 @@ class Collection:
             out_scores.append(kept_scores)
             if len(kept_rows) < min(k, matches):
                 short.append(position)
+        if short and plan["plan"] == _WALK_FALLBACK_PLAN:
+            walked = index.filtered_search(matrix[short], k, allowed.mask, allowed.rows, knobs)
+            if walked is not None:
+                for position, i in enumerate(short):
+                    out_rows[i], out_scores[i] = walked[0][position], walked[1][position]
+                short = [i for i in short if len(out_rows[i]) < min(k, matches)]
         if short:
             exact_rows, exact_scores = self._exact_subset(
                 store, matrix[short], k, allowed, mode, slot.threads
@@ -1508,20 +1520,28 @@ def _non_negative_int(name: str, value: Any) -> None:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
 
 
-def _plan(slot: StoreSlot, matches: int, k: int, exact: bool, mode: SearchMode) -> dict[str, Any]:
+_EXACT_PLAN = "exact scan of the matching rows"
+_OVER_FETCH_PLAN = "index with over-fetch, exact fallback"
+_WALK_FALLBACK_PLAN = "index with over-fetch, then a filtered graph walk, exact fallback"
+
+
+def _plan(
+    slot: StoreSlot, matches: int, k: int, exact: bool, mode: SearchMode, ef: int | None = None
+) -> dict[str, Any]:
     """How a filtered search with ``matches`` allowed rows runs, and why."""
     store = slot.store
     live = max(store.count, 1)
     selectivity = matches / live
     kind = store.config.index
-    has_index = slot.index is not None
+    index = slot.index
+    has_index = index is not None
     wanted = min(live, int(np.ceil(4 * k / max(selectivity, 1e-12))) + 16)
+    use_index = False
+    walk = False
     if not has_index or exact or mode == "scalar":
         reason = "exact=True or mode='scalar'" if has_index else "the collection has no index"
-        use_index = False
     elif matches <= 4 * k:
         reason = f"only {matches} rows match"
-        use_index = False
     elif kind == "ivf":
         # an IVF probes a few cells: the allowed records near the query may all lie in
         # other cells, so it takes over only for broad filters, probing 1/selectivity more
@@ -1536,15 +1556,26 @@ def _plan(slot: StoreSlot, matches: int, k: int, exact: bool, mode: SearchMode) 
             f"{matches} matching rows {'>' if use_index else '<='} {_GRAPH_OVER_SCAN} x "
             f"{wanted} candidates"
         )
+        if use_index:
+            # queries whose candidates hold too few allowed rows (the filter excludes the
+            # query's neighbourhood) walk the graph checking the filter at every node, which
+            # scores about ef / selectivity nodes' neighbours, when that beats the exact scan
+            assert isinstance(index, HnswIndex)
+            breadth = max(k, index.walk_breadth(ef))
+            visits = int(np.ceil(breadth / max(selectivity, 1e-12))) * _WALK_SCORES_PER_NODE
+            walk = matches > visits and (
+                mode == "numba" or (mode == "auto" and filtered_kernels_ready())
+            )
+    plan = _EXACT_PLAN
+    if use_index:
+        plan = _WALK_FALLBACK_PLAN if walk else _OVER_FETCH_PLAN
     return {
-        "plan": "index with over-fetch, exact fallback"
-        if use_index
-        else "exact scan of the matching rows",
+        "plan": plan,
         "reason": reason,
         "index": kind if has_index else None,
         "matches": matches,
         "selectivity": selectivity,
-        "candidates": wanted if use_index else None,
+        "candidates": None if plan == _EXACT_PLAN else wanted,
     }
 
 
@@ -1601,6 +1632,7 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
 #: planner thresholds: when the index (with extra candidates) serves a filtered search
 #: instead of an exact scan of the matching rows
 _GRAPH_OVER_SCAN = 4  # the graph serves a filter when matches > this x its candidates
+_WALK_SCORES_PER_NODE = 16  # new neighbours a filtered walk scores per node it expands
 _BROAD_FILTER_IVF = 0.5
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
 _KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in ("auto", "numba", "numpy", "scalar")}

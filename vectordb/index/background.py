@@ -653,6 +653,18 @@ class BackgroundIndex:
                     out_scores[i] = exact_scores_[position]
         return out_rows, out_scores
 
+    def filtered_search(
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        accept: npt.NDArray[np.bool_],
+        allowed_rows: npt.NDArray[np.int64],
+        knobs: SearchKnobs,
+    ) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.float64]]] | None:
+        """A search that checks the filter's bitmap inside the structure's traversal; None
+        where the structure has none (the planner then over-fetches). See ``HnswIndex``."""
+        return None
+
     def search_one(
         self, query: npt.NDArray[np.float32], k: int, knobs: SearchKnobs = DEFAULT_KNOBS
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:

@@ -20,35 +20,57 @@ import numpy as np
 
 from vectordb.index.kernels import _sift_down
 
-__all__ = ["DOT", "COSINE", "EUCLIDEAN", "subset_topk"]
+__all__ = ["COSINE", "DOT", "EUCLIDEAN", "graph_search", "subset_topk"]
 
 DOT, COSINE, EUCLIDEAN = 0, 1, 2
 _NO_ROW = np.iinfo(np.int64).max
 
 
-# reassociation lets LLVM vectorize the sums; no "ninf"/"nnan": the heaps hold -inf
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
-def _natural(vector, query, query_norm, metric):
-    """The natural score of one stored row for one query, in float64."""
-    dim = vector.shape[0]
+# Each metric's loop is its own small function: reassociation ("reassoc") lets LLVM
+# vectorize the sums, and a loop alone in its function keeps that (one function branching
+# over three loops ran half as fast). No "ninf"/"nnan": the heaps hold -inf. The callers
+# are not inlined into at numba level (inline="always" would drop these flags).
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _dot64(vectors, row, query):
+    total = 0.0
+    for j in range(vectors.shape[1]):
+        total += np.float64(vectors[row, j]) * query[j]
+    return total
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _squares64(vectors, row):
+    total = 0.0
+    for j in range(vectors.shape[1]):
+        value = np.float64(vectors[row, j])
+        total += value * value
+    return total
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _l2_64(vectors, row, query):
+    total = 0.0
+    for j in range(vectors.shape[1]):
+        difference = np.float64(vectors[row, j]) - query[j]
+        total += difference * difference
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _natural(vectors, row, query, query_norm, metric):
+    """The natural score of stored ``vectors[row]`` for one query, in float64. Rows go in
+    by index, not as ``vectors[row]`` views: a view per score costs reference counting."""
     if metric == EUCLIDEAN:
-        total = 0.0
-        for j in range(dim):
-            difference = np.float64(vector[j]) - query[j]
-            total += difference * difference
-        return math.sqrt(total)
-    dot = 0.0
+        return math.sqrt(_l2_64(vectors, row, query))
+    dot = _dot64(vectors, row, query)
     if metric == COSINE:
-        squares = 0.0
-        for j in range(dim):
-            value = np.float64(vector[j])
-            dot += value * query[j]
-            squares += value * value
+        squares = _squares64(vectors, row)
         if squares <= 0.0:
             return 0.0
         return dot / (math.sqrt(squares) * query_norm)
-    for j in range(dim):
-        dot += np.float64(vector[j]) * query[j]
     return dot
 
 
@@ -83,7 +105,7 @@ def subset_topk(vectors, rows, queries, metric, out_rows, out_scores):
         threshold = -np.inf
         for i in range(rows.shape[0]):
             row = rows[i]
-            natural = _natural(vectors[row], query, query_norm, metric)
+            natural = _natural(vectors, row, query, query_norm, metric)
             rank = -natural if metric == EUCLIDEAN else natural
             # rows ascend, so an equal rank never displaces the kept (smaller) row
             if rank > threshold or (i < m):
@@ -92,3 +114,196 @@ def subset_topk(vectors, rows, queries, metric, out_rows, out_scores):
                 _sift_down(heap_ranks, heap_rows, m)
                 threshold = heap_ranks[0]
         _pop_sorted(heap_ranks, heap_rows, m, out_rows[q], out_scores[q], metric)
+
+
+# ----------------------------------------------------------------- the filtered graph walk
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _dot32(vectors, row, query):
+    total = np.float32(0.0)
+    for j in range(vectors.shape[1]):
+        total += vectors[row, j] * query[j]
+    return total
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _l2_32(vectors, row, query):
+    total = np.float32(0.0)
+    for j in range(vectors.shape[1]):
+        difference = vectors[row, j] - query[j]
+        total += difference * difference
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_rank(vectors, row, query, sq_norm, metric):
+    """float32 "larger is better" rank that steers the walk: ``q.v`` (dot), ``q.v / |v|``
+    with a unit ``q`` (cosine), ``-|q - v|^2`` (euclidean)."""
+    if metric == EUCLIDEAN:
+        return -_l2_32(vectors, row, query)
+    dot = _dot32(vectors, row, query)
+    if metric == COSINE:
+        if sq_norm <= 0.0:
+            return np.float32(0.0)
+        return dot / np.float32(math.sqrt(sq_norm))
+    return dot
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _push(ranks, ids, size, rank, ident, sign):
+    """Push onto a binary heap whose root is the largest ``sign * rank``; returns the size."""
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if sign * ranks[parent] >= sign * rank:
+            break
+        ranks[i] = ranks[parent]
+        ids[i] = ids[parent]
+        i = parent
+    ranks[i] = rank
+    ids[i] = ident
+    return size + 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pop(ranks, ids, size, sign):
+    """Remove the root of a heap made by ``_push``; returns the new size."""
+    size -= 1
+    if size == 0:
+        return 0
+    rank = ranks[size]
+    ident = ids[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and sign * ranks[child + 1] > sign * ranks[child]:
+            child += 1
+        if sign * ranks[child] <= sign * rank:
+            break
+        ranks[i] = ranks[child]
+        ids[i] = ids[child]
+        i = child
+    ranks[i] = rank
+    ids[i] = ident
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def graph_search(
+    level0,
+    upper,
+    upper_offsets,
+    upper_stride,
+    labels,
+    entry,
+    max_level,
+    vectors,
+    sq_norms,
+    accept,
+    queries,
+    metric,
+    ef,
+    visited,
+    tag,
+    candidate_ranks,
+    candidate_ids,
+    out_rows,
+    out_scores,
+    out_counts,
+):
+    """HNSW search for each query that keeps only nodes whose row ``accept`` allows, checked
+    as each node is reached (the walk still passes through the others).
+
+    The graph is hnswlib's, copied by ``hnsw.GraphLinks``: ``level0[e] = [count, links..]``,
+    an element's upper levels at ``upper[upper_offsets[e] + (level - 1) * upper_stride ..]``
+    (``count`` in the low 16 bits of the first word), ``labels[e]`` its row. The search is
+    hnswlib's with a filter (greedy descent to level 1, then a best-first walk of level 0
+    that stops once ``ef`` allowed nodes are found and no candidate can beat the worst),
+    steered by float32 ranks; the allowed nodes found are then re-scored in float64
+    (``_natural``) and the best ``out_rows.shape[1]`` kept, ties by smaller row.
+    ``visited`` holds per-element marks: an element is visited when its mark equals the
+    query's tag (``tag``, ``tag + 1``, ...); returns the next unused tag. ``candidate_*``:
+    room for one entry per element (the candidate heap; fixed, since growing it inside the
+    loop made numba count references on every use, 1.5x slower)."""
+    m = out_rows.shape[1]
+    n_elements = level0.shape[0]
+    result_ranks = np.empty(ef + 1, np.float32)
+    result_ids = np.empty(ef + 1, np.int64)
+    best_ranks = np.empty(m, np.float64)
+    best_rows = np.empty(m, np.int64)
+    walk_query = np.empty(queries.shape[1], np.float32)
+    for q in range(queries.shape[0]):
+        query = queries[q]
+        query_norm = 0.0
+        for j in range(query.shape[0]):
+            query_norm += query[j] * query[j]
+        query_norm = math.sqrt(query_norm)
+        scale = 1.0 / query_norm if (metric == COSINE and query_norm > 0.0) else 1.0
+        for j in range(query.shape[0]):
+            walk_query[j] = np.float32(query[j] * scale)
+        out_counts[q] = 0
+        if n_elements == 0:
+            continue
+        # greedy descent through the upper levels, every node counts
+        current = entry
+        row = labels[current]
+        current_rank = _walk_rank(vectors, row, walk_query, sq_norms[row], metric)
+        for level in range(max_level, 0, -1):
+            changed = True
+            while changed:
+                changed = False
+                base = upper_offsets[current] + (level - 1) * upper_stride
+                count = upper[base] & 0xFFFF
+                for j in range(count):
+                    neighbour = upper[base + 1 + j]
+                    row = labels[neighbour]
+                    rank = _walk_rank(vectors, row, walk_query, sq_norms[row], metric)
+                    if rank > current_rank:
+                        current_rank = rank
+                        current = neighbour
+                        changed = True
+        # level 0: best-first, only allowed nodes enter the results
+        candidates = _push(candidate_ranks, candidate_ids, 0, current_rank, current, 1.0)
+        results = 0
+        visited[current] = tag
+        row = labels[current]
+        if accept[row]:
+            results = _push(result_ranks, result_ids, 0, current_rank, current, -1.0)
+        while candidates > 0:
+            rank = candidate_ranks[0]
+            if results == ef and rank < result_ranks[0]:
+                break
+            element = candidate_ids[0]
+            candidates = _pop(candidate_ranks, candidate_ids, candidates, 1.0)
+            count = level0[element, 0] & 0xFFFF
+            for j in range(count):
+                neighbour = level0[element, 1 + j]
+                if visited[neighbour] == tag:
+                    continue
+                visited[neighbour] = tag
+                row = labels[neighbour]
+                rank = _walk_rank(vectors, row, walk_query, sq_norms[row], metric)
+                if results < ef or rank > result_ranks[0]:
+                    candidates = _push(candidate_ranks, candidate_ids, candidates, rank,
+                                       neighbour, 1.0)  # fmt: skip
+                    if accept[row]:
+                        results = _push(result_ranks, result_ids, results, rank, neighbour, -1.0)
+                        if results > ef:
+                            results = _pop(result_ranks, result_ids, results, -1.0)
+        tag += 1
+        # exact float64 re-score of the allowed nodes found, best m by (score, row)
+        kept = min(m, results)
+        best_ranks[:kept] = -np.inf
+        best_rows[:kept] = _NO_ROW
+        for i in range(results):
+            row = labels[result_ids[i]]
+            natural = _natural(vectors, row, query, query_norm, metric)
+            rank64 = -natural if metric == EUCLIDEAN else natural
+            if rank64 > best_ranks[0] or (rank64 == best_ranks[0] and row < best_rows[0]):
+                best_ranks[0] = rank64
+                best_rows[0] = row
+                _sift_down(best_ranks, best_rows, kept)
+        _pop_sorted(best_ranks, best_rows, kept, out_rows[q], out_scores[q], metric)
+        out_counts[q] = kept
+    return tag

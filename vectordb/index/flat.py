@@ -27,9 +27,11 @@ import numpy.typing as npt
 from vectordb.config import Metric
 
 __all__ = [
+    "METRIC_CODES",
     "NO_ROW",
     "SearchMode",
     "exact_search",
+    "filtered_kernels_ready",
     "kernels_ready",
     "subset_search",
     "load_kernels",
@@ -102,6 +104,10 @@ def load_filtered_kernels() -> ModuleType:
 
 def kernels_ready() -> bool:
     return _kernels is not None
+
+
+def filtered_kernels_ready() -> bool:
+    return _filtered_kernels is not None
 
 
 def warm_up_in_background() -> None:
@@ -212,7 +218,7 @@ def subset_search(
         kernels = load_filtered_kernels()
         out_rows = np.empty((n_queries, m), np.int64)
         out_scores = np.empty((n_queries, m), np.float64)
-        kernels.subset_topk(vectors, rows, queries.astype(np.float64), _METRIC_CODES[metric],
+        kernels.subset_topk(vectors, rows, queries.astype(np.float64), METRIC_CODES[metric],
                             out_rows, out_scores)  # fmt: skip
         return out_rows, out_scores
     if n_queries * len(rows) <= _SMALL_SUBSET:
@@ -228,7 +234,7 @@ def subset_search(
 
 
 _SMALL_SUBSET = 16_384  # queries x allowed rows scored directly in float64 (numpy path)
-_METRIC_CODES = {Metric.DOT: 0, Metric.COSINE: 1, Metric.EUCLIDEAN: 2}
+METRIC_CODES = {Metric.DOT: 0, Metric.COSINE: 1, Metric.EUCLIDEAN: 2}
 
 
 def _block_size(n_queries: int) -> int:
