@@ -1262,10 +1262,11 @@ class Collection:
         if array.dtype != _FLOAT32 or not array.flags.c_contiguous:
             with np.errstate(over="ignore", invalid="ignore"):
                 array = np.ascontiguousarray(array, dtype="<f4")
-        # one BLAS dot product checks both: finite and non-zero for an ordinary vector; only
-        # when it is not (NaN, inf, a float32 overflow of huge values, an underflow of tiny
-        # ones) do the exact checks run
-        squared = float(np.dot(array, array))
+        # one dot product checks both: finite and non-zero for an ordinary vector; only when
+        # it is not (NaN, inf, a float32 overflow of huge values, an underflow of tiny ones)
+        # do the exact checks run. einsum, not np.dot: it raises no floating-point warning
+        # for the overflow, which the checks below handle
+        squared = float(np.einsum("i,i", array, array))
         if not (math.isfinite(squared) and squared > 0.0):
             if not math.isfinite(float(array.sum(dtype=np.float64))):
                 raise InvalidVectorError(
@@ -1631,7 +1632,7 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
 
 #: planner thresholds: when the index (with extra candidates) serves a filtered search
 #: instead of an exact scan of the matching rows
-_GRAPH_OVER_SCAN = 4  # the graph serves a filter when matches > this x its candidates
+_GRAPH_OVER_SCAN = 8  # the graph serves a filter when matches > this x its candidates
 _WALK_SCORES_PER_NODE = 16  # new neighbours a filtered walk scores per node it expands
 _BROAD_FILTER_IVF = 0.5
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
