@@ -1557,11 +1557,10 @@ def _plan(
             f"{matches} matching rows {'>' if use_index else '<='} {_GRAPH_OVER_SCAN} x "
             f"{wanted} candidates"
         )
-        if use_index:
+        if use_index and isinstance(index, HnswIndex):
             # queries whose candidates hold too few allowed rows (the filter excludes the
             # query's neighbourhood) walk the graph checking the filter at every node, which
             # scores about ef / selectivity nodes' neighbours, when that beats the exact scan
-            assert isinstance(index, HnswIndex)
             breadth = max(k, index.walk_breadth(ef))
             visits = int(np.ceil(breadth / max(selectivity, 1e-12))) * _WALK_SCORES_PER_NODE
             walk = matches > visits and (

@@ -191,6 +191,27 @@ def test_filtered_flat_search_equals_brute_force_over_the_matching_subset(
         assert docs.search(queries[0], k=10, where={"cat": 12345}) == []
 
 
+def test_filtered_search_on_a_quantized_flat_collection(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A quantized flat collection has an index that is not a graph: broad filters use its
+    over-fetch (never the graph walk), selective ones the exact scan; both find the truth."""
+    data, metadata = _collection_data(rng, 5000, 16)
+    queries = clustered(rng, 10, 16)
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=16, quantization="int8")
+        docs.add(data, ids=[str(i) for i in range(5000)], metadata=metadata)
+        assert docs.wait_indexed(timeout=120)
+        for where, _share in SELECTIVE:
+            plan = docs.explain(where)["plan"]
+            assert "walk" not in plan
+            for query in queries:
+                truth = [h.id for h in docs.search(query, k=10, where=where, exact=True)]
+                got = [h.id for h in docs.search(query, k=10, where=where, mode="numba")]
+                assert len(got) == len(truth)
+                assert len(set(truth) & set(got)) >= len(truth) - 1, (where, plan)
+
+
 @pytest.mark.parametrize("index", ["hnsw", "ivf"])
 def test_filtered_approximate_search_recall_at_every_selectivity(
     tmp_path: Path, rng: np.random.Generator, index: str

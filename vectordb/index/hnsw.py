@@ -62,7 +62,8 @@ class GraphLinks:
         self.upper = np.asarray(state["link_lists"]).view(np.int32).copy()
         self.entry = int(state["enterpoint_node"]) if count else 0
         self.max_level = int(state["max_level"]) if count else 0
-        self.covered = np.zeros(int(self.labels.max()) + 1 if count else 0, np.bool_)
+        self.rows_spanned = int(self.labels.max()) + 1 if count else 0
+        self.covered = np.zeros(self.rows_spanned, np.bool_)
         self.covered[self.labels] = True
         self.size = count
         self.stale = 0
@@ -98,6 +99,10 @@ class GraphLinks:
         from vectordb.index.flat import METRIC_CODES, NO_ROW, load_filtered_kernels
 
         kernels = load_filtered_kernels()
+        if len(accept) < self.rows_spanned or len(vectors) < self.rows_spanned:
+            # the compiled walk reads accept[row] and vectors[row] unchecked
+            raise ValueError(f"the graph holds rows up to {self.rows_spanned - 1}; "
+                             f"got {len(accept)} flags and {len(vectors)} vectors")  # fmt: skip
         out_rows = np.full((len(queries), k), NO_ROW, np.int64)
         out_scores = np.full((len(queries), k), np.nan, np.float64)
         out_counts = np.zeros(len(queries), np.int64)
@@ -320,12 +325,16 @@ class HnswIndex(BackgroundIndex):
             if structure is None or self.structure_count == 0:
                 return None
             links = structure.links()
-            trusted = np.zeros(n, np.bool_)
-            m = min(n, len(links.covered))
+            # rows the walk may return: allowed, in the copy of the links, and indexed as
+            # written now (the graph holds no row past n_rows, but the walk reads unchecked)
+            span = max(n, links.rows_spanned)
+            trusted = np.zeros(span, np.bool_)
+            m = min(n, links.rows_spanned)
             np.logical_and(accept[:m], links.covered[:m], out=trusted[:m])
             trusted[:m] &= self.indexed[:m]
-            rows, scores, counts = links.search(vectors, sq_norms, trusted, queries, k, ef,
-                                                self.metric)  # fmt: skip
+            rows, scores, counts = links.search(source.vectors()[:span], source.sq_norms()[:span],
+                                                trusted, queries, k, ef, self.metric)  # fmt: skip
+        trusted = trusted[:n]
         rest = allowed_rows[~trusted[allowed_rows]]
         out_rows = [rows[i, : counts[i]] for i in range(len(queries))]
         out_scores = [scores[i, : counts[i]] for i in range(len(queries))]
