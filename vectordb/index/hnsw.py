@@ -49,22 +49,31 @@ class GraphLinks:
         link_words = int(state["max_M0"]) + 1
         label_at = int(state["label_offset"])
         block = state["data_level0"][: count * element_bytes].reshape(count, element_bytes)
-        self.level0 = np.ascontiguousarray(block[:, : 4 * link_words]).view(np.int32)
+        level0 = np.ascontiguousarray(block[:, : 4 * link_words]).view(np.int32)
         labels = np.ascontiguousarray(block[:, label_at : label_at + 8]).view(np.uint64)
-        self.labels = labels.reshape(count).astype(np.int64)
+        labels = labels.reshape(count).astype(np.int64)
         del block, state["data_level0"]
+        # renumbered by row (hnswlib's labels are rows): the walk then indexes the vectors,
+        # the filter's bitmap and its visit marks by one number, with no lookup per node
+        self.rows_spanned = int(labels.max()) + 1 if count else 0
+        self.level0 = np.zeros((self.rows_spanned, link_words), np.int32)
+        self.level0[labels, 0] = level0[:, 0]
+        self.level0[labels, 1:] = _as_rows(level0[:, 1:], labels)
         levels = np.asarray(state["element_levels"][:count], np.int64)
         self.upper_stride = int(state["max_M"]) + 1
         offsets = np.zeros(count, np.int64)
         if count > 1:
             np.cumsum(levels[:-1] * self.upper_stride, out=offsets[1:])
-        self.upper_offsets = offsets
+        self.upper_offsets = np.zeros(self.rows_spanned, np.int64)
+        self.upper_offsets[labels] = offsets
         self.upper = np.asarray(state["link_lists"]).view(np.int32).copy()
-        self.entry = int(state["enterpoint_node"]) if count else 0
+        if len(self.upper):
+            words = self.upper.reshape(-1, self.upper_stride)
+            words[:, 1:] = _as_rows(words[:, 1:], labels)
+        self.entry = int(labels[int(state["enterpoint_node"])]) if count else 0
         self.max_level = int(state["max_level"]) if count else 0
-        self.rows_spanned = int(self.labels.max()) + 1 if count else 0
         self.covered = np.zeros(self.rows_spanned, np.bool_)
-        self.covered[self.labels] = True
+        self.covered[labels] = True
         self.size = count
         self.stale = 0
         # per concurrent walk: visit marks (the last entry: the next tag) and candidate heap
@@ -81,8 +90,8 @@ class GraphLinks:
         return self.stale > max(2048, self.size // 10)
 
     def memory_bytes(self) -> int:
-        return int(self.level0.nbytes + self.labels.nbytes + self.upper.nbytes
-                   + self.upper_offsets.nbytes + self.covered.nbytes)  # fmt: skip
+        return int(self.level0.nbytes + self.upper.nbytes + self.upper_offsets.nbytes
+                   + self.covered.nbytes)  # fmt: skip
 
     def search(
         self,
@@ -109,15 +118,15 @@ class GraphLinks:
         with self._pool_lock:
             workspace = self._workspaces.pop() if self._workspaces else None
         if workspace is None or workspace[0][-1] >= _TAG_LIMIT:
-            visited = np.zeros(self.size + 1, np.uint32)
+            visited = np.zeros(self.rows_spanned + 1, np.uint32)
             visited[-1] = 1
-            workspace = (visited, np.empty(self.size + 1, np.float32),
-                         np.empty(self.size + 1, np.int64))  # fmt: skip
+            workspace = (visited, np.empty(self.rows_spanned + 1, np.float32),
+                         np.empty(self.rows_spanned + 1, np.int64))  # fmt: skip
         visited, candidate_ranks, candidate_ids = workspace
         try:
             visited[-1] = kernels.graph_search(
-                self.level0, self.upper, self.upper_offsets, self.upper_stride, self.labels,
-                self.entry, self.max_level, vectors, sq_norms, accept,
+                self.level0, self.upper, self.upper_offsets, self.upper_stride, self.entry,
+                self.max_level, vectors, sq_norms, accept,
                 queries.astype(np.float64), METRIC_CODES[metric], max(ef, k), visited,
                 int(visited[-1]), candidate_ranks, candidate_ids, out_rows, out_scores,
                 out_counts,
@@ -129,6 +138,14 @@ class GraphLinks:
 
 
 _TAG_LIMIT = np.uint32(2**31)
+
+
+def _as_rows(links: npt.NDArray[np.int32], labels: npt.NDArray[np.int64]) -> Any:
+    """hnswlib element ids -> rows (int32; unused slots past a list's count stay in range)."""
+    ids = np.clip(links, 0, max(len(labels) - 1, 0))
+    return labels.astype(np.int32)[ids]
+
+
 _WALK_BREADTH = 4
 
 
