@@ -34,8 +34,9 @@ class GraphLinks:
 
     Taken from hnswlib's own serialization (``__getstate__``: hnswlib's level-0 block holds,
     per element, ``[count | deleted flag, M0 links, vector, label]``, and the upper levels'
-    link lists follow), keeping the links and labels only: ``4 (M0 + 1)`` bytes per element
-    plus the few upper levels; the walk reads the vectors from the collection's own file.
+    link lists follow), keeping the links only, renumbered from hnswlib's element ids to rows:
+    ``4 (M0 + 1) + 9`` bytes per row plus the few upper levels; the walk reads the vectors
+    from the collection's own file.
 
     The copy is as of when it was taken. Rows the graph has inserted or re-inserted since
     are not ``covered``: a filtered search scans those exactly instead (``stale`` counts
@@ -50,8 +51,8 @@ class GraphLinks:
         label_at = int(state["label_offset"])
         block = state["data_level0"][: count * element_bytes].reshape(count, element_bytes)
         level0 = np.ascontiguousarray(block[:, : 4 * link_words]).view(np.int32)
-        labels = np.ascontiguousarray(block[:, label_at : label_at + 8]).view(np.uint64)
-        labels = labels.reshape(count).astype(np.int64)
+        raw_labels = np.ascontiguousarray(block[:, label_at : label_at + 8]).view(np.uint64)
+        labels: npt.NDArray[np.int64] = raw_labels.reshape(count).astype(np.int64)
         del block, state["data_level0"]
         # renumbered by row (hnswlib's labels are rows): the walk then indexes the vectors,
         # the filter's bitmap and its visit marks by one number, with no lookup per node
