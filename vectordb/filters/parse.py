@@ -25,7 +25,7 @@ from typing import Any
 
 from vectordb.errors import InvalidFilterError
 
-__all__ = ["And", "Condition", "Expression", "Not", "Or", "parse_filter"]
+__all__ = ["And", "Condition", "Expression", "Not", "Or", "filter_key", "parse_filter"]
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$contains", "$regex")
@@ -71,11 +71,24 @@ def parse_filter(where: Any) -> Expression:
         expression = _parse(where, "where", 0)
         if len(_PARSED) >= _PARSED_KEPT:
             _PARSED.clear()
+            _KEYS.clear()
         _PARSED[key] = expression
+        _KEYS[id(expression)] = (expression, repr(expression))
     return expression
 
 
+def filter_key(expression: Expression) -> str:
+    """A string naming the filter ``expression`` stands for (its ``repr``): equal for equal
+    filters, distinct otherwise (literals keep their types: ``1``, ``1.0``, ``True``). Kept
+    for the trees ``parse_filter`` keeps, so a repeated filter does not build it again."""
+    known = _KEYS.get(id(expression))
+    if known is not None and known[0] is expression:
+        return known[1]
+    return repr(expression)
+
+
 _PARSED: dict[str, Expression] = {}
+_KEYS: dict[int, tuple[Expression, str]] = {}  # id(tree) -> (tree, its repr), for _PARSED's trees
 _PARSED_KEPT = 256
 
 
