@@ -129,10 +129,7 @@ def subset_topk(vectors, rows, queries, metric, out_rows, out_scores):
     heap_rows = np.empty(m, np.int64)
     for q in range(queries.shape[0]):
         query = queries[q]
-        query_norm = 0.0
-        for j in range(query.shape[0]):
-            query_norm += query[j] * query[j]
-        query_norm = math.sqrt(query_norm)
+        query_norm = math.sqrt(_dot64(queries, q, query))
         heap_ranks[:] = -np.inf
         heap_rows[:] = _NO_ROW
         threshold = -np.inf
@@ -271,10 +268,7 @@ def graph_search(
     walk_query = np.empty(queries.shape[1], np.float32)
     for q in range(queries.shape[0]):
         query = queries[q]
-        query_norm = 0.0
-        for j in range(query.shape[0]):
-            query_norm += query[j] * query[j]
-        query_norm = math.sqrt(query_norm)
+        query_norm = math.sqrt(_dot64(queries, q, query))
         scale = 1.0 / query_norm if (metric == COSINE and query_norm > 0.0) else 1.0
         for j in range(query.shape[0]):
             walk_query[j] = np.float32(query[j] * scale)
