@@ -80,7 +80,7 @@ def load_kernels() -> ModuleType:
 
 def load_filtered_kernels() -> ModuleType:
     """``filtered_kernels`` (the subset scan, the filtered graph walk), compiled or loaded
-    from numba's cache; warmed for writable and read-only (``read_only`` mapping) vectors."""
+    from numba's cache; both warmed for writable and read-only vectors."""
     global _filtered_kernels
     with _kernels_lock:
         if _filtered_kernels is None:
@@ -98,6 +98,16 @@ def load_filtered_kernels() -> ModuleType:
                     np.empty((1, 1), np.int64),
                     np.empty((1, 1), np.float64),
                 )
+                # a two-row graph (each row linked to the other), so the first filtered
+                # walk does not compile inside a search
+                filtered_kernels.graph_search(
+                    np.array([[1, 1], [1, 0]], np.int32), np.zeros(0, np.int32),
+                    np.zeros(2, np.int64), 17, 0, 0, stored, np.ones(2, np.float32),
+                    np.ones(2, np.bool_), np.ones((1, 2), np.float64), filtered_kernels.COSINE,
+                    1, np.zeros(3, np.uint32), 1, np.empty(3, np.float32),
+                    np.empty(3, np.int64), np.empty((1, 1), np.int64),
+                    np.empty((1, 1), np.float64), np.zeros(1, np.int64),
+                )  # fmt: skip
             _filtered_kernels = filtered_kernels
         return _filtered_kernels
 
