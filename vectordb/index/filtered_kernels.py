@@ -2,13 +2,14 @@
 graph walk that checks the filter's bitmap for every node it reaches. Pure functions, no I/O.
 
 Like ``kernels.py`` this module imports numba, so nothing imports it at ``import vectordb``
-time: ``load_filtered_kernels`` below loads it on the first filtered search that can use it
-(``flat.load_kernels`` warms it in the background with the others).
+time: ``flat.load_filtered_kernels`` loads it, in the background thread that warms the other
+kernels when a database opens; filtered searches use it once it is loaded.
 
 Metric codes: ``0`` dot (inner product), ``1`` cosine, ``2`` euclidean. Scores come back in
 the metric's natural form (similarity, inner product, distance), computed in float64 from the
-stored float32 vectors: the same values ``flat.rescore`` gives, so a filtered exact search
-ranks exactly like an unfiltered one. Ties keep the smaller row.
+stored float32 vectors: ``flat.rescore``'s values up to float64 rounding (the sums here are
+reassociated to vectorize), so a filtered exact search ranks like an unfiltered one. Ties
+keep the smaller row.
 """
 
 from __future__ import annotations
