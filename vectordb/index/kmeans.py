@@ -45,7 +45,7 @@ def kmeans(
     n = len(points)
     k = max(1, min(k, n))
     rng = np.random.default_rng(seed)
-    centroids = points[np.sort(rng.choice(n, k, replace=False))].copy()
+    centroids: npt.NDArray[np.float32] = points[np.sort(rng.choice(n, k, replace=False))].copy()
     for _ in range(iterations):
         labels, _distances = assign(points, centroids)
         sums, counts = kernels.kmeans_update(points, labels, k)

@@ -108,7 +108,7 @@ def backup_database(
         "kind": "full",
         "source": str(root),
         "lsn": lsn,
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "seconds": round(time.monotonic() - started, 3),
         "collections": [collection for collection, _ in plan],
         "files": copied,
@@ -163,7 +163,7 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
             "base": str(base),
             "base_lsn": base_lsn,
             "lsn": lsn,
-            "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "seconds": round(time.monotonic() - started, 3),
             "files": copied,
         }
