@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from vectordb.errors import LockTimeoutError
+from vectordb.storage import io
 
 __all__ = ["FileLock", "ReadWriteLatch", "WriterMutex"]
 
@@ -43,7 +44,11 @@ class FileLock:
         self.held = False
         self._file: IO[bytes] | None = None
         try:
-            self._file = open(path, "a+b" if create else "rb")  # noqa: SIM115
+            if create:  # created through the I/O seam, so the fault tests reach it
+                flags = os.O_RDWR | os.O_CREAT | os.O_APPEND
+                self._file = os.fdopen(io.open_fd(path, flags), "a+b")
+            else:
+                self._file = open(path, "rb")  # noqa: SIM115
         except OSError:
             if create:
                 raise

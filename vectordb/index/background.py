@@ -48,7 +48,8 @@ from vectordb.config import Metric
 from vectordb.errors import CorruptionError, StorageError
 from vectordb.index.flat import NO_ROW, SearchMode, exact_search, rescore
 from vectordb.locking import ReadWriteLatch
-from vectordb.storage.atomic import fsync_dir, os_error
+from vectordb.storage import io
+from vectordb.storage.atomic import os_error
 from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
 
 __all__ = ["BackgroundIndex", "RowSource", "SearchKnobs", "Structure"]
@@ -743,17 +744,24 @@ class BackgroundIndex:
         data = b""
         with self.structure_latch.write():
             self._apply_released(self.source.live())
-            self.directory.mkdir(exist_ok=True)
             if self.structure is not None:
                 name = f"{self.kind}-{lsn:012d}.bin"
                 path = self.directory / name
                 try:
+                    io.mkdir(self.directory, exist_ok=True)
                     self.structure.save(path)
                     data = path.read_bytes()
-                    with open(path, "rb+") as handle:
-                        os.fsync(handle.fileno())
+                    io.fsync_file(path)
                 except (OSError, RuntimeError) as error:
+                    _discard_unnamed(self.directory, name)
+                    if isinstance(error, OSError):
+                        raise os_error(error, f"save index {path}") from error
                     raise os_error(OSError(str(error)), f"save index {path}") from error
+            else:
+                try:
+                    io.mkdir(self.directory, exist_ok=True)
+                except OSError as error:
+                    raise os_error(error, f"create index directory {self.directory}") from error
             n = self.source.n_rows()
             present = self.in_structure[:n].astype(np.uint8).tobytes()
             # rows rewritten since they were indexed are in the structure with an old vector:
@@ -774,11 +782,14 @@ class BackgroundIndex:
                 "valid": valid,
             },
         )
-        fsync_dir(self.directory)
+        try:
+            io.fsync_dir(self.directory)
+        except OSError as error:
+            raise os_error(error, f"fsync index directory {self.directory}") from error
         for entry in self.directory.iterdir():
             if entry.name.endswith(".bin") and entry.name != name:
                 with contextlib.suppress(OSError):
-                    entry.unlink()
+                    io.unlink(entry)
         self.fallback_reason = None
 
     # ----------------------------------------------------------------- integrity
@@ -871,6 +882,15 @@ def _as_index(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | slice:
     if last - first + 1 == len(rows) and (len(rows) == 1 or bool(np.all(np.diff(rows) == 1))):
         return slice(first, last + 1)
     return rows
+
+
+def _discard_unnamed(directory: Path, name: str) -> None:
+    """Delete the structure file ``name`` a failed save left, unless INDEX names it (a save
+    at the same LSN rewrites the file in force: a damaged one is rebuilt at load)."""
+    with contextlib.suppress(OSError, CorruptionError):
+        meta = directory / "INDEX"
+        if not meta.exists() or _read_meta(meta).get("file") != name:
+            io.unlink(directory / name, missing_ok=True)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

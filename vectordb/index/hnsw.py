@@ -20,6 +20,7 @@ import numpy.typing as npt
 from vectordb.config import HnswConfig, Metric
 from vectordb.errors import CorruptionError
 from vectordb.index.background import BackgroundIndex, RowSource, SearchKnobs
+from vectordb.storage.io import write_with
 
 __all__ = ["GraphLinks", "HnswGraph", "HnswIndex"]
 
@@ -264,7 +265,7 @@ class HnswGraph:
         return np.subtract(1.0, distances, dtype=np.float64)
 
     def save(self, path: Path) -> None:
-        self.graph.save_index(str(path))
+        write_with(path, self.graph.save_index)
 
     def memory_bytes(self) -> int:
         # hnswlib keeps a copy of each vector plus level-0 links (2*M ids) and a label per element

@@ -44,6 +44,7 @@ from vectordb.index.background import BackgroundIndex, RowSource, SearchKnobs
 from vectordb.index.flat import NO_ROW
 from vectordb.index.kmeans import assign, kmeans
 from vectordb.index.quantization import Codec, codec_class, codec_from_state, make_codec
+from vectordb.storage.io import write_file
 
 __all__ = ["CellLists", "IvfIndex", "load_scan_kernels"]
 
@@ -337,10 +338,12 @@ class CellLists:
             ranks, rows = self._scan_numba(prepared, starts, sizes, wanted)
         else:
             ranks, rows = self._scan_numpy(prepared, starts, sizes, wanted)
+        # every rank is a row found (padding is NO_ROW already): one whose rank is not
+        # finite (vectors an older version accepted) stays, NaN ranking as -inf, the worst
+        ranks = np.where(np.isnan(ranks), -np.inf, ranks)
         order = np.lexsort((rows, -ranks), axis=1)
         rows = np.take_along_axis(rows, order, axis=1)
         ranks = np.take_along_axis(ranks, order, axis=1)
-        rows[~np.isfinite(ranks)] = NO_ROW
         return rows, ranks.astype(np.float64)
 
     def _scan_blocks_blas(self, prepared: Any, wanted: int) -> tuple[Any, Any]:
@@ -437,9 +440,11 @@ class CellLists:
             ).astype(np.int64)
             if not len(entries):
                 continue
-            ranks = self.codec.rank_numpy(
-                prepared[q], self.codes[entries], self.bias[entries], self.l2
-            )
+            with np.errstate(over="ignore", invalid="ignore"):
+                ranks = self.codec.rank_numpy(
+                    prepared[q], self.codes[entries], self.bias[entries], self.l2
+                )
+            ranks = np.where(np.isnan(ranks), -np.inf, ranks)  # as the kernels rank NaN
             rows = self.rows[entries]
             take = min(wanted, len(entries))
             best = np.lexsort((rows, -ranks))[:take]
@@ -479,7 +484,7 @@ class CellLists:
         }
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        path.write_bytes(buffer.getvalue())
+        write_file(path, buffer.getvalue())
 
     @classmethod
     def load(

@@ -26,13 +26,15 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.errors import CorruptionError
-from vectordb.storage.atomic import fsync_dir, fsync_fd, os_error, reserve_space
+from vectordb.storage import io
+from vectordb.storage.atomic import os_error
 from vectordb.storage.headers import HEADER, VECTORS_MAGIC, pack_header, unpack_header
 
 __all__ = ["VectorFile"]
 
 HEADER_BYTES = 4096
 _HAS_PWRITE = hasattr(os, "pwrite") and sys.platform != "win32"
+_HAS_POSITIONAL = hasattr(os, "pwrite")
 _SHAPE = struct.Struct("<IIQ")
 _FLOAT32 = 1
 
@@ -49,6 +51,9 @@ class VectorFile:
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
         self._private = False  # rows is a private copy, not the mapping (see ensure_capacity)
+        #: a flush failed: its pages may never reach the disk, and a later flush that
+        #: succeeds would not prove otherwise (an fsync is never retried): no more flushes
+        self.broken: BaseException | None = None
         self.rows: npt.NDArray[np.float32] = np.empty((0, dim), dtype=np.float32)
         self._open()
 
@@ -59,22 +64,31 @@ class VectorFile:
         header[: HEADER.size] = pack_header(VECTORS_MAGIC)
         header[HEADER.size : HEADER.size + _SHAPE.size] = _SHAPE.pack(dim, _FLOAT32, dim * 4)
         try:
-            fd = os.open(
-                path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644
-            )
+            fd = io.open_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
             try:
-                os.write(fd, bytes(header))
-                reserve_space(fd, HEADER_BYTES + capacity * dim * 4)
-                fsync_fd(fd)
+                io.write_all(fd, bytes(header))
+                io.reserve_space(fd, HEADER_BYTES + capacity * dim * 4)
+                io.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as error:
             raise os_error(error, f"create vector file {path}") from error
 
     def _open(self) -> None:
-        flags = (os.O_RDONLY if self.read_only else os.O_RDWR) | getattr(os, "O_BINARY", 0)
+        flags = os.O_RDONLY if self.read_only else os.O_RDWR
         try:
-            self._fd = os.open(self.path, flags)
+            self._fd = io.open_fd(self.path, flags)
+        except OSError as error:
+            raise os_error(error, f"open vector file {self.path}") from error
+        try:
+            self._check_and_map()
+        except BaseException:
+            self.close()  # no descriptor left behind by a file that cannot be used
+            raise
+
+    def _check_and_map(self) -> None:
+        assert self._fd is not None
+        try:
             head = (
                 os.pread(self._fd, HEADER_BYTES, 0)
                 if hasattr(os, "pread")
@@ -161,7 +175,7 @@ class VectorFile:
             self._private = True
             return
         try:
-            reserve_space(self._fd, HEADER_BYTES + capacity * self.row_bytes)
+            io.reserve_space(self._fd, HEADER_BYTES + capacity * self.row_bytes)
         except OSError as error:
             raise os_error(error, f"grow vector file {self.path} to {capacity} rows") from error
         self._map_rows()
@@ -231,11 +245,14 @@ class VectorFile:
         """Make every written row durable (msync + fsync, or pwrite + fsync without mmap)."""
         if self.read_only or self._fd is None:
             return
+        if self.broken is not None:
+            raise os_error(OSError(str(self.broken)), f"flush {self.path} after a failed flush")
         try:
             if self.use_mmap and self._map is not None:
-                self._map.flush()
-            fsync_fd(self._fd)
+                io.msync(self._map)
+            io.fsync(self._fd)
         except OSError as error:
+            self.broken = error
             raise os_error(error, f"flush vector file {self.path}") from error
 
     def disk_bytes(self) -> int:
@@ -278,15 +295,15 @@ def _read_at(fd: int, size: int, offset: int) -> bytes:
 
 def _write_at(fd: int, data: memoryview, offset: int) -> None:
     while data:
-        if hasattr(os, "pwrite"):
-            written = os.pwrite(fd, data, offset)
+        if _HAS_POSITIONAL:
+            written = io.pwrite(fd, data, offset)
         else:
             os.lseek(fd, offset, os.SEEK_SET)
-            written = os.write(fd, data)
+            written = io.write(fd, data)
         data = data[written:]
         offset += written
 
 
 def remove_vector_file(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    io.unlink(path, missing_ok=True)
+    io.fsync_dir(path.parent)

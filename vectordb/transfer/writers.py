@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import io as stdio
 import json
 import math
+import mmap
 import os
 import uuid
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.errors import InvalidArgumentError, InvalidMetadataError
-from vectordb.storage.atomic import fsync_dir, fsync_fd
+from vectordb.storage import io
 from vectordb.transfer.dependencies import require_module
 from vectordb.transfer.formats import FileFormat, npy_files
 
@@ -79,7 +81,7 @@ class RecordWriter(abc.ABC):
         return staged.path
 
     def _open_text(self, target: Path) -> TextIO:
-        file = open(self._stage(target), "w", encoding="utf-8", newline="")  # noqa: SIM115
+        file = io.open_text_output(self._stage(target))
         self._handles.append(file)
         return file
 
@@ -103,7 +105,7 @@ class RecordWriter(abc.ABC):
         for staged in self._staged:
             staged.publish()
         for directory in {staged.target.parent for staged in self._staged}:
-            fsync_dir(directory)
+            io.fsync_dir(directory)
 
     def abort(self) -> None:
         """Close and remove the temp files; the targets are left as they were."""
@@ -121,20 +123,14 @@ class _StagedFile:
     def __init__(self, target: Path) -> None:
         self.target = target
         self.path = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        os.close(os.open(self.path, flags, 0o666))
+        os.close(io.open_fd(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
     def publish(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | getattr(os, "O_BINARY", 0))
-        try:
-            fsync_fd(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.path, self.target)
+        io.fsync_file(self.path)
+        io.replace(self.path, self.target)
 
     def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        io.unlink(self.path, missing_ok=True)
 
 
 class JsonLinesWriter(RecordWriter):
@@ -194,19 +190,18 @@ class NpyWriter(RecordWriter):
         files = npy_files(path)
         self._rows = rows
         self._written = 0
-        self._array: np.memmap[Any, np.dtype[Any]] | None = None
+        self._map: mmap.mmap | None = None
+        self._array: npt.NDArray[np.float32] | None = None
         with self._abort_on_error():
             # companions first: commit() renames in this order, the vectors file last
             self._ids = self._open_text(files.ids)
             self._metadata = self._open_text(files.metadata)
             vectors_path = self._stage(files.vectors)
             if rows:
-                self._array = np.lib.format.open_memmap(
-                    vectors_path, mode="w+", dtype="<f4", shape=(rows, dim)
-                )
+                self._map, self._array = _map_npy(vectors_path, rows, dim)
             else:  # a zero-length file cannot be memory-mapped
                 # a file object: given a path without the .npy suffix, np.save would add one
-                with open(vectors_path, "wb") as file:
+                with io.open_output(vectors_path) as file:
                     np.save(file, np.empty((0, dim), dtype="<f4"))
 
     def write(
@@ -243,14 +238,18 @@ class NpyWriter(RecordWriter):
         super().commit()
 
     def _close(self) -> None:
-        if self._array is not None:
-            self._array.flush()
+        mapping = self._map
+        if mapping is not None:
+            io.msync(mapping)
             # the map must be gone before the rename (Windows refuses to rename a mapped file)
-            self._array = None
+            self._array, self._map = None, None
+            mapping.close()
         super()._close()
 
     def abort(self) -> None:
-        self._array = None
+        mapping, self._array, self._map = self._map, None, None
+        if mapping is not None:
+            mapping.close()
         super().abort()
 
 
@@ -273,8 +272,11 @@ class ParquetWriter(RecordWriter):
             ]
         )
         with self._abort_on_error():
-            self._writer: Any = parquet.ParquetWriter(self._stage(path), self._schema)
-            self._handles.append(self._writer)
+            sink = io.open_output(self._stage(path))
+            self._handles.append(sink)
+            self._writer: Any = parquet.ParquetWriter(sink, self._schema)
+            # closed before the file it writes to (it writes the footer at close)
+            self._handles.insert(0, self._writer)
 
     def write(
         self,
@@ -299,6 +301,27 @@ class ParquetWriter(RecordWriter):
             schema=self._schema,
         )
         self._writer.write_table(table, row_group_size=self._row_group_size)
+
+
+def _map_npy(path: Path, rows: int, dim: int) -> tuple[mmap.mmap, npt.NDArray[np.float32]]:
+    """Write the ``.npy`` header of a ``(rows, dim)`` float32 array to the staged file
+    ``path``, reserve the file's full size and map it; returns the mapping and the array
+    view of its data (``np.lib.format.open_memmap`` would write past this module)."""
+    header = stdio.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)}
+    )
+    start = len(header.getvalue())
+    size = start + rows * dim * 4
+    fd = io.open_fd(path, os.O_RDWR)
+    try:
+        io.write_all(fd, header.getvalue())
+        io.reserve_space(fd, size)
+        mapping = mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+    array = np.frombuffer(mapping, dtype="<f4", count=rows * dim, offset=start)
+    return mapping, array.reshape(rows, dim)
 
 
 # one encoder for all: json.dumps(ensure_ascii=False) would build a new one per call
