@@ -3,6 +3,7 @@ filtered search against brute force over the matching subset, and bad filters.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,63 @@ def test_columns_follow_changed_and_appended_rows(
 def test_bad_filters_name_the_offending_part(where: Any, message: str) -> None:
     with pytest.raises(vectordb.InvalidFilterError, match=message):
         parse_filter(where)
+
+
+def _nested(key: str, depth: int, leaf: Any) -> Any:
+    """``leaf`` inside ``depth`` mappings ``{key: ...}`` (lists ``[...]`` for ``"[]"``,
+    ``{"$or": [...]}`` for ``"$or"``)."""
+    for _ in range(depth):
+        leaf = [leaf] if key == "[]" else {key: [leaf]} if key == "$or" else {key: leaf}
+    return leaf
+
+
+@pytest.mark.parametrize("depth", [66, 1_000, 100_000])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda d: _nested("$not", d, {"x": 1}),
+        lambda d: {"$and": [_nested("$or", d, {"x": 1})]},
+        lambda d: _nested("a", d, 1),  # a plain dict value: equality with a nested mapping
+        lambda d: {"x": {"$eq": _nested("a", d, 1)}},
+        lambda d: {"x": {"$in": _nested("[]", d, 1)}},
+        lambda d: {"x": _nested("[]", d, 1)},
+    ],
+    ids=["not", "and-or", "plain-dict", "eq-dict", "in-list", "list"],
+)
+def test_deeply_nested_filters_are_invalid_not_a_recursion_error(
+    build: Callable[[int], Any], depth: int
+) -> None:
+    where = build(depth)
+    for _ in range(2):  # the second time through the parsed-filter cache's path again
+        with pytest.raises(vectordb.InvalidFilterError, match="nested more than 64 levels"):
+            parse_filter(where)
+    parse_filter(build(63))  # within the limit
+
+
+def test_cyclic_filters_are_invalid() -> None:
+    loop: dict[str, Any] = {}
+    loop["$not"] = loop
+    items: list[Any] = []
+    items.append(items)
+    for where in (loop, {"x": items}, {"x": {"$in": items}}):
+        with pytest.raises(vectordb.InvalidFilterError, match="nested more than 64 levels"):
+            parse_filter(where)
+
+
+def test_deeply_nested_filters_are_invalid_in_every_call(tmp_path: Path) -> None:
+    where = _nested("$not", 1_000, {"x": 1})
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add(np.ones((1, 2)), ids=["a"], metadata=[{"x": 1}])
+        calls = [
+            lambda: docs.count(where=where), lambda: docs.find(where),
+            lambda: docs.delete(where=where), lambda: docs.search([1.0, 1.0], where=where),
+            lambda: docs.explain(where), lambda: next(docs.scroll(where=where)),
+        ]  # fmt: skip
+        for call in calls:
+            with pytest.raises(vectordb.InvalidFilterError, match="nested more than 64"):
+                call()
+        assert docs.count(where=_nested("$not", 64, {"x": 1})) == 1  # at the limit: fine
 
 
 def _collection_data(rng: np.random.Generator, n: int, dim: int) -> tuple[np.ndarray, list[dict]]:

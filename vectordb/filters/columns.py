@@ -5,8 +5,11 @@ time a filter names the path and kept up to date incrementally: writes mark thei
 (``rows_changed``, under the exclusive collection latch) and the next filter re-decodes only
 those rows. From the values it derives, on demand, the arrays the operators use: ``numbers``
 (float64, NaN where the value is not a number), ``codes`` (int32 rank of the value among the
-column's distinct strings, -1 where not a string) with the sorted ``categories``, and
-``present``.
+column's distinct strings, -1 where not a string) with the sorted ``categories``,
+``present``, the flag ``holds_wide_ints`` (some number is 2**53 or more in magnitude, so an
+int float64 cannot hold exactly may be among the values) and, for such columns, the int64
+``remainders`` (``x - int(float(x))`` of each int ``x``, 0 elsewhere) that with ``numbers``
+compare exactly.
 
 Columns are saved with each checkpoint (the engine writes ``saved_state`` to ``columns.bin``
 in the collection directory: ``lsn``, ``n_rows``, ``declared`` (the paths given to
@@ -52,8 +55,23 @@ def value_at(metadata: Any, path: tuple[str, ...]) -> Any:
 
 def _number(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return float(value)  # msgpack's ints, below 2**64, all fit (rounded) in a float64
     return float("nan")
+
+
+_WIDE = 2.0**53  # a number this large may stand for an int float64 does not hold exactly
+
+
+def _any_wide(numbers: npt.NDArray[np.float64]) -> bool:
+    with np.errstate(invalid="ignore"):
+        return bool(np.any(np.abs(numbers) >= _WIDE))
+
+
+def _remainder(value: Any) -> int:
+    """What float64 leaves out of ``value``: below 2**64, at most 2**11 in magnitude."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value - int(float(value))
+    return 0
 
 
 class Column:
@@ -80,7 +98,12 @@ class Column:
         if "present" in derived:
             derived["present"][rows] = [v is not MISSING for v in new]
         if "numbers" in derived:
-            derived["numbers"][rows] = [_number(v) for v in new]
+            numbers = np.array([_number(v) for v in new], np.float64)
+            derived["numbers"][rows] = numbers
+            if derived.get("wide") is False:  # a flag that stays up: a false alarm costs little
+                derived["wide"] = _any_wide(numbers)
+        if "remainders" in derived:
+            derived["remainders"][rows] = [_remainder(v) for v in new]
         if "strings" in derived:
             codes, _categories = derived["strings"]
             rank = self._rank()
@@ -104,9 +127,13 @@ class Column:
                 [derived["present"], np.array([v is not MISSING for v in values], np.bool_)]
             )
         if "numbers" in derived:
-            derived["numbers"] = np.concatenate(
-                [derived["numbers"], np.array([_number(v) for v in values], np.float64)]
-            )
+            numbers = np.array([_number(v) for v in values], np.float64)
+            derived["numbers"] = np.concatenate([derived["numbers"], numbers])
+            if derived.get("wide") is False:
+                derived["wide"] = _any_wide(numbers)
+        if "remainders" in derived:
+            tail = np.array([_remainder(v) for v in values], np.int64)
+            derived["remainders"] = np.concatenate([derived["remainders"], tail])
         if "strings" in derived:
             rank = self._rank()
             if all(v in rank for v in values if isinstance(v, str)):
@@ -182,6 +209,28 @@ class Column:
         if cached is None:
             cached = np.fromiter((_number(v) for v in self.values), np.float64, len(self.values))
             self._derived["numbers"] = cached
+        return cached
+
+    def holds_wide_ints(self) -> bool:
+        """May some value be an int beyond 2**53 in magnitude (one float64 may not hold
+        exactly)? False means every number in ``numbers`` is its value exactly."""
+        cached = self._derived.get("wide")
+        if cached is None:
+            cached = self._derived["wide"] = _any_wide(self.numbers())
+        return bool(cached)
+
+    def remainders(self) -> npt.NDArray[np.int64]:
+        """``x - int(float(x))`` for each int ``x`` (0 for other values): with ``numbers``,
+        the exact value. Nonzero only where ``numbers`` is 2**53 or more in magnitude, so
+        only those rows are read."""
+        cached = self._derived.get("remainders")
+        if cached is None:
+            with np.errstate(invalid="ignore"):
+                wide = np.flatnonzero(np.abs(self.numbers()) >= _WIDE)
+            cached = np.zeros(len(self.values), np.int64)
+            values = self.values
+            cached[wide] = [_remainder(values[row]) for row in wide.tolist()]
+            self._derived["remainders"] = cached
         return cached
 
     def strings(self) -> tuple[npt.NDArray[np.int32], list[str]]:

@@ -3,11 +3,22 @@
 Each condition is one vectorized pass over a column (numbers, string codes) or, for lists,
 ``$contains`` and values of mixed kinds, a pass over the column's objects. ``reference_match``
 is the plain-Python evaluator of one record the tests compare against.
+
+Numbers compare exactly, as Python compares ints and floats (``2**53 + 1 != 2.0**53``),
+although the column holds them as float64. A number ``x`` is the pair ``(float(x), x -
+int(float(x)))``, and pairs order as their numbers do: rounding to float64 is monotonic, so
+``float(x) < float(y)`` implies ``x < y``, and between equal floats the exact remainder
+decides. The remainder is 0 for floats and for ints up to 2**53 in magnitude: so when the
+query value is that small (and so is every number tied with it), or no number in the column
+is that large (``Column.holds_wide_ints``), the float64 comparison is the exact one, a
+single pass. Otherwise the rows tied with the value's float compare their remainders.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,8 +80,7 @@ def _equal(column: Column, value: Any, n: int) -> Mask:
         objects = column.objects()[:n]
         return np.fromiter((_same(v, value) for v in objects), np.bool_, n)
     if isinstance(value, (int, float)):
-        equal: Mask = column.numbers()[:n] == float(value)
-        return equal
+        return _compare_numbers(column, "$eq", value, n)
     codes, categories = column.strings()
     position = _find(categories, value)
     if position is None:
@@ -99,17 +109,51 @@ def _find(categories: list[str], value: str) -> int | None:
     return None
 
 
+_ARRAY_COMPARE: dict[str, Callable[[Any, Any], Mask]] = {
+    "$eq": np.equal, "$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less,
+    "$lte": np.less_equal,
+}  # fmt: skip
+_STRICT: dict[str, Callable[[Any, Any], Mask]] = {
+    "$gt": np.greater, "$gte": np.greater, "$lt": np.less, "$lte": np.less,
+}  # fmt: skip
+_EXACT_INTS = 2.0**53  # every int of at most this magnitude is exactly a float64
+_REMAINDER_BOUND = 2**62  # past any stored remainder (at most 2**11 below 2**64)
+
+
+def _compare_numbers(column: Column, op: str, value: int | float, n: int) -> Mask:
+    """Rows whose number compares with ``value`` as ``op`` says, exactly (module docstring)."""
+    near, rest = _split(value)
+    numbers = column.numbers()[:n]
+    with np.errstate(invalid="ignore"):
+        if not (abs(near) >= _EXACT_INTS and column.holds_wide_ints()):
+            # no remainders to read: `near` is the value exactly (below 2**53, every number
+            # that ties with it is one too), or no number is as large as it to tie with it
+            return _ARRAY_COMPARE[op](numbers, near)
+        tied: Mask = numbers == near
+        mask = tied if op == "$eq" else _STRICT[op](numbers, near)
+        ties = np.flatnonzero(tied)
+        mask[ties] = _ARRAY_COMPARE[op](column.remainders()[ties], rest)
+        return mask
+
+
+def _split(value: int | float) -> tuple[float, int]:
+    """``value`` as ``(float(value), value - int(float(value)))``, the remainder clamped
+    to +-2**62 (still past every stored one, so the order holds). An int past float64's
+    range stands as the largest float64 plus a clamped remainder: between that float and
+    the infinity, where it lies."""
+    if isinstance(value, float):
+        return value, 0
+    try:
+        near = float(value)
+    except OverflowError:
+        near = sys.float_info.max if value > 0 else -sys.float_info.max
+    rest = value - int(near)
+    return near, max(-_REMAINDER_BOUND, min(_REMAINDER_BOUND, rest))
+
+
 def _order(column: Column, op: str, value: Any, n: int) -> Mask:
     if isinstance(value, (int, float)):
-        numbers = column.numbers()[:n]
-        with np.errstate(invalid="ignore"):
-            if op == "$gt":
-                return numbers > value
-            if op == "$gte":
-                return numbers >= value
-            if op == "$lt":
-                return numbers < value
-            return numbers <= value
+        return _compare_numbers(column, op, value, n)
     import bisect
 
     codes, categories = column.strings()
@@ -188,7 +232,7 @@ def _reference_equal(stored: Any, value: Any) -> bool:
     if isinstance(value, bool) or isinstance(stored, bool):
         return type(stored) is type(value) and stored == value
     if isinstance(value, (int, float)) and isinstance(stored, (int, float)):
-        return float(stored) == float(value)
+        return bool(stored == value)  # exact, as Python compares ints and floats
     if value is None:
         return stored is None
     return bool(type(stored) is type(value) and stored == value) or (

@@ -62,10 +62,17 @@ def parse_filter(where: Any) -> Expression:
 
     A plain ``dict`` filter is parsed once: the tree is kept under its ``repr`` (which names
     every key, operator and literal with its type), so an application repeating a filter in
-    a loop of queries does not pay the parse again. Other mappings are parsed every time."""
+    a loop of queries does not pay the parse again. Other mappings are parsed every time.
+    A filter nested more than 64 levels deep (its combinators and the lists and mappings in
+    its values together) is an ``InvalidFilterError``."""
     if type(where) is not dict:
         return _parse(where, "where", 0)
-    key = repr(where)
+    try:
+        key = repr(where)
+    except RecursionError:
+        # nested past what repr can name (about 1000 levels), so far past _MAX_DEPTH:
+        # _parse, which checks the depth before it goes down, says so
+        return _parse(where, "where", 0)
     expression = _PARSED.get(key)
     if expression is None:
         expression = _parse(where, "where", 0)
@@ -93,8 +100,7 @@ _PARSED_KEPT = 256
 
 
 def _parse(node: Any, where: str, depth: int) -> Expression:
-    if depth > _MAX_DEPTH:
-        raise InvalidFilterError(f"{where}: filter nested more than {_MAX_DEPTH} levels")
+    _check_depth(depth, where)
     if not isinstance(node, Mapping):
         raise InvalidFilterError(
             f"{where}: a filter is a mapping such as {{'lang': 'en'}}; got {node!r}"
@@ -121,11 +127,16 @@ def _parse(node: Any, where: str, depth: int) -> Expression:
                 "$gt go under a field: {'year': {'$gt': 2020}})"
             )
         else:
-            parts.extend(_field(key, value, at))
+            parts.extend(_field(key, value, at, depth))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
-def _field(key: str, value: Any, at: str) -> list[Expression]:
+def _check_depth(depth: int, at: str) -> None:
+    if depth > _MAX_DEPTH:
+        raise InvalidFilterError(f"{at}: filter nested more than {_MAX_DEPTH} levels")
+
+
+def _field(key: str, value: Any, at: str, depth: int) -> list[Expression]:
     path = tuple(key.split("."))
     if any(not part for part in path):
         raise InvalidFilterError(f"{at}: field path {key!r} has an empty part")
@@ -134,14 +145,16 @@ def _field(key: str, value: Any, at: str) -> list[Expression]:
         and value
         and all(isinstance(k, str) and k.startswith("$") for k in value)
     ):
-        return [Condition(path, op, _operand(op, operand, f"{at}[{op!r}]"))
+        return [Condition(path, op, _operand(op, operand, f"{at}[{op!r}]", depth))
                 for op, operand in value.items()]  # fmt: skip
     if isinstance(value, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in value):
         raise InvalidFilterError(f"{at}: mixes operators and plain keys: {value!r}")
-    return [Condition(path, "$eq", _literal(value, at))]
+    return [Condition(path, "$eq", _literal(value, at, depth))]
 
 
-def _literal(value: Any, at: str) -> Any:
+def _literal(value: Any, at: str, depth: int) -> Any:
+    """``value`` checked; ``depth``: of the filter mapping it sits in (each list or mapping
+    inside it one more)."""
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -149,34 +162,37 @@ def _literal(value: Any, at: str) -> Any:
             raise InvalidFilterError(f"{at}: NaN matches nothing; use $exists to test presence")
         return value
     if isinstance(value, (list, tuple)):
-        return [_literal(item, at) for item in value]
+        _check_depth(depth + 1, at)
+        return [_literal(item, at, depth + 1) for item in value]
     if isinstance(value, Mapping):
-        return {str(k): _literal(v, at) for k, v in value.items()}
+        _check_depth(depth + 1, at)
+        return {str(k): _literal(v, at, depth + 1) for k, v in value.items()}
     raise InvalidFilterError(f"{at}: cannot compare with a {type(value).__name__} ({value!r})")
 
 
-def _operand(op: str, operand: Any, at: str) -> Any:
+def _operand(op: str, operand: Any, at: str, depth: int) -> Any:
     if op not in OPERATORS:
         raise InvalidFilterError(f"{at}: unknown operator {op!r}; operators are {list(OPERATORS)}")
     if op in ("$gt", "$gte", "$lt", "$lte"):
-        operand = _literal(operand, at)
+        operand = _literal(operand, at, depth)
         if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):
             raise InvalidFilterError(
                 f"{at}: {op} needs a number, a string or a date; got {operand!r}"
             )
         return operand
     if op in ("$eq", "$ne"):
-        return _literal(operand, at)
+        return _literal(operand, at, depth)
     if op in ("$in", "$nin"):
         if not isinstance(operand, (list, tuple, set, frozenset)):
             raise InvalidFilterError(f"{at}: {op} takes a list of values; got {operand!r}")
-        return [_literal(item, at) for item in operand]
+        _check_depth(depth + 1, at)
+        return [_literal(item, at, depth + 1) for item in operand]
     if op == "$exists":
         if not isinstance(operand, bool):
             raise InvalidFilterError(f"{at}: $exists takes true or false; got {operand!r}")
         return operand
     if op == "$contains":
-        return _literal(operand, at)
+        return _literal(operand, at, depth)
     # $regex
     if not isinstance(operand, str):
         raise InvalidFilterError(f"{at}: $regex takes a pattern string; got {operand!r}")
