@@ -27,6 +27,7 @@ from typing import IO
 
 from vectordb.errors import LockTimeoutError
 from vectordb.storage import io
+from vectordb.storage.atomic import os_error
 
 __all__ = ["FileLock", "ReadWriteLatch", "WriterMutex"]
 
@@ -49,9 +50,9 @@ class FileLock:
                 self._file = os.fdopen(io.open_fd(path, flags), "a+b")
             else:
                 self._file = open(path, "rb")  # noqa: SIM115
-        except OSError:
+        except OSError as error:
             if create:
-                raise
+                raise os_error(error, f"create lock file {path}") from error
 
     @property
     def usable(self) -> bool:

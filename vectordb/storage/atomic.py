@@ -26,7 +26,10 @@ __all__ = ["atomic_write_bytes", "fsync_dir", "fsync_fd", "os_error", "reserve_s
 
 
 def os_error(error: OSError, action: str) -> StorageError:
-    """Wrap an OSError as StorageError (StorageFullError for a full disk), naming the action."""
+    """Wrap an OSError as StorageError (StorageFullError for a full disk), naming the action;
+    a ``StorageFullError`` wrapped again stays one."""
+    if isinstance(error, StorageFullError):
+        return StorageFullError(f"could not {action}: {error}")
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return StorageFullError(f"disk full while trying to {action}: {error}; free some space")
     return StorageError(f"could not {action}: {error}")

@@ -31,6 +31,7 @@ import os
 import shutil
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -102,8 +103,8 @@ class FaultInjector:
     kind
         Count only calls of this kind (one of ``KINDS``); None: every call counts.
     persistent
-        Every counted call from the ``at``-th on fails (a disk that stays full), not only
-        that one.
+        From the ``at``-th counted call on, every call of any kind fails (a disk that stays
+        full or broken) until the injector is disarmed, not only that one.
     """
 
     def __init__(
@@ -122,29 +123,52 @@ class FaultInjector:
         self.persistent = persistent
         #: every call seen, in order: (kind, target)
         self.calls: list[tuple[str, str]] = []
-        #: the first call made to fail, or None
+        #: the first call made to fail, or None, and the stack it was made from
         self.failed: tuple[str, str] | None = None
+        self.stack: list[str] = []
+        #: every call made to fail (more than one when ``persistent``)
+        self.raised: list[tuple[str, str]] = []
         self.counted = 0
         self._lock = threading.Lock()
 
     def __call__(self, kind: str, target: object) -> None:
-        """Record a call about to be made; raise ``OSError`` if it is the one to fail."""
-        name = os.fspath(target) if isinstance(target, (str, os.PathLike)) else str(target)
+        """Record a call about to be made (``target``: a path, or a file descriptor); raise
+        ``OSError`` if it is one to fail."""
+        name = _describe(target)
         with self._lock:
-            self.calls.append((kind, str(name)))
-            if self.at is None or (self.kind is not None and kind != self.kind):
-                return
-            self.counted += 1
-            if self.counted < self.at or (self.counted > self.at and not self.persistent):
+            self.calls.append((kind, name))
+            counts = self.kind is None or kind == self.kind
+            if self.at is None or (counts and self.counted + 1 < self.at):
+                self.counted += counts
                 return
             if self.failed is None:
-                self.failed = (kind, str(name))
-            number = self.counted
-        raise OSError(self.error, f"{os.strerror(self.error)} (injected, {kind} call {number})")
+                if not counts:
+                    return
+                self.counted += 1
+                self.failed = (kind, name)
+                self.stack = traceback.format_stack()[:-1]
+            elif not self.persistent:
+                return
+            self.raised.append((kind, name))
+            number = len(self.calls)
+        raise OSError(self.error, f"{os.strerror(self.error)} (injected, call {number}: {kind})")
 
-    def kinds(self) -> set[str]:
-        """The kinds of call seen so far."""
-        return {kind for kind, _ in self.calls}
+    @property
+    def raised_kinds(self) -> set[str]:
+        """The kinds of the calls made to fail so far."""
+        return {kind for kind, _ in self.raised}
+
+
+def _describe(target: object) -> str:
+    """A path as text; a file descriptor as the path it is open on, where the OS says."""
+    if isinstance(target, int):
+        try:
+            return os.readlink(f"/proc/self/fd/{target}")
+        except OSError:
+            return f"fd {target}"
+    if isinstance(target, (str, os.PathLike)):
+        return str(os.fspath(target))
+    return str(target)
 
 
 _injector: FaultInjector | None = None
@@ -179,7 +203,7 @@ def open_fd(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> int:
 def write(fd: int, data: bytes | memoryview) -> int:
     """One ``os.write``; returns the bytes written (maybe fewer than given)."""
     if _injector is not None:
-        _injector("write", f"fd {fd}")
+        _injector("write", fd)
     return os.write(fd, data)
 
 
@@ -193,14 +217,14 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
     """One ``os.pwrite`` at ``offset``; returns the bytes written."""
     if _injector is not None:
-        _injector("pwrite", f"fd {fd}")
+        _injector("pwrite", fd)
     return os.pwrite(fd, data, offset)
 
 
 def pwritev(fd: int, buffers: list[memoryview], offset: int) -> int:
     """One ``os.pwritev`` of ``buffers`` at ``offset``; returns the bytes written."""
     if _injector is not None:
-        _injector("pwrite", f"fd {fd}")
+        _injector("pwrite", fd)
     return os.pwritev(fd, buffers, offset)
 
 
@@ -208,7 +232,7 @@ def fsync(fd: int) -> None:
     """Flush a file's data and metadata to stable storage (``F_FULLFSYNC`` on macOS, whose
     ``fsync`` leaves them in the drive's cache). Never retry a failed one (``atomic.py``)."""
     if _injector is not None:
-        _injector("fsync", f"fd {fd}")
+        _injector("fsync", fd)
     if sys.platform == "darwin":
         import fcntl
 
@@ -239,7 +263,7 @@ def fsync_file(path: str | os.PathLike[str]) -> None:
 
 def ftruncate(fd: int, size: int) -> None:
     if _injector is not None:
-        _injector("ftruncate", f"fd {fd}")
+        _injector("ftruncate", fd)
     os.ftruncate(fd, size)
 
 
@@ -256,7 +280,7 @@ def reserve_space(fd: int, size: int) -> None:
     fallocate = getattr(os, "posix_fallocate", None)
     if fallocate is not None:
         if _injector is not None:
-            _injector("fallocate", f"fd {fd}")
+            _injector("fallocate", fd)
         try:
             fallocate(fd, current, size - current)
             return

@@ -113,7 +113,10 @@ class RecordWriter(abc.ABC):
             with contextlib.suppress(Exception):
                 handle.close()
         for staged in self._staged:
-            staged.discard()
+            # best effort, like the closes above: the error that made us abort is the one
+            # to report (a temp file left here is named as one: ``.<name>.<random>.tmp``)
+            with contextlib.suppress(OSError):
+                staged.discard()
 
 
 class _StagedFile:
