@@ -78,6 +78,7 @@ from vectordb.lifecycle.compaction import compact_collection, recover_interrupte
 from vectordb.locking import FileLock, ReadWriteLatch, WriterMutex
 from vectordb.observability.metrics import Metrics
 from vectordb.results import Problem
+from vectordb.storage import io
 from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
 from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
 from vectordb.storage.collection_store import CollectionStore
@@ -302,7 +303,7 @@ class Engine:
         root = Path(os.path.abspath(os.fspath(path)))
         if not read_only:
             try:
-                root.mkdir(parents=True, exist_ok=True)
+                io.mkdir(root, parents=True, exist_ok=True)
             except FileExistsError as error:
                 raise InvalidArgumentError(f"{root} exists and is not a directory") from error
             except OSError as error:
@@ -414,8 +415,8 @@ class Engine:
         body = msgpack.packb({"created_at": time.time()}, use_bin_type=True)
         atomic_write_bytes(meta, pack_header(DATABASE_MAGIC) + body)
         fsync_dir(self.root.parent)
-        self.files.collections_dir.mkdir(exist_ok=True)
-        self.files.wal_dir.mkdir(exist_ok=True)
+        io.mkdir(self.files.collections_dir, exist_ok=True)
+        io.mkdir(self.files.wal_dir, exist_ok=True)
         fsync_dir(self.root)
 
     def _load_collections(self, *, exclusive: bool) -> None:
@@ -423,7 +424,7 @@ class Engine:
         if not directory.is_dir():
             if self.read_only:
                 return
-            directory.mkdir()
+            io.mkdir(directory)
         redirected = recover_interrupted(directory, read_only=not exclusive)
         for name, path in redirected.items():  # read-only: a compaction a crash interrupted
             store = CollectionStore(
@@ -436,7 +437,7 @@ class Engine:
         for entry in sorted(directory.iterdir()):
             if entry.name.startswith("."):
                 if exclusive:  # a create or drop cut short by a crash
-                    shutil.rmtree(entry, ignore_errors=True)
+                    io.rmtree(entry, ignore_errors=True)
                 continue
             if not (entry / "MANIFEST").exists():
                 raise CorruptionError("collection directory has no MANIFEST", path=entry)
@@ -1125,7 +1126,7 @@ class Engine:
             if archive is not None:
                 archive_segment(path, archive)
             else:
-                path.unlink(missing_ok=True)
+                io.unlink(path, missing_ok=True)
         fsync_dir(self.files.wal_dir)
 
     def _oldest_needed_lsn(self) -> int | None:
@@ -1219,7 +1220,7 @@ class Engine:
             target = self.files.collections_dir / name
             now = time.time()
             try:
-                temp.mkdir(parents=True)
+                io.mkdir(temp, parents=True)
                 files = self.files.collection(temp.name)
                 VectorFile.create(
                     files.vectors,
@@ -1237,13 +1238,13 @@ class Engine:
                     count=0,
                 ).commit(files.manifest)
                 fsync_dir(temp)
-                os.replace(temp, target)
+                io.replace(temp, target)
                 fsync_dir(self.files.collections_dir)
             except OSError as error:
-                shutil.rmtree(temp, ignore_errors=True)
+                io.rmtree(temp, ignore_errors=True)
                 raise os_error(error, f"create collection {name!r}") from error
             except BaseException:
-                shutil.rmtree(temp, ignore_errors=True)
+                io.rmtree(temp, ignore_errors=True)
                 raise
             store = CollectionStore(
                 self.files.collection(name), read_only=False, use_mmap=self.config.use_mmap
@@ -1267,12 +1268,12 @@ class Engine:
                 slot.close()
                 graveyard = self.files.collections_dir / f".dropped-{slot.store.manifest.uid}"
                 try:
-                    os.replace(slot.store.files.directory, graveyard)
+                    io.replace(slot.store.files.directory, graveyard)
                     fsync_dir(self.files.collections_dir)
                 except OSError as error:
                     self.failure = os_error(error, f"drop collection {name!r}")
                     raise self.failure from error
-                shutil.rmtree(graveyard, ignore_errors=True)
+                io.rmtree(graveyard, ignore_errors=True)
             self.unlogged.discard(slot.uid)
             self.log_event({"op": "drop", "name": name, "uid": slot.uid})
 
@@ -1481,9 +1482,9 @@ def _delete_files(paths: list[Path]) -> None:
     for path in paths:
         try:
             if path.is_dir():
-                shutil.rmtree(path)
+                io.rmtree(path)
             else:
-                path.unlink()
+                io.unlink(path)
             log.info("deleted stray file %s", path)
         except OSError as error:
             log.warning("could not delete stray file %s: %s", path, error)
@@ -1492,23 +1493,22 @@ def _delete_files(paths: list[Path]) -> None:
 def archive_segment(path: Path, archive: Path, *, keep: bool = False) -> None:
     """Move a log segment into the archive directory (copy + fsync across file systems);
     ``keep``: leave it in the log too (a hard link where possible)."""
-    archive.mkdir(parents=True, exist_ok=True)
+    io.mkdir(archive, parents=True, exist_ok=True)
     target = archive / path.name
     if target.exists():
         if not keep:
-            path.unlink(missing_ok=True)
+            io.unlink(path, missing_ok=True)
         return
     try:
         if keep:
-            os.link(path, target)
+            io.link(path, target)
         else:
-            os.replace(path, target)
+            io.replace(path, target)
     except OSError:
-        shutil.copyfile(path, target)
-        with open(target, "rb+") as handle:
-            os.fsync(handle.fileno())
+        io.copy_file(path, target)
+        io.fsync_file(target)
         if not keep:
-            path.unlink(missing_ok=True)
+            io.unlink(path, missing_ok=True)
     fsync_dir(archive)
 
 
@@ -1555,10 +1555,7 @@ def _slot_order(slot: StoreSlot) -> str:
 
 def _truncate(segment: Path, offset: int) -> None:
     try:
-        with open(segment, "r+b") as handle:
-            handle.truncate(offset)
-            handle.flush()
-            os.fsync(handle.fileno())
+        io.truncate_file(segment, offset)
     except OSError as error:
         raise os_error(error, f"truncate torn log tail of {segment}") from error
 

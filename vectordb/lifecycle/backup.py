@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from vectordb.errors import InvalidArgumentError, StorageError
-from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
+from vectordb.storage import io
+from vectordb.storage.atomic import atomic_write_bytes, os_error
 
 if TYPE_CHECKING:
     from vectordb.engine import Engine
@@ -82,9 +82,9 @@ def backup_database(
             plan.append((name, files))
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     try:
-        shutil.rmtree(partial, ignore_errors=True)
-        (partial / "wal").mkdir(parents=True)
-        (partial / "collections").mkdir()
+        io.rmtree(partial, ignore_errors=True)
+        io.mkdir(partial / "wal", parents=True)
+        io.mkdir(partial / "collections")
         copied: dict[str, dict[str, Any]] = {}
         copied["vectordb.meta"] = _copy(root / "vectordb.meta", partial / "vectordb.meta", None)
         if keys_file.exists():
@@ -93,13 +93,13 @@ def backup_database(
             for source, length in files:
                 relative = source.relative_to(root)
                 target = partial / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
+                io.mkdir(target.parent, parents=True, exist_ok=True)
                 copied[str(relative)] = _copy(source, target, length)
     except OSError as error:
-        shutil.rmtree(partial, ignore_errors=True)
+        io.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"back up {root} to {dest}") from error
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        io.rmtree(partial, ignore_errors=True)
         raise
     finally:
         _resume_checkpoints(engine)
@@ -118,7 +118,7 @@ def backup_database(
         atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
         _publish(partial, dest, files_synced=True)
     except OSError as error:
-        shutil.rmtree(partial, ignore_errors=True)
+        io.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"finish backup {dest}") from error
     return manifest
 
@@ -150,8 +150,8 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
         )
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     try:
-        shutil.rmtree(partial, ignore_errors=True)
-        (partial / "wal").mkdir(parents=True)
+        io.rmtree(partial, ignore_errors=True)
+        io.mkdir(partial / "wal", parents=True)
         copied = {
             f"wal/{path.name}": _copy(path, partial / "wal" / path.name, None)
             for _, path in segments
@@ -171,7 +171,7 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
         atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
         _publish(partial, dest, files_synced=True)
     except OSError as error:
-        shutil.rmtree(partial, ignore_errors=True)
+        io.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"incremental backup to {dest}") from error
     return manifest
 
@@ -205,13 +205,12 @@ def _publish(partial: Path, dest: Path, *, files_synced: bool) -> None:
     for walked, _subdirs, names in os.walk(partial):
         if not files_synced:
             for name in names:
-                with open(Path(walked) / name, "rb+") as handle:
-                    os.fsync(handle.fileno())
-        fsync_dir(Path(walked))
+                io.fsync_file(Path(walked) / name)
+        io.fsync_dir(Path(walked))
     if dest.exists():
-        dest.rmdir()
-    partial.rename(dest)
-    fsync_dir(dest.parent)
+        io.rmdir(dest)
+    io.rename(partial, dest)
+    io.fsync_dir(dest.parent)
 
 
 def _resume_checkpoints(engine: Engine) -> None:
@@ -227,7 +226,7 @@ def _copy(source: Path, target: Path, length: int | None) -> dict[str, Any]:
     """Copy ``length`` bytes (all when None) and fsync; returns size and xxh3-64."""
     digest = xxhash.xxh3_64()
     size = 0
-    with open(source, "rb") as reader, open(target, "wb") as writer:
+    with open(source, "rb") as reader, io.open_output(target) as writer:
         remaining = length
         while remaining is None or remaining > 0:
             block = reader.read(_CHUNK if remaining is None else min(_CHUNK, remaining))
@@ -239,7 +238,7 @@ def _copy(source: Path, target: Path, length: int | None) -> dict[str, Any]:
             if remaining is not None:
                 remaining -= len(block)
         writer.flush()
-        os.fsync(writer.fileno())
+        io.fsync(writer.fileno())
     if length is not None and size != length:
         raise StorageError(f"{source} is shorter than the {length} bytes its checkpoint describes")
     return {"size": size, "xxh3": digest.intdigest()}
@@ -307,10 +306,10 @@ def restore_database(
     _check_destination(dest)
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     try:
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(chain[0], partial, ignore=shutil.ignore_patterns(BACKUP_MANIFEST))
+        io.rmtree(partial, ignore_errors=True)
+        io.copy_tree(chain[0], partial, skip=[BACKUP_MANIFEST])
         wal = partial / "wal"
-        wal.mkdir(exist_ok=True)
+        io.mkdir(wal, exist_ok=True)
         sources = [part / "wal" for part in chain[1:]]
         if wal_archive is not None:
             sources += [Path(p) for p in (wal_archive if isinstance(wal_archive, list)
@@ -318,14 +317,14 @@ def restore_database(
         for directory in sources:
             for _first, path in segments_after(directory, full_lsn):
                 if not (wal / path.name).exists():
-                    shutil.copyfile(path, wal / path.name)
+                    io.copy_file(path, wal / path.name)
         restored_lsn = _cut_log(partial, full_lsn, until)
         _publish(partial, dest, files_synced=False)
     except OSError as error:
-        shutil.rmtree(partial, ignore_errors=True)
+        io.rmtree(partial, ignore_errors=True)
         raise os_error(error, f"restore {backup} to {dest}") from error
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        io.rmtree(partial, ignore_errors=True)
         raise
     result = dict(read_manifest(backup))
     result["restored_lsn"] = restored_lsn
@@ -343,7 +342,7 @@ def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime |
     for position, (_first, path) in enumerate(segments):
         following = segments[position + 1][0] if position + 1 < len(segments) else None
         if following is not None and following - 1 <= full_lsn:
-            path.unlink()
+            io.unlink(path)
     deadline: float | None = None
     until_lsn: int | None = None
     if isinstance(until, datetime.datetime):
@@ -376,10 +375,9 @@ def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime |
         last = record.lsn
     if cut is not None:
         segment, offset = cut
-        with open(segment, "rb+") as handle:
-            handle.truncate(offset)
+        io.truncate_file(segment, offset)
         cut_at = int(segment.name.split(".")[0])
         for first, path in files.segments():
             if first > cut_at:
-                path.unlink()
+                io.unlink(path)
     return last

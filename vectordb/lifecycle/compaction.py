@@ -24,14 +24,14 @@ compaction, and searches are exact until it has.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vectordb.errors import StorageError
-from vectordb.storage.atomic import fsync_dir, os_error
+from vectordb.storage import io
+from vectordb.storage.atomic import os_error
 from vectordb.storage.layout import CollectionFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.snapshot import Snapshot, write_snapshot
@@ -78,15 +78,15 @@ def _compact_checkpointed(engine: Engine, name: str) -> dict[str, Any]:
     collections_dir = store.files.directory.parent
     target = collections_dir / f"{COMPACT_PREFIX}{name}"
     old = collections_dir / f"{OLD_PREFIX}{name}"
-    shutil.rmtree(target, ignore_errors=True)
+    io.rmtree(target, ignore_errors=True)
     try:
-        target.mkdir()
+        io.mkdir(target)
         _write_compacted(store, live_rows, target)
     except OSError as error:
-        shutil.rmtree(target, ignore_errors=True)
+        io.rmtree(target, ignore_errors=True)
         raise os_error(error, f"compact collection {name!r}") from error
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        io.rmtree(target, ignore_errors=True)
         raise
     # swap: the store's files close first (their mmap and descriptors point at the old ones)
     if slot.index is not None:
@@ -94,13 +94,13 @@ def _compact_checkpointed(engine: Engine, name: str) -> dict[str, Any]:
     with slot.latch.write():
         slot.close()
         try:
-            os.rename(store.files.directory, old)
-            os.rename(target, store.files.directory)
-            fsync_dir(collections_dir)
+            io.rename(store.files.directory, old)
+            io.rename(target, store.files.directory)
+            io.fsync_dir(collections_dir)
         except OSError as error:
             engine.failure = os_error(error, f"swap compacted collection {name!r}")
             raise engine.failure from error
-        shutil.rmtree(old, ignore_errors=True)
+        io.rmtree(old, ignore_errors=True)
         try:
             slot.reopen(engine.files.collection(name), use_mmap=engine.config.use_mmap)
         except BaseException as error:  # memory no longer matches the files: reopen the db
@@ -122,15 +122,17 @@ def _write_compacted(store: Any, live_rows: np.ndarray, target: Path) -> None:
     with open(store.files.vectors, "rb") as source:
         header = source.read(HEADER_BYTES)
     vectors = store.vectors.rows
-    with open(files.vectors, "wb") as out:
-        out.write(header)
+    fd = io.open_fd(files.vectors, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        io.write_all(fd, header)
         for start in range(0, count, _CHUNK_ROWS):
             part = live_rows[start : start + _CHUNK_ROWS]
-            out.write(np.ascontiguousarray(vectors[part]).tobytes())
+            io.write_all(fd, np.ascontiguousarray(vectors[part]).data.cast("B"))
         if count == 0:
-            out.write(b"\0" * row_bytes)  # capacity 1: a vector file is never empty
-        out.flush()
-        os.fsync(out.fileno())
+            io.write_all(fd, b"\0" * row_bytes)  # capacity 1: a vector file is never empty
+        io.fsync(fd)
+    finally:
+        os.close(fd)
     lsn = store.manifest.checkpoint_lsn
     snapshot_name = None
     if count:
@@ -161,7 +163,7 @@ def _write_compacted(store: Any, live_rows: np.ndarray, target: Path) -> None:
         snapshot=snapshot_name,
         count=count,
     ).commit(files.manifest)
-    fsync_dir(target)
+    io.fsync_dir(target)
 
 
 def recover_interrupted(collections_dir: Path, *, read_only: bool) -> dict[str, Path]:
@@ -179,19 +181,19 @@ def recover_interrupted(collections_dir: Path, *, read_only: bool) -> dict[str, 
         compacted = collections_dir / f"{COMPACT_PREFIX}{name}"
         if name in entries:
             if not read_only:
-                shutil.rmtree(collections_dir / entry, ignore_errors=True)
+                io.rmtree(collections_dir / entry, ignore_errors=True)
             continue
         if not compacted.is_dir():
             # the old copy is all there is (cannot happen by construction): keep it
             if read_only:
                 redirected[name] = collections_dir / entry
             else:
-                os.rename(collections_dir / entry, collections_dir / name)
+                io.rename(collections_dir / entry, collections_dir / name)
             continue
         if read_only:
             redirected[name] = compacted
         else:
-            os.rename(compacted, collections_dir / name)
-            fsync_dir(collections_dir)
-            shutil.rmtree(collections_dir / entry, ignore_errors=True)
+            io.rename(compacted, collections_dir / name)
+            io.fsync_dir(collections_dir)
+            io.rmtree(collections_dir / entry, ignore_errors=True)
     return redirected

@@ -36,6 +36,7 @@ import xxhash
 from vectordb.config import CollectionConfig
 from vectordb.errors import CorruptionError
 from vectordb.results import Problem
+from vectordb.storage import io
 from vectordb.storage.layout import CollectionFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.snapshot import Snapshot, read_snapshot, write_snapshot
@@ -350,7 +351,12 @@ class CollectionStore:
                 self.sq_norms[:n],
             )
             path = self.files.snapshot(lsn)
-            write_snapshot(path, snapshot)
+            try:
+                write_snapshot(path, snapshot)
+            except BaseException:  # renamed into place before its directory's fsync failed?
+                if path.name != old_snapshot:
+                    self._discard_unnamed_snapshot(path.name)
+                raise
             name = path.name
         manifest = Manifest(
             uid=self.manifest.uid,
@@ -362,11 +368,26 @@ class CollectionStore:
             snapshot=name,
             count=self.count,
         )
-        manifest.commit(self.files.manifest)
+        try:
+            manifest.commit(self.files.manifest)
+        except BaseException:
+            if name is not None and name != old_snapshot:
+                self._discard_unnamed_snapshot(name)
+            raise
         if old_snapshot is not None and old_snapshot != name:
             with contextlib.suppress(OSError):
-                (self.files.directory / old_snapshot).unlink()
+                io.unlink(self.files.directory / old_snapshot)
         return _PreparedCheckpoint(manifest, n, pending, meta, meta_offsets)
+
+    def _discard_unnamed_snapshot(self, name: str) -> None:
+        """After a failed MANIFEST commit: delete the new snapshot unless the MANIFEST on disk
+        names it (the failure came after its rename, from the directory's fsync)."""
+        try:
+            if Manifest.load(self.files.manifest).snapshot == name:
+                return
+            io.unlink(self.files.directory / name)
+        except (OSError, CorruptionError):
+            pass  # left for the next open's cleanup of stray files
 
     def finish_checkpoint(self, prepared: _PreparedCheckpoint) -> None:
         """Adopt the state written by ``prepare_checkpoint`` (caller holds the latch)."""

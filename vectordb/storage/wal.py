@@ -19,7 +19,7 @@ Reading rules (``WalScan``):
 - Any other checksum failure, an LSN out of sequence, or a frame cut short in an earlier
   segment raises ``CorruptionError`` naming the segment and byte offset.
 
-Writing (``WalWriter``): appends go through ``os.writev``; a failed append truncates the
+Writing (``WalWriter``): appends go through ``pwritev`` (``io.py``); a failed append truncates the
 segment back to where it was so no half frame is left behind; ``sync()`` fsyncs. A new
 segment is fsynced together with its directory before any frame goes into it. A segment is
 closed by a ``seal`` record (``{"op": "seal", "next": <first LSN of the next segment>}``)
@@ -33,6 +33,7 @@ first follows the log to its end (``WalFollower``) and then resumes its writer t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -47,7 +48,8 @@ import msgpack
 import xxhash
 
 from vectordb.errors import CorruptionError, InvalidArgumentError
-from vectordb.storage.atomic import fsync_dir, fsync_fd, os_error
+from vectordb.storage import io
+from vectordb.storage.atomic import os_error
 from vectordb.storage.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
 from vectordb.storage.layout import DatabaseFiles
 
@@ -270,6 +272,8 @@ class WalWriter:
         self.next_lsn = next_lsn
         self.segment_bytes = segment_bytes
         self._fd: int | None = None
+        #: start_segment closed the old segment but could not create the new one yet
+        self._segment_pending = False
         self._path: Path | None = None
         self._size = 0
         self.unsynced = False
@@ -281,17 +285,20 @@ class WalWriter:
             self.start_segment()
 
     def _open_existing(self, path: Path) -> None:
-        flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
         try:
-            fd = os.open(path, flags)
+            fd = io.open_fd(path, os.O_RDWR)
         except OSError as error:
             raise os_error(error, f"open log segment {path}") from error
-        size = os.fstat(fd).st_size
-        if size < HEADER.size:  # a torn header from a crash while the segment was created
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, pack_header(WAL_MAGIC), 0)
-            fsync_fd(fd)
-            size = HEADER.size
+        try:
+            size = os.fstat(fd).st_size
+            if size < HEADER.size:  # a torn header from a crash while the segment was created
+                io.ftruncate(fd, 0)
+                io.pwrite(fd, pack_header(WAL_MAGIC), 0)
+                io.fsync(fd)
+                size = HEADER.size
+        except OSError as error:
+            os.close(fd)
+            raise os_error(error, f"repair the header of log segment {path}") from error
         self._fd, self._path, self._size = fd, path, size
 
     @property
@@ -336,18 +343,27 @@ class WalWriter:
             self.sync()
             os.close(self._fd)
             self._fd = None
+            self._segment_pending = True
         path = self.files.segment(self.next_lsn)
-        self.files.wal_dir.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(
-                path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644
-            )
-            os.write(fd, pack_header(WAL_MAGIC))
-            fsync_fd(fd)
-            fsync_dir(self.files.wal_dir)
+            io.mkdir(self.files.wal_dir, parents=True, exist_ok=True)
+            fd = io.open_fd(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
         except OSError as error:
             raise os_error(error, f"create log segment {path}") from error
+        try:
+            io.write_all(fd, pack_header(WAL_MAGIC))
+        except OSError as error:
+            os.close(fd)  # the next append creates the segment again
+            raise os_error(error, f"create log segment {path}") from error
+        try:
+            io.fsync(fd)
+            io.fsync_dir(self.files.wal_dir)
+        except OSError as error:
+            os.close(fd)
+            self.broken = error  # never retried, as for a frame's fsync
+            raise os_error(error, f"fsync new log segment {path}") from error
         self._fd, self._path, self._size = fd, path, HEADER.size
+        self._segment_pending = False
         self.unsynced = False
         return path
 
@@ -358,12 +374,16 @@ class WalWriter:
 
         On failure the segment is cut back to its previous end and the LSN is not consumed.
         """
-        if self._fd is None:
-            raise RuntimeError("log writer is closed")
         if self.broken is not None:
             raise os_error(OSError(str(self.broken)), "append to a log that failed before")
+        if self._fd is None:
+            if not self._segment_pending:
+                raise RuntimeError("log writer is closed")
+            self.start_segment()  # creating it failed after the seal that names it
         if self._size >= self.segment_bytes and fields.get("op") != "seal":
             self.seal_and_start_segment()
+        fd = self._fd
+        assert fd is not None
         lsn = self.next_lsn
         parts = encode_payload({"lsn": lsn, **fields}, tail)
         length = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in parts)
@@ -376,19 +396,23 @@ class WalWriter:
         frame = [FRAME.pack(length, checksum), *parts]
         start = self._size
         try:
-            _write_all(self._fd, frame, start)
+            _write_all(fd, frame, start)
         except OSError as error:
             try:
-                os.ftruncate(self._fd, start)
+                io.ftruncate(fd, start)
             except OSError:
                 self.broken = error  # a half frame may stay behind: no more appends
             raise os_error(error, f"append to log segment {self._path}") from error
         if sync:
             try:
-                fsync_fd(self._fd)
+                io.fsync(fd)
             except OSError as error:
                 # never retried: the kernel may have dropped the pages it failed to write
                 self.broken = error
+                # the record was not acknowledged: cut it off, so that neither a reader
+                # following the log nor the next open replays it
+                with contextlib.suppress(OSError):
+                    io.ftruncate(fd, start)
                 raise os_error(error, f"fsync log segment {self._path}") from error
         self._size = start + FRAME.size + length
         self.next_lsn = lsn + 1
@@ -398,13 +422,14 @@ class WalWriter:
     def sync(self) -> None:
         if self._fd is not None and self.unsynced:
             try:
-                fsync_fd(self._fd)
+                io.fsync(self._fd)
             except OSError as error:
                 self.broken = error
                 raise os_error(error, f"fsync log segment {self._path}") from error
             self.unsynced = False
 
     def close(self) -> None:
+        self._segment_pending = False
         if self._fd is not None:
             try:
                 self.sync()
@@ -512,13 +537,11 @@ def _write_all(fd: int, parts: list[bytes | memoryview], offset: int) -> None:
     if sys.platform == "win32" or not hasattr(os, "pwritev"):
         data = b"".join(parts)
         os.lseek(fd, offset, os.SEEK_SET)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        io.write_all(fd, data)
         return
     pending = [memoryview(part) for part in parts]
     while pending:
-        written = os.pwritev(fd, pending[:512], offset)
+        written = io.pwritev(fd, pending[:512], offset)
         offset += written
         while pending and written >= pending[0].nbytes:
             written -= pending[0].nbytes
