@@ -407,13 +407,17 @@ def test_hit_is_an_immutable_value() -> None:
 
 
 def test_extreme_but_finite_vectors_are_accepted(tmp_path: Path) -> None:
-    """Values whose float32 squares overflow (1e20) or underflow (1e-30) are still finite,
-    non-zero vectors: the fast float32 checks must hand them to the exact float64 ones."""
+    """Values whose float32 squares underflow (1e-30) are still non-zero vectors, and large
+    ones up to the squared-norm limit (2**125) are fine: the fast float32 checks must hand
+    them to the exact float64 ones. Values whose float32 squares overflow (1e20) are refused
+    (tests/test_inputs.py has the details)."""
     with vectordb.open(tmp_path / "db") as db:
         collection = db.create_collection("c", dim=3, metric="cosine")
-        collection.add([[1e20, 0, 0], [0, 1e-30, 0]], ids=["huge", "tiny"])
-        assert collection.search([1e20, 0, 0], k=1)[0].id == "huge"
+        collection.add([[6e18, 0, 0], [0, 1e-30, 0]], ids=["huge", "tiny"])
+        assert collection.search([6e18, 0, 0], k=1)[0].id == "huge"
         assert collection.search(np.array([0, 1e-30, 0], np.float32), k=1)[0].id == "tiny"
+        with pytest.raises(vectordb.InvalidVectorError, match="squared L2 norm"):
+            collection.add([[1e20, 0, 0]], ids=["too-big"])
         with pytest.raises(vectordb.InvalidVectorError, match="zeros"):
             collection.add([[0, 0, 0]], ids=["zero"])
         with pytest.raises(vectordb.InvalidVectorError, match="NaN"):

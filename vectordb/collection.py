@@ -9,7 +9,6 @@ No raw file I/O here: storage lives in ``vectordb.storage``.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import functools
 import logging
 import math
@@ -48,6 +47,15 @@ from vectordb.index.flat import (
     subset_search,
 )
 from vectordb.index.hnsw import HnswIndex
+from vectordb.inputs import (
+    MAX_ID_BYTES,
+    MetadataEncoder,
+    as_matrix,
+    numeric_array,
+    query_problem,
+    squared_norms,
+    vector_problem,
+)
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
 if TYPE_CHECKING:
@@ -114,7 +122,6 @@ def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _M
     return decorate
 
 
-MAX_ID_BYTES = 512
 #: a read that ran while another process checkpointed (rows may have been reused) runs again
 _READ_ATTEMPTS = 3
 _FLOAT32 = np.dtype("<f4")
@@ -238,7 +245,10 @@ class Collection:
         matrix = self._vectors(vectors)
         generated = ids is None
         id_list = _uuid4_strings(len(matrix)) if ids is None else _ids(ids, len(matrix))
-        blobs = _metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
+        # errors name generated records by position: their ids mean nothing to the caller yet
+        blobs = _metadata_blobs(
+            metadata, len(matrix), self.config.metadata_schema, None if generated else id_list
+        )
         slot = self._live_slot()
         with self._engine.writing():
             replayed, result, keyed = self._replayed(
@@ -826,7 +836,7 @@ class Collection:
             Range search: only hits at least this similar (cosine, dot: ``score >= radius``)
             or this near (euclidean: ``score <= radius``); still at most ``k`` of them.
         """
-        array = _numeric_array(query, "query")
+        array = numeric_array(query, "query")
         if array.ndim != 1:
             raise InvalidArgumentError(
                 f"search() takes one vector (1-D); got shape {array.shape}. Use search_batch() "
@@ -1262,20 +1272,9 @@ class Collection:
         if array.dtype != _FLOAT32 or not array.flags.c_contiguous:
             with np.errstate(over="ignore", invalid="ignore"):
                 array = np.ascontiguousarray(array, dtype="<f4")
-        # one dot product checks both: finite and non-zero. In float64, where no float32
-        # value's square overflows or underflows (so no floating-point warning either); only
-        # for NaN, inf or all zeros do the checks below run. ~2 us; einsum took 4.5
-        wide = array.astype(np.float64)
-        squared = float(np.dot(wide, wide))
-        if not (math.isfinite(squared) and squared > 0.0):
-            if not math.isfinite(float(array.sum(dtype=np.float64))):
-                raise InvalidVectorError(
-                    "query 0 holds NaN or infinity (or a value outside float32's range)"
-                )
-            if self._metric is Metric.COSINE and not array.any():
-                raise InvalidVectorError(
-                    "query 0 is all zeros: cosine similarity is undefined for it"
-                )
+        problem = query_problem(array, self._zero_undefined(normalize=False))
+        if problem is not None:
+            raise InvalidVectorError(f"query 0 {problem}")
         return array[None, :]
 
     def _vectors(
@@ -1286,72 +1285,30 @@ class Collection:
         what: str = "vector",
         normalize: bool | None = None,
     ) -> npt.NDArray[np.float32]:
-        array = _numeric_array(vectors, what)
-        if array.ndim == 1:
-            array = array[None, :]
-        if array.ndim != 2:
-            raise InvalidArgumentError(
-                f"{what}s must be a 2-D (n, {self.dim}) batch or one 1-D vector; got shape "
-                f"{array.shape}"
-            )
-        if array.shape[0] == 0:
-            raise InvalidArgumentError(f"empty batch: no {what}s given")
-        if array.shape[1] != self.dim:
-            raise DimensionMismatchError(
-                f"{what} has dim {array.shape[1]}, collection {self.name!r} expects {self.dim}"
-            )
-        if expected is not None and array.shape[0] != expected:
-            raise InvalidArgumentError(f"got {array.shape[0]} {what}s for {expected} ids")
-        if array.dtype == _FLOAT32 and array.flags.c_contiguous:
-            matrix = array
-        else:
-            with np.errstate(over="ignore", invalid="ignore"):
-                matrix = np.ascontiguousarray(array, dtype="<f4")
-        # one pass gives both checks: a row's squared norm is finite exactly when every value
-        # is, and zero when all are. float32 first (fast); a row whose float32 square
-        # overflowed or underflowed is re-done in float64, where no float32 value can
-        squared = np.einsum("ij,ij->i", matrix, matrix).astype(np.float64)
-        doubtful = ~np.isfinite(squared) | (squared == 0)
-        if doubtful.any():
-            rows = np.flatnonzero(doubtful)
-            part = matrix[rows].astype(np.float64)
-            squared[rows] = np.einsum("ij,ij->i", part, part)
-        if not math.isfinite(float(squared.sum())):
-            bad = int(np.flatnonzero(~np.isfinite(squared))[0])
-            raise InvalidVectorError(
-                f"{what} {bad} holds NaN or infinity (or a value outside float32's range); "
-                "nothing was stored"
-            )
+        matrix = as_matrix(
+            vectors, dim=self.dim, collection=self.name, what=what, expected=expected
+        )
+        squared = squared_norms(matrix)
         if normalize is None:
             normalize = self.config.normalize
-        if self._metric is Metric.COSINE or normalize:
-            norms = np.sqrt(squared)
-            zero = norms == 0
-            if zero.any():
-                raise InvalidVectorError(
-                    f"{what} {int(np.flatnonzero(zero)[0])} is all zeros: cosine similarity "
-                    "and normalization are undefined for it"
-                )
-            if normalize:
-                matrix = (matrix / norms[:, None]).astype("<f4")
+        problem = vector_problem(squared, self._zero_undefined(normalize=normalize))
+        if problem is not None:
+            row, words = problem
+            stored = "; nothing was stored" if what == "vector" else ""
+            raise InvalidVectorError(f"{what} {row} {words}{stored}")
+        if normalize:
+            matrix = (matrix / np.sqrt(squared)[:, None]).astype("<f4")
         # the matrix may alias the caller's array: it is only read during this call
         return matrix
 
+    def _zero_undefined(self, *, normalize: bool) -> str | None:
+        """What an all-zero vector breaks here (None: nothing)."""
+        if self._metric is Metric.COSINE:
+            return "cosine similarity"
+        return "normalization" if normalize else None
+
 
 # --------------------------------------------------------------------- helpers
-def _numeric_array(value: Any, what: str) -> npt.NDArray[Any]:
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as error:
-        raise InvalidVectorError(f"{what}s cannot be read as a numeric array: {error}") from error
-    if array.dtype.kind not in "fiu":
-        raise InvalidVectorError(
-            f"{what}s must be real numbers; got an array of dtype {array.dtype} (ragged rows, "
-            "strings, booleans or complex values are not vectors)"
-        )
-    return array
-
-
 def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list[str]:
     if isinstance(ids, str):
         id_list = [ids]
@@ -1413,24 +1370,14 @@ def _joined(blobs: list[bytes] | None) -> bytes | None:
     return b"".join(len(blob).to_bytes(4, "little") + blob for blob in blobs)
 
 
-def _pack_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        raise TypeError("sets are not storable; use a list")
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        raise TypeError("dates are not storable yet; store value.isoformat() or a timestamp")
-    raise TypeError(f"cannot store a value of type {type(value).__name__}")
-
-
 def _metadata_blobs(
     metadata: Any,
     n: int,
     schema: Mapping[str, Any] | None = None,
     ids: Sequence[str] | None = None,
 ) -> list[bytes] | None:
+    """Each entry checked and packed by ``inputs.MetadataEncoder`` (the rules every write
+    path shares), then checked against the collection's schema, if it has one."""
     if metadata is None:
         if schema is not None:
             check_metadata(schema, [None] * n, ids)
@@ -1447,30 +1394,21 @@ def _metadata_blobs(
         )
     if len(metadata) != n:
         raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
-    if schema is not None:
-        check_metadata(schema, metadata, ids)
-    blobs = []
-    pack = msgpack.Packer(use_bin_type=True, default=_pack_default).pack
+
+    def describe(position: int) -> str:
+        if ids is None:
+            return f"metadata of entry {position}"
+        return f"metadata of id {ids[position]!r}"
+
+    encode = MetadataEncoder().encode
+    entries: list[dict[str, Any] | None] = []
+    blobs: list[bytes] = []
     for position, entry in enumerate(metadata):
-        if entry is None:
-            blobs.append(b"")
-            continue
-        if not isinstance(entry, Mapping):
-            raise InvalidMetadataError(
-                f"metadata at position {position} is {type(entry).__name__}; expected a mapping "
-                "or None"
-            )
-        for key in entry:
-            if type(key) is not str:
-                raise InvalidMetadataError(
-                    f"metadata at position {position} has key {key!r}; keys must be strings"
-                )
-        try:
-            blobs.append(pack(dict(entry)))
-        except (TypeError, ValueError, OverflowError) as error:
-            raise InvalidMetadataError(
-                f"metadata at position {position} cannot be stored: {error}"
-            ) from error
+        cleaned, blob = encode(entry, describe, position)
+        entries.append(cleaned)
+        blobs.append(blob)
+    if schema is not None:
+        check_metadata(schema, entries, ids)
     return blobs
 
 

@@ -76,8 +76,10 @@ def tricky_records(rng: np.random.Generator, n: int = 23) -> tuple[list[str], An
     ids[1] = 'naïve, "quoted" 東京 🚀'
     ids[2] = " padded id "
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)
-    vectors[0] = [-0.0, np.finfo(np.float32).max, np.finfo(np.float32).smallest_subnormal, 0.1]
-    vectors[3] = [np.finfo(np.float32).tiny, -np.finfo(np.float32).max, 1e-30, 3.0]
+    # the largest magnitudes a vector may hold: squared norms up to 2**125 (vectordb.inputs)
+    large = np.nextafter(np.float32(4e18), np.float32(np.inf))
+    vectors[0] = [-0.0, large, np.finfo(np.float32).smallest_subnormal, 0.1]
+    vectors[3] = [np.finfo(np.float32).tiny, -large, 1e-30, 3.0]
     vectors[4] = np.nextafter(np.float32(1), np.float32(2))
     metadata: list[Any] = [None if i % 3 == 0 else {"i": i, "tag": "x"} for i in range(n)]
     metadata[1] = {"text": 'é, "quoted"\nnew line\ttab 東京', "nested": {"list": [1, 2.5, None]}}

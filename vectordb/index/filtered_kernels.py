@@ -138,6 +138,8 @@ def subset_topk(vectors, rows, queries, metric, out_rows, out_scores):
             row = rows[i]
             natural = _natural(vectors, row, query, query_norm, metric)
             rank = -natural if metric == EUCLIDEAN else natural
+            if rank != rank:  # NaN (a vector an older version accepted): the worst rank
+                rank = -np.inf
             # rows ascend, so an equal rank never displaces the kept (smaller) row
             if rank > threshold or (i < m):
                 heap_ranks[0] = rank

@@ -244,6 +244,7 @@ def subset_search(
 
 
 _SMALL_SUBSET = 16_384  # queries x allowed rows scored directly in float64 (numpy path)
+_LOWEST = np.finfo(np.float32).min
 METRIC_CODES = {Metric.DOT: 0, Metric.COSINE: 1, Metric.EUCLIDEAN: 2}
 
 
@@ -266,9 +267,15 @@ def _select_numpy(
     best_rows = np.zeros((n_queries, 0), np.int64)
     for start in range(0, n_rows, block):
         stop = min(start + block, n_rows)
+        # as in _select_numba, no np.errstate: only vectors an older version accepted
+        # (beyond the input limit) may overflow here, with a RuntimeWarning
         scores = queries @ vectors[start:stop].T
         scores *= scale[start:stop]
         scores += bias[start:stop]
+        # a live row's NaN or -inf score (such vectors again) becomes the lowest finite one:
+        # still worse than every other score, still better than the -inf that marks the rows
+        # that are not live, so such a row is never dropped
+        np.fmax(scores, _LOWEST, out=scores)
         scores[:, ~live[start:stop]] = -np.inf
         take = min(wanted, stop - start)
         if take < stop - start:
@@ -282,7 +289,7 @@ def _select_numpy(
             keep = np.argpartition(-best_scores, wanted - 1, axis=1)[:, :wanted]
             best_scores = np.take_along_axis(best_scores, keep, axis=1)
             best_rows = np.take_along_axis(best_rows, keep, axis=1)
-    best_rows[~np.isfinite(best_scores)] = NO_ROW
+    best_rows[best_scores == -np.inf] = NO_ROW  # not live (+inf is a real, best score)
     return best_rows
 
 
@@ -309,6 +316,8 @@ def _select_numba(
                 _pool = concurrent.futures.ThreadPoolExecutor(threads, "vectordb-search")
     for start in range(0, n_rows, block):
         stop = min(start + block, n_rows)
+        # no np.errstate here (2 us, most of a small scan): vectors within the input limit
+        # cannot overflow; ones an older version accepted may, with a RuntimeWarning
         scores = queries @ vectors[start:stop].T
         args: tuple[Any, ...] = (
             scores,
@@ -331,6 +340,17 @@ def _select_numba(
             ]
             for future in futures:
                 future.result()
+    # a heap whose root is still NO_ROW (the worst entry) had room for every live row but
+    # took fewer: the rest scored NaN (vectors an older version accepted), which the kernel
+    # passes over. They take the free places as the worst rows, smaller rows first
+    short = np.flatnonzero(heap_rows[:, 0] == NO_ROW)
+    if len(short):
+        live_rows = np.flatnonzero(live)
+        for query in short.tolist():
+            line = heap_rows[query]
+            free = np.flatnonzero(line == NO_ROW)
+            unscored = np.setdiff1d(live_rows, line)[: len(free)]
+            line[free[: len(unscored)]] = unscored
     return heap_rows
 
 
@@ -357,7 +377,9 @@ def rescore(
             with np.errstate(divide="ignore", invalid="ignore"):
                 natural = np.where(norms > 0, natural / (norms * query_norms), 0.0)
         ranking = natural
-    ranking = np.where(valid, ranking, -np.inf)
+    # a NaN score (a vector an older version accepted) ranks as -inf, like the padding,
+    # which comes after every row since NO_ROW is the largest row
+    ranking = np.where(valid & ~np.isnan(ranking), ranking, -np.inf)
     # rank by score, ties by smaller row: lexsort's last key is the primary one
     order = np.lexsort((rows, -ranking), axis=1)[:, :m]
     return np.take_along_axis(rows, order, axis=1), np.take_along_axis(natural, order, axis=1)
@@ -387,6 +409,7 @@ def _scalar_search(
         else:
             natural = stored @ query
             ranking = natural
+        ranking = np.where(np.isnan(ranking), -np.inf, ranking)  # as rescore() ranks NaN
         order = np.lexsort((live_rows, -ranking))[:m]
         all_rows.append(live_rows[order])
         all_scores.append(natural[order])

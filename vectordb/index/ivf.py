@@ -305,9 +305,10 @@ class CellLists:
         if self.centroids is None:
             return np.zeros((len(prepared), 1), np.int64)
         assert self._centroid_half_sq is not None
-        scores = prepared @ self.centroids.T
-        if self.metric is not Metric.DOT:
-            scores -= self._centroid_half_sq  # euclidean nearness (cosine: unit vectors)
+        with np.errstate(over="ignore", invalid="ignore"):  # vectors an older version took
+            scores = prepared @ self.centroids.T
+            if self.metric is not Metric.DOT:
+                scores -= self._centroid_half_sq  # euclidean nearness (cosine: unit vectors)
         if nprobe >= self.nlist:
             return np.broadcast_to(np.arange(self.nlist), (len(prepared), self.nlist))
         part = np.argpartition(-scores, nprobe - 1, axis=1)[:, :nprobe]

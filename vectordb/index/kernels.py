@@ -8,6 +8,14 @@ Convention: larger internal scores are better. A block's score for column ``j`` 
 ``raw[i, j] * column_scale[j] + column_bias[j]``; columns whose ``live[j]`` is false are skipped.
 Each query keeps a min-heap of its best ``k`` (score, row) pairs in ``heap_scores`` /
 ``heap_rows`` (root at index 0 = the worst kept), so most scores cost one comparison.
+
+Scores that are not finite: vectordb refuses vectors whose scores could overflow float32
+(``vectordb.inputs.MAX_SQUARED_NORM``), but a database written by an older version may hold
+some. The heaps start full of (-inf, ``NO_ROW``), which every real row beats, -inf included
+(ties keep the smaller row): +inf ranks first and -inf last. A NaN score never enters a heap
+(the hot loop stays one comparison per score): a heap left holding ``NO_ROW`` after a scan
+had room for rows whose scores were NaN, which the caller adds as the worst
+(``flat._select_numba``).
 """
 
 from __future__ import annotations

@@ -23,14 +23,17 @@ def assign(
     distances = np.empty(len(points), np.float32)
     for start in range(0, len(points), _ASSIGN_BLOCK):
         block = points[start : start + _ASSIGN_BLOCK]
-        # argmax of p.c - |c|^2 / 2 is the argmin of |p - c|^2
-        scores = block @ centroids.T
-        scores -= half_norms
-        best = np.argmax(scores, axis=1)
-        labels[start : start + len(block)] = best
-        best_scores = np.take_along_axis(scores, best[:, None], axis=1)[:, 0]
-        sq = np.einsum("ij,ij->i", block, block)
-        distances[start : start + len(block)] = np.maximum(sq - 2.0 * best_scores, 0.0)
+        # argmax of p.c - |c|^2 / 2 is the argmin of |p - c|^2. Vectors within the input
+        # limit (vectordb.inputs.MAX_SQUARED_NORM) keep these finite; larger ones that an
+        # older version accepted may overflow: their cells are then arbitrary, not an error
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = block @ centroids.T
+            scores -= half_norms
+            best = np.argmax(scores, axis=1)
+            labels[start : start + len(block)] = best
+            best_scores = np.take_along_axis(scores, best[:, None], axis=1)[:, 0]
+            sq = np.einsum("ij,ij->i", block, block)
+            distances[start : start + len(block)] = np.maximum(sq - 2.0 * best_scores, 0.0)
     return labels, distances
 
 

@@ -14,6 +14,9 @@ one range for a flat scan) and keeps the best ``k`` (rank, row) pairs in the min
 - ``scan_int4``: two 4-bit codes per byte, low nibble first.
 - ``scan_pq``: ``sum_j table[q, j, code[j]]`` (asymmetric distance computation).
 - ``scan_binary``: ``-popcount(code xor query_bits)`` over uint64 words.
+
+A rank that is NaN counts as -inf, the worst: like every rank it still takes its place in a
+heap while fewer than ``k`` better entries exist (see ``kernels.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ __all__ = [
 
 
 _BLOCK = 256  # entries ranked into a buffer before the heap sees them
+# fast math without "nnan" / "ninf": the heaps hold -inf, and a rank may be +-inf or NaN
+# (a database written by an older version may hold vectors whose ranks overflow float32),
+# which the heap code must see as they are; "reassoc" is what vectorizes the sums
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+_WORST = np.float32(-np.inf)  # what a NaN rank counts as (a float32 constant to numba)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -45,16 +53,19 @@ def _merge(buffer, count, block, rows, heap_ranks, heap_rows, k):
     threshold = heap_ranks[0]
     for i in range(count):
         rank = buffer[i]
-        if rank >= threshold:
-            row = rows[block + i]
-            if rank > heap_ranks[0] or (rank == heap_ranks[0] and row < heap_rows[0]):
-                heap_ranks[0] = rank
-                heap_rows[0] = row
-                _sift_down(heap_ranks, heap_rows, k)
-                threshold = heap_ranks[0]
+        if rank < threshold:  # most ranks: one comparison (NaN fails it too)
+            continue
+        if rank != rank:
+            rank = _WORST
+        row = rows[block + i]
+        if rank > heap_ranks[0] or (rank == heap_ranks[0] and row < heap_rows[0]):
+            heap_ranks[0] = rank
+            heap_rows[0] = row
+            _sift_down(heap_ranks, heap_rows, k)
+            threshold = heap_ranks[0]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def scan_linear(
     codes, weights, offsets, a, bias, rows, starts, sizes, heap_ranks, heap_rows, first, last
 ):
@@ -78,7 +89,7 @@ def scan_linear(
                 _merge(buffer, count, block, rows, heap_ranks[q], heap_rows[q], k)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def scan_half(
     codes, weights, offsets, a, bias, rows, starts, sizes, heap_ranks, heap_rows, first, last
 ):
@@ -114,7 +125,7 @@ def scan_half(
                 _merge(buffer, count, block, rows, heap_ranks[q], heap_rows[q], k)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def scan_int4(
     codes, low_weights, high_weights, offsets, a, bias, rows, starts, sizes, heap_ranks,
     heap_rows, first, last,
@@ -141,7 +152,7 @@ def scan_int4(
                 _merge(buffer, count, block, rows, heap_ranks[q], heap_rows[q], k)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def scan_pq(codes, tables, rows, starts, sizes, heap_ranks, heap_rows, first, last):
     k = heap_ranks.shape[1]
     m = codes.shape[1]
@@ -170,7 +181,7 @@ def _popcount(x):
     return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def scan_binary(codes, query_bits, rows, starts, sizes, heap_ranks, heap_rows, first, last):
     k = heap_ranks.shape[1]
     words = codes.shape[1]
@@ -204,13 +215,16 @@ def merge_cell_ranks(raw, queries, a, bias, first_entry, heap_ranks, heap_entrie
         threshold = ranks[0]
         for j in range(raw.shape[1]):
             rank = a * line[j] + bias[j]
-            if rank >= threshold:
-                entry = first_entry + j
-                if rank > ranks[0] or (rank == ranks[0] and entry < entries[0]):
-                    ranks[0] = rank
-                    entries[0] = entry
-                    _sift_down(ranks, entries, k)
-                    threshold = ranks[0]
+            if rank < threshold:  # most ranks: one comparison (NaN fails it too)
+                continue
+            if rank != rank:
+                rank = _WORST
+            entry = first_entry + j
+            if rank > ranks[0] or (rank == ranks[0] and entry < entries[0]):
+                ranks[0] = rank
+                entries[0] = entry
+                _sift_down(ranks, entries, k)
+                threshold = ranks[0]
 
 
 @numba.njit(cache=True, nogil=True)

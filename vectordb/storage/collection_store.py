@@ -309,6 +309,23 @@ class CollectionStore:
                         f"vector of id {self.row_ids[row]!r} (row {row}) fails its checksum",
                     )
                 )
+        problems.extend(self._check_metadata())
+        return problems
+
+    def _check_metadata(self) -> list[Problem]:
+        """Every live record's metadata must decode as stored metadata does (string keys at
+        every depth): an older version accepted a nested non-string key, which reads fail on."""
+        problems = []
+        for row in np.flatnonzero(self.live[: self.n_rows]).tolist():
+            blob = self.metadata_bytes(row)
+            if not blob:
+                continue
+            try:
+                msgpack.unpackb(blob, raw=False)
+            except Exception as error:
+                why = f"metadata of id {self.row_ids[row]!r} (row {row}) does not decode"
+                fix = "replace it with update()"
+                problems.append(Problem(str(self.files.directory), None, f"{why} ({error}); {fix}"))
         return problems
 
     # ----------------------------------------------------------------- checkpoint

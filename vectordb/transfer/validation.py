@@ -13,17 +13,23 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgpack
 import numpy as np
 import numpy.typing as npt
 
-from vectordb.collection import MAX_ID_BYTES
 from vectordb.config import Metric
 from vectordb.errors import (
     InvalidArgumentError,
     InvalidMetadataError,
     InvalidVectorError,
     VectorDBError,
+)
+from vectordb.inputs import (
+    MAX_ID_BYTES,
+    MetadataEncoder,
+    describe_value,
+    id_problem,
+    squared_norms,
+    vector_problem,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +81,7 @@ class RowChecker:
         self._describe = describe
         self._metric = Metric(collection.metric)
         self._normalize = collection.config.normalize
-        self._pack = msgpack.Packer(use_bin_type=True, default=_storable).pack
+        self._encode = MetadataEncoder().encode
 
     def check(self, batch: RowBatch) -> None:
         """Raise the error of the batch's first bad row, if it has one.
@@ -117,7 +123,7 @@ class RowChecker:
                 except UnicodeEncodeError:
                     pass
         for index, vector_id in enumerate(ids):
-            problem = _id_problem(vector_id)
+            problem = id_problem(vector_id)
             if problem is not None:
                 message = f"{self.where(batch, index)}: {problem}; {NOTHING_IMPORTED}"
                 return index, InvalidArgumentError(message)
@@ -127,89 +133,38 @@ class RowChecker:
         vectors = batch.vectors
         if not len(vectors):
             return None
-        finite = np.isfinite(vectors).all(axis=1)
-        if not finite.all():
-            index = int(np.flatnonzero(~finite)[0])
-            return index, InvalidVectorError(
-                f"{self.where(batch, index)}: vector holds NaN or infinity (or a value outside "
-                f"float32's range); {NOTHING_IMPORTED}"
-            )
-        if self._metric is Metric.COSINE or self._normalize:
-            zero = ~vectors.any(axis=1)
-            if zero.any():
-                index = int(np.flatnonzero(zero)[0])
-                why = "cosine similarity" if self._metric is Metric.COSINE else "normalization"
-                return index, InvalidVectorError(
-                    f"{self.where(batch, index)}: vector is all zeros, for which {why} is "
-                    f"undefined; {NOTHING_IMPORTED}"
-                )
-        return None
+        # the rules Collection applies, in the same words (inputs.vector_problem)
+        if self._metric is Metric.COSINE:
+            zero_undefined: str | None = "cosine similarity"
+        else:
+            zero_undefined = "normalization" if self._normalize else None
+        problem = vector_problem(squared_norms(vectors), zero_undefined)
+        if problem is None:
+            return None
+        index, words = problem
+        return index, InvalidVectorError(
+            f"{self.where(batch, index)}: vector {words}; {NOTHING_IMPORTED}"
+        )
 
     def _metadata_problem(self, batch: RowBatch) -> tuple[int, VectorDBError] | None:
-        pack = self._pack
+        encode = self._encode
         for index, entry in enumerate(batch.metadata):
             if entry is None:
                 continue
-            problem = None
             # type() first: parsed JSON gives plain dicts, and an ABC isinstance costs more
             if type(entry) is not dict and not isinstance(entry, Mapping):
                 problem = f"metadata is {describe_value(entry)}; expected an object or null"
-            else:
-                for key in entry:
-                    if type(key) is not str:
-                        problem = f"metadata has key {key!r}; keys must be strings"
-                        break
-                else:
-                    try:
-                        pack(entry if type(entry) is dict else dict(entry))
-                    except (TypeError, ValueError, OverflowError) as error:
-                        problem = f"metadata cannot be stored: {error}"
-            if problem is not None:
                 message = f"{self.where(batch, index)}: {problem}; {NOTHING_IMPORTED}"
                 return index, InvalidMetadataError(message)
+            try:
+                # the rules Collection applies, in the same words (inputs.MetadataEncoder)
+                encode(entry, self._metadata_words(batch), index, f"; {NOTHING_IMPORTED}")
+            except InvalidMetadataError as error:
+                return index, error
         return None
 
-
-def _id_problem(vector_id: Any) -> str | None:
-    if type(vector_id) is not str:
-        return f"id is {describe_value(vector_id)}; ids must be non-empty strings"
-    if not vector_id:
-        return "id is empty; ids must be non-empty strings"
-    if "\x00" in vector_id:
-        return f"id {vector_id!r} holds a NUL character"
-    try:
-        size = len(vector_id.encode("utf-8"))
-    except UnicodeEncodeError as error:
-        return f"id {vector_id!r} is not valid Unicode text ({error.reason})"
-    if size > MAX_ID_BYTES:
-        return f"id takes {size} bytes as UTF-8; at most {MAX_ID_BYTES} are allowed"
-    return None
-
-
-def describe_value(value: Any) -> str:
-    """``value`` in words for an error message, the JSON way where it came from JSON."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 40 else "a string"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
-def _storable(value: Any) -> Any:
-    """msgpack's fallback for values that pandas and numpy hand over (as Collection's)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot store a value of type {type(value).__name__}")
+    def _metadata_words(self, batch: RowBatch) -> Callable[[int], str]:
+        return lambda index: f"{self.where(batch, index)}: metadata"
 
 
 def check_positive_int(name: str, value: Any) -> None:
