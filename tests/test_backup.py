@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import vectordb
+from vectordb.lifecycle.backup import verify_backup
 
 BATCH = 200
 
@@ -60,7 +61,6 @@ def test_backup_taken_while_a_thread_writes_is_consistent(tmp_path: Path) -> Non
         assert db._engine.checkpoints_paused == 0
         final_count = len(flat)
     assert manifest["collections"] == ["flat", "graph"] and manifest["lsn"] > 0
-    from vectordb.lifecycle.backup import verify_backup
 
     assert verify_backup(tmp_path / "backup") == []
     with vectordb.open(tmp_path / "backup") as copy:
@@ -226,3 +226,63 @@ def test_incremental_backups_chain_to_the_latest_state(tmp_path: Path) -> None:
         db.backup(tmp_path / "plain-full")
         with pytest.raises(vectordb.InvalidArgumentError, match="need the log kept"):
             db.backup(tmp_path / "plain-inc", incremental_from=tmp_path / "plain-full")
+
+
+def _killed_backup(source: Path, dest: Path) -> None:
+    """Run a backup of ``source`` to ``dest`` in another process that is SIGKILLed after
+    copying its second file, leaving ``<dest>.partial-<pid>`` behind."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, signal
+        import vectordb
+        import vectordb.lifecycle.backup as backup
+        copy, copied = backup._copy, []
+        def dying_copy(*args):
+            copied.append(copy(*args))
+            if len(copied) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return copied[-1]
+        backup._copy = dying_copy
+        with vectordb.open({str(source)!r}) as db:
+            db.backup({str(dest)!r})
+    """)
+    result = subprocess.run([sys.executable, "-c", script], timeout=120)
+    assert result.returncode == -9
+
+
+def test_a_killed_backup_is_reported_and_its_leftovers_removed(tmp_path: Path) -> None:
+    source = tmp_path / "db"
+    with vectordb.open(source) as db:
+        vectors, ids, metadata = _batch(0)
+        db.create_collection("docs", dim=16).add(vectors, ids=ids, metadata=metadata)
+    dest = tmp_path / "nightly"
+    _killed_backup(source, dest)
+    leftovers = list(tmp_path.glob("nightly.partial-*"))
+    assert len(leftovers) == 1 and not dest.exists()
+    with vectordb.open(source) as db:
+        problems = [p for p in db.check() if "did not finish" in p.message]
+        assert len(problems) == 1 and problems[0].path == str(leftovers[0])
+        db.backup(dest)  # the next backup to the same destination removes the leftover
+        assert not leftovers[0].exists() and verify_backup(dest) == []
+        assert db.check() == []  # and its marker
+    _killed_backup(source, tmp_path / "other")
+    with vectordb.open(source) as db:
+        repaired = db.check(repair=True)
+        assert any("did not finish" in p.message and "repaired" in p.message for p in repaired)
+        assert not list(tmp_path.glob("other.partial-*")) and db.check() == []
+
+
+def test_a_killed_restore_leaves_nothing_the_next_one_keeps(tmp_path: Path) -> None:
+    source = tmp_path / "db"
+    with vectordb.open(source) as db:
+        db.create_collection("docs", dim=2).add([[1, 2]], ids=["a"])
+        db.backup(tmp_path / "full")
+    stale = tmp_path / "restored.partial-999999999"  # no such process
+    (stale / "collections").mkdir(parents=True)
+    vectordb.restore(tmp_path / "full", tmp_path / "restored")
+    assert not stale.exists()
+    with vectordb.open(tmp_path / "restored", read_only=True) as db:
+        assert db.get_collection("docs").ids() == ["a"]

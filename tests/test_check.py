@@ -4,6 +4,8 @@ derived; stray files; check at open."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,7 +55,9 @@ KINDS: dict[str, tuple[Callable[[Path], Path], Callable[[int], int]]] = {
 
 
 #: kinds whose damage a (read-only) open already refuses; the others open and check() reports
-OPEN_REFUSES = {"snapshot", "MANIFEST", "log segment"}
+OPEN_REFUSES = {"log segment"}
+#: kinds whose damage leaves the collection unavailable (refused on use) and the rest open
+UNAVAILABLE = {"snapshot", "MANIFEST"}
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -69,6 +73,9 @@ def test_a_flipped_bit_in_each_kind_of_file_is_found(tmp_path: Path, kind: str) 
             vectordb.open(path, read_only=True)
         return
     with vectordb.open(path, read_only=True) as db:
+        if kind in UNAVAILABLE:
+            with pytest.raises(vectordb.CorruptionError, match=target.name):
+                db.get_collection("docs")
         problems = db.check()
     assert problems, f"a flipped bit in the {kind} went unnoticed"
     assert any(target.name in p.path for p in problems), problems
@@ -129,3 +136,82 @@ def test_a_read_write_open_deletes_a_crash_leftovers(tmp_path: Path) -> None:
     with vectordb.open(path) as db:
         assert db.check() == []
     assert not any(p.exists() for p in leftovers)
+
+
+def _flip_byte(path: Path, at: int = -3) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_one_damaged_collection_leaves_the_rest_open_and_repair_quarantines_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        db.create_collection("good", dim=2).add([[1, 2]], ids=["g"])
+        db.create_collection("bad", dim=2).add([[3, 4]], ids=["b"])
+    _flip_byte(path / "collections" / "bad" / "MANIFEST")
+    for read_only in (True, False):
+        with vectordb.open(path, read_only=read_only) as db:
+            infos = {info.name: info for info in db.list_collections()}
+            assert infos["good"].available and infos["good"].count == 1
+            assert not infos["bad"].available and "checksum" in (infos["bad"].problem or "")
+            assert "bad" in db and db.get_collection("good").ids() == ["g"]
+            with pytest.raises(vectordb.CorruptionError, match="'bad' is unavailable"):
+                db.get_collection("bad")
+            assert db.health()["status"] == "degraded"
+            problems = db.check()
+            assert [p for p in problems if "'bad' is unavailable" in p.message]
+    with vectordb.open(path) as db:
+        with pytest.raises(vectordb.CollectionExistsError):
+            db.create_collection("bad", dim=2)
+        db.get_collection("good").add([[5, 6]], ids=["g2"])  # writes go on meanwhile
+        problems = db.check(repair=True)
+        assert any("repaired: moved to" in p.message for p in problems)
+        assert [info.name for info in db.list_collections()] == ["good"]
+        assert db.check() == []
+        db.create_collection("bad", dim=3)  # the name is free again
+    quarantined = list((path / "quarantine").iterdir())
+    assert len(quarantined) == 1 and quarantined[0].name.startswith("bad-")
+    assert (quarantined[0] / "vectors.bin").exists()  # nothing deleted
+    with vectordb.open(path) as db:
+        assert sorted(db.get_collection("good").ids()) == ["g", "g2"]
+
+
+def test_a_damaged_idempotency_file_is_rebuilt_from_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add([[1, 2]], ids=["a"], idempotency_key="first")
+    _flip_byte(path / "IDEMPOTENCY")
+    with vectordb.open(path) as db:
+        docs = db.get_collection("docs")
+        assert docs.ids() == ["a"]
+        assert any("idempotency" in problem for problem in db.health()["problems"])
+        assert [p for p in db.check() if p.path.endswith("IDEMPOTENCY")]
+        repaired = db.check(repair=True)
+        assert any("repaired" in p.message for p in repaired if p.path.endswith("IDEMPOTENCY"))
+        assert db.check() == []
+        docs.add([[3, 4]], ids=["b"], idempotency_key="second")
+        assert docs.add([[3, 4]], ids=["b"], idempotency_key="second") == ["b"]  # still a no-op
+
+
+def test_cli_check_repair_reports_every_problem_after_one_damaged_collection(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        db.create_collection("good", dim=2).add([[1, 2]], ids=["g"])
+        db.create_collection("bad", dim=2).add([[3, 4]], ids=["b"])
+    _flip_byte(path / "collections" / "bad" / "MANIFEST")
+    result = subprocess.run(
+        [sys.executable, "-m", "vectordb.cli", "check", "--repair", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "moved to" in result.stdout, result.stdout + result.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "vectordb.cli", "check", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -445,3 +445,12 @@ def test_warmup_touches_every_vector_and_warmup_on_open_runs(tmp_path: Path) -> 
         assert collection.search(data[7], k=1, mode="numba")[0].id == "7"
     with pytest.raises(vectordb.InvalidConfigError, match="warmup_on_open"):
         vectordb.open(tmp_path / "db", config={"warmup_on_open": "yes"})
+
+
+def test_find_returns_an_empty_list_when_nothing_matches(db: vectordb.Database) -> None:
+    docs = db.create_collection("docs", dim=2)
+    assert docs.find({"lang": "en"}) == []  # empty collection
+    docs.add([[1, 2], [3, 4]], ids=["a", "b"], metadata=[{"lang": "de"}, None])
+    assert docs.find({"lang": "en"}) == []
+    assert docs.find({"lang": "de"}, limit=0) == []
+    assert [r.id for r in docs.find({"lang": "de"}, limit=5)] == ["a"]

@@ -190,3 +190,29 @@ def test_searches_and_reads_during_compaction_stay_correct(tmp_path: Path, index
                 thread.join()
         assert not failures, failures[:5]
         assert len(docs) == 2003
+
+
+def test_declared_fields_survive_compaction_and_a_crash_after_it(tmp_path: Path) -> None:
+    """create_index() declarations were lost by compact() (and so by the automatic one)."""
+    script = textwrap.dedent(f"""
+        import os
+        import vectordb
+        db = vectordb.open({str(tmp_path / "db")!r})
+        docs = db.create_collection("docs", dim=2)
+        docs.add([[1, 2], [2, 3], [3, 4]], ids=["a", "b", "c"],
+                 metadata=[{{"k": 1}}, {{"k": 2}}, {{"k": 3}}])
+        docs.create_index("k")
+        docs.delete(["c"])
+        docs.compact()
+        assert docs.indexed_fields() == {{"k": True}}, docs.indexed_fields()
+        os._exit(0)  # a crash right after the compaction: no checkpoint since
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    with vectordb.open(tmp_path / "db") as db:
+        docs = db.get_collection("docs")
+        assert docs.indexed_fields() == {"k": True}
+        assert docs.count(where={"k": 2}) == 1
+        docs.compact()
+        assert docs.indexed_fields() == {"k": True}
+    with vectordb.open(tmp_path / "db") as db:
+        assert db.get_collection("docs").indexed_fields() == {"k": True}

@@ -383,7 +383,7 @@ def test_disk_full_while_logging_raises_and_changes_nothing(
         assert db.get_collection("c").ids() == ["a", "c"]
 
 
-def test_fsync_failure_is_fatal_for_the_handle(
+def test_fsync_failure_stops_the_handle_writing_but_not_reading(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = vectordb.open(db_path)
@@ -403,12 +403,47 @@ def test_fsync_failure_is_fatal_for_the_handle(
     monkeypatch.undo()
     attempts = calls["n"]
     assert attempts == 1  # never retried
-    with pytest.raises(vectordb.StorageError, match="unusable"):
+    with pytest.raises(vectordb.StorageError, match=r"refuses writes .* fsync is never retried"):
         collection.add([[5, 6]], ids=["c"])
-    with pytest.raises(vectordb.StorageError, match="unusable"):
-        collection.search([1, 2])
+    with pytest.raises(vectordb.StorageError, match="refuses writes"):
+        db.checkpoint()
+    assert collection.search([1, 2], k=1)[0].id == "a"  # reads go on
+    assert collection.get("a") is not None and "c" not in collection
     db.close()
     with vectordb.open(db_path) as reopened:  # recovery from the log
         ids = reopened.get_collection("c").ids()
         assert ids[0] == "a"
         assert "c" not in ids
+
+
+def test_a_read_only_handle_refuses_writes_while_the_process_also_writes(db_path: Path) -> None:
+    """Handles on one directory in one process share an engine; the read-only one must
+    still refuse every write (it used to accept them when a read-write handle was open)."""
+    writer = vectordb.open(db_path)
+    docs = writer.create_collection("docs", dim=2)
+    docs.add([[1, 2]], ids=["a"], metadata=[{"k": 1}])
+    reader = vectordb.open(db_path, read_only=True)
+    mine = reader.get_collection("docs")
+    attempts = {
+        "add": lambda: mine.add([[3, 4]], ids=["b"]),
+        "upsert": lambda: mine.upsert([[3, 4]], ids=["a"]),
+        "update": lambda: mine.update(["a"], metadata=[{"k": 2}]),
+        "delete": lambda: mine.delete(["a"]),
+        "delete where": lambda: mine.delete(where={"k": 1}),
+        "create_index": lambda: mine.create_index("k"),
+        "compact": mine.compact,
+        "create_collection": lambda: reader.create_collection("other", dim=2),
+        "drop_collection": lambda: reader.drop_collection("docs"),
+        "transaction": reader.transaction,
+        "checkpoint": reader.checkpoint,
+        "check repair": lambda: reader.check(repair=True),
+        "backup": lambda: reader.backup(db_path.parent / "copy"),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(vectordb.ReadOnlyError, match="read-only") as refused:
+            attempt()
+        assert refused.value is not None, name
+    assert docs.get("a").metadata == {"k": 1} and len(docs) == 1 and "docs" in writer
+    assert reader.check() == [] and mine.search([1, 2], k=1)[0].id == "a"  # reads work
+    reader.close()
+    writer.close()

@@ -29,7 +29,7 @@ import vectordb
 
 # ----------------------------------------------------------------------------- the reader
 
-KNOWN_VERSION = 1
+KNOWN_VERSION = 2
 HEADER = struct.Struct("<8sII")  # magic, format_version, flags (section 3)
 BODY = struct.Struct("<QQ")  # body_length, xxh3-64 of the body (sections 7, 8)
 FRAME = struct.Struct("<IQ")  # payload_length, xxh3-64 of length bytes + payload (6.2)
@@ -363,6 +363,15 @@ def read_database(root: Path) -> DatabaseImage:
                 log.segments[0][1],
             )
     for record in log.records:
+        if record["op"] == "create":
+            # format 2: the collection's configuration, as its MANIFEST holds it (6.11)
+            config = record.get("config")
+            created = by_uid.get(record["uid"])
+            if not isinstance(config, dict) or (
+                created is not None and config != created.config
+            ):
+                raise FormatError(f"create {record['lsn']} lacks the collection's config", root)
+            continue
         # a "txn" record holds several writes, each naming its collection (section 6.4)
         parts = record["ops"] if record["op"] == "txn" else [record]
         for part in parts:
@@ -629,6 +638,11 @@ def test_reader_verifies_every_checksum(tmp_path: Path, crashed_db: Path, damage
         with vectordb.open(path, read_only=True) as db:
             problems = db.check()
         assert len(problems) == 1 and problems[0].path.endswith("vectors.bin")
+    elif damage in ("manifest", "snapshot"):  # the collection is set aside, the rest opens
+        with vectordb.open(path, read_only=True) as db, pytest.raises(
+            vectordb.CorruptionError, match="unavailable"
+        ):
+            db.get_collection("docs")
     else:
         with pytest.raises(vectordb.CorruptionError):
             vectordb.open(path, read_only=True)

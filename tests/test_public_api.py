@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import vectordb
 
 PUBLIC = [
@@ -36,6 +38,7 @@ PUBLIC = [
     "InvalidVectorError",
     "IvfConfig",
     "LockTimeoutError",
+    "LogGapError",
     "Metric",
     "MissingDependencyError",
     "PathNotFoundError",
@@ -78,3 +81,20 @@ def test_import_loads_neither_numba_nor_hnswlib() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_types_are_checked_against_the_oldest_python_supported() -> None:
+    """``datetime.UTC`` (3.11+) once slipped into code that claims 3.10: mypy must check as
+    the oldest Python in ``requires-python`` (CI runs it), which would have caught it."""
+    import re
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    oldest = re.fullmatch(r">=\s*(\d+\.\d+)", project["project"]["requires-python"])
+    assert oldest is not None
+    assert project["tool"]["mypy"]["python_version"] == oldest.group(1)
+    assert project["tool"]["ruff"]["target-version"] == "py" + oldest.group(1).replace(".", "")
+    source = Path(__file__).parent.parent / "vectordb"
+    assert not [p for p in source.rglob("*.py") if "datetime.UTC" in p.read_text()]

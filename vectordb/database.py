@@ -223,6 +223,15 @@ class Database:
                 elif info["fallback"]:
                     problems.append(f"{name}: {info['fallback']}")
             collections[name] = entry
+        for name, damage in sorted(engine.unavailable.items()):
+            collections[name] = {"count": 0, "unavailable": str(damage)}
+            problems.append(f"{name}: unavailable, its files are damaged: {damage}")
+        if engine.idempotency_damage is not None:
+            problems.append(f"idempotency keys older than the log are lost: "
+                            f"{engine.idempotency_damage}")  # fmt: skip
+        if engine.checkpoint_error is not None:
+            problems.append(f"the last automatic checkpoint failed (retried at the next "
+                            f"trigger): {engine.checkpoint_error}")  # fmt: skip
         threshold = engine.config.min_free_disk_bytes
         if 0 <= free < max(threshold, 64 * 1024 * 1024):
             problems.append(
@@ -232,6 +241,9 @@ class Database:
         status = "ok"
         if problems:
             status = "degraded"
+        if engine.write_failure is not None:
+            status = "failed"
+            problems.insert(0, f"writes refused until reopened: {engine.write_failure}")
         if engine.failure is not None:
             status = "failed"
             problems.insert(0, f"unusable after an I/O failure: {engine.failure}")
@@ -260,6 +272,15 @@ class Database:
         self._engine.ensure_usable()
         if refresh:
             self._engine.refresh()
+
+    def _ensure_writable(self, what: str) -> None:
+        """Refuse a write through a read-only handle, also when this process holds the same
+        database read-write through another handle (they share one engine)."""
+        if self.read_only:
+            raise ReadOnlyError(
+                f"database {self.path} is open read-only through this handle; {what} is "
+                "refused (open it without read_only=True to write)"
+            )
 
     def close(self) -> None:
         """Checkpoint (when this is the last handle) and close. Safe to call twice."""
@@ -320,10 +341,7 @@ class Database:
         CollectionExistsError, InvalidArgumentError, InvalidConfigError, ReadOnlyError
         """
         self._ensure_open()
-        if self.read_only:
-            raise ReadOnlyError(
-                f"database {self.path} is open read-only; cannot create collections"
-            )
+        self._ensure_writable("create_collection()")
         validate_collection_name(name)
         config = CollectionConfig.from_mapping(
             {"dim": dim, "metric": metric, "index": index, "normalize": normalize, **overrides}
@@ -352,13 +370,25 @@ class Database:
         return Collection(self, self._engine.slot(name))
 
     def list_collections(self) -> list[CollectionInfo]:
-        """Every collection with its count and stats, sorted by name."""
+        """Every collection with its count and stats, sorted by name. A collection whose
+        files are damaged is listed too, with ``available`` False and the reason in
+        ``problem`` (the rest of the database works; ``check(repair=True)`` moves it to
+        ``quarantine/``)."""
         self._ensure_open()
-        return [Collection(self, slot).stats() for _, slot in sorted(self._engine.slots.items())]
+        engine = self._engine
+        infos = [Collection(self, slot).stats() for slot in list(engine.slots.values())]
+        for name, damage in list(engine.unavailable.items()):
+            infos.append(CollectionInfo(
+                name=name, count=0, dim=0, metric="", index="", normalize=False,
+                created_at=0.0, updated_at=0.0, disk_bytes=0, memory_bytes=0, config={},
+                problem=str(damage),
+            ))  # fmt: skip
+        return sorted(infos, key=lambda info: info.name)
 
     def drop_collection(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete a collection and every file of it."""
         self._ensure_open()
+        self._ensure_writable("drop_collection()")
         validate_collection_name(name)
         if missing_ok and name not in self._engine.slots:
             return
@@ -366,7 +396,9 @@ class Database:
 
     def __contains__(self, name: object) -> bool:
         self._ensure_open()
-        return isinstance(name, str) and name in self._engine.slots
+        return isinstance(name, str) and (
+            name in self._engine.slots or name in self._engine.unavailable
+        )
 
     # ----------------------------------------------------------------- transactions
     def transaction(self, *, idempotency_key: str | None = None) -> Transaction:
@@ -391,8 +423,7 @@ class Database:
         from vectordb.concurrency.transaction import Transaction
 
         self._ensure_open()
-        if self.read_only:
-            raise ReadOnlyError(f"database {self.path} is open read-only; writes are refused")
+        self._ensure_writable("transaction()")
         key = None if idempotency_key is None else check_key(idempotency_key)
         return Transaction(self._engine, key)
 
@@ -400,8 +431,7 @@ class Database:
     def checkpoint(self) -> None:
         """Write every collection's state to its files and drop the log they cover."""
         self._ensure_open()
-        if self.read_only:
-            raise ReadOnlyError(f"database {self.path} is open read-only")
+        self._ensure_writable("checkpoint()")
         self._engine.checkpoint()
 
     def check(self, *, repair: bool = False) -> list[Problem]:
@@ -412,8 +442,10 @@ class Database:
         With ``repair=True`` (read-write handles), what can be rebuilt is: damaged index
         files are rebuilt from the records in the background (searches are exact meanwhile)
         and stray files are deleted. Damage to the records themselves cannot be repaired here:
-        restore from a backup."""
+        restore from a backup. ``ReadOnlyError`` for ``repair=True`` on a read-only handle."""
         self._ensure_open()
+        if repair:
+            self._ensure_writable("check(repair=True)")
         return self._engine.check(repair=repair)
 
 

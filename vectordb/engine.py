@@ -74,27 +74,40 @@ from vectordb.errors import (
 )
 from vectordb.filters.columns import COLUMNS_FILE
 from vectordb.index.background import BackgroundIndex, RowSource
-from vectordb.lifecycle.compaction import compact_collection, recover_interrupted
+from vectordb.lifecycle.compaction import (
+    compact_collection,
+    recover_interrupted,
+    rewrite_compacted,
+)
 from vectordb.locking import FileLock, ReadWriteLatch, WriterMutex
 from vectordb.observability.metrics import Metrics
 from vectordb.results import Problem
 from vectordb.storage import io
-from vectordb.storage.atomic import atomic_write_bytes, fsync_dir, os_error
+from vectordb.storage.atomic import atomic_write_bytes, detached, fsync_dir, os_error
 from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
 from vectordb.storage.collection_store import CollectionStore
 from vectordb.storage.headers import (
     COLUMNS_MAGIC,
     DATABASE_MAGIC,
+    FORMAT_VERSION,
     HEADER,
     pack_header,
     unpack_header,
 )
 from vectordb.storage.layout import CollectionFiles, DatabaseFiles
 from vectordb.storage.manifest import Manifest
+from vectordb.storage.migrations import migrate
 from vectordb.storage.vector_file import VectorFile
 from vectordb.storage.wal import FellBehind, WalFollower, WalRecord, WalScan, WalWriter
 
 __all__ = ["Engine", "validate_collection_name"]
+
+#: log records that create, drop or compact a collection (no records of their own)
+_STRUCTURE_OPS = frozenset({"create", "drop", "compacted"})
+#: a reload without the writer lock starts over this often when files it reads are replaced
+_RELOAD_ATTEMPTS = 8
+#: after an automatic checkpoint failed, the next trigger tries again after this pause
+_CHECKPOINT_RETRY_SECONDS = 1.0
 
 log = logging.getLogger("vectordb")
 
@@ -266,9 +279,26 @@ class Engine:
         self.pid = os.getpid()
         self.refs = 0
         self.closed = False
+        #: memory may disagree with the files (a logged record failed to apply): every
+        #: later call raises until the database is reopened and recovered from the log
         self.failure: BaseException | None = None
+        #: what was written may not be durable (a log or vector file fsync failed, or a half
+        #: log frame could not be cut off): writes are refused until reopen, reads go on
+        self.write_failure: BaseException | None = None
+        #: the last automatic checkpoint (or compaction) that failed, kept for health();
+        #: it is retried at the next trigger once ``_checkpoint_retry_at`` has passed
+        self.checkpoint_error: BaseException | None = None
+        self._checkpoint_retry_at = 0.0
+        #: create / drop / compacted records whose append failed after the change was made
+        #: on disk: logged before any later record (a restore replays them in order)
+        self._pending_events: list[dict[str, Any]] = []
         self.writer_mutex = WriterMutex(config.lock_timeout)
         self.slots: dict[str, StoreSlot] = {}
+        #: collections whose files are damaged: listed, refused on use, quarantined by
+        #: check(repair=True); the rest of the database opens
+        self.unavailable: dict[str, CorruptionError] = {}
+        #: IDEMPOTENCY did not load at open: keys older than the log are forgotten
+        self.idempotency_damage: CorruptionError | None = None
         self.wal: WalWriter | None = None
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
@@ -342,7 +372,7 @@ class Engine:
 
     # ----------------------------------------------------------------- open / recovery
     def _open(self) -> None:
-        self._check_database_header()
+        version = self._check_database_header()
         self.db_lock = FileLock(self.files.lock, create=not self.read_only)
         # a read-write open that finds the writer lock free recovers exclusively (writes
         # replayed vectors, cuts a torn tail, deletes leftovers); one that finds it taken, or a
@@ -353,10 +383,13 @@ class Engine:
         for attempt in range(attempts):
             try:
                 try:
-                    self._load_collections(exclusive=exclusive)
+                    self._load_collections(
+                        exclusive=exclusive, tolerate_damage=attempt == attempts - 1
+                    )
                     self._recover(exclusive=exclusive)
                     if exclusive:
                         self._delete_stray_files()
+                        migrate(self.files, version)
                 finally:
                     self.db_lock.release()
                 if self.config.verify_checksums_on_open:
@@ -384,17 +417,19 @@ class Engine:
             slot.start_background_work()
         if not self.read_only:
             from vectordb.index.flat import warm_up_in_background
+            from vectordb.storage.collection_store import load_checksum_kernels
 
-            warm_up_in_background()
+            warm_up_in_background(load_checksum_kernels)
 
-    def _check_database_header(self) -> None:
+    def _check_database_header(self) -> int:
+        """Check (or write, for a new database) ``vectordb.meta``; returns the format
+        version of the database."""
         meta = self.files.meta
         if meta.exists():
             data = meta.read_bytes()
-            unpack_header(data, DATABASE_MAGIC, meta, "database header (vectordb.meta)")
-            return
+            return unpack_header(data, DATABASE_MAGIC, meta, "database header (vectordb.meta)")
         # a config file may come before the database
-        ours = {"LOCK", "PAUSE", "wal", "collections", "vectordb.yaml"}
+        ours = {"LOCK", "PAUSE", "wal", "collections", "quarantine", "vectordb.yaml"}
         foreign = [
             entry.name
             for entry in self.root.iterdir()
@@ -418,8 +453,13 @@ class Engine:
         io.mkdir(self.files.collections_dir, exist_ok=True)
         io.mkdir(self.files.wal_dir, exist_ok=True)
         fsync_dir(self.root)
+        return FORMAT_VERSION
 
-    def _load_collections(self, *, exclusive: bool) -> None:
+    def _load_collections(self, *, exclusive: bool, tolerate_damage: bool = True) -> None:
+        """Load every collection directory. One whose files are damaged is set aside in
+        ``unavailable`` (with ``tolerate_damage``; else the error propagates: an open
+        without the lock tries again first, since a checkpoint elsewhere may have replaced
+        a file it was reading)."""
         directory = self.files.collections_dir
         if not directory.is_dir():
             if self.read_only:
@@ -439,21 +479,31 @@ class Engine:
                 if exclusive:  # a create or drop cut short by a crash
                     io.rmtree(entry, ignore_errors=True)
                 continue
-            if not (entry / "MANIFEST").exists():
-                raise CorruptionError("collection directory has no MANIFEST", path=entry)
-            store = CollectionStore(
-                self.files.collection(entry.name),
-                read_only=self.read_only,
-                use_mmap=self.config.use_mmap,
-            )
+            if entry.name in self.slots:
+                continue  # read from a compaction's directory above
             try:
-                self.slots[entry.name] = slot = StoreSlot(
-                    store, read_only=self.read_only, threads=self.config.thread_count
-                )
-            except BaseException:
-                store.close()
-                raise
-            self.apply_search_defaults(slot)
+                self.slots[entry.name] = self._load_slot(entry.name)
+            except CorruptionError as error:
+                # a file of a newer format is not damage: the database needs a newer vectordb
+                if not tolerate_damage or isinstance(error, UnsupportedFormatError):
+                    raise
+                log.error("collection %r is unavailable, its files are damaged: %s "
+                          "(check(repair=True) moves it to quarantine/)", entry.name, str(error))
+                self.unavailable[entry.name] = _without_traceback(error)
+
+    def _load_slot(self, name: str) -> StoreSlot:
+        """Load collection ``name`` from its files (``CorruptionError`` if damaged)."""
+        files = self.files.collection(name)
+        if not files.manifest.exists():
+            raise CorruptionError("collection directory has no MANIFEST", path=files.directory)
+        store = CollectionStore(files, read_only=self.read_only, use_mmap=self.config.use_mmap)
+        try:
+            slot = StoreSlot(store, read_only=self.read_only, threads=self.config.thread_count)
+        except BaseException:
+            store.close()
+            raise
+        self.apply_search_defaults(slot)
+        return slot
 
     def apply_search_defaults(self, slot: StoreSlot) -> None:
         """Give ``slot`` the default ``ef`` / ``nprobe`` the configuration names for it (only
@@ -464,12 +514,21 @@ class Engine:
         nprobe = overrides.nprobe if kind == "ivf" else None
         slot.search_defaults = None if ef is None and nprobe is None else (ef, nprobe)
 
-    def _recover(self, *, exclusive: bool) -> None:
+    def _recover(self, *, exclusive: bool, locked: bool = False) -> None:
         """Replay the log into the loaded collections and place the follower at the log's
         end. ``exclusive``: opened with the writer lock free, so no other process is alive:
         replayed vectors are written again (an OS crash may have lost them) and a torn tail
         is cut. Otherwise the vectors are in the shared file already."""
-        idempotency_lsn = self.idempotency.load(self.files.idempotency)
+        try:
+            idempotency_lsn = self.idempotency.load(self.files.idempotency)
+            self.idempotency_damage = None
+        except CorruptionError as error:
+            # the keys are rebuilt from the log (those older than it are forgotten); the
+            # next checkpoint writes the file again
+            log.warning("idempotency keys not loaded (%s): keys older than the log are "
+                        "forgotten until the next checkpoint rewrites the file", str(error))
+            self.idempotency_damage = _without_traceback(error)
+            idempotency_lsn = 0
         by_uid = {slot.uid: slot for slot in self.slots.values()}
         scan = WalScan(self.files)
         checkpoint_lsns = [slot.store.manifest.checkpoint_lsn for slot in self.slots.values()]
@@ -477,9 +536,15 @@ class Engine:
         start = min([*checkpoint_lsns, idempotency_lsn])
         self.records_since_checkpoint = self.bytes_since_checkpoint = 0
         for record in scan.records(after_lsn=start, needed_from=needed_from):
-            if record.payload.get("op") == "seal":
+            op = record.payload.get("op")
+            if op == "seal":
                 if record.payload.get("checkpoint"):
                     self.records_since_checkpoint = self.bytes_since_checkpoint = 0
+                continue
+            if op in _STRUCTURE_OPS:
+                self._replay_structure(record, by_uid, exclusive=exclusive)
+                self.records_since_checkpoint += 1
+                self.bytes_since_checkpoint += record.size
                 continue
             if record.lsn > idempotency_lsn:
                 self._remember_key(record.payload)
@@ -526,8 +591,64 @@ class Engine:
             if self.wal is None:
                 self.wal = WalWriter(self.files, next_lsn)
             self.wal.resume(path, offset, next_lsn)
-        elif self.wal is not None:  # a reload: the writer lock is held
+        elif self.wal is not None and locked:  # a reload under the writer lock
             self.wal.resume(path, offset, next_lsn)
+
+    def _replay_structure(
+        self, record: WalRecord, by_uid: dict[str, StoreSlot], *, exclusive: bool
+    ) -> None:
+        """Replay a collection's ``create``, ``drop`` or ``compacted`` record at open.
+
+        Live operations change the files first and log the record after, so in an ordinary
+        recovery the files already show the change and replay has nothing to do. A restored
+        backup is older than the log it replays: there a collection created since the
+        backup is created again (the record carries its configuration), one dropped since is
+        dropped, and one compacted since is compacted again at the same point, so the rows
+        of later records (which name rows of the packed layout) land where they belong.
+        Compaction packs the live rows in row order, so repeating it on the same state gives
+        the same rows; a collection without dead rows is already packed."""
+        payload = record.payload
+        op, uid, name = payload["op"], payload.get("uid"), payload.get("name")
+        slot = by_uid.get(uid) if isinstance(uid, str) else None
+        if op == "create":
+            # only onto an older backup: where the name is in use (this collection, one that
+            # a later record drops and creates again, or a damaged one) there is nothing to do
+            absent = (
+                isinstance(name, str)
+                and name not in self.slots
+                and name not in self.unavailable
+                and not self.files.collection(name).directory.exists()
+            )
+            if slot is None and absent and exclusive and isinstance(payload.get("config"), dict):
+                slot = self._materialize_collection(
+                    str(name), str(uid), payload["config"], float(payload.get("t", time.time())),
+                    checkpoint_lsn=record.lsn,
+                )  # fmt: skip
+                by_uid[slot.uid] = slot
+            return
+        if slot is None or record.lsn <= slot.store.manifest.checkpoint_lsn:
+            return
+        if op == "drop":
+            del by_uid[slot.uid]
+            if exclusive:
+                self._remove_collection(slot)
+            else:  # a read-only view of a restore not yet opened for writing
+                self._forget_slot(slot)
+            return
+        store = slot.store
+        if store.n_rows == store.count:
+            return  # no dead rows: the files are the packed layout already
+        if not exclusive:
+            raise CorruptionError(
+                f"the log compacts collection {slot.name!r} (LSN {record.lsn}) after the "
+                "checkpoint its files hold; only a read-write open can replay that: open the "
+                "database once without read_only (or wait for the process compacting it)",
+                path=record.segment, offset=record.offset,
+            )  # fmt: skip
+        prepared = store.prepare_checkpoint(record.lsn - 1)
+        if prepared is not None:
+            store.finish_checkpoint(prepared)
+        rewrite_compacted(self, slot, start_background=False)
 
     def _remember_key(self, payload: Mapping[str, Any]) -> None:
         key = payload.get("k")
@@ -543,8 +664,8 @@ class Engine:
         if follower is not None and follower.changed() and self.pid == os.getpid():
             try:
                 self.catch_up(locked=False)
-            except FellBehind:
-                self._reload_locked()
+            except FellBehind as behind:
+                self._reload(wait_for_writer=behind.wait_for_writer)
         return self.checkpoints_seen
 
     def stale(self, seen: int) -> bool:
@@ -584,7 +705,7 @@ class Engine:
             if payload.get("reload"):
                 # collections written with durability "off": their writes are not in the
                 # log, only in the checkpoint being written; reload under the writer lock
-                raise FellBehind("unlogged writes")
+                raise FellBehind("unlogged writes", wait_for_writer=True)
             return
         if op == "create":
             if self._slot_by_uid(payload["uid"]) is None:
@@ -622,7 +743,7 @@ class Engine:
                 for slot, part in targets:
                     apply_record(slot, record.lsn, part, vectors_in_file=True)
             except BaseException as error:
-                self.failure = error
+                self.failure = detached(error)
                 raise
 
     def _check_identities(self) -> None:
@@ -691,38 +812,59 @@ class Engine:
             slot.reopen(self.files.collection(slot.name), use_mmap=self.config.use_mmap)
         slot.start_background_work()
 
-    def _reload_locked(self) -> None:
-        """This process fell behind a deleted log segment: under the writer lock, load every
-        collection again from its checkpoint and replay the log from there."""
-        with self.writer_mutex.hold():
-            lock = self.db_lock
-            took = lock is not None and not lock.held
-            if took:
+    def _reload(self, *, locked: bool = False, wait_for_writer: bool = False) -> None:
+        """This process fell behind a deleted log segment: load every collection again from
+        the checkpoint files on disk and replay the log from there.
+
+        Readers never wait for writers, so this takes no writer lock: a checkpoint publishes
+        its MANIFEST and snapshot by atomic replace and keeps the log from the oldest
+        checkpoint on, so the files read are consistent unless another process checkpoints
+        or compacts meanwhile and one of them goes away; then the reload starts over.
+        ``locked``: the caller holds the writer lock (nothing changes meanwhile).
+        ``wait_for_writer``: the writer wrote unlogged (durability "off") and its writes are
+        only in the checkpoint it is writing under the writer lock: wait for that lock."""
+        if wait_for_writer and not locked:
+            with self.writer_mutex.hold():
+                lock = self.db_lock
                 assert lock is not None
-                lock.acquire(self.config.lock_timeout, f"catch up with {self.root}")
-            try:
-                with self._catch_up_mutex:
-                    self.reloads += 1
-                    self.checkpoints_seen += 1
-                    log.info("fell behind the log of %s: reloading its collections", self.root)
-                    present = {e.name for e in self.files.collections_dir.iterdir()
-                               if not e.name.startswith(".")}  # fmt: skip
-                    for name, slot in list(self.slots.items()):
-                        if (
-                            name in present
-                            and Manifest.load(self.files.collection(name).manifest).uid == slot.uid
-                        ):
-                            self._reopen_slot(slot)
-                        else:
-                            self._forget_slot(slot)
-                    for name in sorted(present - set(self.slots)):
-                        with contextlib.suppress(FellBehind):  # no MANIFEST: not a collection
-                            self._load_created(name)
-                    self._recover(exclusive=False)
-            finally:
+                took = not lock.held
                 if took:
-                    assert lock is not None
-                    lock.release()
+                    lock.acquire(self.config.lock_timeout, f"catch up with {self.root}")
+                try:
+                    self._reload(locked=True)
+                finally:
+                    if took:
+                        lock.release()
+            return
+        with self._catch_up_mutex:
+            self.reloads += 1
+            self.checkpoints_seen += 1
+            log.info("fell behind the log of %s: reloading its collections", self.root)
+            attempts = 1 if locked else _RELOAD_ATTEMPTS
+            for attempt in range(attempts):
+                try:
+                    self._reload_from_files(locked=locked)
+                    return
+                except (FileNotFoundError, FellBehind, StorageError, CorruptionError):
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(0.01 * (attempt + 1))  # another process is replacing files
+
+    def _reload_from_files(self, *, locked: bool) -> None:
+        present = {e.name for e in self.files.collections_dir.iterdir()
+                   if not e.name.startswith(".")}  # fmt: skip
+        for name, slot in list(self.slots.items()):
+            if (
+                name in present
+                and Manifest.load(self.files.collection(name).manifest).uid == slot.uid
+            ):
+                self._reopen_slot(slot)
+            else:
+                self._forget_slot(slot)
+        for name in sorted(present - set(self.slots)):
+            with contextlib.suppress(FellBehind):  # no MANIFEST: not a collection
+                self._load_created(name)
+        self._recover(exclusive=False, locked=locked)
 
     # ----------------------------------------------------------------- guards
     def ensure_usable(self, *, write: bool = False) -> None:
@@ -740,9 +882,25 @@ class Engine:
             )
         if write and self.read_only:
             raise ReadOnlyError(f"database {self.root} is open read-only; writes are refused")
+        if write and self.write_failure is not None:
+            raise StorageError(
+                f"database {self.root} refuses writes after an fsync or log write failed "
+                f"({self.write_failure}): what was written may not be on disk, and an fsync "
+                "is never retried. Reads go on; close and open the database again to recover "
+                "from the log and write again"
+            )
 
     def slot(self, name: str) -> StoreSlot:
         slot = self.slots.get(name)
+        damage = self.unavailable.get(name)
+        if slot is None and damage is not None:
+            raise CorruptionError(
+                f"collection {name!r} is unavailable, its files are damaged ({damage.message}); "
+                "the rest of the database works. check(repair=True) moves it to quarantine/ "
+                "(then restore it from a backup)",
+                path=damage.path,
+                offset=damage.offset,
+            )
         if slot is None or slot.dropped:
             raise CollectionNotFoundError(
                 f"no collection named {name!r} in {self.root}; existing: {sorted(self.slots)}"
@@ -788,7 +946,7 @@ class Engine:
             try:
                 self.catch_up(locked=True)
             except FellBehind:
-                self._reload_locked()
+                self._reload(locked=True)
                 self.catch_up(locked=True)
             self._check_identities()
             if self.wal is None:  # opened while another process held the lock
@@ -886,7 +1044,7 @@ class Engine:
                 for slot in slots:
                     slot.store.clear_reservations()
         except BaseException as error:
-            self.failure = error
+            self.failure = detached(error)
             raise
         transaction.state = "committed"  # whatever the checkpoint below does
         self._count_commit(size)
@@ -991,7 +1149,7 @@ class Engine:
             with slot.latch.write():
                 apply(lsn)
         except BaseException as error:
-            self.failure = error
+            self.failure = detached(error)
             raise
         self._count_commit(size)
         return lsn
@@ -1003,11 +1161,12 @@ class Engine:
         reader thread of this process never replays this process's own record."""
         assert self.wal is not None and self.follower is not None
         with self._catch_up_mutex:
+            self._log_pending_events()
             try:
                 lsn, size = self.wal.append(fields, tail, sync=sync)
             except StorageError as error:
                 if self.wal.broken is not None:  # fsync failed, or a half frame stayed behind
-                    self.failure = error
+                    self.write_failure = detached(error)
                 raise
             path = self.wal.segment_path
             assert path is not None
@@ -1021,14 +1180,54 @@ class Engine:
         if (
             self.records_since_checkpoint >= self.config.checkpoint_records
             or self.bytes_since_checkpoint >= self.config.checkpoint_bytes
-        ):
-            self.checkpoint_locked()
+        ) and time.monotonic() >= self._checkpoint_retry_at:
+            self.checkpoint_in_background()
+
+    def checkpoint_in_background(self) -> bool:
+        """A checkpoint nobody asked for (a write passed the thresholds, a backup ended):
+        its failure fails neither the write that triggered it nor later reads. It is logged,
+        kept for ``health()``, and retried at the next trigger after a pause (or by
+        ``Database.checkpoint()``); the log keeps every record meanwhile. Returns whether
+        it ran."""
+        try:
+            ran = self.checkpoint_locked()
+        except StorageError as error:
+            self._checkpoint_retry_at = time.monotonic() + _CHECKPOINT_RETRY_SECONDS
+            log.warning("checkpoint of %s failed (retried at the next trigger): %s",
+                        self.root, str(error))  # fmt: skip
+            return False
+        return ran
 
     def log_event(self, fields: dict[str, Any]) -> None:
         """Log a change other processes must learn of that carries no records (a collection
-        created, dropped or compacted); caller holds ``writing()``."""
+        created, dropped or compacted) after it was made on disk; caller holds
+        ``writing()``. If the append fails (a full disk) the change stands: the record is
+        kept and logged before the next record (or checkpoint), which fails until it is."""
+        self._pending_events.append({"t": time.time(), **fields})
+        try:
+            with self._catch_up_mutex:
+                self._log_pending_events()
+        except StorageError as error:
+            log.warning("%s: a %s record is not logged yet (%s); it is logged before the next "
+                        "write", self.root, fields.get("op"), str(error))  # fmt: skip
+
+    def _log_pending_events(self) -> None:
+        """Append the structure records a failure kept back (caller holds the catch-up
+        mutex and the writer lock)."""
+        assert self.wal is not None and self.follower is not None
         sync = Durability(self.config.durability) is Durability.FULL
-        self._append({"t": time.time(), **fields}, None, sync=sync)
+        while self._pending_events:
+            try:
+                lsn, _ = self.wal.append(self._pending_events[0], None, sync=sync)
+            except StorageError as error:
+                if self.wal.broken is not None:
+                    self.write_failure = detached(error)
+                raise
+            self._pending_events.pop(0)
+            path = self.wal.segment_path
+            assert path is not None
+            self.follower.move_to(path, self.wal.segment_size, self.wal.next_lsn)
+            self.last_lsn = lsn
 
     def refuse_in_transaction(self, what: str) -> None:
         """Operations that change files or collections at once cannot be part of a
@@ -1054,7 +1253,10 @@ class Engine:
             return False
         self.checkpoint_deferred = False
         self.metrics.count_checkpoint()
+        unlogged = set(self.unlogged)
         try:
+            with self._catch_up_mutex:
+                self._log_pending_events()  # before the seal: a restore replays in order
             self.wal.sync()
             old_segments = self.files.segments()
             sealed = None
@@ -1064,33 +1266,59 @@ class Engine:
                 sealed = self._seal()
             lsn = self.last_lsn
             for slot in list(self.slots.values()):
-                # heavy part under the shared latch (searches go on), swap under the exclusive
-                with slot.latch.read():
-                    prepared = slot.store.prepare_checkpoint(lsn)
-                    if slot.index is not None:
-                        slot.index.save(lsn)
-                    state = slot.columns.saved_state(slot.store, lsn)
-                    if state is not None:
-                        write_checksummed_map(
-                            slot.store.files.directory / COLUMNS_FILE, COLUMNS_MAGIC, state
-                        )
-                if prepared is not None:
-                    with slot.latch.write():
-                        slot.store.finish_checkpoint(prepared)
+                self._checkpoint_collection(slot, lsn)
             self.idempotency.save(self.files.idempotency, lsn)
             if sealed is not None:
                 self._drop_old_segments(old_segments, sealed)
-        except StorageError as error:
-            self.failure = error
-            raise
-        except OSError as error:
-            self.failure = os_error(error, "checkpoint")
-            raise self.failure from error
+        except (StorageError, OSError) as error:
+            # Each collection's files change atomically (its MANIFEST names its state), and no
+            # segment is deleted before every collection is checkpointed, so a checkpoint cut
+            # short changes nothing a reader or a recovery relies on; it runs again later.
+            # Only a failed fsync of the log or a vector file is final: its pages may be
+            # lost, so nothing written before it may be trusted to be on disk.
+            self.checkpoint_error = detached(error)
+            self.unlogged |= unlogged  # their writes are in no checkpoint yet
+            if self._durability_lost():
+                self.write_failure = detached(error)
+            if isinstance(error, StorageError):
+                raise
+            raise os_error(error, "checkpoint") from error
+        self.checkpoint_error = None
         self.records_since_checkpoint = 0
         self.bytes_since_checkpoint = 0
         self.checkpoints_seen += 1
         self._compact_where_due()
         return True
+
+    def _checkpoint_collection(self, slot: StoreSlot, lsn: int) -> None:
+        """Write one collection's snapshot, MANIFEST, index and columns as of ``lsn``."""
+        # heavy parts under the shared latch (searches go on), the swap under the exclusive
+        # one; the swap right after the MANIFEST is committed, so memory names what the disk
+        # does even if the index or columns save below fails
+        with slot.latch.read():
+            prepared = slot.store.prepare_checkpoint(lsn)
+        if prepared is not None:
+            with slot.latch.write():
+                slot.store.finish_checkpoint(prepared)
+        with slot.latch.read():
+            if slot.index is not None:
+                slot.index.save(lsn)
+            state = slot.columns.saved_state(slot.store, lsn)
+            if state is not None:
+                try:
+                    write_checksummed_map(
+                        slot.store.files.directory / COLUMNS_FILE, COLUMNS_MAGIC, state
+                    )
+                except BaseException:
+                    slot.columns.changed_since_save = True  # written again next time
+                    raise
+
+    def _durability_lost(self) -> bool:
+        """True once an fsync of the log or of a vector file failed (or a half log frame
+        could not be cut off): the handle must stop writing until it is reopened."""
+        if self.wal is not None and self.wal.broken is not None:
+            return True
+        return any(slot.store.vectors.broken is not None for slot in self.slots.values())
 
     def _seal(self) -> Path:
         """End the current log segment with a ``seal`` record for a checkpoint (naming the
@@ -1190,7 +1418,14 @@ class Engine:
                 store.n_rows, 1
             ):
                 log.info("compacting %r: %d of %d rows are dead", name, dead, store.n_rows)
-                compact_collection(self, name)
+                try:
+                    compact_collection(self, name)
+                except StorageError as error:
+                    if self.failure is not None:
+                        raise  # the swap failed half way: nothing more may run
+                    self.checkpoint_error = detached(error)
+                    log.warning("compaction of %r failed (tried again at the next "
+                                "checkpoint): %s", name, str(error))  # fmt: skip
 
     def compact(self, name: str) -> dict[str, Any]:
         self.refuse_in_transaction("compact()")
@@ -1202,7 +1437,7 @@ class Engine:
         validate_collection_name(name)
         self.refuse_in_transaction("create_collection()")
         with self.writing():
-            lowered = {existing.lower(): existing for existing in self.slots}
+            lowered = {existing.lower(): existing for existing in [*self.slots, *self.unavailable]}
             if name.lower() in lowered:
                 existing = lowered[name.lower()]
                 raise CollectionExistsError(
@@ -1216,66 +1451,108 @@ class Engine:
                     + "; use get_collection() or pass exist_ok=True"
                 )
             uid = uuid.uuid4().hex
-            temp = self.files.collections_dir / f".tmp-{uid}"
-            target = self.files.collections_dir / name
-            now = time.time()
-            try:
-                io.mkdir(temp, parents=True)
-                files = self.files.collection(temp.name)
-                VectorFile.create(
-                    files.vectors,
-                    config.dim,
-                    config.initial_capacity or self.config.initial_capacity,
-                )
-                Manifest(
-                    uid=uid,
-                    name=name,
-                    config=config.to_dict(),
-                    created_at=now,
-                    updated_at=now,
-                    checkpoint_lsn=self.last_lsn,
-                    snapshot=None,
-                    count=0,
-                ).commit(files.manifest)
-                fsync_dir(temp)
-                io.replace(temp, target)
-                fsync_dir(self.files.collections_dir)
-            except OSError as error:
-                io.rmtree(temp, ignore_errors=True)
-                raise os_error(error, f"create collection {name!r}") from error
-            except BaseException:
-                io.rmtree(temp, ignore_errors=True)
-                raise
-            store = CollectionStore(
-                self.files.collection(name), read_only=False, use_mmap=self.config.use_mmap
+            slot = self._materialize_collection(
+                name, uid, config.to_dict(), time.time(), checkpoint_lsn=self.last_lsn
             )
-            slot = StoreSlot(store, read_only=False, threads=self.config.thread_count)
-            self.slots[name] = slot
-            self.apply_search_defaults(slot)
             slot.start_background_work()
-            self.log_event({"op": "create", "name": name, "uid": uid})
+            # the configuration travels with the record, so replaying the log onto a backup
+            # older than this creation creates the collection again
+            self.log_event({"op": "create", "name": name, "uid": uid, "config": config.to_dict()})
             return slot
+
+    def _materialize_collection(
+        self,
+        name: str,
+        uid: str,
+        config: dict[str, Any],
+        created_at: float,
+        *,
+        checkpoint_lsn: int,
+    ) -> StoreSlot:
+        """Write a new, empty collection directory (in a temporary directory renamed into
+        place, so a crash leaves all or nothing) and load it; caller holds the writer lock.
+        ``checkpoint_lsn``: log records up to it do not concern the collection."""
+        collection_config = CollectionConfig.from_mapping(config)
+        temp = self.files.collections_dir / f".tmp-{uid}"
+        target = self.files.collections_dir / name
+        try:
+            io.mkdir(temp, parents=True)
+            files = self.files.collection(temp.name)
+            VectorFile.create(
+                files.vectors,
+                collection_config.dim,
+                collection_config.initial_capacity or self.config.initial_capacity,
+            )
+            Manifest(
+                uid=uid,
+                name=name,
+                config=collection_config.to_dict(),
+                created_at=created_at,
+                updated_at=created_at,
+                checkpoint_lsn=checkpoint_lsn,
+                snapshot=None,
+                count=0,
+            ).commit(files.manifest)
+            fsync_dir(temp)
+            io.replace(temp, target)
+            fsync_dir(self.files.collections_dir)
+        except OSError as error:
+            io.rmtree(temp, ignore_errors=True)
+            raise os_error(error, f"create collection {name!r}") from error
+        except BaseException:
+            io.rmtree(temp, ignore_errors=True)
+            raise
+        store = CollectionStore(
+            self.files.collection(name), read_only=False, use_mmap=self.config.use_mmap
+        )
+        try:
+            slot = StoreSlot(store, read_only=False, threads=self.config.thread_count)
+        except BaseException:
+            store.close()
+            raise
+        self.slots[name] = slot
+        self.apply_search_defaults(slot)
+        return slot
 
     def drop_collection(self, name: str) -> None:
         self.refuse_in_transaction("drop_collection()")
         with self.writing():
+            if name in self.unavailable and name not in self.slots:
+                # damaged files: what the user asks is to be rid of them (no uid to log)
+                moved = self._quarantine(name)
+                io.rmtree(moved, ignore_errors=True)
+                return
             slot = self.slot(name)
-            if slot.index is not None:
-                slot.index.stop()  # before the latch: the indexer may be waiting for it
-            with slot.latch.write():
-                slot.dropped = True
-                del self.slots[name]
-                slot.close()
-                graveyard = self.files.collections_dir / f".dropped-{slot.store.manifest.uid}"
-                try:
-                    io.replace(slot.store.files.directory, graveyard)
-                    fsync_dir(self.files.collections_dir)
-                except OSError as error:
-                    self.failure = os_error(error, f"drop collection {name!r}")
-                    raise self.failure from error
-                io.rmtree(graveyard, ignore_errors=True)
+            self._remove_collection(slot)
             self.unlogged.discard(slot.uid)
             self.log_event({"op": "drop", "name": name, "uid": slot.uid})
+
+    def _remove_collection(self, slot: StoreSlot) -> None:
+        """Forget a collection and delete its directory (renamed away first, so a crash
+        leaves it whole or gone); caller holds the writer lock."""
+        if slot.index is not None:
+            slot.index.stop()  # before the latch: the indexer may be waiting for it
+        graveyard = self.files.collections_dir / f".dropped-{slot.uid}"
+        with slot.latch.write():
+            try:
+                # renamed away before it is closed (POSIX keeps the open files working),
+                # so a failure leaves the collection as it was
+                io.replace(slot.store.files.directory, graveyard)
+            except OSError as error:
+                if slot.index is not None:
+                    slot.index.start()
+                raise os_error(error, f"drop collection {slot.name!r}") from error
+            slot.dropped = True
+            if self.slots.get(slot.name) is slot:
+                del self.slots[slot.name]
+            slot.close()
+            try:
+                fsync_dir(self.files.collections_dir)
+            except OSError as error:
+                # the drop stands; whether its rename is on disk is unknown: write no more
+                # until reopened
+                self.write_failure = detached(os_error(error, f"drop collection {slot.name!r}"))
+            io.rmtree(graveyard, ignore_errors=True)
 
     # ----------------------------------------------------------------- integrity
     def check(self, *, repair: bool = False) -> list[Problem]:
@@ -1291,6 +1568,11 @@ class Engine:
             )  # fmt: skip
         except (CorruptionError, OSError) as error:
             problems.append(Problem(str(self.files.meta), 0, str(error)))
+        problems.extend(self._check_idempotency(repair=repair))
+        problems.extend(self._check_unavailable(repair=repair))
+        from vectordb.lifecycle.backup import unfinished_backups
+
+        problems.extend(unfinished_backups(self.root, repair=repair and not self.read_only))
         for slot in list(self.slots.values()):
             store = slot.store
             with slot.latch.read():
@@ -1320,10 +1602,65 @@ class Engine:
         problems.extend(self._check_log())
         return problems
 
+    def _check_idempotency(self, *, repair: bool) -> list[Problem]:
+        """A damaged IDEMPOTENCY file; ``repair`` writes it again from the keys the log
+        holds (keys older than the log are forgotten: a retry of such a write would be
+        applied again)."""
+        path = self.files.idempotency
+        try:
+            IdempotencyKeys(self.config.idempotency_window).load(path)
+            return []
+        except CorruptionError as error:
+            message = str(error)
+        if repair and not self.read_only:
+            with self.writing():
+                self.idempotency.save(path, self.last_lsn)
+                self.idempotency_damage = None
+            message += "; repaired: written again from the keys in the log (older ones are lost)"
+        return [Problem(str(path), None, message)]
+
+    def _check_unavailable(self, *, repair: bool) -> list[Problem]:
+        """Collections whose files did not load; ``repair`` moves each directory to
+        ``<db>/quarantine/<name>-<time>/``, so the name is free and nothing is deleted."""
+        problems = []
+        for name, error in sorted(self.unavailable.items()):
+            message = f"collection {name!r} is unavailable: {error}"
+            if repair and not self.read_only:
+                with self.writing():
+                    moved = self._quarantine(name)
+                message += f"; repaired: moved to {moved} (restore the collection from a backup)"
+            problems.append(Problem(error.path or str(self.files.collection(name).directory),
+                                    error.offset, message))  # fmt: skip
+        return problems
+
+    def _quarantine(self, name: str) -> Path:
+        """Move a damaged collection's directory out of the database (writer lock held)."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = self.files.quarantine_dir / f"{name}-{stamp}"
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = self.files.quarantine_dir / f"{name}-{stamp}-{suffix}"
+        try:
+            io.mkdir(self.files.quarantine_dir, exist_ok=True)
+            io.rename(self.files.collection(name).directory, target)
+            io.fsync_dir(self.files.collections_dir)
+            io.fsync_dir(self.files.quarantine_dir)
+        except OSError as error:
+            raise os_error(error, f"move damaged collection {name!r} to {target}") from error
+        self.unavailable.pop(name, None)
+        log.warning("damaged collection %r moved to %s", name, target)
+        return target
+
     def _check_log(self) -> list[Problem]:
         """Read the whole log. A partial last frame counts as damage only when this process
         holds the writer lock (otherwise another process may be appending it right now)."""
-        if not self.read_only and self.db_lock is not None and self.failure is None:
+        if (
+            not self.read_only
+            and self.db_lock is not None
+            and self.failure is None
+            and self.write_failure is None
+        ):
             with self.writer_mutex.hold():
                 outermost = self._write_depth == 0
                 # taken only if free now; catching up under it cuts a crashed writer's tail
@@ -1336,14 +1673,25 @@ class Engine:
         return self._scan_log(judge_tail=False)
 
     def _scan_log(self, *, judge_tail: bool) -> list[Problem]:
-        covered = [_disk_checkpoint_lsn(slot) for slot in self.slots.values()]
-        needed_from = min(covered) + 1 if covered else None
-        scan = WalScan(self.files)
-        try:
-            for _ in scan.records(needed_from=needed_from):
-                pass
-        except CorruptionError as error:
-            return [Problem(error.path or "", error.offset, str(error))]
+        for attempt in range(_RELOAD_ATTEMPTS):
+            covered = [_disk_checkpoint_lsn(slot) for slot in self.slots.values()]
+            needed_from = min(covered) + 1 if covered else None
+            scan = WalScan(self.files)
+            try:
+                for _ in scan.records(needed_from=needed_from):
+                    pass
+                break
+            except (CorruptionError, StorageError) as error:
+                # without the writer lock, another process's checkpoint may delete a
+                # segment between the listing and the read: look again at the new log
+                if (
+                    not judge_tail
+                    and attempt < _RELOAD_ATTEMPTS - 1
+                    and self.files.segments() != scan.segments
+                ):
+                    continue
+                path = getattr(error, "path", None) or getattr(error, "filename", None) or ""
+                return [Problem(str(path), getattr(error, "offset", None), str(error))]
         torn = scan.torn
         if torn is not None and judge_tail:
             # the lock holder has cut any torn tail when it caught up: one now is damage
@@ -1383,7 +1731,7 @@ class Engine:
                 self.db_lock.abandon()
             return
         try:
-            if not self.read_only and self.failure is None:
+            if not self.read_only and self.failure is None and self.write_failure is None:
                 self._checkpoint_at_close()
         except LockTimeoutError as error:
             # another process held the writer lock all along: this one's writes are in the
@@ -1428,10 +1776,19 @@ class Engine:
         for slot in self.slots.values():
             slot.close()
         self.slots = {}
+        self.unavailable = {}
         lock = self.db_lock
         if lock is not None and not keep_lock_file:
             lock.close()
             self.db_lock = None
+
+
+def _without_traceback(error: CorruptionError) -> CorruptionError:
+    """``error``, to keep (an unavailable collection's reason): its traceback, cause and
+    context dropped, since their frames may hold the memory map of a file."""
+    error.__traceback__ = None
+    error.__cause__ = error.__context__ = None
+    return error
 
 
 def _restore_columns(columns: Any, store: CollectionStore) -> None:

@@ -167,3 +167,19 @@ class CorruptionError(VectorDBError):
 
 class UnsupportedFormatError(CorruptionError):
     """A file was written by a newer format version, or is not a vectordb file at all."""
+
+
+class LogGapError(CorruptionError):
+    """Log records the state depends on are missing (a deleted or unarchived segment);
+    ``first_missing_lsn`` is the first of them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        first_missing_lsn: int,
+        path: str | os.PathLike[str] | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message, path=path, offset=offset)
+        self.first_missing_lsn = first_missing_lsn

@@ -135,3 +135,12 @@ class CollectionInfo:
     """Rows that held deleted or replaced records: reclaimed by :meth:`Collection.compact`."""
     dead_bytes: int = 0
     """Vector bytes of ``dead_rows``."""
+    problem: str | None = None
+    """Why the collection cannot be used (its files are damaged), or None. An unavailable
+    collection is listed with zero counts; using it raises ``CorruptionError``, and
+    ``Database.check(repair=True)`` moves it to ``quarantine/``."""
+
+    @property
+    def available(self) -> bool:
+        """False when the collection's files are damaged (see ``problem``)."""
+        return self.problem is None

@@ -248,3 +248,83 @@ def test_read_only_open_takes_no_lock_and_writes_nothing(tmp_path: Path) -> None
         assert reader.get_collection("docs").search(_vectors(3)[1], k=1)[0].id == "b"
     after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in path.rglob("*")}
     assert after == before  # no file created, changed or removed
+
+
+def test_a_reader_that_fell_behind_never_waits_for_a_writer(tmp_path: Path) -> None:
+    """Readers never wait for writers (SQLite's WAL-mode promise): a process idle while
+    another checkpointed three times (so the segments it needs are gone) reloads from the
+    published checkpoint files, without the writer lock the other process holds."""
+    path = tmp_path / "db"
+    with vectordb.open(path, config={"lock_timeout": 1}) as db:
+        docs = db.create_collection("docs", dim=4, metric="euclidean")
+        docs.add(_vectors(3), ids=["a", "b", "c"])
+        engine = db._engine
+        script = textwrap.dedent(f"""
+            import time
+            import numpy as np
+            import vectordb
+            db = vectordb.open({str(path)!r})
+            docs = db.get_collection("docs")
+            for i in range(3):
+                docs.add(np.full((1, 4), float(i)), ids=[f"two{{i}}"])
+                db.checkpoint()
+            docs.delete(["a"])
+            with db.transaction():
+                docs.add(np.full((1, 4), 9.0), ids=["held"])
+                print("holding", flush=True)
+                time.sleep(60)
+        """)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "holding"
+            hits = docs.search(np.full(4, 1.0, np.float32), k=1)  # no LockTimeoutError
+            assert hits[0].id == "two1"
+            assert engine.reloads == 1
+            assert sorted(docs.ids()) == ["b", "c", "two0", "two1", "two2"]
+            assert docs.get("held") is None  # not committed
+            with pytest.raises(vectordb.LockTimeoutError):
+                docs.add(_vectors(1), ids=["mine"])  # writers do wait (for lock_timeout)
+        finally:
+            holder.kill()
+            holder.communicate()
+        docs.add(_vectors(1), ids=["mine"])  # the killed holder's lock is free again
+    with vectordb.open(path) as db:
+        assert sorted(db.get_collection("docs").ids()) == ["b", "c", "mine", "two0", "two1", "two2"]
+
+
+def test_check_during_another_process_checkpoint_looks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check() lists the log segments, then reads them; a checkpoint in another process in
+    between deletes segments it listed. It used to raise StorageError; it looks again."""
+    import vectordb.engine as engine_module
+
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=4)
+        docs.add(_vectors(3), ids=["a", "b", "c"])
+        db.checkpoint()
+        docs.add(_vectors(1, 1), ids=["d"])
+    original = engine_module.WalScan.__init__
+    interleaved: list[int] = []
+
+    def listed_then_checkpointed(scan: object, files: object) -> None:
+        original(scan, files)  # type: ignore[arg-type]
+        if not interleaved:  # the first listing: another process checkpoints twice now
+            interleaved.append(1)
+            _other(path, """
+                docs = db.get_collection("docs")
+                for i in range(2):
+                    docs.add(np.ones((1, 4)) * (i + 1), ids=[f"x{i}"])
+                    db.checkpoint()
+            """)  # fmt: skip
+
+    with vectordb.open(path, read_only=True) as db:  # no writer lock: the race is possible
+        monkeypatch.setattr(engine_module.WalScan, "__init__", listed_then_checkpointed)
+        assert db.check() == []
+        assert interleaved == [1]
+        monkeypatch.undo()
+        assert sorted(db.get_collection("docs").ids()) == ["a", "b", "c", "d", "x0", "x1"]

@@ -38,6 +38,7 @@ import pytest
 import xxhash
 
 import vectordb
+from vectordb.storage.headers import FORMAT_VERSION
 
 from .writer_process import apply_op, parse_output
 
@@ -494,8 +495,19 @@ DAMAGE = [
 ]
 
 
+def _unavailable_error(path: Path, *, read_only: bool) -> vectordb.CorruptionError:
+    """Open ``path`` (the rest of the database opens) and return the error the damaged
+    collection ``c`` raises on use; it is listed as unavailable meanwhile."""
+    with vectordb.open(path, read_only=read_only) as db:
+        info = {c.name: c for c in db.list_collections()}["c"]
+        assert not info.available and info.problem
+        with pytest.raises(vectordb.CorruptionError) as caught:
+            db.get_collection("c")
+        return caught.value
+
+
 @pytest.mark.parametrize(("name", "how", "where"), DAMAGE)
-def test_damaged_collection_file_is_corruption_at_open(
+def test_damaged_collection_file_is_corruption_on_use(
     ckpt: Template, tmp_path: Path, name: str, how: str, where: int
 ) -> None:
     db_path = _clone(ckpt, tmp_path / "db")
@@ -510,18 +522,25 @@ def test_damaged_collection_file_is_corruption_at_open(
     else:
         target.unlink()
     before = _files(db_path)
+    collection_files = {k: v for k, v in before.items() if k.startswith("collections/")}
     for read_only in (True, False):
-        error = _open_error(db_path, read_only=read_only)
+        error = _unavailable_error(db_path, read_only=read_only)
         assert _same_file(error.path, target), (error.path, error)
-        assert _files(db_path) == before, "the failed open changed files"
-    target.write_bytes(original)  # repaired: the failed opens left nothing behind, no lock
+        after = _files(db_path)
+        if read_only:
+            assert after == before, "a read-only open changed files"
+        # nothing of the damaged collection is touched, and the log keeps its records
+        assert {k: v for k, v in after.items() if k.startswith("collections/")} == (
+            collection_files
+        )
+    target.write_bytes(original)  # repaired: every record comes back from the log
     assert _state(db_path, read_only=False) == ckpt.expected(N)
 
 
 def test_missing_manifest_is_corruption_naming_the_collection(ckpt: Template, tmp_path: Path):
     db_path = _clone(ckpt, tmp_path / "db")
     (db_path / "collections" / "c" / "MANIFEST").unlink()
-    error = _open_error(db_path, read_only=False)
+    error = _unavailable_error(db_path, read_only=False)
     assert _same_file(error.path, db_path / "collections" / "c")
     assert "MANIFEST" in str(error)
 
@@ -542,8 +561,8 @@ def test_newer_format_version_is_refused(ckpt: Template, tmp_path: Path, name: s
     db_path = _clone(ckpt, tmp_path / "db")
     target = _format_file(db_path, name)
     data = bytearray(target.read_bytes())
-    assert struct.unpack_from("<I", data, 8)[0] == 1
-    struct.pack_into("<I", data, 8, 2)
+    assert struct.unpack_from("<I", data, 8)[0] == FORMAT_VERSION
+    struct.pack_into("<I", data, 8, FORMAT_VERSION + 1)
     target.write_bytes(bytes(data))
     before = _files(db_path)
     for read_only in (True, False):

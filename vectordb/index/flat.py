@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import threading
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Literal
 
@@ -120,18 +121,19 @@ def filtered_kernels_ready() -> bool:
     return _filtered_kernels is not None
 
 
-def warm_up_in_background() -> None:
-    """Start loading the kernels in a daemon thread (once per process)."""
+def warm_up_in_background(*more: Callable[[], object]) -> None:
+    """Start loading the kernels (and ``more`` loaders of other layers' kernels) in a daemon
+    thread (once per process)."""
     global _warm_thread
     if _kernels is not None or _warm_thread is not None or os.environ.get("VECTORDB_NO_WARMUP"):
         return
 
     def warm() -> None:
-        try:
-            load_kernels()
-            load_filtered_kernels()
-        except Exception:
-            pass
+        for load in (load_kernels, load_filtered_kernels, *more):
+            try:
+                load()
+            except Exception:
+                pass
 
     _warm_thread = threading.Thread(target=warm, name="vectordb-jit-warmup", daemon=True)
     _warm_thread.start()

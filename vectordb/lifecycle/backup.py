@@ -16,25 +16,40 @@ written to ``<dest>.partial-<pid>`` and renamed to ``dest`` when complete, with
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import glob
 import json
+import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import xxhash
 
-from vectordb.errors import InvalidArgumentError, StorageError
+from vectordb.errors import InvalidArgumentError, LogGapError, StorageError
+from vectordb.results import Problem
 from vectordb.storage import io
 from vectordb.storage.atomic import atomic_write_bytes, os_error
 
 if TYPE_CHECKING:
     from vectordb.engine import Engine
 
-__all__ = ["BACKUP_MANIFEST", "backup_database", "restore_database", "verify_backup"]
+__all__ = [
+    "BACKUP_MANIFEST",
+    "backup_database",
+    "restore_database",
+    "unfinished_backups",
+    "verify_backup",
+]
+
+log = logging.getLogger("vectordb")
 
 BACKUP_MANIFEST = "backup.json"
+#: ``<db>/BACKUP-<pid>-<tag>``: a backup is writing the copy the file names
+BACKUP_MARKER_PREFIX = "BACKUP-"
 _VECTOR_HEADER = 4096
 _CHUNK = 8 * 1024 * 1024
 
@@ -80,9 +95,12 @@ def backup_database(
                 files.append((index_dir / "INDEX", None))
                 files.extend((path, None) for path in sorted(index_dir.glob("*.bin")))
             plan.append((name, files))
-    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     try:
-        io.rmtree(partial, ignore_errors=True)
+        partial = _start_partial(dest, root)
+    except BaseException:
+        _resume_checkpoints(engine)
+        raise
+    try:
         io.mkdir(partial / "wal", parents=True)
         io.mkdir(partial / "collections")
         copied: dict[str, dict[str, Any]] = {}
@@ -96,10 +114,10 @@ def backup_database(
                 io.mkdir(target.parent, parents=True, exist_ok=True)
                 copied[str(relative)] = _copy(source, target, length)
     except OSError as error:
-        io.rmtree(partial, ignore_errors=True)
+        _abandon_partial(partial, root)
         raise os_error(error, f"back up {root} to {dest}") from error
     except BaseException:
-        io.rmtree(partial, ignore_errors=True)
+        _abandon_partial(partial, root)
         raise
     finally:
         _resume_checkpoints(engine)
@@ -118,8 +136,9 @@ def backup_database(
         atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
         _publish(partial, dest, files_synced=True)
     except OSError as error:
-        io.rmtree(partial, ignore_errors=True)
+        _abandon_partial(partial, root)
         raise os_error(error, f"finish backup {dest}") from error
+    _abandon_partial(partial, root)  # only its marker is left
     return manifest
 
 
@@ -148,9 +167,8 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
             f"the log archive {archive} lacks records after LSN {base_lsn} (the base backup's); "
             "take a full backup"
         )
-    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
+    partial = _start_partial(dest, engine.root)
     try:
-        io.rmtree(partial, ignore_errors=True)
         io.mkdir(partial / "wal", parents=True)
         copied = {
             f"wal/{path.name}": _copy(path, partial / "wal" / path.name, None)
@@ -171,8 +189,12 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
         atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
         _publish(partial, dest, files_synced=True)
     except OSError as error:
-        io.rmtree(partial, ignore_errors=True)
+        _abandon_partial(partial, engine.root)
         raise os_error(error, f"incremental backup to {dest}") from error
+    except BaseException:
+        _abandon_partial(partial, engine.root)
+        raise
+    _abandon_partial(partial, engine.root)  # only its marker is left
     return manifest
 
 
@@ -197,6 +219,80 @@ def segments_after(directory: Path, lsn: int) -> list[tuple[int, Path]]:
         if following is None or following - 1 > lsn:
             keep.append((first, path))
     return keep
+
+
+def _start_partial(dest: Path, root: Path | None) -> Path:
+    """The directory a backup (of the database ``root``) or a restore (``root`` None) writes
+    before it is renamed to ``dest``: ``<dest>.partial-<pid>``. Copies left by a backup or
+    restore to the same destination whose process is gone (killed) are deleted first. A
+    backup also leaves a marker in the database (``<root>/BACKUP-<pid>-<tag>``, naming the
+    directory) until it ends, so ``check()`` can report a killed backup's leftovers."""
+    for leftover in dest.parent.glob(f"{glob.escape(dest.name)}.partial-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and _process_gone(int(pid)):
+            log.warning("deleting %s, left by a backup or restore that did not finish", leftover)
+            io.rmtree(leftover, ignore_errors=True)
+            if root is not None:
+                io.unlink(_marker(root, leftover, int(pid)), missing_ok=True)
+    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
+    if root is not None:
+        marker = _marker(root, partial, os.getpid())
+        note = {"partial": str(partial), "dest": str(dest)}
+        atomic_write_bytes(marker, json.dumps(note).encode())
+    io.rmtree(partial, ignore_errors=True)
+    return partial
+
+
+def _abandon_partial(partial: Path, root: Path | None) -> None:
+    """Delete what is left of ``partial`` (nothing once published) and its marker."""
+    io.rmtree(partial, ignore_errors=True)
+    if root is not None:
+        with contextlib.suppress(OSError):
+            io.unlink(_marker(root, partial, os.getpid()))
+
+
+def _marker(root: Path, partial: Path, pid: int) -> Path:
+    tag = xxhash.xxh3_64_hexdigest(str(partial).encode())[:8]
+    return root / f"{BACKUP_MARKER_PREFIX}{pid}-{tag}"
+
+
+def _process_gone(pid: int) -> bool:
+    """True only if no process ``pid`` exists (never for this one; on Windows, where no
+    cheap and harmless check exists, never)."""
+    if pid == os.getpid() or sys.platform == "win32":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists (another user's)
+    return False
+
+
+def unfinished_backups(root: Path, *, repair: bool) -> list[Problem]:
+    """Leftovers of backups of ``root`` whose process was killed: each copy it was writing
+    (``repair`` deletes them and their markers)."""
+    problems = []
+    for marker in sorted(root.glob(f"{BACKUP_MARKER_PREFIX}*")):
+        pid = marker.name[len(BACKUP_MARKER_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not _process_gone(int(pid)):
+            continue  # running now (or not ours to judge)
+        try:
+            partial = Path(json.loads(marker.read_text())["partial"])
+        except (OSError, ValueError, KeyError, TypeError):
+            partial = marker
+        message = (f"a backup by process {pid} did not finish (the process is gone); its "
+                   f"unfinished copy {partial} is left over")  # fmt: skip
+        if repair:
+            io.rmtree(partial, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                io.unlink(marker)
+            message += "; repaired: deleted"
+        else:
+            message += "; check(repair=True) or the next backup to it deletes it"
+        problems.append(Problem(str(partial), None, message))
+    return problems
 
 
 def _publish(partial: Path, dest: Path, *, files_synced: bool) -> None:
@@ -304,9 +400,8 @@ def restore_database(
             "from an older full backup"
         )
     _check_destination(dest)
-    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
+    partial = _start_partial(dest, None)
     try:
-        io.rmtree(partial, ignore_errors=True)
         io.copy_tree(chain[0], partial, skip=[BACKUP_MANIFEST])
         wal = partial / "wal"
         io.mkdir(wal, exist_ok=True)
@@ -319,6 +414,7 @@ def restore_database(
                 if not (wal / path.name).exists():
                     io.copy_file(path, wal / path.name)
         restored_lsn = _cut_log(partial, full_lsn, until)
+        _recover_restored(partial)
         _publish(partial, dest, files_synced=False)
     except OSError as error:
         io.rmtree(partial, ignore_errors=True)
@@ -329,6 +425,17 @@ def restore_database(
     result = dict(read_manifest(backup))
     result["restored_lsn"] = restored_lsn
     return result
+
+
+def _recover_restored(root: Path) -> None:
+    """Open the restored copy once for writing: the log is replayed onto the backup's files
+    (collections created, dropped and compacted since are created, dropped and compacted
+    again) and checkpointed, so what is published opens as it is, read-only too."""
+    from vectordb.config import DatabaseConfig
+    from vectordb.engine import Engine
+
+    engine = Engine.acquire(root, read_only=False, config=DatabaseConfig())
+    engine.release()
 
 
 def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime | None) -> int:
@@ -358,21 +465,37 @@ def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime |
     last = full_lsn
     scan = WalScan(files)
     cut: tuple[Path, int] | None = None
-    for record in scan.records(after_lsn=full_lsn, needed_from=full_lsn + 1):
-        if deadline is not None:
-            stamp = record.payload.get("t")
-            if stamp is None:
-                raise InvalidArgumentError(
-                    f"log record {record.lsn} carries no commit time (written by an older "
-                    "vectordb): restore until an LSN instead"
-                )
-            past = stamp > deadline
-        else:
-            past = until_lsn is not None and record.lsn > until_lsn
-        if past:
-            cut = (record.segment, record.offset)
-            break
-        last = record.lsn
+    try:
+        for record in scan.records(after_lsn=full_lsn, needed_from=full_lsn + 1):
+            if deadline is not None:
+                stamp = record.payload.get("t")
+                if stamp is None:
+                    raise InvalidArgumentError(
+                        f"log record {record.lsn} carries no commit time (written by an older "
+                        "vectordb): restore until an LSN instead"
+                    )
+                past = stamp > deadline
+            else:
+                past = until_lsn is not None and record.lsn > until_lsn
+            if past:
+                cut = (record.segment, record.offset)
+                break
+            last = record.lsn
+    except LogGapError as error:
+        if until_lsn is not None and error.first_missing_lsn > until_lsn:
+            # every record wanted is here: the log simply ends before the gap
+            gap_at = Path(error.path or "").name
+            for _first, path in files.segments():
+                if path.name >= gap_at:
+                    io.unlink(path)
+            return last
+        raise LogGapError(
+            f"cannot restore past LSN {error.first_missing_lsn - 1}: the log records from LSN "
+            f"{error.first_missing_lsn} on are in none of the given directories (pass the "
+            "database's wal_archive and its wal/ directory, or restore with until= before it)",
+            first_missing_lsn=error.first_missing_lsn,
+            path=error.path,
+        ) from error
     if cut is not None:
         segment, offset = cut
         io.truncate_file(segment, offset)

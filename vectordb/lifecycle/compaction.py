@@ -24,23 +24,33 @@ compaction, and searches are exact until it has.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vectordb.errors import StorageError
+from vectordb.filters.columns import COLUMNS_FILE
 from vectordb.storage import io
-from vectordb.storage.atomic import os_error
+from vectordb.storage.atomic import detached, os_error
+from vectordb.storage.checksummed import write_checksummed_map
+from vectordb.storage.headers import COLUMNS_MAGIC
 from vectordb.storage.layout import CollectionFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.snapshot import Snapshot, write_snapshot
 from vectordb.storage.vector_file import HEADER_BYTES
 
 if TYPE_CHECKING:
-    from vectordb.engine import Engine
+    from vectordb.engine import Engine, StoreSlot
 
-__all__ = ["COMPACT_PREFIX", "OLD_PREFIX", "compact_collection", "recover_interrupted"]
+__all__ = [
+    "COMPACT_PREFIX",
+    "OLD_PREFIX",
+    "compact_collection",
+    "recover_interrupted",
+    "rewrite_compacted",
+]
 
 COMPACT_PREFIX = ".compact-"
 OLD_PREFIX = ".old-"
@@ -56,21 +66,23 @@ def compact_collection(engine: Engine, name: str) -> dict[str, Any]:
     try:
         if not engine.checkpoint_locked():
             raise StorageError("a backup is copying the database; compact after it has finished")
-        result = _compact_checkpointed(engine, name)
-        try:
-            # other processes reopen the collection when they replay this record (or, if a
-            # crash keeps it out of the log, when their next write sees the new vector file)
-            engine.log_event({"op": "compacted", "name": name, "uid": engine.slot(name).uid})
-        except BaseException as error:
-            engine.failure = error
-            raise
+        result = rewrite_compacted(engine, engine.slot(name))
+        # other processes reopen the collection when they replay this record (or, if a
+        # crash keeps it out of the log, when their next write sees the new vector file);
+        # a restore repeats the compaction where the record stands in the log
+        engine.log_event({"op": "compacted", "name": name, "uid": engine.slot(name).uid})
         return result
     finally:
         engine._compacting = False
 
 
-def _compact_checkpointed(engine: Engine, name: str) -> dict[str, Any]:
-    slot = engine.slot(name)
+def rewrite_compacted(
+    engine: Engine, slot: StoreSlot, *, start_background: bool = True
+) -> dict[str, Any]:
+    """Steps 2-4 for a collection whose files hold exactly its in-memory state (just
+    checkpointed); also how recovery repeats a logged compaction on a restored backup
+    (``start_background=False``: the open starts the indexer when it is done)."""
+    name = slot.name
     store = slot.store
     n = store.n_rows
     live_rows = np.flatnonzero(store.live[:n]).astype(np.int64)
@@ -79,34 +91,79 @@ def _compact_checkpointed(engine: Engine, name: str) -> dict[str, Any]:
     target = collections_dir / f"{COMPACT_PREFIX}{name}"
     old = collections_dir / f"{OLD_PREFIX}{name}"
     io.rmtree(target, ignore_errors=True)
+    # columns are derived and rebuilt for the packed rows; the fields declared with
+    # create_index() are carried over (columns.bin), so they stay declared
+    declared = sorted(slot.columns.declared)
     try:
         io.mkdir(target)
-        _write_compacted(store, live_rows, target)
+        _write_compacted(store, live_rows, target, declared)
     except OSError as error:
         io.rmtree(target, ignore_errors=True)
         raise os_error(error, f"compact collection {name!r}") from error
     except BaseException:
         io.rmtree(target, ignore_errors=True)
         raise
-    # swap: the store's files close first (their mmap and descriptors point at the old ones)
+    # swap the directories. The store stays open across the renames (POSIX keeps open files
+    # and mappings working), so a failed rename leaves the collection exactly as it was;
+    # Windows cannot rename a directory whose files are open, so there it closes first
     if slot.index is not None:
         slot.index.stop()
+    files = engine.files.collection(name)
+    close_first = sys.platform == "win32"
+    durable = True
+
+    def keep_old(where: CollectionFiles) -> None:
+        """A rename failed: the collection goes on from its old files (at ``where``)."""
+        if close_first:
+            _reopen(engine, slot, where, start_background)
+        elif start_background:
+            slot.start_background_work()
+
     with slot.latch.write():
-        slot.close()
+        if close_first:
+            slot.close()
         try:
-            io.rename(store.files.directory, old)
-            io.rename(target, store.files.directory)
+            io.rename(files.directory, old)
+        except OSError as error:  # nothing changed
+            io.rmtree(target, ignore_errors=True)
+            keep_old(files)
+            raise os_error(error, f"swap compacted collection {name!r}") from error
+        try:
+            io.rename(target, files.directory)
+        except OSError as error:
+            try:
+                io.rename(old, files.directory)  # undo the first rename
+            except OSError as undo_error:
+                # the old files are whole under .old-<name>: reads go on from them, writes
+                # wait for a reopen (which finds .old-<name> beside a complete
+                # .compact-<name> and finishes the swap)
+                message = f"undo the swap of compacted collection {name!r}"
+                engine.write_failure = detached(os_error(undo_error, message))
+                keep_old(CollectionFiles(old))
+                raise os_error(error, f"swap compacted collection {name!r}") from error
+            io.rmtree(target, ignore_errors=True)
+            keep_old(files)
+            raise os_error(error, f"swap compacted collection {name!r}") from error
+        try:
             io.fsync_dir(collections_dir)
         except OSError as error:
-            engine.failure = os_error(error, f"swap compacted collection {name!r}")
-            raise engine.failure from error
+            # the swap stands, but whether it is on disk is unknown (an fsync is never
+            # retried): finish it in memory, write no more until reopened (recovery
+            # completes or undoes the swap from what the disk holds)
+            message = f"fsync the swap of compacted collection {name!r}"
+            engine.write_failure = detached(os_error(error, message))
+            durable = False
+        if not close_first:
+            slot.close()
         io.rmtree(old, ignore_errors=True)
-        try:
-            slot.reopen(engine.files.collection(name), use_mmap=engine.config.use_mmap)
-        except BaseException as error:  # memory no longer matches the files: reopen the db
-            engine.failure = error
-            raise
-    slot.start_background_work()
+        _reopen(engine, slot, files, start_background=False)
+        for path in declared:  # built now, saved by the next checkpoint
+            slot.columns.column(slot.store, path)
+    if start_background:
+        slot.start_background_work()
+    if not durable:
+        assert engine.write_failure is not None
+        raise detached(engine.write_failure)  # a copy: the kept one stays without traceback
     return {
         "rows_before": n,
         "rows_after": len(live_rows),
@@ -115,7 +172,26 @@ def _compact_checkpointed(engine: Engine, name: str) -> dict[str, Any]:
     }
 
 
-def _write_compacted(store: Any, live_rows: np.ndarray, target: Path) -> None:
+def _reopen(
+    engine: Engine, slot: StoreSlot, files: CollectionFiles, start_background: bool
+) -> None:
+    """Load the collection from ``files`` again (caller holds its exclusive latch, the store
+    is closed); tried twice, then the engine stops: memory would not match the files."""
+    for attempt in range(2):
+        try:
+            slot.reopen(files, use_mmap=engine.config.use_mmap)
+            break
+        except BaseException as error:
+            if attempt == 1 or not isinstance(error, (OSError, StorageError)):
+                engine.failure = detached(error)
+                raise
+    if start_background:
+        slot.start_background_work()
+
+
+def _write_compacted(
+    store: Any, live_rows: np.ndarray, target: Path, declared: list[tuple[str, ...]]
+) -> None:
     files = CollectionFiles(target)
     count = len(live_rows)
     row_bytes = store.vectors.row_bytes
@@ -152,6 +228,11 @@ def _write_compacted(store: Any, live_rows: np.ndarray, target: Path) -> None:
         path = files.snapshot(lsn)
         write_snapshot(path, snapshot)
         snapshot_name = path.name
+    if declared:
+        write_checksummed_map(target / COLUMNS_FILE, COLUMNS_MAGIC, {
+            "lsn": lsn, "n_rows": count, "declared": [".".join(path) for path in declared],
+            "fields": {}, "arrays": {},
+        })  # fmt: skip
     manifest = store.manifest
     Manifest(
         uid=manifest.uid,

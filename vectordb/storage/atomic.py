@@ -22,7 +22,14 @@ from vectordb.storage import io
 from vectordb.storage.io import fsync as fsync_fd
 from vectordb.storage.io import fsync_dir, reserve_space
 
-__all__ = ["atomic_write_bytes", "fsync_dir", "fsync_fd", "os_error", "reserve_space"]
+__all__ = [
+    "atomic_write_bytes",
+    "detached",
+    "fsync_dir",
+    "fsync_fd",
+    "os_error",
+    "reserve_space",
+]
 
 
 def os_error(error: OSError, action: str) -> StorageError:
@@ -33,6 +40,15 @@ def os_error(error: OSError, action: str) -> StorageError:
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return StorageFullError(f"disk full while trying to {action}: {error}; free some space")
     return StorageError(f"could not {action}: {error}")
+
+
+def detached(error: BaseException) -> StorageError:
+    """An error to keep for later messages (a dead handle's reason, ``health()``): the same
+    words, without the traceback, cause or context, whose frames may hold numpy views of a
+    memory map and so keep a file (even a deleted one) open for the handle's life."""
+    if isinstance(error, StorageError):
+        return type(error)(str(error))
+    return StorageError(f"{type(error).__name__}: {error}")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -14,7 +14,8 @@ from vectordb.errors import CorruptionError, UnsupportedFormatError
 
 __all__ = ["FORMAT_VERSION", "HEADER", "pack_header", "unpack_header"]
 
-FORMAT_VERSION = 1
+#: 2: ``create`` log records carry the collection's configuration (storage/migrations.py)
+FORMAT_VERSION = 2
 HEADER = struct.Struct("<8sII")
 
 DATABASE_MAGIC = b"VECTORDB"

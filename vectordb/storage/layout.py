@@ -9,6 +9,7 @@
 <db>/collections/<name>/MANIFEST        the collection's committed state (atomic replace)
 <db>/collections/<name>/vectors.bin     mmap'd fixed-width rows
 <db>/collections/<name>/snapshot-<lsn:012d>.bin   ids, metadata, checksums as of the checkpoint
+<db>/quarantine/<name>-<time>/          a damaged collection moved aside by check(repair=True)
 ```
 """
 
@@ -34,6 +35,7 @@ class DatabaseFiles:
         self.idempotency = root / "IDEMPOTENCY"
         self.wal_dir = root / "wal"
         self.collections_dir = root / "collections"
+        self.quarantine_dir = root / "quarantine"
 
     def collection(self, name: str) -> CollectionFiles:
         return CollectionFiles(self.collections_dir / name)

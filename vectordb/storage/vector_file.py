@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from vectordb.errors import CorruptionError
 from vectordb.storage import io
-from vectordb.storage.atomic import os_error
+from vectordb.storage.atomic import detached, os_error
 from vectordb.storage.headers import HEADER, VECTORS_MAGIC, pack_header, unpack_header
 
 __all__ = ["VectorFile"]
@@ -109,6 +109,13 @@ class VectorFile:
                 f"says dim={self.dim} float32",
                 path=self.path,
                 offset=HEADER.size,
+            )
+        size = os.fstat(self._fd).st_size
+        if size < HEADER_BYTES:  # rows start after the whole header page, which is mapped
+            raise CorruptionError(
+                f"vector file is {size} bytes, shorter than its {HEADER_BYTES}-byte header page",
+                path=self.path,
+                offset=size,
             )
         self._map_rows()
 
@@ -252,7 +259,7 @@ class VectorFile:
                 io.msync(self._map)
             io.fsync(self._fd)
         except OSError as error:
-            self.broken = error
+            self.broken = detached(error)
             raise os_error(error, f"flush vector file {self.path}") from error
 
     def disk_bytes(self) -> int:

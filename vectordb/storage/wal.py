@@ -47,9 +47,9 @@ from typing import Any
 import msgpack
 import xxhash
 
-from vectordb.errors import CorruptionError, InvalidArgumentError
+from vectordb.errors import CorruptionError, InvalidArgumentError, LogGapError
 from vectordb.storage import io
-from vectordb.storage.atomic import os_error
+from vectordb.storage.atomic import detached, os_error
 from vectordb.storage.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
 from vectordb.storage.layout import DatabaseFiles
 
@@ -137,9 +137,10 @@ class WalScan:
         expected: int | None = None
         if needed_from is not None and self.segments and self.segments[0][0] > needed_from:
             first_lsn, path = self.segments[0]
-            raise CorruptionError(
+            raise LogGapError(
                 f"the log starts at LSN {first_lsn} but records from LSN {needed_from} are not "
                 "covered by any checkpoint (a log segment is missing)",
+                first_missing_lsn=needed_from,
                 path=path,
                 offset=0,
             )
@@ -160,9 +161,10 @@ class WalScan:
             if expected is None:
                 expected = first_lsn
             elif first_lsn != expected:
-                raise CorruptionError(
+                raise LogGapError(
                     f"log segment starts at LSN {first_lsn}, expected {expected} (a segment "
                     "is missing)",
+                    first_missing_lsn=expected,
                     path=path,
                     offset=0,
                 )
@@ -211,10 +213,11 @@ class WalScan:
                     raise CorruptionError(
                         f"log record does not decode: {error}", path=path, offset=offset
                     ) from error
-                if lsn != expected:
+                if type(lsn) is not int or lsn != expected:
                     raise CorruptionError(
-                        f"log record has LSN {lsn}, expected {expected}", path=path, offset=offset
-                    )
+                        f"log record has LSN {lsn!r}, expected {expected}", path=path,
+                        offset=offset,
+                    )  # fmt: skip
                 expected += 1
                 self.last_lsn = lsn
                 if lsn > after_lsn:
@@ -222,7 +225,7 @@ class WalScan:
                 offset = frame_end
                 if is_last:
                     if payload.get("op") == "seal":  # the next segment is not created yet
-                        next_lsn = int(payload["next"])
+                        next_lsn = _sealed_next(payload, lsn, path, offset)
                         self.end = (self.files.segment(next_lsn), HEADER.size, next_lsn)
                     else:
                         self.end = (path, offset, expected)
@@ -236,6 +239,20 @@ class WalScan:
         if self.segments:
             return self.segments[-1][0]
         return None
+
+
+def _sealed_next(payload: dict[str, Any], lsn: int, path: Path, offset: int) -> int:
+    """The first LSN of the segment after a ``seal`` record: always the seal's LSN + 1 (the
+    writer seals with the last LSN of a segment); anything else is corruption."""
+    following = payload.get("next")
+    if type(following) is not int or following != lsn + 1:
+        raise CorruptionError(
+            f"seal record {lsn} names {following!r} as the next segment's first LSN, "
+            f"expected {lsn + 1}",
+            path=path,
+            offset=offset,
+        )
+    return following
 
 
 _LSN_KEY = b"\xa3lsn"  # every payload is a msgpack map whose first key is "lsn"
@@ -360,7 +377,7 @@ class WalWriter:
             io.fsync_dir(self.files.wal_dir)
         except OSError as error:
             os.close(fd)
-            self.broken = error  # never retried, as for a frame's fsync
+            self.broken = detached(error)  # never retried, as for a frame's fsync
             raise os_error(error, f"fsync new log segment {path}") from error
         self._fd, self._path, self._size = fd, path, HEADER.size
         self._segment_pending = False
@@ -401,14 +418,14 @@ class WalWriter:
             try:
                 io.ftruncate(fd, start)
             except OSError:
-                self.broken = error  # a half frame may stay behind: no more appends
+                self.broken = detached(error)  # a half frame may stay behind: no more appends
             raise os_error(error, f"append to log segment {self._path}") from error
         if sync:
             try:
                 io.fsync(fd)
             except OSError as error:
                 # never retried: the kernel may have dropped the pages it failed to write
-                self.broken = error
+                self.broken = detached(error)
                 # the record was not acknowledged: cut it off, so that neither a reader
                 # following the log nor the next open replays it
                 with contextlib.suppress(OSError):
@@ -424,7 +441,7 @@ class WalWriter:
             try:
                 io.fsync(self._fd)
             except OSError as error:
-                self.broken = error
+                self.broken = detached(error)
                 raise os_error(error, f"fsync log segment {self._path}") from error
             self.unsynced = False
 
@@ -439,7 +456,13 @@ class WalWriter:
 
 
 class FellBehind(Exception):
-    """The follower's next record is in a segment a checkpoint has deleted: reload."""
+    """The follower's next record is in a segment a checkpoint has deleted: reload.
+    ``wait_for_writer``: what is missing is only in a checkpoint the writer is still
+    writing under the writer lock (writes with durability "off")."""
+
+    def __init__(self, message: str, *, wait_for_writer: bool = False) -> None:
+        super().__init__(message)
+        self.wait_for_writer = wait_for_writer
 
 
 class WalFollower:
@@ -506,9 +529,9 @@ class WalFollower:
                         f"log record does not decode: {error}", path=self.path,
                         offset=base + position,
                     ) from error  # fmt: skip
-                if lsn != self.next_lsn:
+                if type(lsn) is not int or lsn != self.next_lsn:
                     raise CorruptionError(
-                        f"log record has LSN {lsn}, expected {self.next_lsn}",
+                        f"log record has LSN {lsn!r}, expected {self.next_lsn}",
                         path=self.path, offset=base + position,
                     )  # fmt: skip
                 record = WalRecord(lsn, payload, self.path, base + position, frame_end - position)
@@ -517,7 +540,7 @@ class WalFollower:
                 self.next_lsn = lsn + 1
                 yield record
                 if payload.get("op") == "seal":
-                    sealed_next = int(payload["next"])
+                    sealed_next = _sealed_next(payload, lsn, self.path, base + position)
                     break
             if sealed_next is None:
                 if position < end and at_end_is_torn:

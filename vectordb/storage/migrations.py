@@ -1,0 +1,46 @@
+"""Migrations: bring a database written in an older on-disk format up to ``FORMAT_VERSION``.
+
+Every format version after the first has an entry in ``MIGRATIONS``: a docstring saying what
+changed, and the step that converts a database of the version before. A read-write open that
+finds the writer lock free (so no other process has the database open) runs the steps in
+order once recovery has replayed the log, then rewrites ``vectordb.meta`` with the new
+version as the last step: a crash before that runs the steps again, so each step must be
+idempotent. A read-only open, or one while another process holds the lock, reads the older
+format as it is (every reader accepts every version up to its own).
+
+Derived files (index files, ``columns.bin``) are not migrated: they are rebuilt when they do
+not load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vectordb.storage.atomic import atomic_write_bytes
+from vectordb.storage.headers import DATABASE_MAGIC, FORMAT_VERSION, HEADER, pack_header
+from vectordb.storage.layout import DatabaseFiles
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+
+def _to_format_2(files: DatabaseFiles) -> None:
+    """Format 2: a ``create`` log record carries the collection's configuration (``config``),
+    so a restore that replays the log onto an older backup creates the collection again.
+
+    Nothing to convert: format-1 records stay as they are, and recovery replays a format-1
+    ``create`` only where the collection's directory exists (as format 1 did)."""
+
+
+#: format version -> the step from the version before it
+MIGRATIONS: dict[int, Callable[[DatabaseFiles], None]] = {2: _to_format_2}
+
+
+def migrate(files: DatabaseFiles, version: int) -> None:
+    """Run the steps from ``version`` up to ``FORMAT_VERSION``, then mark the database as
+    ``FORMAT_VERSION`` (caller holds the writer lock and has recovered the database)."""
+    if version >= FORMAT_VERSION:
+        return
+    for step in range(version + 1, FORMAT_VERSION + 1):
+        MIGRATIONS[step](files)
+    body = files.meta.read_bytes()[HEADER.size :]
+    atomic_write_bytes(files.meta, pack_header(DATABASE_MAGIC) + body)
