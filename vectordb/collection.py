@@ -878,7 +878,7 @@ class Collection:
                 index = slot.index
                 assert index is not None  # the collection's kind has an index, before and after
                 rows, scores = index.search_one(matrix, int(k), knobs)
-                hits = self._hits(slot.store, rows.tolist(), scores.tolist(), want)
+                hits = self._hits(slot.store, rows, scores, want)
             except CorruptionError:
                 # a row another process reused after its checkpoint fails the checksum
                 # this process still holds for it: search again once caught up
@@ -991,11 +991,15 @@ class Collection:
 
     @staticmethod
     def _hits(
-        store: CollectionStore, rows: list[int], scores: list[float], want: frozenset[str]
+        store: CollectionStore,
+        row_array: npt.NDArray[np.int64],
+        score_array: npt.NDArray[Any],
+        want: frozenset[str],
     ) -> list[Hit]:
         # never a hit (or its vector) from bytes that fail their checksum, whichever index
         # ranked it: CorruptionError names the row (~1 us for 10 hits, compiled)
-        store.verify_rows(rows)
+        store.verify_rows(row_array)
+        rows, scores = row_array.tolist(), score_array.tolist()
         ids = store.row_ids
         if not want:
             return [make_hit(ids[row], score) for row, score in zip(rows, scores)]
@@ -1113,7 +1117,7 @@ class Collection:
                     threads=slot.threads,
                 )
             return [
-                self._hits(store, row_line.tolist(), score_line.tolist(), want)
+                self._hits(store, row_line, score_line, want)
                 for row_line, score_line in zip(rows, scores)
             ]
         finally:

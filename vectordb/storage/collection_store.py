@@ -300,7 +300,7 @@ class CollectionStore:
     def row_checksum(self, row: int) -> int:
         return xxhash.xxh3_64_intdigest(self.vectors.rows[row])
 
-    def verify_rows(self, rows: Sequence[int]) -> None:
+    def verify_rows(self, rows: Sequence[int] | npt.NDArray[np.int64]) -> None:
         """Raise CorruptionError if any row's bytes differ from its checkpoint checksum.
 
         Every read that returns or ranks stored vectors calls it on its rows (a search on
@@ -310,7 +310,7 @@ class CollectionStore:
             return
         kernels = _checksum_kernels
         if kernels is not None:
-            row_array = np.asarray(rows, dtype=np.int64)
+            row_array = np.asarray(rows, dtype=np.int64)  # no copy for the searches' arrays
             raw = self.vectors.rows.view(np.uint8)
             position = int(kernels.verify_rows(raw, row_array, self.checksums,
                                                self.checksum_known))  # fmt: skip
@@ -319,7 +319,7 @@ class CollectionStore:
             bad = int(row_array[position])
         else:
             known, expected = self.checksum_known, self.checksums
-            damaged = [row for row in rows
+            damaged = [row for row in map(int, rows)
                        if known[row] and self.row_checksum(row) != int(expected[row])]  # fmt: skip
             if not damaged:
                 return
