@@ -13,15 +13,23 @@ how they agree:
   end, replaying what other processes committed (``catch_up``) -> write the new vectors into
   rows nobody reads -> append the record (fsync for durability ``full``) -> apply it in
   memory under the collection's exclusive latch -> release. A failure before the log append
-  changes nothing; an fsync failure, or a failure to apply a logged record, makes the engine
-  unusable (``StorageError`` on every later call) because memory and disk may disagree -
-  reopening recovers from the log.
+  changes nothing. A failed fsync of the log or of a vector file (or a half frame that could
+  not be cut off) makes the engine refuse writes (``write_failure``): what was written may
+  not be on disk and an fsync is never retried, but memory is right, so reads go on. A
+  logged record that fails to apply makes it unusable (``failure``: every later call raises),
+  because memory and disk may disagree. Reopening recovers from the log either way.
+- Background steps (a checkpoint a write triggered, compaction, index and columns saves)
+  fail neither the write nor any read: the log keeps every record, and the step is tried
+  again at the next trigger (``checkpoint_in_background``).
 - Read (``refresh()``): one ``stat`` of the current log segment; when it grew, replay the new
   records (never writing a vector: the writer put the bytes in the shared file before it
   logged them). A search that ran while another process checkpointed is run again
-  (``checkpoints_seen``): a checkpoint is what lets rows be reused.
+  (``checkpoints_seen``): a checkpoint is what lets rows be reused. A process whose next
+  record is in a deleted segment reloads from the checkpoint files, without the writer lock
+  (readers never wait for writers).
 - Collection creation, drop and compaction are logged too (``create`` / ``drop`` /
-  ``compacted`` records without vectors), so other processes see them.
+  ``compacted`` records without vectors), so other processes see them, and so replaying the
+  log onto an older backup repeats them (``_replay_structure``).
 
 Open: writer lock (read-write opens) -> load each collection's MANIFEST, vector file and
 snapshot -> replay log records newer than each collection's checkpoint LSN -> cut a torn tail
@@ -780,16 +788,9 @@ class Engine:
         files = self.files.collection(name)
         if not files.manifest.exists():
             # dropped again since (its drop record follows), or between the two renames of
-            # a compaction: the reload under the writer lock tells which
+            # a compaction: reloading from the files tells which
             raise FellBehind(f"collection {name!r} is not in place")
-        store = CollectionStore(files, read_only=self.read_only, use_mmap=self.config.use_mmap)
-        try:
-            slot = StoreSlot(store, read_only=self.read_only, threads=self.config.thread_count)
-        except BaseException:
-            store.close()
-            raise
-        self.slots[name] = slot
-        self.apply_search_defaults(slot)
+        self.slots[name] = slot = self._load_slot(name)
         slot.start_background_work()
 
     def _forget_slot(self, slot: StoreSlot) -> None:
@@ -1502,16 +1503,7 @@ class Engine:
         except BaseException:
             io.rmtree(temp, ignore_errors=True)
             raise
-        store = CollectionStore(
-            self.files.collection(name), read_only=False, use_mmap=self.config.use_mmap
-        )
-        try:
-            slot = StoreSlot(store, read_only=False, threads=self.config.thread_count)
-        except BaseException:
-            store.close()
-            raise
-        self.slots[name] = slot
-        self.apply_search_defaults(slot)
+        self.slots[name] = slot = self._load_slot(name)
         return slot
 
     def drop_collection(self, name: str) -> None:
