@@ -299,3 +299,38 @@ def test_low_disk_space_refuses_writes_until_space_returns(
         assert len(docs) == 2 and not engine.low_disk
     with pytest.raises(vectordb.ConfigError, match="min_free_disk_bytes must be"):
         vectordb.open(tmp_path / "db", config={"min_free_disk_bytes": -1})
+
+
+def test_a_full_disk_during_an_automatic_checkpoint_fails_no_write_and_no_read(
+    tmp_path: Path,
+) -> None:
+    """The fault adversarial testing found: an add() that triggered a checkpoint on a full
+    disk raised StorageFullError although its record was logged and applied (a retry
+    duplicated it), and every later call, reads included, raised until reopen."""
+    import errno
+
+    from vectordb.storage import io
+
+    path = tmp_path / "db"
+    with vectordb.open(path, config={"checkpoint_records": 3}) as db:
+        docs = db.create_collection("docs", dim=2, index="hnsw")
+        docs.add([[1, 0], [0, 1]], ids=["a", "b"])
+        # the disk is full for every new file (a snapshot, an index, a MANIFEST) from now on;
+        # appending to the log still fits
+        with io.injecting(io.FaultInjector(at=1, kind="open", error=errno.ENOSPC, persistent=True)):
+            assert docs.add([[1, 1]], ids=["c"]) == ["c"]  # the checkpoint it triggers fails
+            assert docs.add([[2, 1]], ids=["d"]) == ["d"]  # and is tried again, quietly
+            with pytest.raises(vectordb.DuplicateIdError):
+                docs.add([[1, 1]], ids=["c"])  # it was stored once: a retry is refused
+            assert sorted(docs.ids()) == ["a", "b", "c", "d"]
+            assert docs.search([1, 1], k=1)[0].id == "c" and docs.count() == 4
+            health = db.health()
+            assert health["status"] == "degraded"
+            assert any("automatic checkpoint failed" in p for p in health["problems"])
+            with pytest.raises(vectordb.StorageFullError):
+                db.checkpoint()  # asked for explicitly: the caller hears why
+        db.checkpoint()  # space is back: it runs
+        assert db.health()["status"] == "ok" and db.check() == []
+        docs.add([[3, 1]], ids=["e"])
+    with vectordb.open(path) as db:
+        assert sorted(db.get_collection("docs").ids()) == ["a", "b", "c", "d", "e"]

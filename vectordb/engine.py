@@ -1193,6 +1193,7 @@ class Engine:
         try:
             ran = self.checkpoint_locked()
         except StorageError as error:
+            self.checkpoint_error = detached(error)
             self._checkpoint_retry_at = time.monotonic() + _CHECKPOINT_RETRY_SECONDS
             log.warning("checkpoint of %s failed (retried at the next trigger): %s",
                         self.root, str(error))  # fmt: skip
