@@ -95,10 +95,18 @@ class IdempotencyKeys:
             return 0
         fields = read_checksummed_map(path, IDEMPOTENCY_MAGIC, "idempotency keys")
         try:
-            for key, (committed_at, digest, result) in fields["keys"].items():
-                self.keys[key] = (float(committed_at), bytes(digest), result)
-            lsn = int(fields["lsn"])
+            lsn, keys = fields["lsn"], fields["keys"]
+            if type(lsn) is not int or lsn < 0 or not isinstance(keys, dict):
+                raise TypeError(f"lsn {lsn!r:.40} is not a count or keys are not a map")
+            for key, entry in keys.items():
+                committed_at, digest, result = entry
+                # bytes(n) of an int would allocate n bytes: only bytes are a digest
+                if (not isinstance(key, str) or not isinstance(digest, bytes)
+                        or not isinstance(committed_at, (int, float))):  # fmt: skip
+                    raise TypeError(f"key {key!r:.40} has a malformed entry {entry!r:.60}")
+                self.keys[key] = (float(committed_at), digest, result)
         except (KeyError, TypeError, ValueError) as error:
+            self.keys = {}
             raise CorruptionError(f"idempotency keys do not decode: {error}", path=path) from error
         self.prune()
         return lsn

@@ -21,6 +21,7 @@ paths are built at once and kept across restarts; other paths are built on first
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -164,16 +165,34 @@ class Column:
             saved["categories"] = list(categories)
         return saved
 
-    def restore_arrays(self, saved: dict[str, Any], n: int) -> None:
-        """Take arrays written by ``saved_arrays`` (``ValueError`` if their size is wrong)."""
+    def restore_arrays(self, saved: object, n: int) -> None:
+        """Take arrays written by ``saved_arrays`` (``ValueError`` or ``TypeError`` if they are
+        malformed: wrong types or sizes, codes outside the categories)."""
+        if not isinstance(saved, dict) or not all(
+            isinstance(saved.get(name, b""), bytes) for name in ("present", "numbers", "codes")
+        ):
+            raise TypeError("saved arrays are not a map of byte strings")
         derived: dict[str, Any] = {}
         if "present" in saved:
-            derived["present"] = np.frombuffer(saved["present"], np.bool_).copy()
+            present = np.frombuffer(saved["present"], np.uint8)
+            if present.size and int(present.max()) > 1:
+                raise ValueError("saved present flags hold values other than 0 and 1")
+            derived["present"] = present.astype(np.bool_)
         if "numbers" in saved:
             derived["numbers"] = np.frombuffer(saved["numbers"], "<f8").astype(np.float64)
         if "codes" in saved:
             codes = np.frombuffer(saved["codes"], "<i4").astype(np.int32)
-            derived["strings"] = (codes, [str(text) for text in saved["categories"]])
+            categories = saved["categories"]
+            # filters index categories by code and bisect them: sorted distinct strings
+            if not isinstance(categories, list) or not all(
+                isinstance(text, str) for text in categories
+            ):
+                raise TypeError("saved categories are not a list of strings")
+            if any(a >= b for a, b in itertools.pairwise(categories)):
+                raise ValueError("saved categories are not sorted and distinct")
+            if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(categories)):
+                raise ValueError("saved codes fall outside the categories")
+            derived["strings"] = (codes, categories)
         for name, array in derived.items():
             size = len(array[0] if name == "strings" else array)
             if size != n:
@@ -363,25 +382,55 @@ class MetadataColumns:
     def restore(self, body: dict[str, Any], lsn: int, n_rows: int) -> None:
         """Take columns saved by ``saved_state`` if they are as of ``lsn`` (the MANIFEST's
         checkpoint) over ``n_rows`` rows; declared paths are kept from any readable state.
-        Raises ``ValueError`` for a malformed state (the caller rebuilds on use)."""
-        self.declared = {parse_path(field) for field in body.get("declared", [])}
-        if int(body["lsn"]) != lsn or int(body["n_rows"]) != n_rows:
+        Raises ``CorruptionError`` for a malformed state (the caller rebuilds on use)."""
+        try:
+            columns = self._restored(body, lsn, n_rows)
+        except (KeyError, TypeError, ValueError) as error:
+            from vectordb.errors import CorruptionError
+
+            raise CorruptionError(
+                f"metadata columns ({COLUMNS_FILE}) do not decode: {error}"
+            ) from error
+        if columns is None:
             self.changed_since_save = True  # an older file: the next checkpoint replaces it
             return
-        columns = {}
-        arrays = body.get("arrays", {})
-        for field, packed in body["fields"].items():
-            values = msgpack.unpackb(packed, raw=False, ext_hook=_unpack_missing)
-            if not isinstance(values, list) or len(values) != n_rows:
-                raise ValueError(f"column {field!r} does not hold {n_rows} rows")
-            column = Column(values)
-            column.restore_arrays(arrays.get(field, {}), n_rows)
-            columns[parse_path(field)] = column
         with self._lock:
             self._columns = columns
             self._dirty.clear()
             self._all_dirty = False
             self.changed_since_save = False
+
+    def _restored(
+        self, body: dict[str, Any], lsn: int, n_rows: int
+    ) -> dict[tuple[str, ...], Column] | None:
+        """``restore``'s decoding: the columns, or None for a state as of another checkpoint
+        (``KeyError`` / ``TypeError`` / ``ValueError`` for a malformed one)."""
+        declared = body.get("declared", [])
+        if not isinstance(declared, list):
+            raise TypeError(f"declared is {declared!r:.40}, not a list")
+        self.declared = {parse_path(field) for field in declared}
+        saved_lsn, saved_rows = body["lsn"], body["n_rows"]
+        if type(saved_lsn) is not int or type(saved_rows) is not int:
+            raise TypeError(f"lsn {saved_lsn!r:.40} / n_rows {saved_rows!r:.40} are not ints")
+        if saved_lsn != lsn or saved_rows != n_rows:
+            return None
+        columns = {}
+        fields, arrays = body["fields"], body.get("arrays", {})
+        if not isinstance(fields, dict) or not isinstance(arrays, dict):
+            raise TypeError("fields and arrays are not maps")
+        for field, packed in fields.items():
+            if not isinstance(packed, bytes):
+                raise TypeError(f"column {field!r:.40} is not msgpack bytes")
+            try:
+                values = msgpack.unpackb(packed, raw=False, ext_hook=_unpack_missing)
+            except Exception as error:  # msgpack's errors, a stack too deep
+                raise ValueError(f"column {field!r:.40} does not decode: {error}") from error
+            if not isinstance(values, list) or len(values) != n_rows:
+                raise ValueError(f"column {field!r:.40} does not hold {n_rows} rows")
+            column = Column(values)
+            column.restore_arrays(arrays.get(field, {}), n_rows)
+            columns[parse_path(field)] = column
+        return columns
 
     def _refresh(self, store: Any, n: int) -> None:
         rows = sorted(row for row in self._dirty if row < n)

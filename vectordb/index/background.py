@@ -270,8 +270,11 @@ class BackgroundIndex:
         if body.get("file") is None:  # saved before the structure existed (too few rows)
             return None
         path = self._verified_file(body)
+        if not isinstance(body.get("present"), bytes) or not isinstance(body.get("valid"), bytes):
+            raise CorruptionError("INDEX holds no present / valid flags", path=meta_path)
         present = np.frombuffer(body["present"], dtype=np.uint8).astype(np.bool_)
-        valid = np.frombuffer(body["valid"], dtype=np.uint8).astype(np.bool_) & present
+        valid = np.frombuffer(body["valid"], dtype=np.uint8).astype(np.bool_)[: len(present)]
+        valid &= present[: len(valid)]
         structure = self.load_structure(path, body, int(present.sum()))
         return structure, present[:n_rows], valid[:n_rows]
 
@@ -816,7 +819,14 @@ class BackgroundIndex:
     def _verified_file(self, body: dict[str, Any]) -> Path:
         """The index file ``body`` (the INDEX map) names, after checking its size and xxh3;
         CorruptionError if missing or damaged."""
-        path = self.directory / str(body["file"])
+        name, lsn = body.get("file"), body.get("lsn")
+        # only the name save() gives it: never a path elsewhere (or one open() refuses)
+        if type(lsn) is not int or name != f"{self.kind}-{lsn:012d}.bin":
+            raise CorruptionError(
+                f"INDEX names {name!r:.60} as the {self.kind} file for LSN {lsn!r:.20}",
+                path=self.directory / "INDEX",
+            )
+        path = self.directory / str(name)
         try:
             data = path.read_bytes()
         except FileNotFoundError as error:

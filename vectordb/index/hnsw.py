@@ -10,6 +10,8 @@ parses it.
 
 from __future__ import annotations
 
+import math
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -150,6 +152,119 @@ def _as_rows(links: npt.NDArray[np.int32], labels: npt.NDArray[np.int64]) -> Any
 
 _WALK_BREADTH = 4
 
+#: hnswlib's ``saveIndex`` header: offsetLevel0, max_elements, cur_element_count,
+#: size_data_per_element, label_offset, offsetData (size_t), maxlevel (int), enterpoint_node
+#: (tableint), maxM, maxM0, M (size_t), mult (double), ef_construction (size_t). Then each
+#: element's level-0 block (``[count | deleted flag (u32), maxM0 links (u32), vector, label
+#: (u64)]``), then per element ``linkListSize u32`` and its upper levels' link lists.
+_GRAPH_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
+_NO_ENTRY = 2**32 - 1  # enterpoint_node of an empty graph (-1 as tableint)
+
+
+def check_graph_file(path: Path, dim: int, rows: int) -> int:
+    """Check that the hnswlib index file at ``path`` is one hnswlib can load and search without
+    reading outside its arrays; returns its element count. ``rows``: labels must be below it.
+
+    hnswlib checks little when it loads (only that the upper-level sizes add up to the file
+    size): a wrong element size, label offset, link count or link id, an entry point or a
+    neighbour on a level it is not on, makes it read or write outside its buffers. The
+    checksum in INDEX catches damage; this catches a file that checksums but is not what
+    vectordb wrote (``CorruptionError``, and the index is rebuilt)."""
+    from vectordb.storage.atomic import os_error
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise os_error(error, f"read {path}") from error
+
+    def refuse(why: str, offset: int = 0) -> CorruptionError:
+        return CorruptionError(f"graph file is not an index vectordb wrote: {why}",
+                               path=path, offset=offset)  # fmt: skip
+
+    if len(data) < _GRAPH_HEADER.size:
+        raise refuse(f"{len(data)} bytes, shorter than the header")
+    (level0_at, _capacity, count, element_bytes, label_at, vector_at, max_level, entry, max_m,
+     max_m0, m, mult, ef_construction) = _GRAPH_HEADER.unpack_from(data)  # fmt: skip
+    links0 = 4 + 4 * max_m0
+    if not (2 <= m <= 10_000 and max_m == m and max_m0 == 2 * m and ef_construction >= m):
+        raise refuse(f"M={m}, maxM={max_m}, maxM0={max_m0}, ef_construction={ef_construction}")
+    if not (math.isfinite(mult) and mult > 0):
+        raise refuse(f"level multiplier {mult}", 80)
+    if (level0_at, vector_at, label_at, element_bytes) != (
+        0, links0, links0 + 4 * dim, links0 + 4 * dim + 8
+    ):  # fmt: skip
+        raise refuse(f"element layout {element_bytes} bytes does not fit dim {dim}", 24)
+    level0_end = _GRAPH_HEADER.size + count * element_bytes
+    if count > rows or level0_end > len(data):
+        raise refuse(f"{count} elements for {rows} rows in {len(data)} bytes", 16)
+    if count == 0:
+        if max_level != -1 or entry != _NO_ENTRY or len(data) != level0_end:
+            raise refuse("an empty graph with an entry point or levels", 48)
+        return 0
+    block = np.frombuffer(data, np.uint8, count * element_bytes, _GRAPH_HEADER.size)
+    block = block.reshape(count, element_bytes)
+    words = np.ascontiguousarray(block[:, :links0]).view("<u4")
+    labels = np.ascontiguousarray(block[:, label_at:]).view("<u8").reshape(count)
+    if int(labels.max()) >= rows or len(np.unique(labels)) != count:
+        raise refuse(f"labels repeat or reach past row {rows - 1}", _GRAPH_HEADER.size)
+    _check_links(words, max_m0, count, refuse)
+    # upper levels: per element a u32 size, then that many bytes of link lists (a sequential
+    # walk, as hnswlib's own; the lists found are then checked all at once)
+    upper_bytes = 4 + 4 * max_m
+    unpack = struct.Struct("<I").unpack_from
+    elements: list[int] = []
+    starts: list[int] = []
+    offset, end = level0_end, len(data)
+    for element in range(count):
+        if offset + 4 > end:
+            raise refuse("upper levels cut short", offset)
+        (size,) = unpack(data, offset)
+        offset += 4
+        if size:
+            if size % upper_bytes or offset + size > end:
+                raise refuse(f"upper levels of {size} bytes", offset - 4)
+            elements.append(element)
+            starts.append(offset)
+            offset += size
+    if offset != end:
+        raise refuse(f"{end - offset} bytes after the last element", offset)
+    levels = np.zeros(count, np.int64)
+    element_levels = np.array(
+        [(unpack(data, start - 4)[0]) // upper_bytes for start in starts], np.int64
+    )
+    levels[elements] = element_levels
+    if not (entry < count and 0 <= max_level == levels[entry] and levels.max() <= max_level):
+        raise refuse(f"entry point {entry} on level {max_level}", 48)
+    if elements:
+        upper = np.concatenate(
+            [np.frombuffer(data, np.uint8, int(n) * upper_bytes, start)
+             for start, n in zip(starts, element_levels.tolist())]
+        ).view("<u4").reshape(-1, 1 + max_m)  # fmt: skip
+        # list j of an element is its level j + 1; a neighbour there is searched on that
+        # level, so it must have it
+        first_list = np.cumsum(element_levels) - element_levels
+        on_level = np.arange(len(upper)) - np.repeat(first_list, element_levels) + 1
+        _check_links(upper, max_m, count, refuse, levels, on_level)
+    return int(count)
+
+
+def _check_links(
+    words: Any, max_links: int, count: int, refuse: Any, levels: Any = None, on_level: Any = None
+) -> None:
+    """Rows of ``[count | flags, links...]``: counts within ``max_links``, links naming
+    elements (that are on the row's level ``on_level[row]``, when ``levels`` is given)."""
+    sizes = words[:, 0] & 0xFFFF
+    if int(sizes.max()) > max_links:
+        raise refuse(f"a link list of {int(sizes.max())} links, at most {max_links} fit")
+    used = np.arange(max_links) < sizes[:, None]
+    links = words[:, 1:][used]
+    if len(links) and int(links.max()) >= count:
+        raise refuse(f"a link to element {int(links.max())} of {count}")
+    if levels is not None and len(links):
+        link_levels = np.broadcast_to(on_level[:, None], used.shape)[used]
+        if bool(np.any(levels[links] < link_levels)):
+            raise refuse("a link to an element that is not on the link's level")
+
 
 class HnswGraph:
     """An hnswlib index as a ``Structure``: grows itself, converts distances to scores."""
@@ -185,13 +300,26 @@ class HnswGraph:
 
     @classmethod
     def load(
-        cls, path: Path, dim: int, metric: Metric, params: HnswConfig, n_present: int, threads: int
+        cls,
+        path: Path,
+        dim: int,
+        metric: Metric,
+        params: HnswConfig,
+        n_present: int,
+        threads: int,
+        *,
+        rows: int,
     ) -> HnswGraph:
+        """Load a graph file whose checksum was verified; ``rows``: the collection's rows when
+        it was saved (labels are rows). The file is checked first (``check_graph_file``):
+        hnswlib trusts every size, offset and link in it, and a bad one crashes the process."""
         import hnswlib
 
+        count = check_graph_file(path, dim, rows)
         graph = hnswlib.Index(space=_SPACES[metric], dim=dim)
         try:
-            graph.load_index(str(path), max_elements=max(n_present, 1024))
+            # never fewer than the file's elements: hnswlib would take its max_elements then
+            graph.load_index(str(path), max_elements=max(n_present, count, 1024))
         except (RuntimeError, ValueError) as error:
             raise CorruptionError(f"graph file does not load: {error}", path=path) from error
         return cls(graph, metric, params, threads)
@@ -305,8 +433,9 @@ class HnswIndex(BackgroundIndex):
 
     def load_structure(self, path: Path, body: dict[str, Any], n_present: int) -> HnswGraph:
         return HnswGraph.load(
-            path, self.dim, self.metric, self.hnsw_params, n_present, self.threads
-        )
+            path, self.dim, self.metric, self.hnsw_params, n_present, self.threads,
+            rows=len(body["present"]),
+        )  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         return self.hnsw_params.to_dict()

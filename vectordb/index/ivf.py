@@ -30,6 +30,7 @@ import concurrent.futures
 import io
 import math
 import threading
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +45,7 @@ from vectordb.index.background import BackgroundIndex, RowSource, SearchKnobs
 from vectordb.index.flat import NO_ROW
 from vectordb.index.kmeans import assign, kmeans
 from vectordb.index.quantization import Codec, codec_class, codec_from_state, make_codec
+from vectordb.storage.atomic import os_error
 from vectordb.storage.io import write_file
 
 __all__ = ["CellLists", "IvfIndex", "load_scan_kernels"]
@@ -496,50 +498,85 @@ class CellLists:
         quantization: QuantizationConfig | None,
         ivf: IvfConfig | None,
         threads: int,
+        *,
+        rows: int,
     ) -> CellLists:
+        """Load a file written by ``save`` whose checksum was verified; ``rows``: the
+        collection's rows when it was saved (entries name rows below it). Every array is
+        checked for the dtype, shape and range the scan kernels index with unchecked."""
+        arrays = _read_npz(path)
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-            kind = str(arrays["kind"])
+            kind = str(_scalar(arrays, "kind", "U"))
+            saved_dim = int(_scalar(arrays, "dim", "iu"))
             expected = "float32" if quantization is None else quantization.kind
-            if kind != expected or int(arrays["dim"]) != dim:
+            if kind != expected or saved_dim != dim:
                 raise CorruptionError(
-                    f"index file holds {kind!r} codes of dim {int(arrays['dim'])}; the collection "
+                    f"index file holds {kind!r:.20} codes of dim {saved_dim}; the collection "
                     f"wants {expected!r} of dim {dim}",
                     path=path,
                 )
-            pq_m = int(arrays["pq_m"]) or None
+            pq_m = int(_scalar(arrays, "pq_m", "iu"))
+            if pq_m != (quantization.pq_m(dim) if quantization and kind == "pq" else 0):
+                raise ValueError(f"pq_m is {pq_m}")
             state = {
                 name[len("codec_") :]: value
                 for name, value in arrays.items()
                 if name.startswith("codec_")
             }
-            codec = codec_from_state(kind, dim, pq_m, state)
+            codec = codec_from_state(kind, dim, pq_m or None, state)
             centroids = arrays["centroids"]
+            if centroids.dtype != np.float32 or centroids.shape[1:] != (dim,) or (
+                (ivf is None) != (len(centroids) == 0)
+            ):  # fmt: skip
+                raise ValueError(f"centroids are {centroids.dtype} of shape {centroids.shape}")
+            trained_on = int(_scalar(arrays, "trained_on", "iu"))
             lists = cls(
                 dim,
                 metric,
                 codec,
-                centroids if len(centroids) else None,
+                np.ascontiguousarray(centroids) if len(centroids) else None,
                 nprobe=None if ivf is None else ivf.nprobe,
                 rescore=None if quantization is None else quantization.rescore_factor,
-                trained_on=int(arrays["trained_on"]),
+                trained_on=trained_on,
                 threads=threads,
             )
-            lists.training_distance = float(arrays["training_distance"])
-            sizes = np.asarray(arrays["list_size"], np.int64)
-            codes, bias, rows = arrays["codes"], arrays["bias"], arrays["rows"]
+            lists.training_distance = float(_scalar(arrays, "training_distance", "f"))
+            sizes, codes = arrays["list_size"], arrays["codes"]
+            bias, entries = arrays["bias"], arrays["rows"]
+            n = len(entries)
             if (
-                len(sizes) != lists.nlist
-                or int(sizes.sum()) != len(rows)
-                or codes.shape != (len(rows), codec.width)
+                sizes.dtype.kind not in "iu"
+                or sizes.shape != (lists.nlist,)
+                or (n and not 0 <= int(sizes.min()) <= int(sizes.max()) <= n)
+                or int(sizes.sum()) != n
+                or codes.shape != (n, codec.width)
                 or codes.dtype != codec.dtype
-                or len(bias) != len(rows)
-                or (len(rows) and (rows.min() < 0))
+                or bias.dtype != np.float32
+                or bias.shape != (n,)
+                or entries.dtype.kind not in "iu"
+                or entries.shape != (n,)
+                or (n and not 0 <= int(entries.min()) <= int(entries.max()) < rows)
+                or len(np.unique(entries)) != n
             ):
                 raise CorruptionError("index file's cell lists are inconsistent", path=path)
-        except (KeyError, ValueError, OSError) as error:
+        except CorruptionError as error:
+            raise CorruptionError(error.message, path=path) from error
+        except (KeyError, ValueError, TypeError, IndexError) as error:
             raise CorruptionError(f"index file does not load: {error}", path=path) from error
+        sizes = sizes.astype(np.int64)
+        rows_array = entries.astype(np.int64)
+        lists._grow_rows(int(rows_array.max()) + 1 if n else 0)
+        lists._grow_arena(n)
+        lists.codes[:n] = codes
+        lists.bias[:n] = bias
+        lists.rows[:n] = rows_array
+        lists.list_size = sizes.copy()
+        lists.list_start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        lists.list_room = sizes.copy()
+        lists.used = n
+        lists.entry_of_row[rows_array] = np.arange(n)
+        lists.list_of_row[rows_array] = np.repeat(np.arange(lists.nlist), sizes)
+        return lists
         n = len(rows)
         lists._grow_rows(int(rows.max()) + 1 if n else 0)
         lists._grow_arena(n)
@@ -643,8 +680,9 @@ class IvfIndex(BackgroundIndex):
 
     def load_structure(self, path: Path, body: dict[str, Any], n_present: int) -> CellLists:
         return CellLists.load(
-            path, self.dim, self.metric, self.quantization, self.ivf, self.threads
-        )
+            path, self.dim, self.metric, self.quantization, self.ivf, self.threads,
+            rows=len(body["present"]),
+        )  # fmt: skip
 
     def wants_rebuild(self) -> bool:
         structure = self.structure
@@ -669,6 +707,44 @@ class IvfIndex(BackgroundIndex):
 
     def describe(self) -> dict[str, Any]:
         return {"trainings": self.retrains}
+
+
+def _read_npz(path: Path) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of an uncompressed ``.npz`` (what ``np.savez`` writes), read without trusting
+    it: ``CorruptionError`` for anything else, and before numpy allocates an array as large
+    as a member's header declares, which could be any size."""
+    try:
+        whole = path.read_bytes()
+    except OSError as error:
+        raise os_error(error, f"read {path}") from error
+    arrays = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(whole)) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                    raise ValueError(f"member {info.filename!r:.40} is not a stored .npy")
+                data = archive.read(info)
+                member = io.BytesIO(data)
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                if dtype.hasobject or math.prod(shape) * dtype.itemsize > len(data):
+                    raise ValueError(f"member {info.filename!r:.40} declares {shape} {dtype}")
+                member.seek(0)
+                arrays[info.filename[:-4]] = np.lib.format.read_array(member, allow_pickle=False)
+    except Exception as error:  # zipfile and numpy's readers raise many kinds on bad bytes
+        raise CorruptionError(f"index file does not load: {error!r:.200}", path=path) from error
+    return arrays
+
+
+def _scalar(arrays: dict[str, npt.NDArray[Any]], name: str, kinds: str) -> Any:
+    """The value of a 0-d array of one of the dtype ``kinds`` (``ValueError`` otherwise)."""
+    value = arrays[name]
+    if value.shape != () or value.dtype.kind not in kinds:
+        raise ValueError(f"{name} is a {value.dtype} array of shape {value.shape}")
+    return value.item()
 
 
 def _unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -109,20 +109,26 @@ def read_snapshot(path: Path) -> Snapshot:
         raise CorruptionError("snapshot fails its checksum", path=path, offset=start)
     try:
         fields = msgpack.unpackb(body, raw=False)
-        n = int(fields["n_rows"])
-        ids_blob: bytes = fields["ids"]
-        ids = ids_blob.decode("utf-8").split("\x00") if n else []
+    except Exception as error:  # msgpack's errors, RecursionError, MemoryError
+        raise CorruptionError(
+            f"snapshot does not decode: {error}", path=path, offset=start
+        ) from error
+    try:
+        if not isinstance(fields, dict):
+            raise TypeError(f"the body is a {type(fields).__name__}, not a map")
+        n = _count(fields, "n_rows")
+        ids = _bytes(fields, "ids").decode("utf-8").split("\x00") if n else []
         snapshot = Snapshot(
-            lsn=int(fields["lsn"]),
+            lsn=_count(fields, "lsn"),
             n_rows=n,
-            live=np.frombuffer(fields["live"], dtype=np.uint8).astype(np.bool_),
+            live=np.frombuffer(_bytes(fields, "live"), dtype=np.uint8).astype(np.bool_),
             ids=ids,
-            meta_offsets=np.frombuffer(fields["meta_offsets"], dtype="<u8").astype(np.uint64),
-            meta=fields["meta"],
-            checksums=np.frombuffer(fields["checksums"], dtype="<u8").astype(np.uint64),
-            sq_norms=np.frombuffer(fields["sq_norms"], dtype="<f4").astype(np.float32),
+            meta_offsets=np.frombuffer(_bytes(fields, "meta_offsets"), "<u8").astype(np.uint64),
+            meta=_bytes(fields, "meta"),
+            checksums=np.frombuffer(_bytes(fields, "checksums"), dtype="<u8").astype(np.uint64),
+            sq_norms=np.frombuffer(_bytes(fields, "sq_norms"), dtype="<f4").astype(np.float32),
         )
-    except (KeyError, TypeError, ValueError, msgpack.UnpackException) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise CorruptionError(
             f"snapshot does not decode: {error}", path=path, offset=start
         ) from error
@@ -131,4 +137,28 @@ def read_snapshot(path: Path) -> Snapshot:
         and len(snapshot.meta_offsets) == n + 1
     ):
         raise CorruptionError("snapshot arrays disagree on the row count", path=path, offset=start)
+    offsets = snapshot.meta_offsets
+    climbs = not np.any(offsets[1:] < offsets[:-1])
+    if offsets[0] != 0 or offsets[-1] != len(snapshot.meta) or not climbs:
+        # a row's metadata is meta[offsets[r]:offsets[r + 1]]: the offsets must climb from 0
+        # to the end of meta, or rows would read other rows' bytes
+        raise CorruptionError(
+            "snapshot metadata offsets do not climb from 0 to the metadata's length",
+            path=path,
+            offset=start,
+        )
     return snapshot
+
+
+def _count(fields: dict[str, object], name: str) -> int:
+    value = fields[name]
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{name} is {value!r:.40}, not a count")
+    return value
+
+
+def _bytes(fields: dict[str, object], name: str) -> bytes:
+    value = fields[name]
+    if not isinstance(value, bytes):
+        raise TypeError(f"{name} is a {type(value).__name__}, not bytes")
+    return value
