@@ -577,19 +577,6 @@ class CellLists:
         lists.entry_of_row[rows_array] = np.arange(n)
         lists.list_of_row[rows_array] = np.repeat(np.arange(lists.nlist), sizes)
         return lists
-        n = len(rows)
-        lists._grow_rows(int(rows.max()) + 1 if n else 0)
-        lists._grow_arena(n)
-        lists.codes[:n] = codes
-        lists.bias[:n] = bias
-        lists.rows[:n] = rows
-        lists.list_size = sizes.copy()
-        lists.list_start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        lists.list_room = sizes.copy()
-        lists.used = n
-        lists.entry_of_row[rows] = np.arange(n)
-        lists.list_of_row[rows] = np.repeat(np.arange(lists.nlist), sizes)
-        return lists
 
     # ----------------------------------------------------------------- info
     def memory_bytes(self) -> int:
