@@ -544,35 +544,12 @@ class Engine:
         start = min([*checkpoint_lsns, idempotency_lsn])
         self.records_since_checkpoint = self.bytes_since_checkpoint = 0
         for record in scan.records(after_lsn=start, needed_from=needed_from):
-            op = record.payload.get("op")
-            if op == "seal":
+            if record.payload.get("op") == "seal":
                 if record.payload.get("checkpoint"):
                     self.records_since_checkpoint = self.bytes_since_checkpoint = 0
                 continue
-            if op in _STRUCTURE_OPS:
-                self._replay_structure(record, by_uid, exclusive=exclusive)
-                self.records_since_checkpoint += 1
-                self.bytes_since_checkpoint += record.size
-                continue
-            if record.lsn > idempotency_lsn:
-                self._remember_key(record.payload)
-            applied = False
-            for slot, payload in _targets(by_uid, record.payload):
-                if record.lsn <= slot.store.manifest.checkpoint_lsn:
-                    continue
-                try:
-                    apply_record(slot, record.lsn, payload, vectors_in_file=not exclusive)
-                except VectorDBError:
-                    raise
-                except Exception as error:
-                    raise CorruptionError(
-                        f"log record {record.lsn} cannot be applied: {error!r}",
-                        path=record.segment,
-                        offset=record.offset,
-                    ) from error
-                applied = True
-            if applied:
-                self.recovered_records += 1
+            with _as_corruption(record):
+                self._replay_record(record, by_uid, idempotency_lsn, exclusive=exclusive)
             self.records_since_checkpoint += 1
             self.bytes_since_checkpoint += record.size
         if scan.torn is not None:
@@ -601,6 +578,28 @@ class Engine:
             self.wal.resume(path, offset, next_lsn)
         elif self.wal is not None and locked:  # a reload under the writer lock
             self.wal.resume(path, offset, next_lsn)
+
+    def _replay_record(
+        self,
+        record: WalRecord,
+        by_uid: dict[str, StoreSlot],
+        idempotency_lsn: int,
+        *,
+        exclusive: bool,
+    ) -> None:
+        """Apply one record at open to the collections whose checkpoint it is newer than."""
+        if record.payload.get("op") in _STRUCTURE_OPS:
+            self._replay_structure(record, by_uid, exclusive=exclusive)
+            return
+        if record.lsn > idempotency_lsn:
+            self._remember_key(record.payload)
+        applied = False
+        for slot, payload in _targets(by_uid, record.payload):
+            if record.lsn > slot.store.manifest.checkpoint_lsn:
+                apply_record(slot, record.lsn, payload, vectors_in_file=not exclusive)
+                applied = True
+        if applied:
+            self.recovered_records += 1
 
     def _replay_structure(
         self, record: WalRecord, by_uid: dict[str, StoreSlot], *, exclusive: bool
@@ -689,7 +688,13 @@ class Engine:
         assert follower is not None
         with self._catch_up_mutex:
             for record in follower.read_new(at_end_is_torn=locked):
-                self._apply_followed(record)
+                try:
+                    with _as_corruption(record):
+                        self._apply_followed(record)
+                except CorruptionError as error:
+                    # the follower is past the record: going on would silently skip it
+                    self.failure = detached(error)
+                    raise
             self.last_lsn = follower.next_lsn - 1
             torn = follower.torn
             if torn is not None and locked and not self.read_only:
@@ -1774,6 +1779,23 @@ class Engine:
         if lock is not None and not keep_lock_file:
             lock.close()
             self.db_lock = None
+
+
+@contextlib.contextmanager
+def _as_corruption(record: WalRecord) -> Iterator[None]:
+    """A log record whose checksum holds but whose contents make no sense (a wrong type, a
+    missing key: a bug, or a file vectordb did not write) is corruption, never a raw
+    ``KeyError`` or ``TypeError``."""
+    try:
+        yield
+    except (VectorDBError, FellBehind):
+        raise
+    except Exception as error:
+        raise CorruptionError(
+            f"log record {record.lsn} cannot be applied: {error!r}",
+            path=record.segment,
+            offset=record.offset,
+        ) from error
 
 
 def _without_traceback(error: CorruptionError) -> CorruptionError:

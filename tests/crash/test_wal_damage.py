@@ -586,3 +586,35 @@ def test_segment_with_version_zero_or_foreign_magic(ckpt: Template, tmp_path: Pa
     assert _same_file(info.value.path, segment)
     segment.write_bytes(original)
     assert _state(db_path, read_only=False) == ckpt.expected(N)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"op": "txn", "t": 1.0, "ops": 5},
+        {"op": "put", "c": "UID", "t": 1.0, "ids": 7, "rows": b"\0" * 8, "vec": b"\0" * 8},
+        {"op": "del", "c": "UID", "t": 1.0},
+        {"op": "meta", "c": "UID", "t": 1.0, "ids": ["a"], "meta": None},
+        {"op": "del", "c": "UID", "t": 1.0, "ids": ["a"], "k": "key"},  # a key without "h"
+    ],
+)
+def test_a_log_record_with_a_valid_checksum_but_nonsense_inside_is_corruption(
+    tmp_path: Path, payload: dict[str, object]
+) -> None:
+    """The decoding of log records into writes only raises CorruptionError (found reading
+    the engine after the fuzzing): a record whose checksum holds but whose fields have the
+    wrong types or are missing never surfaces as KeyError or TypeError, neither while a
+    process follows the log (which then stops: going on would skip the record) nor at open."""
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        db.create_collection("c", dim=2).add([[1, 2]], ids=["a"])
+        engine = db._engine
+        fields = {k: (engine.slots["c"].uid if v == "UID" else v) for k, v in payload.items()}
+        assert engine.wal is not None
+        engine.wal.append(fields, None, sync=True)  # as a buggy or foreign writer would
+        with pytest.raises(vectordb.CorruptionError, match="cannot be applied"):
+            db.get_collection("c").count()  # follows the log: finds the record
+        with pytest.raises(vectordb.StorageError, match="unusable"):
+            db.get_collection("c")
+    with pytest.raises(vectordb.CorruptionError, match="cannot be applied"):
+        vectordb.open(path, read_only=True)
