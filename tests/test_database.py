@@ -403,7 +403,7 @@ def test_fsync_failure_stops_the_handle_writing_but_not_reading(
     monkeypatch.undo()
     attempts = calls["n"]
     assert attempts == 1  # never retried
-    with pytest.raises(vectordb.StorageError, match=r"refuses writes .* fsync is never retried"):
+    with pytest.raises(vectordb.StorageError, match=r"refuses writes .* an fsync is never retried"):
         collection.add([[5, 6]], ids=["c"])
     with pytest.raises(vectordb.StorageError, match="refuses writes"):
         db.checkpoint()

@@ -890,10 +890,10 @@ class Engine:
             raise ReadOnlyError(f"database {self.root} is open read-only; writes are refused")
         if write and self.write_failure is not None:
             raise StorageError(
-                f"database {self.root} refuses writes after an fsync or log write failed "
-                f"({self.write_failure}): what was written may not be on disk, and an fsync "
-                "is never retried. Reads go on; close and open the database again to recover "
-                "from the log and write again"
+                f"database {self.root} refuses writes since an fsync, a log write or a file "
+                f"swap failed ({self.write_failure}): what was written may not be on disk, and "
+                "an fsync is never retried. Reads go on; close and open the database again to "
+                "recover from the log and write again"
             )
 
     def slot(self, name: str) -> StoreSlot:

@@ -176,15 +176,25 @@ def _reopen(
     engine: Engine, slot: StoreSlot, files: CollectionFiles, start_background: bool
 ) -> None:
     """Load the collection from ``files`` again (caller holds its exclusive latch, the store
-    is closed); tried twice, then the engine stops: memory would not match the files."""
-    for attempt in range(2):
+    is closed). If its files cannot be opened for writing, they are opened read-only and the
+    engine refuses writes until reopened (reads go on); if not even that works, the engine
+    stops: memory would not match the files."""
+    try:
         try:
             slot.reopen(files, use_mmap=engine.config.use_mmap)
-            break
-        except BaseException as error:
-            if attempt == 1 or not isinstance(error, (OSError, StorageError)):
-                engine.failure = detached(error)
-                raise
+        except (OSError, StorageError):
+            slot.reopen(files, use_mmap=engine.config.use_mmap)  # once more: a passing fault
+    except (OSError, StorageError) as error:
+        engine.write_failure = detached(error)
+        slot.read_only = True
+        try:
+            slot.reopen(files, use_mmap=engine.config.use_mmap)
+        except BaseException as last:
+            engine.failure = detached(last)
+            raise
+    except BaseException as error:
+        engine.failure = detached(error)
+        raise
     if start_background:
         slot.start_background_work()
 
