@@ -39,7 +39,7 @@ import numpy as np
 from support import machine, median_time, print_table
 
 import vectordb
-from vectordb.index import flat
+from vectordb.index import jit
 
 K = 10
 M = 16
@@ -340,7 +340,7 @@ def main() -> None:
     truth = ground_truth(data, queries)
     # load the numba kernels first (as ingest.py does): their one-time warm-up at the first
     # open of a process holds the GIL for ~0.5 s and would land inside the add() timing
-    flat.load_kernels()
+    jit.load_kernels()
     workdir = Path(tempfile.mkdtemp(prefix="vectordb-ann-"))
     report: dict[str, Any] = {"machine": machine(), "n": n, "dim": dim, "queries": n_queries}
     print(f"machine: {report['machine']}")

@@ -44,7 +44,7 @@ DIM = 128
 
 def _writer(path: str, me: int, ops: int, batch: int, durability: str, ready: Any,
             go: Any, done: Any) -> None:  # fmt: skip
-    from vectordb.index.flat import load_kernels
+    from vectordb.index.jit import load_kernels
 
     load_kernels()  # compile before the clock starts (an open would do it in the background)
     rng = np.random.default_rng(me)

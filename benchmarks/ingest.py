@@ -28,7 +28,7 @@ import numpy as np
 from support import machine, median_time, print_table
 
 import vectordb
-from vectordb.index import flat
+from vectordb.index import jit
 
 DIM = 128
 BATCH = 10_000
@@ -115,7 +115,7 @@ def bench_search(workdir: Path, n: int, n_queries: int, repeats: int) -> list[di
     queries = rng.standard_normal((n_queries, DIM)).astype(np.float32)
     path = workdir / "search-bench"
     results = []
-    flat.load_kernels()
+    jit.load_kernels()
     with vectordb.open(path, config={"durability": "off"}) as db:
         collection = db.create_collection("bench", dim=DIM, metric="dot")
         for first in range(0, n, 100_000):

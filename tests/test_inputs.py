@@ -20,7 +20,7 @@ import pytest
 import vectordb
 from vectordb import inputs
 from vectordb.config import Metric
-from vectordb.index import flat, ivf
+from vectordb.index import flat, jit
 from vectordb.inputs import MAX_METADATA_DEPTH, MAX_SQUARED_NORM
 
 try:
@@ -507,7 +507,7 @@ def test_the_heap_kernels_keep_infinite_scores_and_make_room_for_nan() -> None:
     raw = np.array([[np.nan, -np.inf, np.inf, 1.0, -np.inf]], np.float32)
     n = raw.shape[1]
     ones, zeros, live = np.ones(n, np.float32), np.zeros(n, np.float32), np.ones(n, np.bool_)
-    kernels = flat.load_kernels()
+    kernels = jit.load_kernels()
     for k in range(1, n + 1):
         heap_scores = np.full((1, k), -np.inf, np.float32)
         heap_rows = np.full((1, k), flat.NO_ROW, np.int64)
@@ -516,7 +516,7 @@ def test_the_heap_kernels_keep_infinite_scores_and_make_room_for_nan() -> None:
         expected = [2, 3, 1, 4][:k] + [flat.NO_ROW] * (k - 4)
         assert sorted(heap_rows[0].tolist()) == sorted(expected), k
         assert (heap_rows[0, 0] == flat.NO_ROW) == (k == n)
-    scan = ivf.load_scan_kernels()
+    scan = jit.load_scan_kernels()
     for k in range(1, n + 1):
         ranks = np.full((1, k), -np.inf, np.float32)
         entries = np.full((1, k), flat.NO_ROW, np.int64)

@@ -41,13 +41,9 @@ from vectordb.filters.evaluate import evaluate, reference_match
 from vectordb.filters.parse import Expression, filter_key, parse_filter
 from vectordb.filters.schema import check_metadata
 from vectordb.index.background import SearchKnobs
-from vectordb.index.flat import (
-    SearchMode,
-    exact_search,
-    filtered_kernels_ready,
-    subset_search,
-)
+from vectordb.index.flat import SearchMode, exact_search, subset_search
 from vectordb.index.hnsw import HnswIndex
+from vectordb.index.jit import filtered_kernels_ready
 from vectordb.inputs import (
     MAX_ID_BYTES,
     MetadataEncoder,
@@ -1132,7 +1128,7 @@ class Collection:
         run meanwhile.
         """
         slot = self._live_slot()
-        from vectordb.index.flat import load_kernels
+        from vectordb.index.jit import load_kernels
         from vectordb.storage.collection_store import load_checksum_kernels
 
         load_kernels()

@@ -424,7 +424,7 @@ class Engine:
         for slot in self.slots.values():
             slot.start_background_work()
         if not self.read_only:
-            from vectordb.index.flat import warm_up_in_background
+            from vectordb.index.jit import warm_up_in_background
             from vectordb.storage.collection_store import load_checksum_kernels
 
             warm_up_in_background(load_checksum_kernels)

@@ -71,7 +71,7 @@ def info() -> dict[str, Any]:
     ['cpu_count', 'cpu_features', 'execution_modes']
     """
     from vectordb import __version__
-    from vectordb.index.flat import kernels_ready
+    from vectordb.index.jit import kernels_ready
 
     return {
         "vectordb": __version__,

@@ -575,8 +575,8 @@ def test_a_filter_excluding_the_query_neighbourhood_walks_the_graph(
     """Broad filter, but every neighbour of the query is excluded (its own cluster): the
     over-fetched candidates hold no allowed row, so the compiled filtered walk answers
     (not the exact scan of 97 % of the rows), with recall@10 >= 0.95 and k hits."""
-    from vectordb.index.flat import load_filtered_kernels
     from vectordb.index.hnsw import HnswIndex
+    from vectordb.index.jit import load_filtered_kernels
 
     load_filtered_kernels()  # the planner walks only once the kernels are loaded
     centres = rng.standard_normal((32, 16)).astype(np.float32) * 4

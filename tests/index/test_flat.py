@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vectordb.config import Metric
-from vectordb.index import flat
+from vectordb.index import flat, jit
 
 
 def _data(
@@ -91,8 +91,8 @@ def test_auto_mode_serves_numpy_until_kernels_load(rng: np.random.Generator) -> 
     vectors, live, sq_norms = _data(rng, 100, 4)
     query = rng.standard_normal((1, 4)).astype(np.float32)
     auto = flat.exact_search(vectors, live, sq_norms, query, 5, Metric.COSINE, mode="auto")
-    flat.load_kernels()
-    assert flat.kernels_ready()
+    jit.load_kernels()
+    assert jit.kernels_ready()
     again = flat.exact_search(vectors, live, sq_norms, query, 5, Metric.COSINE, mode="auto")
     np.testing.assert_array_equal(auto[0], again[0])
 

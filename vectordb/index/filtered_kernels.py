@@ -2,7 +2,7 @@
 graph walk that checks the filter's bitmap for every node it reaches. Pure functions, no I/O.
 
 Like ``kernels.py`` this module imports numba, so nothing imports it at ``import vectordb``
-time: ``flat.load_filtered_kernels`` loads it, in the background thread that warms the other
+time: ``jit.load_filtered_kernels`` loads it, in the background thread that warms the other
 kernels when a database opens; filtered searches use it once it is loaded.
 
 Metric codes: ``0`` dot (inner product), ``1`` cosine, ``2`` euclidean. Scores come back in

@@ -15,132 +15,37 @@ the final answer.
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
-import threading
-from collections.abc import Callable
-from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from vectordb.config import Metric
+from vectordb.index.jit import (
+    NO_ROW,
+    default_threads,
+    filtered_kernels_ready,
+    kernels_ready,
+    load_filtered_kernels,
+    load_kernels,
+    pool,
+)
 
 __all__ = [
     "METRIC_CODES",
     "NO_ROW",
     "SearchMode",
     "exact_search",
-    "filtered_kernels_ready",
-    "kernels_ready",
     "subset_search",
-    "load_kernels",
     "rescore",
-    "warm_up_in_background",
 ]
 
 SearchMode = Literal["auto", "numba", "numpy", "scalar"]
 
 _RESCORE_MARGIN = 16
 _BLOCK_ELEMENTS = 1 << 22  # scores computed per BLAS call: 16 MiB of float32
-NO_ROW = np.iinfo(np.int64).max
 
 _SUBSET_KERNEL_SCORES = 1 << 22  # queries x allowed rows the float64 subset kernel takes on
-_kernels: ModuleType | None = None
-_filtered_kernels: ModuleType | None = None
-_kernels_lock = threading.Lock()
-_warm_thread: threading.Thread | None = None
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def load_kernels() -> ModuleType:
-    """Import (and JIT-compile, or load from numba's cache) the kernels; returns the module."""
-    global _kernels
-    with _kernels_lock:
-        if _kernels is None:
-            from vectordb.index import kernels
-
-            heap_scores = np.full((1, 1), -np.inf, np.float32)
-            heap_rows = np.full((1, 1), NO_ROW, np.int64)
-            one = np.ones(1, np.float32)
-            kernels.topk_block_update(
-                np.ones((1, 1), np.float32),
-                0,
-                np.ones(1, np.bool_),
-                one,
-                np.zeros(1, np.float32),
-                heap_scores,
-                heap_rows,
-                0,
-                1,
-            )
-            _kernels = kernels
-        return _kernels
-
-
-def load_filtered_kernels() -> ModuleType:
-    """``filtered_kernels`` (the subset scan, the filtered graph walk), compiled or loaded
-    from numba's cache; both warmed for writable and read-only vectors."""
-    global _filtered_kernels
-    with _kernels_lock:
-        if _filtered_kernels is None:
-            from vectordb.index import filtered_kernels
-
-            vectors = np.ones((2, 2), np.float32)
-            frozen = vectors.copy()
-            frozen.flags.writeable = False
-            for stored in (vectors, frozen):
-                filtered_kernels.subset_topk(
-                    stored,
-                    np.arange(2, dtype=np.int64),
-                    np.ones((1, 2), np.float64),
-                    filtered_kernels.COSINE,
-                    np.empty((1, 1), np.int64),
-                    np.empty((1, 1), np.float64),
-                )
-                # a two-row graph (each row linked to the other), so the first filtered
-                # walk does not compile inside a search
-                filtered_kernels.graph_search(
-                    np.array([[1, 1], [1, 0]], np.int32), np.zeros(0, np.int32),
-                    np.zeros(2, np.int64), 17, 0, 0, stored, np.ones(2, np.float32),
-                    np.ones(2, np.bool_), np.ones((1, 2), np.float64), filtered_kernels.COSINE,
-                    1, np.zeros(3, np.uint32), 1, np.empty(3, np.float32),
-                    np.empty(3, np.int64), np.empty((1, 1), np.int64),
-                    np.empty((1, 1), np.float64), np.zeros(1, np.int64),
-                )  # fmt: skip
-            _filtered_kernels = filtered_kernels
-        return _filtered_kernels
-
-
-def kernels_ready() -> bool:
-    return _kernels is not None
-
-
-def filtered_kernels_ready() -> bool:
-    return _filtered_kernels is not None
-
-
-def warm_up_in_background(*more: Callable[[], object]) -> None:
-    """Start loading the kernels (and ``more`` loaders of other layers' kernels) in a daemon
-    thread (once per process)."""
-    global _warm_thread
-    if _kernels is not None or _warm_thread is not None or os.environ.get("VECTORDB_NO_WARMUP"):
-        return
-
-    def warm() -> None:
-        for load in (load_kernels, load_filtered_kernels, *more):
-            try:
-                load()
-            except Exception:
-                pass
-
-    _warm_thread = threading.Thread(target=warm, name="vectordb-jit-warmup", daemon=True)
-    _warm_thread.start()
-
-
-def _threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def exact_search(
@@ -191,9 +96,10 @@ def exact_search(
         prepared = queries
         scale = np.ones_like(sq_norms)
         bias = np.zeros_like(sq_norms)
-    use_numba = mode == "numba" or (mode == "auto" and _kernels is not None)
+    use_numba = mode == "numba" or (mode == "auto" and kernels_ready())
     if use_numba:
-        rows = _select_numba(vectors, live, prepared, scale, bias, wanted, threads or _threads())
+        threads = threads or default_threads()
+        rows = _select_numba(vectors, live, prepared, scale, bias, wanted, threads)
     else:
         rows = _select_numpy(vectors, live, prepared, scale, bias, wanted)
     return rescore(vectors, queries, rows, m, metric)
@@ -225,7 +131,7 @@ def subset_search(
     if mode == "scalar":
         return exact_search(vectors, mask, sq_norms, queries, k, metric, mode=mode)
     if n_queries * len(rows) <= _SUBSET_KERNEL_SCORES and (
-        mode == "numba" or (mode == "auto" and _filtered_kernels is not None)
+        mode == "numba" or (mode == "auto" and filtered_kernels_ready())
     ):
         kernels = load_filtered_kernels()
         out_rows = np.empty((n_queries, m), np.int64)
@@ -304,7 +210,6 @@ def _select_numba(
     wanted: int,
     threads: int,
 ) -> npt.NDArray[np.int64]:
-    global _pool
     kernels = load_kernels()
     n_queries = queries.shape[0]
     n_rows = vectors.shape[0]
@@ -312,10 +217,7 @@ def _select_numba(
     heap_rows = np.full((n_queries, wanted), NO_ROW, np.int64)
     block = _block_size(n_queries)
     threads = threads if n_queries >= 64 else 1
-    if threads > 1 and (_pool is None or _pool._max_workers < threads):
-        with _kernels_lock:
-            if _pool is None or _pool._max_workers < threads:
-                _pool = concurrent.futures.ThreadPoolExecutor(threads, "vectordb-search")
+    search_pool = pool("vectordb-search", threads) if threads > 1 else None
     for start in range(0, n_rows, block):
         stop = min(start + block, n_rows)
         # no np.errstate here (2 us, most of a small scan): vectors within the input limit
@@ -333,11 +235,11 @@ def _select_numba(
         if threads == 1:
             kernels.topk_block_update(*args, 0, n_queries)
         else:
-            assert _pool is not None
+            assert search_pool is not None
             step = -(-n_queries // threads)
             update: Any = kernels.topk_block_update
             futures = [
-                _pool.submit(update, *(*args, first, min(first + step, n_queries)))
+                search_pool.submit(update, *(*args, first, min(first + step, n_queries)))
                 for first in range(0, n_queries, step)
             ]
             for future in futures:

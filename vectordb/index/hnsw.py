@@ -109,7 +109,8 @@ class GraphLinks:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """Up to ``k`` rows ``accept`` allows per query, best first, with exact scores and
         the count found per query (``(q, k)`` arrays, ``NO_ROW`` / NaN past the count)."""
-        from vectordb.index.flat import METRIC_CODES, NO_ROW, load_filtered_kernels
+        from vectordb.index.flat import METRIC_CODES, NO_ROW
+        from vectordb.index.jit import load_filtered_kernels
 
         kernels = load_filtered_kernels()
         if len(accept) < self.rows_spanned or len(vectors) < self.rows_spanned:

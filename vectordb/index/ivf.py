@@ -26,14 +26,11 @@ File: ``ivf-<lsn>.bin`` or ``flat-<lsn>.bin``, an uncompressed ``.npz`` read wit
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import math
-import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -41,42 +38,19 @@ import numpy.typing as npt
 
 from vectordb.config import IvfConfig, Metric, QuantizationConfig
 from vectordb.errors import CorruptionError
+from vectordb.index import jit
 from vectordb.index.background import BackgroundIndex, RowSource, SearchKnobs
-from vectordb.index.flat import NO_ROW
+from vectordb.index.jit import NO_ROW
 from vectordb.index.kmeans import assign, kmeans
 from vectordb.index.quantization import Codec, codec_class, codec_from_state, make_codec
 from vectordb.storage.atomic import os_error
 from vectordb.storage.io import write_file
 
-__all__ = ["CellLists", "IvfIndex", "load_scan_kernels"]
+__all__ = ["CellLists", "IvfIndex"]
 
 _FLOAT_MARGIN = 16  # extra candidates of an unquantized scan (float32 rank vs exact)
 _MIN_POINTS_PER_CELL = 39
 _FLAT_TRAIN_AFTER = 32  # rows before a quantized flat scan trains (retrained at 8x)
-
-_scan_kernels: ModuleType | None = None
-_scan_lock = threading.Lock()
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def load_scan_kernels() -> ModuleType:
-    """Import (compile or load from cache) the scan kernels; returns the module."""
-    global _scan_kernels
-    with _scan_lock:
-        if _scan_kernels is None:
-            from vectordb.index import scan_kernels
-
-            _scan_kernels = scan_kernels
-        return _scan_kernels
-
-
-def _thread_pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
-    with _scan_lock:
-        if _pool is None or _pool._max_workers < threads:
-            _pool = concurrent.futures.ThreadPoolExecutor(threads, "vectordb-ivf")
-        return _pool
-
 
 def default_nlist(rows: int) -> int:
     by_sqrt = round(4 * math.sqrt(max(rows, 1)))
@@ -277,7 +251,7 @@ class CellLists:
     def remove(self, rows: npt.NDArray[np.int64]) -> None:
         rows = np.asarray(rows, np.int64)
         rows = rows[rows < len(self.entry_of_row)]
-        load_scan_kernels().remove_entries(
+        jit.load_scan_kernels().remove_entries(
             rows,
             self.entry_of_row,
             self.list_of_row,
@@ -329,9 +303,9 @@ class CellLists:
         starts = np.ascontiguousarray(self.list_start[cells])
         sizes = np.ascontiguousarray(self.list_size[cells])
         wanted = max(1, min(wanted, int(sizes.sum(axis=1).max())))
-        use_numba = knobs.mode == "numba" or (knobs.mode == "auto" and _scan_kernels is not None)
-        if knobs.mode == "auto" and _scan_kernels is None:
-            _warm_in_background()
+        use_numba = knobs.mode == "numba" or (knobs.mode == "auto" and jit.scan_kernels_ready())
+        if knobs.mode == "auto" and not jit.scan_kernels_ready():
+            jit.warm_scan_kernels_in_background()
         if use_numba and self.codec.linear and len(prepared) >= 16:
             if self.centroids is None:
                 ranks, rows = self._scan_blocks_blas(prepared, wanted)
@@ -353,9 +327,7 @@ class CellLists:
         """A batch over the one cell of a flat scan: decode blocks of codes to float32 and rank
         them with one BLAS product per block (the per-query kernels would stream every code
         once per query; BLAS reuses each block across the whole batch)."""
-        from vectordb.index.flat import load_kernels
-
-        kernels = load_kernels()
+        kernels = jit.load_kernels()
         n_queries = len(prepared)
         heap_ranks = np.full((n_queries, wanted), -np.inf, np.float32)
         heap_entries = np.full((n_queries, wanted), NO_ROW, np.int64)
@@ -386,7 +358,7 @@ class CellLists:
         """A batch over IVF cells, one cell at a time: decode the cell's codes once and rank
         them against every query that probes the cell with one BLAS product (FAISS's
         batch-by-list order), instead of streaming each cell once per query."""
-        kernels = load_scan_kernels()
+        kernels = jit.load_scan_kernels()
         n_queries, n_probe = cells.shape
         heap_ranks = np.full((n_queries, wanted), -np.inf, np.float32)
         heap_entries = np.full((n_queries, wanted), NO_ROW, np.int64)
@@ -413,7 +385,7 @@ class CellLists:
         return heap_ranks, rows
 
     def _scan_numba(self, prepared: Any, starts: Any, sizes: Any, wanted: int) -> tuple[Any, Any]:
-        kernels = load_scan_kernels()
+        kernels = jit.load_scan_kernels()
         n_queries = len(prepared)
         heap_ranks = np.full((n_queries, wanted), -np.inf, np.float32)
         heap_rows = np.full((n_queries, wanted), NO_ROW, np.int64)
@@ -423,7 +395,7 @@ class CellLists:
         if threads <= 1:
             self.codec.scan(*args, 0, n_queries)
         else:
-            pool = _thread_pool(threads)
+            pool = jit.pool("vectordb-ivf", threads)
             step = -(-n_queries // threads)
             futures = [
                 pool.submit(self.codec.scan, *args, first, min(first + step, n_queries))
@@ -741,19 +713,3 @@ def _unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return scaled.astype(np.float32)
 
 
-_warm_started = False
-
-
-def _warm_in_background() -> None:
-    global _warm_started
-    if _warm_started:
-        return
-    _warm_started = True
-
-    def warm() -> None:
-        try:
-            load_scan_kernels()
-        except Exception:
-            pass
-
-    threading.Thread(target=warm, name="vectordb-ivf-warmup", daemon=True).start()

@@ -1,7 +1,7 @@
 """numba kernels: top-k selection over blocks of scores. Pure functions, no I/O.
 
 Importing this module imports numba (about half a second), so nothing imports it at
-``import vectordb`` time: ``flat.py`` loads it lazily (``load_kernels``), in a background thread
+``import vectordb`` time: ``jit.py`` loads it lazily (``load_kernels``), in a background thread
 started when a database opens, and serves queries with numpy until it is ready.
 
 Convention: larger internal scores are better. A block's score for column ``j`` is

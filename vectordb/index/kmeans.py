@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from vectordb.index.jit import load_scan_kernels
+
 __all__ = ["assign", "kmeans"]
 
 _ASSIGN_BLOCK = 16_384
@@ -41,8 +43,6 @@ def kmeans(
     points: npt.NDArray[np.float32], k: int, *, iterations: int = 12, seed: int = 0
 ) -> npt.NDArray[np.float32]:
     """``k`` centroids of ``points`` (``k`` is capped at the number of distinct points)."""
-    from vectordb.index.ivf import load_scan_kernels
-
     kernels = load_scan_kernels()
     points = np.ascontiguousarray(points, np.float32)
     n = len(points)

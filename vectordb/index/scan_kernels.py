@@ -1,6 +1,6 @@
 """numba kernels for IVF and quantized scans, and the k-means update. Pure functions, no I/O.
 
-Like ``kernels.py`` this module imports numba, so it is loaded lazily (``ivf.load_scan_kernels``).
+Like ``kernels.py`` this module imports numba, so it is loaded lazily (``jit.load_scan_kernels``).
 
 Every scan walks, for each query ``q`` in ``[first, last)``, the entry ranges
 ``[starts[q, p], starts[q, p] + sizes[q, p])`` of the arena (one range per probed IVF list;
