@@ -43,8 +43,9 @@ from vectordb.errors import (
 )
 from vectordb.platform_info import info
 from vectordb.results import CollectionInfo, Hit, Problem, Record
+from vectordb.version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 
 def __getattr__(name: str) -> object:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgpack
 import numpy as np
@@ -57,8 +57,7 @@ from vectordb.results import CollectionInfo, Hit, Record, make_hit
 
 if TYPE_CHECKING:
     from vectordb.concurrency.transaction import PendingWrites, Transaction
-    from vectordb.database import Database
-    from vectordb.engine import StoreSlot
+    from vectordb.engine import Engine, StoreSlot
     from vectordb.storage.collection_store import CollectionStore
     from vectordb.transfer.load import ImportReport
 
@@ -125,6 +124,19 @@ _FLOAT32 = np.dtype("<f4")
 _INCLUDE_CHOICES = frozenset({"metadata", "vector"})
 
 
+class Owner(Protocol):
+    """What a collection needs of the ``Database`` handle that gave it out (a Protocol, so
+    this module does not import ``database.py``, which imports it)."""
+
+    _engine: Engine
+
+    def _ensure_open(self, *, refresh: bool = True) -> None: ...
+
+    def _ensure_writable(self, what: str) -> None: ...
+
+    def transaction(self, *, idempotency_key: str | None = None) -> Transaction: ...
+
+
 class Collection:
     """A named set of records ``(id, vector, metadata)`` of one dimension and metric.
 
@@ -132,7 +144,7 @@ class Collection:
     Handles are cheap; they stay valid until the database is closed or the collection dropped.
     """
 
-    def __init__(self, database: Database, slot: StoreSlot) -> None:
+    def __init__(self, database: Owner, slot: StoreSlot) -> None:
         self._database = database
         self._slot = slot
         self._engine = database._engine

@@ -11,6 +11,8 @@ import platform
 import sys
 from typing import Any
 
+from vectordb.version import VERSION
+
 __all__ = ["info"]
 
 _INTERESTING = ("avx2", "avx512f", "avx512bw", "avx512vnni", "fma", "sse4_2", "neon", "asimd")
@@ -70,11 +72,10 @@ def info() -> dict[str, Any]:
     >>> sorted(vectordb.info())[:3]
     ['cpu_count', 'cpu_features', 'execution_modes']
     """
-    from vectordb import __version__
     from vectordb.index.jit import kernels_ready
 
     return {
-        "vectordb": __version__,
+        "vectordb": VERSION,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),

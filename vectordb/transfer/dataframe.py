@@ -34,7 +34,7 @@ from vectordb.transfer.validation import (
 )
 
 if TYPE_CHECKING:
-    from vectordb.collection import Collection
+    from vectordb.transfer.target import TransferTarget
 
 __all__ = ["add_dataframe", "collection_to_dataframe"]
 
@@ -42,7 +42,7 @@ _PURPOSE = "Converting collections to and from DataFrames"
 _BATCH_SIZE = 10_000
 
 
-def collection_to_dataframe(collection: Collection, *, include_vectors: bool = True) -> Any:
+def collection_to_dataframe(collection: TransferTarget, *, include_vectors: bool = True) -> Any:
     """Every record of ``collection`` as a ``pandas.DataFrame``, in storage order.
 
     Parameters
@@ -93,7 +93,7 @@ def collection_to_dataframe(collection: Collection, *, include_vectors: bool = T
 
 
 def add_dataframe(
-    collection: Collection,
+    collection: TransferTarget,
     frame: Any,
     *,
     id_column: str = "id",
@@ -200,7 +200,7 @@ class _FrameRows:
     def __init__(
         self,
         frame: Any,
-        collection: Collection,
+        collection: TransferTarget,
         id_column: str,
         vector_column: str,
         metadata_column: str | None,

@@ -23,13 +23,13 @@ from vectordb.transfer.validation import check_flag, check_positive_int
 from vectordb.transfer.writers import open_writer
 
 if TYPE_CHECKING:
-    from vectordb.collection import Collection
+    from vectordb.transfer.target import TransferTarget
 
 __all__ = ["export_collection", "record_batches"]
 
 
 def export_collection(
-    collection: Collection,
+    collection: TransferTarget,
     path: str | os.PathLike[str],
     *,
     format: str | None = None,
@@ -124,7 +124,7 @@ def export_collection(
 
 
 def record_batches(
-    collection: Collection, batch_size: int
+    collection: TransferTarget, batch_size: int
 ) -> Iterator[tuple[list[str], npt.NDArray[np.float32], list[dict[str, Any] | None]]]:
     """``(ids, (n, dim) float32 vectors, metadata)`` for every record, ``batch_size`` at a time.
 

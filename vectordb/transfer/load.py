@@ -43,7 +43,7 @@ from vectordb.transfer.validation import (
 )
 
 if TYPE_CHECKING:
-    from vectordb.collection import Collection
+    from vectordb.transfer.target import TransferTarget
 
 __all__ = [
     "ON_CONFLICT_CHOICES",
@@ -74,7 +74,7 @@ class ImportReport:
 
 
 def import_records(
-    collection: Collection,
+    collection: TransferTarget,
     path: str | os.PathLike[str],
     *,
     format: str | None = None,
@@ -212,7 +212,7 @@ def check_on_conflict(on_conflict: Any) -> None:
 
 
 def validate_rows(
-    collection: Collection,
+    collection: TransferTarget,
     batches: Generator[RowBatch, None, None],
     checker: RowChecker,
     *,
@@ -263,7 +263,7 @@ def validate_rows(
 
 
 def apply_rows(
-    collection: Collection,
+    collection: TransferTarget,
     batches: Generator[RowBatch, None, None],
     *,
     on_conflict: str,

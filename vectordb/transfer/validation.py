@@ -33,7 +33,7 @@ from vectordb.inputs import (
 )
 
 if TYPE_CHECKING:
-    from vectordb.collection import Collection
+    from vectordb.transfer.target import TransferTarget
 
 __all__ = [
     "NOTHING_IMPORTED",
@@ -77,7 +77,7 @@ class RowChecker:
         Turns a row's position into the words that locate it: ``"data.jsonl line 7"``.
     """
 
-    def __init__(self, collection: Collection, describe: Callable[[int], str]) -> None:
+    def __init__(self, collection: TransferTarget, describe: Callable[[int], str]) -> None:
         self._describe = describe
         self._metric = Metric(collection.metric)
         self._normalize = collection.config.normalize
