@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from internals import engine_of
 
 import vectordb
 from vectordb.lifecycle.backup import verify_backup
@@ -58,7 +59,7 @@ def test_backup_taken_while_a_thread_writes_is_consistent(tmp_path: Path) -> Non
             stop.set()
             writer.join()
         assert len(written) > 3  # writers went on while the copy ran
-        assert db._engine.checkpoints_paused == 0
+        assert engine_of(db).checkpoints_paused == 0
         final_count = len(flat)
     assert manifest["collections"] == ["flat", "graph"] and manifest["lsn"] > 0
 
@@ -131,7 +132,7 @@ def test_backup_needs_a_writable_handle_and_defers_checkpoints(tmp_path: Path) -
     ):
         db.backup(tmp_path / "backup")
     with vectordb.open(tmp_path / "db") as db:
-        engine = db._engine
+        engine = engine_of(db)
         engine.checkpoints_paused += 1  # as during a backup's copy
         docs = db.get_collection("docs")
         docs.add([[3, 4]], ids=["b"])

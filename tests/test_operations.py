@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from internals import engine_of, index_of
 
 import vectordb
 from vectordb.config_sources import ENV_KINDS, resolve_database_config
@@ -222,11 +223,11 @@ def test_health_reports_storage_and_index_state(tmp_path: Path, rng: np.random.G
         assert health["free_disk_bytes"] > 0 and health["last_lsn"] >= 2
         assert health["collections"]["flat"] == {"count": 5, "index": "flat"}
         assert health["collections"]["graph"]["index"] == "hnsw"
-        graph._slot.index.indexer_error = RuntimeError("boom")  # type: ignore[union-attr]
+        index_of(graph).indexer_error = RuntimeError("boom")  # type: ignore[union-attr]
         health = db.health()
         assert health["status"] == "degraded"
         assert "graph: background indexer stopped" in health["problems"][0]
-        graph._slot.index.indexer_error = None  # type: ignore[union-attr]
+        index_of(graph).indexer_error = None  # type: ignore[union-attr]
     with pytest.raises(vectordb.DatabaseClosedError):
         db.health()
 
@@ -276,7 +277,7 @@ def test_low_disk_space_refuses_writes_until_space_returns(
     with vectordb.open(tmp_path / "db", config={"min_free_disk_bytes": 10_000_000}) as db:
         docs = db.create_collection("docs", dim=2)
         docs.add([[1, 2]], ids=["a"])
-        engine = db._engine
+        engine = engine_of(db)
         free = {"bytes": 5_000_000}
         monkeypatch.setattr(engine, "free_disk_bytes", lambda: free["bytes"])
         with (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from internals import store_of
 
 import vectordb
 
@@ -186,7 +187,7 @@ def test_check_notices_a_count_that_disagrees_with_the_id_map(tmp_path: Path) ->
         docs = db.create_collection("docs", dim=2)
         docs.add([[1, 2], [3, 4]], ids=["a", "b"])
         assert db.check() == []
-        store = db._engine.slots["docs"].store
+        store = store_of(db, "docs")
         store.count += 1  # what the faulty restore left: len() says 3, the id map holds 2
         problems = db.check()
         assert any("counts 3 records but 2 rows are live" in p.message for p in problems)

@@ -54,6 +54,7 @@ from vectordb.inputs import (
     vector_problem,
 )
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
+from vectordb.storage.records import Delete, IdempotencyStamp, Put, SetMetadata
 
 if TYPE_CHECKING:
     from vectordb.concurrency.transaction import PendingWrites, Transaction
@@ -360,11 +361,8 @@ class Collection:
             if matrix is None:
                 assert blobs is not None
                 new_metadata: list[bytes] = blobs
-                fields: dict[str, Any] = {"op": "meta", "ids": id_list, "meta": new_metadata}
-                if keyed is not None:
-                    fields.update(k=keyed[0], h=keyed[1], r=None)
                 self._engine.commit(
-                    slot, fields, None, lambda lsn: slot.set_metadata(lsn, id_list, new_metadata)
+                    slot, SetMetadata(slot.uid, id_list, new_metadata), _stamp(keyed, None)
                 )
                 if pending is not None:
                     pending.set_metadata(id_list, new_metadata)
@@ -434,10 +432,7 @@ class Collection:
         """Log and apply the deletion of ``id_list`` (all stored; caller holds ``writing()``)."""
         if not id_list:
             return 0
-        fields: dict[str, Any] = {"op": "del", "ids": id_list}
-        if keyed is not None:
-            fields.update(k=keyed[0], h=keyed[1], r=len(id_list))
-        self._engine.commit(slot, fields, None, lambda lsn: slot.delete(lsn, id_list))
+        self._engine.commit(slot, Delete(slot.uid, id_list), _stamp(keyed, len(id_list)))
         pending = self._pending(slot)
         if pending is not None:
             pending.delete(id_list)
@@ -493,19 +488,10 @@ class Collection:
         if pending is not None:
             matrix = np.array(matrix, dtype=_FLOAT32, copy=True)  # applied at the commit
         store.vectors.write(rows, matrix)
-        fields: dict[str, Any] = {
-            "op": "put", "ids": id_list, "rows": rows.astype("<i8").tobytes(), "meta": blobs,
-        }  # fmt: skip
-        if keyed is not None:
-            fields.update(k=keyed[0], h=keyed[1], r=result)
         self._engine.commit(
-            slot,
-            fields,
-            ("vec", matrix.data.cast("B")),
-            lambda lsn: slot.put(
-                lsn, rows, id_list, matrix, blobs, ids_are_new=ids_are_new, vectors_in_file=True
-            ),
-        )
+            slot, Put(slot.uid, id_list, rows, matrix, blobs), _stamp(keyed, result),
+            ids_are_new=ids_are_new,
+        )  # fmt: skip
         if pending is not None:
             pending.put(id_list, blobs)
 
@@ -1401,6 +1387,11 @@ def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list
         repeated = next(i for i in id_list if i in seen or seen.add(i))  # type: ignore[func-returns-value]
         raise DuplicateIdError(f"id {repeated!r} appears more than once in the batch")
     return id_list
+
+
+def _stamp(keyed: tuple[str, bytes] | None, result: Any) -> IdempotencyStamp | None:
+    """What a write made with an idempotency key logs (None without one)."""
+    return None if keyed is None else IdempotencyStamp(keyed[0], keyed[1], result)
 
 
 def _joined(blobs: list[bytes] | None) -> bytes | None:

@@ -54,7 +54,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,22 @@ from vectordb.storage.headers import (
 from vectordb.storage.layout import CollectionFiles, DatabaseFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.migrations import migrate
+from vectordb.storage.records import (
+    CollectionEvent,
+    Decoded,
+    Delete,
+    IdempotencyStamp,
+    Put,
+    Record,
+    Seal,
+    SetMetadata,
+    TransactionRecord,
+    Write,
+    decode,
+    encode_event,
+    encode_transaction,
+    encode_write,
+)
 from vectordb.storage.vector_file import VectorFile
 from vectordb.storage.wal import FellBehind, WalFollower, WalRecord, WalScan, WalWriter
 
@@ -544,12 +560,13 @@ class Engine:
         start = min([*checkpoint_lsns, idempotency_lsn])
         self.records_since_checkpoint = self.bytes_since_checkpoint = 0
         for record in scan.records(after_lsn=start, needed_from=needed_from):
-            if record.payload.get("op") == "seal":
-                if record.payload.get("checkpoint"):
+            decoded = _decoded(record)
+            if isinstance(decoded.record, Seal):
+                if decoded.record.checkpoint:
                     self.records_since_checkpoint = self.bytes_since_checkpoint = 0
                 continue
             with _as_corruption(record):
-                self._replay_record(record, by_uid, idempotency_lsn, exclusive=exclusive)
+                self._replay_record(record, decoded, by_uid, idempotency_lsn, exclusive=exclusive)
             self.records_since_checkpoint += 1
             self.bytes_since_checkpoint += record.size
         if scan.torn is not None:
@@ -582,27 +599,28 @@ class Engine:
     def _replay_record(
         self,
         record: WalRecord,
+        decoded: Decoded,
         by_uid: dict[str, StoreSlot],
         idempotency_lsn: int,
         *,
         exclusive: bool,
     ) -> None:
         """Apply one record at open to the collections whose checkpoint it is newer than."""
-        if record.payload.get("op") in _STRUCTURE_OPS:
-            self._replay_structure(record, by_uid, exclusive=exclusive)
+        if isinstance(decoded.record, CollectionEvent):
+            self._replay_structure(record, decoded, by_uid, exclusive=exclusive)
             return
         if record.lsn > idempotency_lsn:
-            self._remember_key(record.payload)
+            self._remember_key(decoded)
         applied = False
-        for slot, payload in _targets(by_uid, record.payload):
+        for slot, write in _targets(by_uid, decoded.record):
             if record.lsn > slot.store.manifest.checkpoint_lsn:
-                apply_record(slot, record.lsn, payload, vectors_in_file=not exclusive)
+                apply_write(slot, record.lsn, write, vectors_in_file=not exclusive)
                 applied = True
         if applied:
             self.recovered_records += 1
 
     def _replay_structure(
-        self, record: WalRecord, by_uid: dict[str, StoreSlot], *, exclusive: bool
+        self, record: WalRecord, decoded: Decoded, by_uid: dict[str, StoreSlot], *, exclusive: bool
     ) -> None:
         """Replay a collection's ``create``, ``drop`` or ``compacted`` record at open.
 
@@ -614,23 +632,23 @@ class Engine:
         of later records (which name rows of the packed layout) land where they belong.
         Compaction packs the live rows in row order, so repeating it on the same state gives
         the same rows; a collection without dead rows is already packed."""
-        payload = record.payload
-        op, uid, name = payload["op"], payload.get("uid"), payload.get("name")
-        slot = by_uid.get(uid) if isinstance(uid, str) else None
+        event = decoded.record
+        assert isinstance(event, CollectionEvent)
+        op, uid, name = event.kind, event.uid, event.name
+        slot = by_uid.get(uid)
         if op == "create":
             # only onto an older backup: where the name is in use (this collection, one that
             # a later record drops and creates again, or a damaged one) there is nothing to do
             absent = (
-                isinstance(name, str)
-                and name not in self.slots
+                name not in self.slots
                 and name not in self.unavailable
                 and not self.files.collection(name).directory.exists()
             )
-            if slot is None and absent and exclusive and isinstance(payload.get("config"), dict):
+            if slot is None and absent and exclusive and event.config is not None:
+                created_at = decoded.committed_at or time.time()
                 slot = self._materialize_collection(
-                    str(name), str(uid), payload["config"], float(payload.get("t", time.time())),
-                    checkpoint_lsn=record.lsn,
-                )  # fmt: skip
+                    name, uid, event.config, created_at, checkpoint_lsn=record.lsn
+                )
                 by_uid[slot.uid] = slot
             return
         if slot is None or record.lsn <= slot.store.manifest.checkpoint_lsn:
@@ -657,11 +675,11 @@ class Engine:
             store.finish_checkpoint(prepared)
         rewrite_compacted(self, slot, start_background=False)
 
-    def _remember_key(self, payload: Mapping[str, Any]) -> None:
-        key = payload.get("k")
-        if key is not None:
-            self.idempotency.remember(key, float(payload.get("t", 0.0)), payload["h"],
-                                      payload.get("r"))  # fmt: skip
+    def _remember_key(self, decoded: Decoded) -> None:
+        stamp = decoded.stamp
+        if stamp is not None:
+            self.idempotency.remember(stamp.key, decoded.committed_at or 0.0, stamp.digest,
+                                      stamp.result)  # fmt: skip
 
     # ----------------------------------------------------------------- following other processes
     def refresh(self) -> int:
@@ -706,44 +724,27 @@ class Engine:
 
     def _apply_followed(self, record: WalRecord) -> None:
         """Apply one record another process committed (caller holds the catch-up mutex)."""
-        payload = record.payload
-        op = payload.get("op")
+        decoded = _decoded(record)
+        entry = decoded.record
         self.caught_up_records += 1
         self.records_since_checkpoint += 1
         self.bytes_since_checkpoint += record.size
-        if op == "seal":
-            if payload.get("checkpoint"):
+        if isinstance(entry, Seal):
+            if entry.checkpoint:
                 self.checkpoints_seen += 1
                 self.records_since_checkpoint = self.bytes_since_checkpoint = 0
-            if payload.get("reload"):
+            if entry.reload:
                 # collections written with durability "off": their writes are not in the
                 # log, only in the checkpoint being written; reload under the writer lock
                 raise FellBehind("unlogged writes", wait_for_writer=True)
             return
-        if op == "create":
-            if self._slot_by_uid(payload["uid"]) is None:
-                try:
-                    self._load_created(payload["name"])
-                except Exception as error:  # e.g. mid-compaction: reload under the lock
-                    raise FellBehind(f"collection {payload['name']!r}: {error}") from error
+        if isinstance(entry, CollectionEvent):
+            self._follow_event(entry)
             return
-        if op == "drop":
-            slot = self._slot_by_uid(payload["uid"])
-            if slot is not None:
-                self._forget_slot(slot)
-            return
-        if op == "compacted":
-            slot = self._slot_by_uid(payload["uid"])
-            if slot is not None:
-                try:
-                    self._reopen_slot(slot)
-                except Exception as error:
-                    raise FellBehind(f"collection {slot.name!r}: {error}") from error
-            return
-        self._remember_key(payload)
+        self._remember_key(decoded)
         targets = [
-            (slot, part)
-            for slot, part in _targets(self._uid_map(), payload)
+            (slot, write)
+            for slot, write in _targets(self._uid_map(), entry)
             if record.lsn > slot.store.applied_lsn
         ]
         if not targets:
@@ -753,11 +754,29 @@ class Engine:
             for slot in latches:
                 stack.enter_context(slot.latch.write())
             try:
-                for slot, part in targets:
-                    apply_record(slot, record.lsn, part, vectors_in_file=True)
+                for slot, write in targets:
+                    apply_write(slot, record.lsn, write, vectors_in_file=True)
             except BaseException as error:
                 self.failure = detached(error)
                 raise
+
+    def _follow_event(self, event: CollectionEvent) -> None:
+        """Another process created, dropped or compacted a collection: its files show it."""
+        slot = self._slot_by_uid(event.uid)
+        if event.kind == "create":
+            if slot is None:
+                try:
+                    self._load_created(event.name)
+                except Exception as error:  # e.g. mid-compaction: reload from the files
+                    raise FellBehind(f"collection {event.name!r}: {error}") from error
+        elif event.kind == "drop":
+            if slot is not None:
+                self._forget_slot(slot)
+        elif slot is not None:
+            try:
+                self._reopen_slot(slot)
+            except Exception as error:
+                raise FellBehind(f"collection {slot.name!r}: {error}") from error
 
     def _check_identities(self) -> None:
         """Under the writer lock: reopen a collection whose vector file another process
@@ -1025,28 +1044,24 @@ class Engine:
             return
         durabilities = {self._durability(write.slot) for write in writes}
         sync = Durability.FULL in durabilities
-        parts = []
-        for write in writes:
-            part = {"c": write.slot.uid, **write.fields}
-            if write.tail is not None:
-                part[write.tail[0]] = write.tail[1]
-            parts.append(part)
         now = time.time()
-        fields: dict[str, Any] = {"op": "txn", "t": now, "ops": parts}
-        if key is not None:
-            fields.update(k=key, h=digest, r=None)
-        lsn, size = self._append(fields, None, sync=sync)
-        transaction.lsn = lsn
+        stamp = None
         if key is not None:
             assert digest is not None
-            self.idempotency.remember(key, now, digest, None)
+            stamp = IdempotencyStamp(key, digest, None)
+        record = TransactionRecord([write.write for write in writes])
+        lsn, size = self._append(encode_transaction(record, now, stamp), None, sync=sync)
+        transaction.lsn = lsn
+        if stamp is not None:
+            self.idempotency.remember(stamp.key, now, stamp.digest, None)
         slots = sorted({id(w.slot): w.slot for w in writes}.values(), key=_slot_order)
         try:
             with contextlib.ExitStack() as stack:
                 for slot in slots:
                     stack.enter_context(slot.latch.write())
-                for write in writes:
-                    write.apply(lsn)
+                for buffered in writes:
+                    apply_write(buffered.slot, lsn, buffered.write, vectors_in_file=True,
+                                ids_are_new=buffered.ids_are_new)  # fmt: skip
                 for slot in slots:
                     slot.store.clear_reservations()
         except BaseException as error:
@@ -1125,35 +1140,38 @@ class Engine:
     def commit(
         self,
         slot: StoreSlot,
-        fields: dict[str, Any],
-        tail: tuple[str, memoryview] | None,
-        apply: Callable[[int], None],
+        write: Write,
+        stamp: IdempotencyStamp | None = None,
+        *,
+        ids_are_new: bool = False,
     ) -> int | None:
-        """Log one record for ``slot`` and apply it; caller holds ``writing()``. Returns its
-        LSN, or None inside a transaction (the write is buffered until its commit)."""
+        """Log one write to ``slot`` and apply it (``apply_write``, the path replay takes
+        too); caller holds ``writing()``. Returns its LSN, or None inside a transaction (the
+        write is buffered until its commit). ``ids_are_new``: ``add`` checked that no id is
+        stored, so the lookup of replaced rows is skipped."""
         if slot.dropped:
             raise CollectionNotFoundError(f"collection {slot.name!r} was dropped")
         transaction = self.current_transaction()
         if transaction is not None:
             # (keys on writes inside a transaction are refused by Collection._replayed; the
             # caller gives buffers it will not change before the commit: _put copies them)
-            transaction.buffer(BufferedWrite(slot, fields, tail, apply))
+            transaction.buffer(BufferedWrite(slot, write, ids_are_new))
             return None
         durability = self._durability(slot)
         assert self.wal is not None
-        if durability is Durability.OFF and "k" not in fields:
+        if durability is Durability.OFF and stamp is None:
             lsn = self.last_lsn
             size = 0
             self.unlogged.add(slot.uid)
         else:
-            payload = {"c": slot.uid, "t": time.time(), **fields}
-            lsn, size = self._append(payload, tail, sync=durability is Durability.FULL)
-            key = fields.get("k")
-            if key is not None:
-                self.idempotency.remember(key, payload["t"], fields["h"], fields.get("r"))
+            committed_at = time.time()
+            fields, tail = encode_write(write, committed_at, stamp)
+            lsn, size = self._append(fields, tail, sync=durability is Durability.FULL)
+            if stamp is not None:
+                self.idempotency.remember(stamp.key, committed_at, stamp.digest, stamp.result)
         try:
             with slot.latch.write():
-                apply(lsn)
+                apply_write(slot, lsn, write, vectors_in_file=True, ids_are_new=ids_are_new)
         except BaseException as error:
             self.failure = detached(error)
             raise
@@ -1205,18 +1223,18 @@ class Engine:
             return False
         return ran
 
-    def log_event(self, fields: dict[str, Any]) -> None:
+    def log_event(self, event: CollectionEvent) -> None:
         """Log a change other processes must learn of that carries no records (a collection
         created, dropped or compacted) after it was made on disk; caller holds
         ``writing()``. If the append fails (a full disk) the change stands: the record is
         kept and logged before the next record (or checkpoint), which fails until it is."""
-        self._pending_events.append({"t": time.time(), **fields})
+        self._pending_events.append(encode_event(event, time.time()))
         try:
             with self._catch_up_mutex:
                 self._log_pending_events()
         except StorageError as error:
             log.warning("%s: a %s record is not logged yet (%s); it is logged before the next "
-                        "write", self.root, fields.get("op"), str(error))  # fmt: skip
+                        "write", self.root, event.kind, str(error))  # fmt: skip
 
     def _log_pending_events(self) -> None:
         """Append the structure records a failure kept back (caller holds the catch-up
@@ -1332,14 +1350,12 @@ class Engine:
         collections written unlogged, which other processes must reload) and start the
         next; returns the sealed segment."""
         assert self.wal is not None and self.follower is not None
-        seal: dict[str, Any] = {"checkpoint": True}
-        if self.unlogged:
-            seal["reload"] = sorted(self.unlogged)
-            self.unlogged.clear()
+        reload = sorted(self.unlogged)
+        self.unlogged.clear()
         with self._catch_up_mutex:
             sealed = self.wal.segment_path
             assert sealed is not None
-            current = self.wal.seal_and_start_segment(seal, sync=True)
+            current = self.wal.seal_and_start_segment(checkpoint=True, reload=reload, sync=True)
             self.follower.move_to(current, HEADER.size, self.wal.next_lsn)
             self.last_lsn = self.wal.next_lsn - 1
         return sealed
@@ -1464,7 +1480,7 @@ class Engine:
             slot.start_background_work()
             # the configuration travels with the record, so replaying the log onto a backup
             # older than this creation creates the collection again
-            self.log_event({"op": "create", "name": name, "uid": uid, "config": config.to_dict()})
+            self.log_event(CollectionEvent("create", name, uid, config.to_dict()))
             return slot
 
     def _materialize_collection(
@@ -1523,7 +1539,7 @@ class Engine:
             slot = self.slot(name)
             self._remove_collection(slot)
             self.unlogged.discard(slot.uid)
-            self.log_event({"op": "drop", "name": name, "uid": slot.uid})
+            self.log_event(CollectionEvent("drop", name, slot.uid))
 
     def _remove_collection(self, slot: StoreSlot) -> None:
         """Forget a collection and delete its directory (renamed away first, so a crash
@@ -1884,40 +1900,45 @@ def archive_segment(path: Path, archive: Path, *, keep: bool = False) -> None:
     fsync_dir(archive)
 
 
-def apply_record(
-    slot: StoreSlot, lsn: int, payload: Mapping[str, Any], *, vectors_in_file: bool
+def apply_write(
+    slot: StoreSlot, lsn: int, write: Write, *, vectors_in_file: bool, ids_are_new: bool = False
 ) -> None:
-    """Apply one decoded log record (or one write of a ``txn`` record) to ``slot``: recovery
-    and catch-up (the live path applies directly). ``vectors_in_file``: another process wrote
-    the vectors into the shared file before it logged them."""
-    op = payload["op"]
-    if op == "put":
-        rows = np.frombuffer(payload["rows"], dtype="<i8").astype(np.int64)
-        vectors = np.frombuffer(payload["vec"], dtype="<f4").reshape(len(rows), slot.store.dim)
-        slot.put(lsn, rows, payload["ids"], vectors, payload.get("meta"),
-                 vectors_in_file=vectors_in_file)  # fmt: skip
-    elif op == "del":
-        slot.delete(lsn, payload["ids"])
-    elif op == "meta":
-        slot.set_metadata(lsn, payload["ids"], payload["meta"])
+    """Apply one write to ``slot`` (caller holds its exclusive latch): the one path of live
+    writes, transactions, replay at open and following other processes.
+    ``vectors_in_file``: the vectors are in the vector file already (the writer put them there
+    before it logged them); ``ids_are_new``: ``add`` checked no id is stored (live only)."""
+    if isinstance(write, Put):
+        slot.put(lsn, write.rows, write.ids, write.vector_array(slot.store.dim), write.metadata,
+                 ids_are_new=ids_are_new, vectors_in_file=vectors_in_file)  # fmt: skip
+    elif isinstance(write, Delete):
+        slot.delete(lsn, write.ids)
     else:
-        raise CorruptionError(f"unknown log operation {op!r} at LSN {lsn}")
+        slot.set_metadata(lsn, write.ids, write.metadata)
 
 
-def _targets(
-    by_uid: Mapping[str, StoreSlot], payload: Mapping[str, Any]
-) -> list[tuple[StoreSlot, Mapping[str, Any]]]:
+def _targets(by_uid: Mapping[str, StoreSlot], entry: Record) -> list[tuple[StoreSlot, Write]]:
     """The (collection, write) pairs a record holds: one for a plain write, each write of a
-    ``txn`` record, none for records about no open collection."""
-    if payload.get("op") == "txn":
-        found = []
-        for part in payload["ops"]:
-            slot = by_uid.get(part.get("c", ""))
+    transaction, none for records about no open collection."""
+    writes = entry.writes if isinstance(entry, TransactionRecord) else [entry]
+    found = []
+    for write in writes:
+        if isinstance(write, (Put, Delete, SetMetadata)):
+            slot = by_uid.get(write.collection)
             if slot is not None:
-                found.append((slot, part))
-        return found
-    slot = by_uid.get(payload.get("c", ""))
-    return [] if slot is None else [(slot, payload)]
+                found.append((slot, write))
+    return found
+
+
+def _decoded(record: WalRecord) -> Decoded:
+    """``record``'s typed value; a map vectordb does not write is corruption, located."""
+    try:
+        return decode(record.payload)
+    except CorruptionError as error:
+        raise CorruptionError(
+            f"log record {record.lsn} cannot be applied: {error.message}",
+            path=record.segment,
+            offset=record.offset,
+        ) from error
 
 
 def _slot_order(slot: StoreSlot) -> str:

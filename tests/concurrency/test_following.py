@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from internals import engine_of, simulate_crash
 
 import vectordb
 
@@ -75,7 +76,7 @@ def test_catch_up_across_one_checkpoint_replays_and_across_two_reloads(tmp_path:
     with vectordb.open(path) as db:
         docs = db.create_collection("docs", dim=4, metric="euclidean")
         docs.add(_vectors(10), ids=[f"a{i}" for i in range(10)])
-        engine = db._engine
+        engine = engine_of(db)
         _other(
             path,
             """
@@ -177,7 +178,7 @@ def test_check_repair_never_deletes_another_process_checkpoint(tmp_path: Path) -
         directory = path / "collections" / "docs"
         named = vectordb.engine.Manifest.load(directory / "MANIFEST").snapshot
         assert (directory / named).exists()
-        db._engine.failure = RuntimeError("simulated crash: nothing more written")
+        simulate_crash(db, "simulated crash: nothing more written")
     with vectordb.open(path) as db:
         assert sorted(db.get_collection("docs").ids()) == ["a", "b", "c"]
 
@@ -197,10 +198,10 @@ def test_a_compaction_whose_record_was_lost_is_noticed_by_the_next_write(
             import os
             from vectordb.engine import Engine
             original = Engine.log_event
-            def crash_before_compacted(self, fields):
-                if fields["op"] == "compacted":
+            def crash_before_compacted(self, event):
+                if event.kind == "compacted":
                     os._exit(0)  # killed after the swap, before the record
-                original(self, fields)
+                original(self, event)
             Engine.log_event = crash_before_compacted
             db.get_collection("docs").compact()
         """,
@@ -218,7 +219,7 @@ def test_a_read_that_ran_across_a_checkpoint_runs_again(tmp_path: Path) -> None:
     with vectordb.open(tmp_path / "db") as db:
         docs = db.create_collection("docs", dim=4, metric="euclidean")
         docs.add(_vectors(5), ids=list("abcde"))
-        engine = db._engine
+        engine = engine_of(db)
         calls = []
         original = engine.stale
 
@@ -258,7 +259,7 @@ def test_a_reader_that_fell_behind_never_waits_for_a_writer(tmp_path: Path) -> N
     with vectordb.open(path, config={"lock_timeout": 1}) as db:
         docs = db.create_collection("docs", dim=4, metric="euclidean")
         docs.add(_vectors(3), ids=["a", "b", "c"])
-        engine = db._engine
+        engine = engine_of(db)
         script = textwrap.dedent(f"""
             import time
             import numpy as np

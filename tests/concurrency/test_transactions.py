@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from internals import simulate_crash
 
 import vectordb
 
@@ -206,7 +207,7 @@ def test_committed_transaction_survives_a_reopen(tmp_path: Path) -> None:
             b.add(_vectors(1, 1), ids=["z"])
             a.delete(["y"])
         expected = (_snapshot(a), _snapshot(b))
-        db._engine.failure = RuntimeError("simulated crash: no checkpoint at close")
+        simulate_crash(db, "simulated crash: no checkpoint at close")
     with vectordb.open(path) as db:  # replayed from the one txn record
         assert (_snapshot(db.get_collection("a")), _snapshot(db.get_collection("b"))) == expected
 
@@ -246,7 +247,7 @@ def test_idempotency_keys_outlive_checkpoints_and_reopens(tmp_path: Path) -> Non
         ids = docs.add(_vectors(2), idempotency_key="before-checkpoint")
         db.checkpoint()
         docs.upsert(_vectors(1, 1), ids=["u"], idempotency_key="in-the-log")
-        db._engine.failure = RuntimeError("simulated crash: the key is only in the log")
+        simulate_crash(db, "simulated crash: the key is only in the log")
     with vectordb.open(path) as db:
         docs = db.get_collection("docs")
         assert docs.add(_vectors(2), idempotency_key="before-checkpoint") == ids
@@ -316,7 +317,7 @@ def test_a_keyed_transaction_stays_applied_after_a_crash(tmp_path: Path) -> None
         docs = db.create_collection("docs", dim=4)
         with db.transaction(idempotency_key="once"):
             docs.add(_vectors(1), ids=["x"])
-        db._engine.failure = RuntimeError("simulated crash: the key is only in the log")
+        simulate_crash(db, "simulated crash: the key is only in the log")
     with vectordb.open(path) as db:
         with db.transaction(idempotency_key="once") as txn:
             assert txn.already_applied

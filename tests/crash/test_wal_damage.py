@@ -36,6 +36,7 @@ import msgpack
 import numpy as np
 import pytest
 import xxhash
+from internals import engine_of
 
 import vectordb
 from vectordb.storage.headers import FORMAT_VERSION
@@ -608,7 +609,7 @@ def test_a_log_record_with_a_valid_checksum_but_nonsense_inside_is_corruption(
     path = tmp_path / "db"
     with vectordb.open(path) as db:
         db.create_collection("c", dim=2).add([[1, 2]], ids=["a"])
-        engine = db._engine
+        engine = engine_of(db)
         fields = {k: (engine.slots["c"].uid if v == "UID" else v) for k, v in payload.items()}
         assert engine.wal is not None
         engine.wal.append(fields, None, sync=True)  # as a buggy or foreign writer would

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from internals import columns_of
 
 import vectordb
 from vectordb.filters.columns import MetadataColumns
@@ -58,7 +59,7 @@ def test_ids_beyond_2_53_compare_exactly_in_every_call(
             assert (path / "collections" / "docs" / "columns.bin").exists()
             db = vectordb.open(path)
             docs = db.get_collection("docs")
-            assert "numbers" in docs._slot.columns._columns[("user",)]._derived  # from the file
+            assert "numbers" in columns_of(docs)._columns[("user",)]._derived  # from the file
         expression = parse_filter(where)
         assert {i for i, u in USERS.items() if reference_match(expression, {"user": u})} \
             == expected  # fmt: skip
@@ -82,7 +83,7 @@ def test_the_three_ids_with_the_column_restored_after_reopen(tmp_path: Path) -> 
         docs.create_index("user")
     with vectordb.open(path) as db:
         docs = db.get_collection("docs")
-        assert "numbers" in docs._slot.columns._columns[("user",)]._derived
+        assert "numbers" in columns_of(docs)._columns[("user",)]._derived
         for where, expected in THREE_IDS:
             assert docs.count(where=where) == len(expected), where
             if expected:

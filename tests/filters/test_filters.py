@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from internals import columns_of, simulate_crash
 
 import vectordb
 from tests.index.data import clustered
@@ -489,7 +490,7 @@ def test_columns_are_saved_with_checkpoints_and_loaded_at_open(
     calls = _count_decodes(monkeypatch)
     with vectordb.open(path) as db:
         docs = db.get_collection("docs")
-        restored = docs._slot.columns._columns
+        restored = columns_of(docs)._columns
         assert "numbers" in restored[("n",)]._derived  # the arrays came back too
         assert "strings" in restored[("lang",)]._derived
         assert docs.count({"lang": "fr", "n": {"$lt": 150}}) == 50
@@ -498,7 +499,7 @@ def test_columns_are_saved_with_checkpoints_and_loaded_at_open(
         # writes after the checkpoint, in the log only: replayed, then seen by the columns
         docs.update(["r1"], metadata={"lang": "fr", "n": 1})
         docs.add(rng.standard_normal((1, 4)), ids=["new"], metadata={"lang": "fr", "n": 5})
-        db._engine.failure = RuntimeError("simulated crash: no checkpoint at close")
+        simulate_crash(db, "simulated crash: no checkpoint at close")
     calls.clear()
     with vectordb.open(path) as db:
         docs = db.get_collection("docs")

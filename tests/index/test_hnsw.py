@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from internals import index_of, state_of
 
 import vectordb
 from tests.index.data import clustered, recall_at_10
@@ -48,7 +49,7 @@ def test_write_is_searchable_before_the_indexer_reaches_it(
         collection = db.create_collection("c", dim=16, metric="euclidean", index="hnsw")
         collection.add(rng.standard_normal((2000, 16)), ids=[f"old{i}" for i in range(2000)])
         assert collection.wait_indexed(timeout=60)
-        collection._slot.index.stop()  # type: ignore[union-attr]  # freeze the indexer
+        index_of(collection).stop()  # type: ignore[union-attr]  # freeze the indexer
         fresh = rng.standard_normal((20, 16)).astype(np.float32) + 10
         collection.add(fresh, ids=[f"new{i}" for i in range(20)])
         info = collection.stats().index_info
@@ -63,7 +64,7 @@ def test_write_is_searchable_before_the_indexer_reaches_it(
         collection.upsert(moved[None, :], ids=["old7"])
         assert collection.search(moved, k=1)[0].id == "old7"
         assert "old7" not in {h.id for h in collection.search(old_vector, k=3)}
-        collection._slot.index.start()  # type: ignore[union-attr]
+        index_of(collection).start()  # type: ignore[union-attr]
         assert collection.wait_indexed(timeout=60)
         assert collection.search(fresh[3], k=1)[0].id == "new3"
         assert collection.search(moved, k=1)[0].id == "old7"
@@ -219,7 +220,7 @@ def test_reused_row_saved_before_reindexing_is_not_trusted(
         db.checkpoint()
         collection.add(old[None, :], ids=["old"])
         assert collection.wait_indexed(timeout=60)
-        collection._slot.index.stop()  # type: ignore[union-attr]  # freeze the indexer
+        index_of(collection).stop()  # type: ignore[union-attr]  # freeze the indexer
         collection.delete(["old"])
         collection.add(new[None, :], ids=["new"])  # takes the row "old" had
         db.checkpoint()
@@ -240,7 +241,7 @@ def test_deleted_elements_make_room_for_later_adds(
     reused row (its label) instead of adding one; searches stay correct throughout."""
     with vectordb.open(tmp_path / "db") as db:
         collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
-        index = collection._slot.index
+        index = index_of(collection)
         assert index is not None
         live: dict[str, np.ndarray] = {}
         for round_ in range(6):
@@ -279,7 +280,7 @@ def test_rebuild_index_drops_deleted_elements_and_keeps_answering(
         collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
         collection.add(data, ids=ids)
         collection.wait_indexed(timeout=60)
-        index = collection._slot.index
+        index = index_of(collection)
         assert index is not None
         index.stop()  # no automatic rebuild: this test calls rebuild_index() itself
         collection.delete(ids[:3000])
@@ -325,7 +326,7 @@ def test_graph_is_rebuilt_automatically_when_tombstones_outnumber_live_elements(
         collection = db.create_collection("c", dim=8, metric="euclidean", index="hnsw")
         collection.add(data, ids=ids)
         assert collection.wait_indexed(timeout=60)
-        index = collection._slot.index
+        index = index_of(collection)
         assert index is not None and index.structure.element_count() == 3000
         collection.delete(ids[:2000])
         import time
@@ -393,7 +394,7 @@ def test_filtered_walk_scans_rows_changed_since_its_copy(
         docs = db.create_collection("docs", dim=8, index="hnsw")
         docs.add(data, ids=[str(i) for i in range(3_000)])
         assert docs.wait_indexed(timeout=60)
-        slot = docs._slot
+        slot = state_of(docs)
         index = slot.index
         everything = np.ones(3_000, np.bool_)
         rows = np.arange(3_000, dtype=np.int64)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from internals import index_of
 
 import vectordb
 from tests.index.data import clustered, recall_at_10
@@ -70,7 +71,7 @@ def test_write_is_searchable_before_the_indexer_reaches_it(
         )
         collection.add(data, ids=_ids(2000))
         assert collection.wait_indexed(timeout=60)
-        index = collection._slot.index
+        index = index_of(collection)
         assert index is not None
         index.stop()  # freeze the indexer
         fresh = (rng.standard_normal((50, 8)) + 30).astype(np.float32)
@@ -187,7 +188,7 @@ def test_index_retrains_when_the_data_outgrows_its_training(
         collection.add(more, ids=_ids(1500, "m"))
         assert collection.wait_indexed(timeout=60)
         # the indexer rebuilds once it is idle and sees the growth
-        index = collection._slot.index
+        index = index_of(collection)
         assert index is not None
         deadline = 60.0
         import time

@@ -16,7 +16,7 @@ its commit (there is no read-your-own-writes; validation does account for them).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from vectordb.errors import TransactionError
 if TYPE_CHECKING:
     from vectordb.engine import Engine, StoreSlot
     from vectordb.storage.collection_store import CollectionStore
+    from vectordb.storage.records import Write
 
 __all__ = ["BufferedWrite", "PendingWrites", "Transaction"]
 
@@ -83,10 +84,11 @@ class PendingWrites:
 
 @dataclass(slots=True)
 class BufferedWrite:
+    """A write made in a transaction, applied at its commit."""
+
     slot: StoreSlot
-    fields: dict[str, Any]
-    tail: tuple[str, memoryview] | None
-    apply: Callable[[int], None]
+    write: Write
+    ids_are_new: bool = False
 
 
 class Transaction:

@@ -442,6 +442,7 @@ def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime |
     """Drop segments wholly at or before ``full_lsn`` and every record after ``until``;
     returns the last LSN kept."""
     from vectordb.storage.layout import DatabaseFiles
+    from vectordb.storage.records import decode
     from vectordb.storage.wal import WalScan
 
     files = DatabaseFiles(root)
@@ -468,7 +469,7 @@ def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime |
     try:
         for record in scan.records(after_lsn=full_lsn, needed_from=full_lsn + 1):
             if deadline is not None:
-                stamp = record.payload.get("t")
+                stamp = decode(record.payload).committed_at
                 if stamp is None:
                     raise InvalidArgumentError(
                         f"log record {record.lsn} carries no commit time (written by an older "

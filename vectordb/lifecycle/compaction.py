@@ -38,6 +38,7 @@ from vectordb.storage.checksummed import write_checksummed_map
 from vectordb.storage.headers import COLUMNS_MAGIC
 from vectordb.storage.layout import CollectionFiles
 from vectordb.storage.manifest import Manifest
+from vectordb.storage.records import CollectionEvent
 from vectordb.storage.snapshot import Snapshot, write_snapshot
 from vectordb.storage.vector_file import HEADER_BYTES
 
@@ -70,7 +71,7 @@ def compact_collection(engine: Engine, name: str) -> dict[str, Any]:
         # other processes reopen the collection when they replay this record (or, if a
         # crash keeps it out of the log, when their next write sees the new vector file);
         # a restore repeats the compaction where the record stands in the log
-        engine.log_event({"op": "compacted", "name": name, "uid": engine.slot(name).uid})
+        engine.log_event(CollectionEvent("compacted", name, engine.slot(name).uid))
         return result
     finally:
         engine._compacting = False

@@ -52,6 +52,7 @@ from vectordb.storage import io
 from vectordb.storage.atomic import detached, os_error
 from vectordb.storage.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
 from vectordb.storage.layout import DatabaseFiles
+from vectordb.storage.records import encode_seal, is_seal, seal_next
 
 __all__ = [
     "FRAME",
@@ -224,8 +225,8 @@ class WalScan:
                     yield WalRecord(lsn, payload, path, offset, frame_end - offset)
                 offset = frame_end
                 if is_last:
-                    if payload.get("op") == "seal":  # the next segment is not created yet
-                        next_lsn = _sealed_next(payload, lsn, path, offset)
+                    next_lsn = _sealed_next(payload, lsn, path, offset)
+                    if next_lsn is not None:  # sealed: the next segment is not created yet
                         self.end = (self.files.segment(next_lsn), HEADER.size, next_lsn)
                     else:
                         self.end = (path, offset, expected)
@@ -241,18 +242,14 @@ class WalScan:
         return None
 
 
-def _sealed_next(payload: dict[str, Any], lsn: int, path: Path, offset: int) -> int:
-    """The first LSN of the segment after a ``seal`` record: always the seal's LSN + 1 (the
-    writer seals with the last LSN of a segment); anything else is corruption."""
-    following = payload.get("next")
-    if type(following) is not int or following != lsn + 1:
-        raise CorruptionError(
-            f"seal record {lsn} names {following!r} as the next segment's first LSN, "
-            f"expected {lsn + 1}",
-            path=path,
-            offset=offset,
-        )
-    return following
+def _sealed_next(payload: dict[str, Any], lsn: int, path: Path, offset: int) -> int | None:
+    """The first LSN of the segment after a ``seal`` record (always the seal's LSN + 1: the
+    writer seals with the last LSN of a segment), None for any other record; a seal that
+    names anything else is corruption."""
+    try:
+        return seal_next(payload, lsn)
+    except ValueError as error:
+        raise CorruptionError(str(error), path=path, offset=offset) from error
 
 
 _LSN_KEY = b"\xa3lsn"  # every payload is a msgpack map whose first key is "lsn"
@@ -345,12 +342,13 @@ class WalWriter:
         self.next_lsn = next_lsn
 
     def seal_and_start_segment(
-        self, fields: Mapping[str, Any] | None = None, *, sync: bool = False
+        self, *, checkpoint: bool = False, reload: list[str] | None = None, sync: bool = False
     ) -> Path:
-        """Close the current segment with a ``seal`` record naming the next one (plus
-        ``fields``: a checkpoint's marks), then start it."""
-        if self._fd is not None and (self._size > HEADER.size or fields):
-            seal = {"op": "seal", "t": time.time(), **(fields or {}), "next": self.next_lsn + 1}
+        """Close the current segment with a ``seal`` record naming the next one (marked as a
+        checkpoint's, naming the collections to ``reload``), then start it."""
+        if self._fd is not None and (self._size > HEADER.size or checkpoint or reload):
+            seal = encode_seal(time.time(), self.next_lsn + 1, checkpoint=checkpoint,
+                               reload=reload)  # fmt: skip
             self.append(seal, None, sync=sync)
         return self.start_segment()
 
@@ -397,7 +395,7 @@ class WalWriter:
             if not self._segment_pending:
                 raise RuntimeError("log writer is closed")
             self.start_segment()  # creating it failed after the seal that names it
-        if self._size >= self.segment_bytes and fields.get("op") != "seal":
+        if self._size >= self.segment_bytes and not is_seal(fields):
             self.seal_and_start_segment()
         fd = self._fd
         assert fd is not None
@@ -539,8 +537,8 @@ class WalFollower:
                 self.offset = base + position
                 self.next_lsn = lsn + 1
                 yield record
-                if payload.get("op") == "seal":
-                    sealed_next = _sealed_next(payload, lsn, self.path, base + position)
+                sealed_next = _sealed_next(payload, lsn, self.path, base + position)
+                if sealed_next is not None:
                     break
             if sealed_next is None:
                 if position < end and at_end_is_torn:
