@@ -9,7 +9,6 @@ No raw file I/O here: storage lives in ``vectordb.storage``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import math
@@ -37,13 +36,11 @@ from vectordb.errors import (
     InvalidVectorError,
 )
 from vectordb.filters.columns import MISSING, parse_path, value_at
-from vectordb.filters.evaluate import evaluate, reference_match
-from vectordb.filters.parse import Expression, filter_key, parse_filter
+from vectordb.filters.evaluate import reference_match
+from vectordb.filters.parse import Expression, parse_filter
 from vectordb.filters.schema import check_metadata
-from vectordb.index.background import SearchKnobs
-from vectordb.index.flat import SearchMode, exact_search, subset_search
-from vectordb.index.hnsw import HnswIndex
-from vectordb.index.jit import filtered_kernels_ready
+from vectordb.index.base import SearchKnobs
+from vectordb.index.flat import SearchMode
 from vectordb.inputs import (
     MAX_ID_BYTES,
     MetadataEncoder,
@@ -54,12 +51,13 @@ from vectordb.inputs import (
     vector_problem,
 )
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
+from vectordb.search import execute
+from vectordb.search.planner import allowed_rows, matching_mask, plan_filtered
 from vectordb.storage.records import Delete, IdempotencyStamp, Put, SetMetadata
 
 if TYPE_CHECKING:
     from vectordb.concurrency.transaction import PendingWrites, Transaction
     from vectordb.engine import Engine, StoreSlot
-    from vectordb.storage.collection_store import CollectionStore
     from vectordb.transfer.load import ImportReport
 
 __all__ = ["Collection"]
@@ -443,8 +441,7 @@ class Collection:
         transaction, as its earlier writes leave the collection."""
         store = slot.store
         with slot.latch.read():
-            n = store.n_rows
-            mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
+            mask = matching_mask(slot, expression)
             id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
         pending = self._pending(slot)
         if pending is None:
@@ -558,10 +555,7 @@ class Collection:
             return slot.store.count
         expression = parse_filter(where)
         with slot.latch.read():
-            store = slot.store
-            n = store.n_rows
-            mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
-            return int(np.count_nonzero(mask))
+            return int(np.count_nonzero(matching_mask(slot, expression)))
 
     def scroll(
         self, where: Mapping[str, Any] | None = None, batch_size: int = 1000
@@ -580,9 +574,10 @@ class Collection:
                 n = store.n_rows
                 if cursor >= n:
                     return
-                mask = store.live[cursor:n]
-                if expression is not None:
-                    mask = mask & evaluate(expression, slot.columns, store, n)[cursor:n]
+                if expression is None:
+                    mask = store.live[cursor:n]
+                else:
+                    mask = matching_mask(slot, expression)[cursor:n]
                 rows = (np.flatnonzero(mask)[:batch_size] + cursor).tolist()
                 ids = [store.row_ids[row] for row in rows]
             if not rows:
@@ -600,8 +595,8 @@ class Collection:
         _positive_int("k", k)
         slot = self._live_slot()
         with slot.latch.read():
-            matches = _allowed_rows(slot, expression).count
-            return _plan(slot, matches, int(k), exact, "auto")
+            matches = allowed_rows(slot, expression).count
+            return plan_filtered(slot, matches, int(k), exact, "auto").as_dict()
 
     def similarity(self, id_a: str, id_b: str) -> float:
         """The metric's score between two stored records (the value ``search`` would give
@@ -742,9 +737,7 @@ class Collection:
         slot = self._live_slot()
         with slot.latch.read():
             store = slot.store
-            n = store.n_rows
-            mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
-            rows = np.flatnonzero(mask)[:limit].tolist()
+            rows = np.flatnonzero(matching_mask(slot, expression))[:limit].tolist()
             ids = [store.row_ids[row] for row in rows]
         if not ids:
             return []  # nothing matches (or limit=0)
@@ -858,7 +851,7 @@ class Collection:
         if index is None or exact or mode == "scalar" or where is not None or radius is not None:
             expression = None if where is None else parse_filter(where)
             hits = self._search_matrix(matrix, k, want, expression, knobs, exact, mode)[0]
-            return hits if radius is None else self._within(hits, radius)
+            return hits if radius is None else execute.within(hits, radius, self._metric)
         engine = self._engine
         for attempt in range(_READ_ATTEMPTS):
             slot = self._live_slot()
@@ -869,10 +862,7 @@ class Collection:
                 if slot.dropped:  # dropped between the check above and the latch
                     raise DatabaseClosedError(f"collection {self.name!r} was dropped")
                 # read under the latch: a compaction may have swapped in a new index meanwhile
-                index = slot.index
-                assert index is not None  # the collection's kind has an index, before and after
-                rows, scores = index.search_one(matrix, int(k), knobs)
-                hits = self._hits(slot.store, rows, scores, want)
+                hits = execute.index_hits(slot, matrix, int(k), knobs, want)
             except CorruptionError:
                 # a row another process reused after its checkpoint fails the checksum
                 # this process still holds for it: search again once caught up
@@ -884,85 +874,6 @@ class Collection:
             if not engine.stale(seen):
                 break
         return hits
-
-    def _filtered(
-        self,
-        slot: StoreSlot,
-        matrix: npt.NDArray[np.float32],
-        k: int,
-        allowed: _Matches,
-        knobs: SearchKnobs,
-        exact: bool,
-        mode: SearchMode,
-    ) -> tuple[list[Any], list[Any]]:
-        """The best ``k`` allowed rows per query (caller holds the shared latch).
-
-        The plan (``docs/filters.md``): a selective filter (or no index, or ``exact``) scans
-        the allowed rows exactly; otherwise the index is asked for ``4k / selectivity``
-        candidates and the allowed ones are kept, and any query that comes back with fewer
-        than ``k`` of them is answered by the exact scan."""
-        store = slot.store
-        matches = allowed.count
-        index = slot.index
-        if matches == 0:
-            empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
-            return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
-        plan = _plan(slot, matches, k, exact, mode, knobs.ef)
-        if plan["plan"] == _EXACT_PLAN:
-            return self._exact_subset(store, matrix, k, allowed, mode, slot.threads)
-        assert index is not None
-        wanted = int(plan["candidates"] or 0)
-        selectivity = float(plan["selectivity"])
-        if plan["index"] == "ivf":
-            structure = index.structure  # None until trained: the exact fallback answers
-            nprobe = knobs.nprobe or (None if structure is None else structure.default_nprobe)
-            if nprobe:
-                knobs = SearchKnobs(ef=knobs.ef, mode=knobs.mode,
-                                    nprobe=int(np.ceil(nprobe / selectivity)))  # fmt: skip
-        rows, scores = index.search(matrix, wanted, knobs)
-        mask = allowed.mask
-        out_rows, out_scores, short = [], [], []
-        for position, (line, line_scores) in enumerate(zip(rows, scores)):
-            keep = mask[line]
-            kept_rows, kept_scores = line[keep][:k], line_scores[keep][:k]
-            out_rows.append(kept_rows)
-            out_scores.append(kept_scores)
-            if len(kept_rows) < min(k, matches):
-                short.append(position)
-        if short and plan["plan"] == _WALK_FALLBACK_PLAN:
-            walked = index.filtered_search(matrix[short], k, allowed.mask, allowed.rows, knobs)
-            if walked is not None:
-                for position, i in enumerate(short):
-                    out_rows[i], out_scores[i] = walked[0][position], walked[1][position]
-                short = [i for i in short if len(out_rows[i]) < min(k, matches)]
-        if short:
-            exact_rows, exact_scores = self._exact_subset(
-                store, matrix[short], k, allowed, mode, slot.threads
-            )
-            for position, i in enumerate(short):
-                out_rows[i] = exact_rows[position]
-                out_scores[i] = exact_scores[position]
-        return out_rows, out_scores
-
-    def _exact_subset(
-        self,
-        store: CollectionStore,
-        matrix: npt.NDArray[np.float32],
-        k: int,
-        allowed: _Matches,
-        mode: SearchMode,
-        threads: int,
-    ) -> tuple[Any, Any]:
-        n = store.n_rows
-        return subset_search(store.vectors.rows[:n], store.sq_norms[:n], allowed.mask,
-                             allowed.rows, matrix, k, self._metric, mode=mode,
-                             threads=threads)  # fmt: skip
-
-    def _within(self, hits: list[Hit], radius: float) -> list[Hit]:
-        _check_radius(radius)
-        if self._metric is Metric.EUCLIDEAN:
-            return [hit for hit in hits if hit.score <= radius]
-        return [hit for hit in hits if hit.score >= radius]
 
     def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
         """Check ``ef`` / ``nprobe`` against the collection's index (a knob the index does not
@@ -983,33 +894,6 @@ class Collection:
                 )
         return SearchKnobs(ef=ef, nprobe=nprobe, mode=mode)
 
-    @staticmethod
-    def _hits(
-        store: CollectionStore,
-        row_array: npt.NDArray[np.int64],
-        score_array: npt.NDArray[Any],
-        want: frozenset[str],
-    ) -> list[Hit]:
-        # never a hit (or its vector) from bytes that fail their checksum, whichever index
-        # ranked it: CorruptionError names the row (~1 us for 10 hits, compiled)
-        store.verify_rows(row_array)
-        rows, scores = row_array.tolist(), score_array.tolist()
-        ids = store.row_ids
-        if not want:
-            return [make_hit(ids[row], score) for row, score in zip(rows, scores)]
-        with_metadata = "metadata" in want
-        with_vector = "vector" in want
-        vectors = store.vectors.rows
-        return [
-            make_hit(
-                ids[row],
-                score,
-                store.metadata(row) if with_metadata else None,
-                vectors[row].copy() if with_vector else None,
-            )
-            for row, score in zip(rows, scores)
-        ]
-
     @_measured("search_batch", search=True)
     def search_batch(
         self,
@@ -1028,7 +912,10 @@ class Collection:
         hits = self._search_batch(
             queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact, where=where
         )
-        return hits if radius is None else [self._within(line, radius) for line in hits]
+        if radius is None:
+            return hits
+        _check_radius(radius)
+        return [execute.within(line, radius, self._metric) for line in hits]
 
     def _search_batch(
         self,
@@ -1083,37 +970,13 @@ class Collection:
         mode: SearchMode,
     ) -> list[list[Hit]]:
         slot = self._live_slot(refresh=False)  # the caller's loop refreshed
-        metric = self._metric
         latch = slot.latch
         latch.acquire_read()
         try:
             if slot.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-            store = slot.store
-            n = store.n_rows
-            index = slot.index
-            rows: Any
-            scores: Any
-            if expression is not None:
-                allowed = _allowed_rows(slot, expression)
-                rows, scores = self._filtered(slot, matrix, int(k), allowed, knobs, exact, mode)
-            elif index is not None and not exact and mode != "scalar":
-                rows, scores = index.search(matrix, int(k), knobs)
-            else:
-                rows, scores = exact_search(
-                    store.vectors.rows[:n],
-                    store.live[:n],
-                    store.sq_norms[:n],
-                    matrix,
-                    int(k),
-                    metric,
-                    mode=mode,
-                    threads=slot.threads,
-                )
-            return [
-                self._hits(store, row_line, score_line, want)
-                for row_line, score_line in zip(rows, scores)
-            ]
+            return execute.search_rows(slot, self._metric, matrix, int(k), want, expression,
+                                       knobs, exact, mode)  # fmt: skip
         finally:
             latch.release_read()
 
@@ -1490,64 +1353,6 @@ def _non_negative_int(name: str, value: Any) -> None:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
 
 
-_EXACT_PLAN = "exact scan of the matching rows"
-_OVER_FETCH_PLAN = "index with over-fetch, exact fallback"
-_WALK_FALLBACK_PLAN = "index with over-fetch, then a filtered graph walk, exact fallback"
-
-
-def _plan(
-    slot: StoreSlot, matches: int, k: int, exact: bool, mode: SearchMode, ef: int | None = None
-) -> dict[str, Any]:
-    """How a filtered search with ``matches`` allowed rows runs, and why."""
-    store = slot.store
-    live = max(store.count, 1)
-    selectivity = matches / live
-    kind = store.config.index
-    index = slot.index
-    has_index = index is not None
-    wanted = min(live, math.ceil(4 * k / max(selectivity, 1e-12)) + 16)
-    use_index = False
-    walk = False
-    if not has_index or exact or mode == "scalar":
-        reason = "exact=True or mode='scalar'" if has_index else "the collection has no index"
-    elif matches <= 4 * k:
-        reason = f"only {matches} rows match"
-    elif kind == "ivf":
-        # an IVF probes a few cells: the allowed records near the query may all lie in
-        # other cells, so it takes over only for broad filters, probing 1/selectivity more
-        use_index = selectivity >= _BROAD_FILTER_IVF
-        reason = f"selectivity {selectivity:.3g} {'>=' if use_index else '<'} {_BROAD_FILTER_IVF}"
-    else:
-        # a graph search costs about its candidate count, an exact scan its matching rows
-        # (several times cheaper each): the graph only when the matches far outnumber
-        # the candidates it would need
-        use_index = matches > _GRAPH_OVER_SCAN * wanted
-        reason = (
-            f"{matches} matching rows {'>' if use_index else '<='} {_GRAPH_OVER_SCAN} x "
-            f"{wanted} candidates"
-        )
-        if use_index and isinstance(index, HnswIndex):
-            # queries whose candidates hold too few allowed rows (the filter excludes the
-            # query's neighbourhood) walk the graph checking the filter at every node, which
-            # scores about ef / selectivity nodes' neighbours, when that beats the exact scan
-            breadth = max(k, index.walk_breadth(ef))
-            visits = math.ceil(breadth / max(selectivity, 1e-12)) * _WALK_SCORES_PER_NODE
-            walk = matches > visits and (
-                mode == "numba" or (mode == "auto" and filtered_kernels_ready())
-            )
-    plan = _EXACT_PLAN
-    if use_index:
-        plan = _WALK_FALLBACK_PLAN if walk else _OVER_FETCH_PLAN
-    return {
-        "plan": plan,
-        "reason": reason,
-        "index": kind if has_index else None,
-        "matches": matches,
-        "selectivity": selectivity,
-        "candidates": None if plan == _EXACT_PLAN else wanted,
-    }
-
-
 def _check_radius(radius: Any) -> None:
     if (
         isinstance(radius, bool)
@@ -1555,35 +1360,6 @@ def _check_radius(radius: Any) -> None:
         or not math.isfinite(radius)
     ):
         raise InvalidArgumentError(f"radius must be a finite number; got {radius!r}")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Matches:
-    """The live rows a filter allows, three ways: a mask over the rows, the rows in
-    ascending order, and their count."""
-
-    mask: npt.NDArray[np.bool_]
-    rows: npt.NDArray[np.int64]
-    count: int
-
-
-def _allowed_rows(slot: StoreSlot, expression: Expression) -> _Matches:
-    """Live rows matching ``expression`` (caller holds the shared latch). The last few are
-    kept until the next write: an application repeating one filter pays it once."""
-    key = filter_key(expression)
-    cached = slot.filter_masks.get(key)
-    if cached is not None and cached[0] == slot.generation:
-        matches: _Matches = cached[1]
-        return matches
-    store = slot.store
-    n = store.n_rows
-    mask = evaluate(expression, slot.columns, store, n) & store.live[:n]
-    rows = np.flatnonzero(mask)
-    matches = _Matches(mask, rows, len(rows))
-    if len(slot.filter_masks) >= 8:
-        slot.filter_masks.clear()
-    slot.filter_masks[key] = (slot.generation, matches)
-    return matches
 
 
 def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozenset[str]:
@@ -1598,11 +1374,6 @@ def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> froze
     return _include(include)
 
 
-#: planner thresholds: when the index (with extra candidates) serves a filtered search
-#: instead of an exact scan of the matching rows
-_GRAPH_OVER_SCAN = 8  # the graph serves a filter when matches > this x its candidates
-_WALK_SCORES_PER_NODE = 16  # new neighbours a filtered walk scores per node it expands
-_BROAD_FILTER_IVF = 0.5
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
 _KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in ("auto", "numba", "numpy", "scalar")}
 

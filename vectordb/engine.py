@@ -81,7 +81,7 @@ from vectordb.errors import (
     VectorDBError,
 )
 from vectordb.filters.columns import COLUMNS_FILE
-from vectordb.index.background import BackgroundIndex, RowSource
+from vectordb.index.base import RowSource, VectorIndex
 from vectordb.lifecycle.compaction import (
     compact_collection,
     recover_interrupted,
@@ -191,7 +191,7 @@ class StoreSlot:
             self.columns.declare(parse_path(field))
         self.generation = 0  # bumped by every write: keys the filter-mask cache
         self.filter_masks: dict[str, tuple[int, Any]] = {}
-        self.index: BackgroundIndex | None = None
+        self.index: VectorIndex | None = None
         config = store.config
         quantization = config.quantization_config
         if config.index == "flat" and quantization is None:

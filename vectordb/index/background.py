@@ -46,13 +46,14 @@ import xxhash
 
 from vectordb.config import Metric
 from vectordb.errors import CorruptionError, StorageError
-from vectordb.index.flat import NO_ROW, SearchMode, exact_search, rescore
+from vectordb.index.base import DEFAULT_KNOBS, RowSource, SearchKnobs
+from vectordb.index.flat import NO_ROW, exact_search, rescore
 from vectordb.locking import ReadWriteLatch
 from vectordb.storage import io
 from vectordb.storage.atomic import os_error
 from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
 
-__all__ = ["BackgroundIndex", "RowSource", "SearchKnobs", "Structure"]
+__all__ = ["BackgroundIndex", "Structure"]
 
 log = logging.getLogger("vectordb.index")
 
@@ -60,32 +61,6 @@ INDEX_MAGIC = b"VDB-IDX\x00"
 _CHUNK_SECONDS = 0.02
 
 
-class RowSource:
-    """What the index reads from the collection: rows, live flags, squared norms (by reference:
-    the arrays are replaced when the vector file grows, so they are read through callables)."""
-
-    def __init__(self, vectors: Any, live: Any, sq_norms: Any, n_rows: Any, latch: Any) -> None:
-        self.vectors = vectors
-        self.live = live
-        self.sq_norms = sq_norms
-        self.n_rows = n_rows
-        self.latch: ReadWriteLatch = latch
-
-
-class SearchKnobs:
-    """Per-query quality settings; ``None`` means the collection's default."""
-
-    __slots__ = ("ef", "mode", "nprobe")
-
-    def __init__(
-        self, ef: int | None = None, nprobe: int | None = None, mode: SearchMode = "auto"
-    ) -> None:
-        self.ef = ef
-        self.nprobe = nprobe
-        self.mode = mode
-
-
-DEFAULT_KNOBS = SearchKnobs()
 
 
 class Structure(Protocol):
@@ -123,9 +98,11 @@ class Structure(Protocol):
 
 
 class BackgroundIndex:
-    """See the module docstring. Subclasses say how to make, load and describe the structure."""
+    """See the module docstring. Subclasses say how to make, load and describe the structure.
+    Implements ``base.VectorIndex``."""
 
     kind = "?"
+    supports_filtered_walk = False
 
     def __init__(
         self,
@@ -667,6 +644,14 @@ class BackgroundIndex:
     ) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.float64]]] | None:
         """A search that checks the filter's bitmap inside the structure's traversal; None
         where the structure has none (the planner then over-fetches). See ``HnswIndex``."""
+        return None
+
+    def walk_breadth(self, ef: int | None) -> int:
+        """The candidates a filtered walk keeps (only where ``supports_filtered_walk``)."""
+        return 0
+
+    def default_nprobe(self) -> int | None:
+        """Cells an IVF search probes by default; None for other kinds, or while untrained."""
         return None
 
     def search_one(

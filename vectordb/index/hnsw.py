@@ -21,7 +21,8 @@ import numpy.typing as npt
 
 from vectordb.config import HnswConfig, Metric
 from vectordb.errors import CorruptionError
-from vectordb.index.background import BackgroundIndex, RowSource, SearchKnobs
+from vectordb.index.background import BackgroundIndex
+from vectordb.index.base import RowSource, SearchKnobs
 from vectordb.storage.io import write_with
 
 __all__ = ["GraphLinks", "HnswGraph", "HnswIndex"]
@@ -414,6 +415,7 @@ class HnswIndex(BackgroundIndex):
     """See the module docstring. One per HNSW collection, owned by the engine's store slot."""
 
     kind = "hnsw"
+    supports_filtered_walk = True
 
     def __init__(
         self,

@@ -39,7 +39,8 @@ import numpy.typing as npt
 from vectordb.config import IvfConfig, Metric, QuantizationConfig
 from vectordb.errors import CorruptionError
 from vectordb.index import jit
-from vectordb.index.background import BackgroundIndex, RowSource, SearchKnobs
+from vectordb.index.background import BackgroundIndex
+from vectordb.index.base import RowSource, SearchKnobs
 from vectordb.index.jit import NO_ROW
 from vectordb.index.kmeans import assign, kmeans
 from vectordb.index.quantization import Codec, codec_class, codec_from_state, make_codec
@@ -590,6 +591,10 @@ class CellLists:
 class IvfIndex(BackgroundIndex):
     """An IVF index (``ivf`` given) or a quantized flat scan (``ivf`` None, ``quantization``
     given), built and kept fresh by ``BackgroundIndex``."""
+
+    def default_nprobe(self) -> int | None:
+        structure = self.structure  # None until trained
+        return None if structure is None else int(structure.default_nprobe)
 
     def __init__(
         self,
