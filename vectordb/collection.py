@@ -13,9 +13,7 @@ import functools
 import logging
 import math
 import os
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -28,27 +26,25 @@ from vectordb.config import CollectionConfig, Metric
 from vectordb.errors import (
     CorruptionError,
     DatabaseClosedError,
-    DimensionMismatchError,
     DuplicateIdError,
     IdNotFoundError,
     InvalidArgumentError,
-    InvalidMetadataError,
-    InvalidVectorError,
 )
 from vectordb.filters.columns import MISSING, parse_path, value_at
 from vectordb.filters.evaluate import reference_match
 from vectordb.filters.parse import Expression, parse_filter
-from vectordb.filters.schema import check_metadata
 from vectordb.index.base import SearchKnobs
 from vectordb.index.flat import SearchMode
+from vectordb.inputs import MAX_ID_BYTES as MAX_ID_BYTES  # the id limit, as before
 from vectordb.inputs import (
-    MAX_ID_BYTES,
-    MetadataEncoder,
-    as_matrix,
+    checked_ids,
+    checked_query,
+    checked_vectors,
+    metadata_blobs,
+    non_negative_int,
     numeric_array,
-    query_problem,
-    squared_norms,
-    vector_problem,
+    positive_int,
+    uuid4_strings,
 )
 from vectordb.results import CollectionInfo, Hit, Record, make_hit
 from vectordb.search import execute
@@ -64,6 +60,7 @@ __all__ = ["Collection"]
 
 slow_log = logging.getLogger("vectordb.slow")
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_Result = TypeVar("_Result")
 
 
 def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _Method]:
@@ -258,9 +255,9 @@ class Collection:
         """
         matrix = self._vectors(vectors)
         generated = ids is None
-        id_list = _uuid4_strings(len(matrix)) if ids is None else _ids(ids, len(matrix))
+        id_list = uuid4_strings(len(matrix)) if ids is None else checked_ids(ids, len(matrix))
         # errors name generated records by position: their ids mean nothing to the caller yet
-        blobs = _metadata_blobs(
+        blobs = metadata_blobs(
             metadata, len(matrix), self.config.metadata_schema, None if generated else id_list
         )
         slot = self._live_slot()
@@ -306,8 +303,8 @@ class Collection:
         :meth:`add`.
         """
         matrix = self._vectors(vectors)
-        id_list = _ids(ids, len(matrix))
-        blobs = _metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
+        id_list = checked_ids(ids, len(matrix))
+        blobs = metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
         slot = self._live_slot()
         with self._writing():
             replayed, result, keyed = self._replayed(
@@ -339,11 +336,11 @@ class Collection:
         """
         if vectors is None and metadata is None:
             raise InvalidArgumentError("update() needs vectors=, metadata= or both")
-        id_list = _ids(ids, None)
+        id_list = checked_ids(ids, None)
         matrix = None if vectors is None else self._vectors(vectors, expected=len(id_list))
         schema = self.config.metadata_schema
         blobs = (
-            None if metadata is None else _metadata_blobs(metadata, len(id_list), schema, id_list)
+            None if metadata is None else metadata_blobs(metadata, len(id_list), schema, id_list)
         )
         slot = self._live_slot()
         with self._writing():
@@ -406,7 +403,7 @@ class Collection:
                     return int(result or 0)
                 return self._commit_delete(slot, self._ids_where(slot, expression), keyed)
         assert ids is not None
-        id_list = _ids(ids, None, allow_repeats=True)
+        id_list = checked_ids(ids, None, allow_repeats=True)
         slot = self._live_slot()
         with self._writing():
             replayed, result, keyed = self._replayed(
@@ -507,24 +504,29 @@ class Collection:
         return self._get_many(ids)
 
     def _get_many(self, ids: Sequence[str]) -> list[Record | None]:
-        id_list = _ids(ids, None, allow_repeats=True)
+        id_list = checked_ids(ids, None, allow_repeats=True)
+        return self._consistent(lambda: self._read_records(id_list))
+
+    def _consistent(self, read: Callable[[], _Result]) -> _Result:
+        """Run ``read`` (which must not refresh) until no other process checkpointed while
+        it ran: a checkpoint lets rows be reused, so a row the read trusted may hold another
+        record since. A row whose checksum fails right after such a checkpoint (reused by
+        the other process) is read again once caught up."""
         engine = self._engine
         for attempt in range(_READ_ATTEMPTS):
             seen = engine.refresh()
             try:
-                records = self._read_records(id_list)
+                result = read()
             except CorruptionError:
-                # a row reused after another process's checkpoint fails the checksum this
-                # process still holds for it: read again once caught up
                 if not engine.stale(seen) or attempt == _READ_ATTEMPTS - 1:
                     raise
                 continue
             if not engine.stale(seen):
                 break
-        return records
+        return result
 
     def _read_records(self, id_list: list[str]) -> list[Record | None]:
-        slot = self._live_slot(refresh=False)  # the caller's loop refreshed
+        slot = self._live_slot(refresh=False)  # _consistent refreshed
         with slot.latch.read():
             store = slot.store
             row_of = store.row_of
@@ -565,7 +567,7 @@ class Collection:
         The cursor is a row position, so a record is never returned twice, even when writes
         happen between batches; records written meanwhile may or may not be returned."""
         expression = None if where is None else parse_filter(where)
-        _positive_int("batch_size", batch_size)
+        positive_int("batch_size", batch_size)
         cursor = 0
         while True:
             slot = self._live_slot()
@@ -592,7 +594,7 @@ class Collection:
         of the matching rows, or the index with over-fetch), ``reason``, ``matches``,
         ``selectivity`` and the ``candidates`` the index would be asked for."""
         expression = parse_filter(where)
-        _positive_int("k", k)
+        positive_int("k", k)
         slot = self._live_slot()
         with slot.latch.read():
             matches = allowed_rows(slot, expression).count
@@ -630,9 +632,9 @@ class Collection:
             positive = [positive]
         if not positive:
             raise InvalidArgumentError("recommend() needs at least one positive id")
-        positive_ids = _ids(positive, None, allow_repeats=True)
-        negative_ids = _ids(negative, None, allow_repeats=True) if negative else []
-        _positive_int("k", k)
+        positive_ids = checked_ids(positive, None, allow_repeats=True)
+        negative_ids = checked_ids(negative, None, allow_repeats=True) if negative else []
+        positive_int("k", k)
         records = self._get_many([*positive_ids, *negative_ids])
         missing = [i for i, r in zip([*positive_ids, *negative_ids], records) if r is None]
         if missing:
@@ -663,8 +665,8 @@ class Collection:
         ``batch_size``, keeping up to ``k`` partners per record: exact on a flat collection
         (quadratic in the number of records), as approximate as the index otherwise."""
         _check_radius(threshold)
-        _positive_int("k", k)
-        _positive_int("batch_size", batch_size)
+        positive_int("k", k)
+        positive_int("batch_size", batch_size)
         euclidean = self._metric is Metric.EUCLIDEAN
         pairs: dict[tuple[str, str], float] = {}
         for records in self.scroll(where=where, batch_size=batch_size):
@@ -697,8 +699,8 @@ class Collection:
         paths work), each with its ``group_size`` best hits: ``[(value, hits), ...]``, best
         group first. Records without the field are left out; values that are lists or maps
         group by their text."""
-        _positive_int("k", k)
-        _positive_int("group_size", group_size)
+        positive_int("k", k)
+        positive_int("group_size", group_size)
         field: object = group_by
         if not isinstance(field, str) or not field:
             raise InvalidArgumentError(f"group_by must be a field name; got {group_by!r}")
@@ -733,7 +735,7 @@ class Collection:
         at most ``limit`` of them."""
         expression = parse_filter(where)
         if limit is not None:
-            _non_negative_int("limit", limit)
+            non_negative_int("limit", limit)
         slot = self._live_slot()
         with slot.latch.read():
             store = slot.store
@@ -779,9 +781,9 @@ class Collection:
 
         The order is stable while nothing is written, so pages do not overlap.
         """
-        _non_negative_int("offset", offset)
+        non_negative_int("offset", offset)
         if limit is not None:
-            _non_negative_int("limit", limit)
+            non_negative_int("limit", limit)
         slot = self._live_slot()
         with slot.latch.read():
             store = slot.store
@@ -852,28 +854,21 @@ class Collection:
             expression = None if where is None else parse_filter(where)
             hits = self._search_matrix(matrix, k, want, expression, knobs, exact, mode)[0]
             return hits if radius is None else execute.within(hits, radius, self._metric)
-        engine = self._engine
-        for attempt in range(_READ_ATTEMPTS):
-            slot = self._live_slot()
-            seen = engine.checkpoints_seen
-            latch = slot.latch
-            latch.acquire_read()
-            try:
-                if slot.dropped:  # dropped between the check above and the latch
-                    raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-                # read under the latch: a compaction may have swapped in a new index meanwhile
-                hits = execute.index_hits(slot, matrix, int(k), knobs, want)
-            except CorruptionError:
-                # a row another process reused after its checkpoint fails the checksum
-                # this process still holds for it: search again once caught up
-                if not engine.stale(seen) or attempt == _READ_ATTEMPTS - 1:
-                    raise
-                continue
-            finally:
-                latch.release_read()
-            if not engine.stale(seen):
-                break
-        return hits
+        return self._consistent(lambda: self._index_hits(matrix, int(k), knobs, want))
+
+    def _index_hits(
+        self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, want: frozenset[str]
+    ) -> list[Hit]:
+        slot = self._live_slot(refresh=False)  # _consistent refreshed
+        latch = slot.latch
+        latch.acquire_read()
+        try:
+            if slot.dropped:  # dropped between the check above and the latch
+                raise DatabaseClosedError(f"collection {self.name!r} was dropped")
+            # read under the latch: a compaction may have swapped in a new index meanwhile
+            return execute.index_hits(slot, matrix, k, knobs, want)
+        finally:
+            latch.release_read()
 
     def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
         """Check ``ef`` / ``nprobe`` against the collection's index (a knob the index does not
@@ -887,7 +882,7 @@ class Collection:
         if ef is not None and kind != "hnsw":
             raise InvalidArgumentError(f"ef applies to HNSW collections; {self.name!r} is {kind!r}")
         if nprobe is not None:
-            _positive_int("nprobe", nprobe)
+            positive_int("nprobe", nprobe)
             if kind != "ivf":
                 raise InvalidArgumentError(
                     f"nprobe applies to IVF collections; {self.name!r} is {kind!r}"
@@ -946,18 +941,9 @@ class Collection:
         mode: SearchMode,
     ) -> list[list[Hit]]:
         """Search validated queries, run again if another process checkpointed meanwhile."""
-        engine = self._engine
-        for attempt in range(_READ_ATTEMPTS):
-            seen = engine.refresh()
-            try:
-                hits = self._search_rows(matrix, k, want, expression, knobs, exact, mode)
-            except CorruptionError:  # as in search(): a row reused by another process
-                if not engine.stale(seen) or attempt == _READ_ATTEMPTS - 1:
-                    raise
-                continue
-            if not engine.stale(seen):
-                break
-        return hits
+        return self._consistent(
+            lambda: self._search_rows(matrix, k, want, expression, knobs, exact, mode)
+        )
 
     def _search_rows(
         self,
@@ -969,7 +955,7 @@ class Collection:
         exact: bool,
         mode: SearchMode,
     ) -> list[list[Hit]]:
-        slot = self._live_slot(refresh=False)  # the caller's loop refreshed
+        slot = self._live_slot(refresh=False)  # _consistent refreshed
         latch = slot.latch
         latch.acquire_read()
         try:
@@ -1154,17 +1140,8 @@ class Collection:
     # ----------------------------------------------------------------- validation
     def _query_vector(self, array: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
         """One 1-D query, checked like ``_vectors`` checks a batch, as a ``(1, dim)`` array."""
-        if array.shape[0] != self.dim:
-            raise DimensionMismatchError(
-                f"query has dim {array.shape[0]}, collection {self.name!r} expects {self.dim}"
-            )
-        if array.dtype != _FLOAT32 or not array.flags.c_contiguous:
-            with np.errstate(over="ignore", invalid="ignore"):
-                array = np.ascontiguousarray(array, dtype="<f4")
-        problem = query_problem(array, self._zero_undefined(normalize=False))
-        if problem is not None:
-            raise InvalidVectorError(f"query 0 {problem}")
-        return array[None, :]
+        return checked_query(array, dim=self.dim, collection=self.name,
+                             zero_undefined=self._zero_undefined(normalize=False))  # fmt: skip
 
     def _vectors(
         self,
@@ -1174,21 +1151,12 @@ class Collection:
         what: str = "vector",
         normalize: bool | None = None,
     ) -> npt.NDArray[np.float32]:
-        matrix = as_matrix(
-            vectors, dim=self.dim, collection=self.name, what=what, expected=expected
-        )
-        squared = squared_norms(matrix)
         if normalize is None:
             normalize = self.config.normalize
-        problem = vector_problem(squared, self._zero_undefined(normalize=normalize))
-        if problem is not None:
-            row, words = problem
-            stored = "; nothing was stored" if what == "vector" else ""
-            raise InvalidVectorError(f"{what} {row} {words}{stored}")
-        if normalize:
-            matrix = (matrix / np.sqrt(squared)[:, None]).astype("<f4")
-        # the matrix may alias the caller's array: it is only read during this call
-        return matrix
+        return checked_vectors(
+            vectors, dim=self.dim, collection=self.name, expected=expected, what=what,
+            normalize=normalize, zero_undefined=self._zero_undefined(normalize=normalize),
+        )  # fmt: skip
 
     def _zero_undefined(self, *, normalize: bool) -> str | None:
         """What an all-zero vector breaks here (None: nothing)."""
@@ -1198,60 +1166,6 @@ class Collection:
 
 
 # --------------------------------------------------------------------- helpers
-def _ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list[str]:
-    if isinstance(ids, str):
-        id_list = [ids]
-    elif isinstance(ids, (bytes, Mapping)) or not isinstance(ids, (Sequence, np.ndarray)):
-        raise InvalidArgumentError(
-            f"ids must be a string or a sequence of strings; got {type(ids).__name__}"
-        )
-    else:
-        id_list = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
-    if expected is not None and len(id_list) != expected:
-        raise InvalidArgumentError(f"got {len(id_list)} ids for {expected} vectors")
-    if not id_list:
-        raise InvalidArgumentError("empty batch: no ids given")
-    # whole-batch checks in C first (map/min/max/join); the per-id loops below run only to
-    # name the offending id
-    if set(map(type, id_list)) != {str}:
-        for position, vector_id in enumerate(id_list):
-            if type(vector_id) is not str:
-                raise InvalidArgumentError(
-                    f"id at position {position} is {type(vector_id).__name__} {vector_id!r}; "
-                    "ids must be strings"
-                )
-    lengths = list(map(len, id_list))
-    suspicious = min(lengths) == 0 or max(lengths) > MAX_ID_BYTES // 4 or "\x00" in "".join(id_list)
-    bad = (
-        [
-            vector_id
-            for vector_id in id_list
-            if not vector_id
-            or "\x00" in vector_id
-            or (
-                len(vector_id) > MAX_ID_BYTES // 4
-                and len(vector_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES
-            )
-        ]
-        if suspicious
-        else []
-    )
-    if bad:
-        raise InvalidArgumentError(
-            f"invalid id {bad[0]!r}: ids must be non-empty, hold no NUL character and take at "
-            f"most {MAX_ID_BYTES} bytes as UTF-8"
-        )
-    try:
-        "".join(id_list).encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InvalidArgumentError(f"an id is not valid Unicode text: {error}") from error
-    if not allow_repeats and len(set(id_list)) != len(id_list):
-        seen: set[str] = set()
-        repeated = next(i for i in id_list if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-        raise DuplicateIdError(f"id {repeated!r} appears more than once in the batch")
-    return id_list
-
-
 def _stamp(keyed: tuple[str, bytes] | None, result: Any) -> IdempotencyStamp | None:
     """What a write made with an idempotency key logs (None without one)."""
     return None if keyed is None else IdempotencyStamp(keyed[0], keyed[1], result)
@@ -1262,95 +1176,6 @@ def _joined(blobs: list[bytes] | None) -> bytes | None:
     if blobs is None:
         return None
     return b"".join(len(blob).to_bytes(4, "little") + blob for blob in blobs)
-
-
-def _metadata_blobs(
-    metadata: Any,
-    n: int,
-    schema: Mapping[str, Any] | None = None,
-    ids: Sequence[str] | None = None,
-) -> list[bytes] | None:
-    """Each entry checked and packed by ``inputs.MetadataEncoder`` (the rules every write
-    path shares), then checked against the collection's schema, if it has one."""
-    if metadata is None:
-        if schema is not None:
-            check_metadata(schema, [None] * n, ids)
-        return None
-    if isinstance(metadata, Mapping):
-        if n != 1:
-            raise InvalidArgumentError(
-                f"metadata is one mapping for {n} vectors; pass a list of {n} mappings"
-            )
-        metadata = [metadata]
-    if isinstance(metadata, (str, bytes)) or not isinstance(metadata, Sequence):
-        raise InvalidMetadataError(
-            f"metadata must be a sequence of mappings (or None); got {type(metadata).__name__}"
-        )
-    if len(metadata) != n:
-        raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
-
-    def describe(position: int) -> str:
-        if ids is None:
-            return f"metadata of entry {position}"
-        return f"metadata of id {ids[position]!r}"
-
-    encode = MetadataEncoder().encode
-    entries: list[dict[str, Any] | None] = []
-    blobs: list[bytes] = []
-    for position, entry in enumerate(metadata):
-        cleaned, blob = encode(entry, describe, position)
-        entries.append(cleaned)
-        blobs.append(blob)
-    if schema is not None:
-        check_metadata(schema, entries, ids)
-    return blobs
-
-
-_id_generator: np.random.Generator | None = None
-_id_generator_pid = -1
-_id_generator_lock = threading.Lock()
-
-
-def _id_bits(n_bytes: int) -> npt.NDArray[np.uint8]:
-    """Random bytes for generated ids: a PCG64 stream seeded from ``os.urandom`` once per
-    process (re-seeded in a forked child). Ids need uniqueness, not secrecy, and
-    ``os.urandom`` runs at tens of MB/s on some virtual machines: 5 ms per 10,000 ids."""
-    global _id_generator, _id_generator_pid
-    with _id_generator_lock:
-        if _id_generator is None or _id_generator_pid != os.getpid():
-            seed = int.from_bytes(os.urandom(32), "little")
-            _id_generator = np.random.Generator(np.random.PCG64(seed))
-            _id_generator_pid = os.getpid()
-        return _id_generator.integers(0, 256, n_bytes, dtype=np.uint8)
-
-
-def _uuid4_strings(n: int) -> list[str]:
-    """``n`` random uuid4 strings, built in bulk (str(uuid4()) per id costs ~1 us each)."""
-    if n < 64:
-        return [str(uuid.uuid4()) for _ in range(n)]
-    raw = _id_bits(16 * n).reshape(n, 16)
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    hex_digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-    nibbles = np.empty((n, 32), dtype=np.uint8)
-    nibbles[:, 0::2] = hex_digits[raw >> 4]
-    nibbles[:, 1::2] = hex_digits[raw & 0x0F]
-    text = np.full((n, 37), ord("-"), dtype=np.uint8)
-    text[:, 36] = ord("\n")
-    for start, stop, source in ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20)):
-        text[:, start:stop] = nibbles[:, source : source + stop - start]
-    # one decode + split is C-speed; a Python-level loop over n ids is not
-    return text.tobytes().decode("ascii").split("\n")[:n]
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InvalidArgumentError(f"{name} must be a positive integer; got {value!r}")
-
-
-def _non_negative_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
 
 
 def _check_radius(radius: Any) -> None:
@@ -1364,9 +1189,9 @@ def _check_radius(radius: Any) -> None:
 
 def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozenset[str]:
     """Check search()'s options; returns what the hits should carry (see ``_include``)."""
-    _positive_int("k", k)
+    positive_int("k", k)
     if ef is not None:
-        _positive_int("ef", ef)
+        positive_int("ef", ef)
     if mode not in ("auto", "numba", "numpy", "scalar"):
         raise InvalidArgumentError(
             f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}"

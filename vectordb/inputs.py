@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import reprlib
-from collections.abc import Callable, Mapping
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -38,10 +41,12 @@ import numpy.typing as npt
 
 from vectordb.errors import (
     DimensionMismatchError,
+    DuplicateIdError,
     InvalidArgumentError,
     InvalidMetadataError,
     InvalidVectorError,
 )
+from vectordb.filters.schema import check_metadata
 
 __all__ = [
     "MAX_ID_BYTES",
@@ -49,6 +54,13 @@ __all__ = [
     "MAX_SQUARED_NORM",
     "MetadataEncoder",
     "as_matrix",
+    "checked_ids",
+    "checked_query",
+    "checked_vectors",
+    "metadata_blobs",
+    "non_negative_int",
+    "positive_int",
+    "uuid4_strings",
     "describe_value",
     "id_problem",
     "numeric_array",
@@ -505,3 +517,199 @@ def _shown(value: Any) -> str:
         return _repr.repr(value)
     except Exception:  # a hostile __repr__ must not hide the actual problem
         return f"<a {type(value).__name__}>"
+
+
+
+def checked_vectors(
+    vectors: Any,
+    *,
+    dim: int,
+    collection: str,
+    normalize: bool,
+    zero_undefined: str | None,
+    expected: int | None = None,
+    what: str = "vector",
+) -> npt.NDArray[np.float32]:
+    """``vectors`` (an ``(n, dim)`` batch or one vector) as a checked float32 matrix, scaled to
+    unit length with ``normalize``; ``InvalidVectorError`` names the first bad row.
+    ``zero_undefined``: what an all-zero row breaks here (None: nothing). The matrix may
+    alias the caller's array: it is only read during the call."""
+    matrix = as_matrix(vectors, dim=dim, collection=collection, what=what, expected=expected)
+    squared = squared_norms(matrix)
+    problem = vector_problem(squared, zero_undefined)
+    if problem is not None:
+        row, words = problem
+        stored = "; nothing was stored" if what == "vector" else ""
+        raise InvalidVectorError(f"{what} {row} {words}{stored}")
+    if normalize:
+        matrix = (matrix / np.sqrt(squared)[:, None]).astype("<f4")
+    return matrix
+
+
+def checked_query(
+    array: npt.NDArray[Any], *, dim: int, collection: str, zero_undefined: str | None
+) -> npt.NDArray[np.float32]:
+    """One 1-D query (already a numeric array), checked like ``checked_vectors`` checks a
+    batch, as a ``(1, dim)`` float32 array: the fewest steps, since it runs per search."""
+    if array.shape[0] != dim:
+        raise DimensionMismatchError(
+            f"query has dim {array.shape[0]}, collection {collection!r} expects {dim}"
+        )
+    if array.dtype != _QUERY_DTYPE or not array.flags.c_contiguous:
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = np.ascontiguousarray(array, dtype="<f4")
+    problem = query_problem(array, zero_undefined)
+    if problem is not None:
+        raise InvalidVectorError(f"query 0 {problem}")
+    return array[None, :]
+
+
+_QUERY_DTYPE = np.dtype("<f4")
+
+
+# ----------------------------------------------------------------------------- ids, metadata, ints
+def checked_ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list[str]:
+    """``ids`` (one string or a sequence of them) as a list of valid ids, ``expected`` of
+    them when given; ``DuplicateIdError`` for a repeat unless ``allow_repeats``."""
+    if isinstance(ids, str):
+        id_list = [ids]
+    elif isinstance(ids, (bytes, Mapping)) or not isinstance(ids, (Sequence, np.ndarray)):
+        raise InvalidArgumentError(
+            f"ids must be a string or a sequence of strings; got {type(ids).__name__}"
+        )
+    else:
+        id_list = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+    if expected is not None and len(id_list) != expected:
+        raise InvalidArgumentError(f"got {len(id_list)} ids for {expected} vectors")
+    if not id_list:
+        raise InvalidArgumentError("empty batch: no ids given")
+    # whole-batch checks in C first (map/min/max/join); the per-id loops below run only to
+    # name the offending id
+    if set(map(type, id_list)) != {str}:
+        for position, vector_id in enumerate(id_list):
+            if type(vector_id) is not str:
+                raise InvalidArgumentError(
+                    f"id at position {position} is {type(vector_id).__name__} {vector_id!r}; "
+                    "ids must be strings"
+                )
+    lengths = list(map(len, id_list))
+    suspicious = min(lengths) == 0 or max(lengths) > MAX_ID_BYTES // 4 or "\x00" in "".join(id_list)
+    bad = (
+        [
+            vector_id
+            for vector_id in id_list
+            if not vector_id
+            or "\x00" in vector_id
+            or (
+                len(vector_id) > MAX_ID_BYTES // 4
+                and len(vector_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES
+            )
+        ]
+        if suspicious
+        else []
+    )
+    if bad:
+        raise InvalidArgumentError(
+            f"invalid id {bad[0]!r}: ids must be non-empty, hold no NUL character and take at "
+            f"most {MAX_ID_BYTES} bytes as UTF-8"
+        )
+    try:
+        "".join(id_list).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"an id is not valid Unicode text: {error}") from error
+    if not allow_repeats and len(set(id_list)) != len(id_list):
+        seen: set[str] = set()
+        repeated = next(i for i in id_list if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise DuplicateIdError(f"id {repeated!r} appears more than once in the batch")
+    return id_list
+
+
+def metadata_blobs(
+    metadata: Any,
+    n: int,
+    schema: Mapping[str, Any] | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[bytes] | None:
+    """Each entry checked and packed by ``inputs.MetadataEncoder`` (the rules every write
+    path shares), then checked against the collection's schema, if it has one."""
+    if metadata is None:
+        if schema is not None:
+            check_metadata(schema, [None] * n, ids)
+        return None
+    if isinstance(metadata, Mapping):
+        if n != 1:
+            raise InvalidArgumentError(
+                f"metadata is one mapping for {n} vectors; pass a list of {n} mappings"
+            )
+        metadata = [metadata]
+    if isinstance(metadata, (str, bytes)) or not isinstance(metadata, Sequence):
+        raise InvalidMetadataError(
+            f"metadata must be a sequence of mappings (or None); got {type(metadata).__name__}"
+        )
+    if len(metadata) != n:
+        raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
+
+    def describe(position: int) -> str:
+        if ids is None:
+            return f"metadata of entry {position}"
+        return f"metadata of id {ids[position]!r}"
+
+    encode = MetadataEncoder().encode
+    entries: list[dict[str, Any] | None] = []
+    blobs: list[bytes] = []
+    for position, entry in enumerate(metadata):
+        cleaned, blob = encode(entry, describe, position)
+        entries.append(cleaned)
+        blobs.append(blob)
+    if schema is not None:
+        check_metadata(schema, entries, ids)
+    return blobs
+
+
+_id_generator: np.random.Generator | None = None
+_id_generator_pid = -1
+_id_generator_lock = threading.Lock()
+
+
+def _id_bits(n_bytes: int) -> npt.NDArray[np.uint8]:
+    """Random bytes for generated ids: a PCG64 stream seeded from ``os.urandom`` once per
+    process (re-seeded in a forked child). Ids need uniqueness, not secrecy, and
+    ``os.urandom`` runs at tens of MB/s on some virtual machines: 5 ms per 10,000 ids."""
+    global _id_generator, _id_generator_pid
+    with _id_generator_lock:
+        if _id_generator is None or _id_generator_pid != os.getpid():
+            seed = int.from_bytes(os.urandom(32), "little")
+            _id_generator = np.random.Generator(np.random.PCG64(seed))
+            _id_generator_pid = os.getpid()
+        return _id_generator.integers(0, 256, n_bytes, dtype=np.uint8)
+
+
+def uuid4_strings(n: int) -> list[str]:
+    """``n`` random uuid4 strings, built in bulk (str(uuid4()) per id costs ~1 us each)."""
+    if n < 64:
+        return [str(uuid.uuid4()) for _ in range(n)]
+    raw = _id_bits(16 * n).reshape(n, 16)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    nibbles = np.empty((n, 32), dtype=np.uint8)
+    nibbles[:, 0::2] = hex_digits[raw >> 4]
+    nibbles[:, 1::2] = hex_digits[raw & 0x0F]
+    text = np.full((n, 37), ord("-"), dtype=np.uint8)
+    text[:, 36] = ord("\n")
+    for start, stop, source in ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20)):
+        text[:, start:stop] = nibbles[:, source : source + stop - start]
+    # one decode + split is C-speed; a Python-level loop over n ids is not
+    return text.tobytes().decode("ascii").split("\n")[:n]
+
+
+def positive_int(name: str, value: Any) -> None:
+    """``InvalidArgumentError`` unless ``value`` is an int > 0 (a bool is not an int here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InvalidArgumentError(f"{name} must be a positive integer; got {value!r}")
+
+
+def non_negative_int(name: str, value: Any) -> None:
+    """``InvalidArgumentError`` unless ``value`` is an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")

@@ -16,10 +16,11 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.errors import InvalidArgumentError, PathNotFoundError, VectorDBError
+from vectordb.inputs import positive_int
 from vectordb.storage.atomic import os_error
 from vectordb.transfer.formats import FileFormat, npy_files, resolve_format
 from vectordb.transfer.progress import Progress
-from vectordb.transfer.validation import check_flag, check_positive_int
+from vectordb.transfer.validation import check_flag
 from vectordb.transfer.writers import open_writer
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def export_collection(
     {"id": "a", "vector": [1,0], "metadata": {"n": 1}}
     """
     file_format = resolve_format(path, format)
-    check_positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     check_flag("progress", progress)
     target = Path(path)
     _check_target(target, file_format)

@@ -29,6 +29,7 @@ from vectordb.errors import (
     InvalidFileError,
     VectorDBError,
 )
+from vectordb.inputs import non_negative_int, positive_int
 from vectordb.storage.atomic import os_error
 from vectordb.transfer.formats import resolve_format
 from vectordb.transfer.progress import Progress
@@ -38,8 +39,6 @@ from vectordb.transfer.validation import (
     RowBatch,
     RowChecker,
     check_flag,
-    check_non_negative_int,
-    check_positive_int,
 )
 
 if TYPE_CHECKING:
@@ -154,9 +153,9 @@ def import_records(
     (2, {'lang': 'en'})
     """
     file_format = resolve_format(path, format)
-    check_positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     check_on_conflict(on_conflict)
-    check_non_negative_int("start_at", start_at)
+    non_negative_int("start_at", start_at)
     check_flag("progress", progress)
     source = os.fspath(path)
     try:

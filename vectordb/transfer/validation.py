@@ -40,8 +40,6 @@ __all__ = [
     "RowBatch",
     "RowChecker",
     "check_flag",
-    "check_non_negative_int",
-    "check_positive_int",
     "describe_value",
 ]
 
@@ -165,18 +163,6 @@ class RowChecker:
 
     def _metadata_words(self, batch: RowBatch) -> Callable[[int], str]:
         return lambda index: f"{self.where(batch, index)}: metadata"
-
-
-def check_positive_int(name: str, value: Any) -> None:
-    """Raise InvalidArgumentError unless ``value`` is an int > 0 (bool is not an int here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InvalidArgumentError(f"{name} must be a positive integer; got {value!r}")
-
-
-def check_non_negative_int(name: str, value: Any) -> None:
-    """Raise InvalidArgumentError unless ``value`` is an int >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
 
 
 def check_flag(name: str, value: Any) -> None:
