@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,7 +29,7 @@ from vectordb.errors import (
     IdNotFoundError,
     InvalidArgumentError,
 )
-from vectordb.filters.columns import MISSING, parse_path, value_at
+from vectordb.filters.columns import parse_path
 from vectordb.filters.evaluate import reference_match
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.base import SearchKnobs
@@ -46,8 +45,9 @@ from vectordb.inputs import (
     positive_int,
     uuid4_strings,
 )
-from vectordb.results import CollectionInfo, Hit, Record, make_hit
-from vectordb.search import execute
+from vectordb.results import CollectionInfo, Hit, Record
+from vectordb.search import derived, execute
+from vectordb.search.options import check_radius, search_knobs, search_options
 from vectordb.search.planner import allowed_rows, matching_mask, plan_filtered
 from vectordb.storage.records import Delete, IdempotencyStamp, Put, SetMetadata
 
@@ -117,7 +117,6 @@ def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _M
 #: a read that ran while another process checkpointed (rows may have been reused) runs again
 _READ_ATTEMPTS = 3
 _FLOAT32 = np.dtype("<f4")
-_INCLUDE_CHOICES = frozenset({"metadata", "vector"})
 
 
 class Owner(Protocol):
@@ -603,18 +602,7 @@ class Collection:
     def similarity(self, id_a: str, id_b: str) -> float:
         """The metric's score between two stored records (the value ``search`` would give
         one for the other: cosine similarity, inner product or euclidean distance)."""
-        records = self._get_many([id_a, id_b])
-        missing = [i for i, r in zip((id_a, id_b), records) if r is None]
-        if missing:
-            raise IdNotFoundError(f"no record {missing[0]!r} in {self.name!r}")
-        a, b = (np.asarray(r.vector, np.float64) for r in records if r is not None)
-        if self._metric is Metric.EUCLIDEAN:
-            return float(np.sqrt(((a - b) ** 2).sum()))
-        dot = float(a @ b)
-        if self._metric is Metric.COSINE:
-            norms = float(np.sqrt(a @ a) * np.sqrt(b @ b))
-            return dot / norms if norms > 0 else 0.0
-        return dot
+        return derived.similarity(self, id_a, id_b)
 
     def recommend(
         self,
@@ -628,26 +616,7 @@ class Collection:
         """Records like the ``positive`` ones and unlike the ``negative`` ones: a search for
         ``mean(positive) + (mean(positive) - mean(negative))`` (just the mean of the positive
         vectors without negatives), leaving out the given records themselves."""
-        if isinstance(positive, str):
-            positive = [positive]
-        if not positive:
-            raise InvalidArgumentError("recommend() needs at least one positive id")
-        positive_ids = checked_ids(positive, None, allow_repeats=True)
-        negative_ids = checked_ids(negative, None, allow_repeats=True) if negative else []
-        positive_int("k", k)
-        records = self._get_many([*positive_ids, *negative_ids])
-        missing = [i for i, r in zip([*positive_ids, *negative_ids], records) if r is None]
-        if missing:
-            raise IdNotFoundError(f"{len(missing)} id(s) not stored, e.g. {missing[:3]}")
-        vectors = np.array([r.vector for r in records if r is not None], np.float64)
-        mean_positive = vectors[: len(positive_ids)].mean(axis=0)
-        query = mean_positive
-        if negative_ids:
-            query = 2 * mean_positive - vectors[len(positive_ids) :].mean(axis=0)
-        given = set(positive_ids) | set(negative_ids)
-        hits = self.search(query.astype(np.float32), k=k + len(given), where=where,
-                           include=include)  # fmt: skip
-        return [hit for hit in hits if hit.id not in given][:k]
+        return derived.recommend(self, positive, negative, k, where=where, include=include)
 
     def find_duplicates(
         self,
@@ -664,26 +633,7 @@ class Collection:
         Every record (matching ``where``) is searched for with its own vector, in batches of
         ``batch_size``, keeping up to ``k`` partners per record: exact on a flat collection
         (quadratic in the number of records), as approximate as the index otherwise."""
-        _check_radius(threshold)
-        positive_int("k", k)
-        positive_int("batch_size", batch_size)
-        euclidean = self._metric is Metric.EUCLIDEAN
-        pairs: dict[tuple[str, str], float] = {}
-        for records in self.scroll(where=where, batch_size=batch_size):
-            queries = np.stack([record.vector for record in records])
-            found = self.search_batch(
-                queries, k=k + 1, where=where, radius=float(threshold), include=()
-            )
-            for record, hits in zip(records, found):
-                for hit in hits:
-                    if hit.id == record.id:
-                        continue
-                    pair = (record.id, hit.id) if record.id < hit.id else (hit.id, record.id)
-                    best = pairs.get(pair)
-                    if best is None or (hit.score < best if euclidean else hit.score > best):
-                        pairs[pair] = hit.score
-        ordered = sorted(pairs.items(), key=lambda item: item[1], reverse=not euclidean)
-        return [(a, b, score) for (a, b), score in ordered]
+        return derived.find_duplicates(self, threshold, k=k, where=where, batch_size=batch_size)
 
     def search_groups(
         self,
@@ -699,36 +649,8 @@ class Collection:
         paths work), each with its ``group_size`` best hits: ``[(value, hits), ...]``, best
         group first. Records without the field are left out; values that are lists or maps
         group by their text."""
-        positive_int("k", k)
-        positive_int("group_size", group_size)
-        field: object = group_by
-        if not isinstance(field, str) or not field:
-            raise InvalidArgumentError(f"group_by must be a field name; got {group_by!r}")
-        path = tuple(group_by.split("."))
-        fetch = k * group_size * 4
-        wanted = set(_include(include)) | {"metadata"}
-        while True:
-            hits = self.search(query, k=fetch, where=where, include=tuple(wanted))
-            groups: dict[Any, list[Hit]] = {}
-            for hit in hits:
-                value = value_at(hit.metadata, path)
-                if value is MISSING:
-                    continue
-                key = repr(value) if isinstance(value, (list, dict)) else value
-                members = groups.setdefault(key, [])
-                if len(members) < group_size:
-                    members.append(hit)
-            full = sum(1 for members in groups.values() if len(members) == group_size)
-            if full >= k or len(hits) < fetch or fetch >= len(self):
-                break
-            fetch *= 4
-        keep_metadata = "metadata" in _include(include)
-        result = []
-        for key, members in list(groups.items())[:k]:
-            if not keep_metadata:
-                members = [make_hit(h.id, h.score, None, h.vector) for h in members]
-            result.append((key, members))
-        return result
+        return derived.search_groups(self, query, group_by, k, group_size=group_size,
+                                     where=where, include=include)  # fmt: skip
 
     def find(self, where: Mapping[str, Any], limit: int | None = None) -> list[Record]:
         """Records whose metadata match ``where`` (no vector search), in storage order,
@@ -844,10 +766,10 @@ class Collection:
             )
         index = self._slot.index
         if radius is not None:
-            _check_radius(radius)
+            check_radius(radius)
         # the same checks as search_batch with fewer steps, since every microsecond here is
         # a share of a ~30 us graph search or a ~10 us scan of a selective filter's rows
-        want = _search_options(k, ef, include, mode)
+        want = search_options(k, ef, include, mode)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._query_vector(array)
         if index is None or exact or mode == "scalar" or where is not None or radius is not None:
@@ -871,23 +793,8 @@ class Collection:
             latch.release_read()
 
     def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
-        """Check ``ef`` / ``nprobe`` against the collection's index (a knob the index does not
-        have is an error, not silently ignored)."""
-        if ef is None and nprobe is None:
-            defaults = self._slot.search_defaults
-            if defaults is None:
-                return _KNOBS_BY_MODE[mode]
-            return SearchKnobs(ef=defaults[0], nprobe=defaults[1], mode=mode)
-        kind = self.config.index
-        if ef is not None and kind != "hnsw":
-            raise InvalidArgumentError(f"ef applies to HNSW collections; {self.name!r} is {kind!r}")
-        if nprobe is not None:
-            positive_int("nprobe", nprobe)
-            if kind != "ivf":
-                raise InvalidArgumentError(
-                    f"nprobe applies to IVF collections; {self.name!r} is {kind!r}"
-                )
-        return SearchKnobs(ef=ef, nprobe=nprobe, mode=mode)
+        return search_knobs(self._slot.search_defaults, self.config.index, self.name,
+                            ef, nprobe, mode)  # fmt: skip
 
     @_measured("search_batch", search=True)
     def search_batch(
@@ -909,7 +816,7 @@ class Collection:
         )
         if radius is None:
             return hits
-        _check_radius(radius)
+        check_radius(radius)
         return [execute.within(line, radius, self._metric) for line in hits]
 
     def _search_batch(
@@ -924,7 +831,7 @@ class Collection:
         exact: bool,
         where: Mapping[str, Any] | None = None,
     ) -> list[list[Hit]]:
-        want = _search_options(k, ef, include, mode)
+        want = search_options(k, ef, include, mode)
         expression = None if where is None else parse_filter(where)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
@@ -1176,57 +1083,3 @@ def _joined(blobs: list[bytes] | None) -> bytes | None:
     if blobs is None:
         return None
     return b"".join(len(blob).to_bytes(4, "little") + blob for blob in blobs)
-
-
-def _check_radius(radius: Any) -> None:
-    if (
-        isinstance(radius, bool)
-        or not isinstance(radius, (int, float, np.floating))
-        or not math.isfinite(radius)
-    ):
-        raise InvalidArgumentError(f"radius must be a finite number; got {radius!r}")
-
-
-def _search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozenset[str]:
-    """Check search()'s options; returns what the hits should carry (see ``_include``)."""
-    positive_int("k", k)
-    if ef is not None:
-        positive_int("ef", ef)
-    if mode not in ("auto", "numba", "numpy", "scalar"):
-        raise InvalidArgumentError(
-            f"mode must be 'auto', 'numba', 'numpy' or 'scalar'; got {mode!r}"
-        )
-    return _include(include)
-
-
-_INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
-_KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in ("auto", "numba", "numpy", "scalar")}
-
-
-def _include(include: Iterable[str]) -> frozenset[str]:
-    if type(include) is tuple:
-        cached = _INCLUDE_CACHE.get(include)
-        if cached is not None:
-            return cached
-        wanted = _include_uncached(include)
-        if len(_INCLUDE_CACHE) < 64:
-            _INCLUDE_CACHE[include] = wanted
-        return wanted
-    return _include_uncached(include)
-
-
-def _include_uncached(include: Iterable[str]) -> frozenset[str]:
-    if isinstance(include, str):
-        include = (include,)
-    try:
-        wanted = frozenset(include)
-    except TypeError as error:
-        raise InvalidArgumentError(
-            f"include must be a sequence of strings; got {include!r}"
-        ) from error
-    unknown = wanted - _INCLUDE_CHOICES
-    if unknown:
-        raise InvalidArgumentError(
-            f"include accepts {sorted(_INCLUDE_CHOICES)}; got {sorted(map(str, unknown))}"
-        )
-    return wanted

@@ -1,0 +1,171 @@
+"""Searches built on ``Collection.search``: a record's similarity to another,
+recommendations from liked and disliked records, near-duplicate pairs, and hits grouped by
+a metadata field. Each is a public ``Collection`` method that calls here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from vectordb.config import Metric
+from vectordb.errors import IdNotFoundError, InvalidArgumentError
+from vectordb.filters.columns import MISSING, value_at
+from vectordb.inputs import checked_ids, positive_int
+from vectordb.results import Hit, Record, make_hit
+from vectordb.search.options import check_radius, include_set
+
+__all__ = ["find_duplicates", "recommend", "search_groups", "similarity"]
+
+
+class Searchable(Protocol):
+    """The part of a ``Collection`` the searches here are built on."""
+
+    _metric: Metric
+
+    @property
+    def name(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def _get_many(self, ids: Sequence[str]) -> list[Record | None]: ...
+
+    def search(self, query: Any, *args: Any, **kwargs: Any) -> list[Hit]: ...
+
+    def search_batch(self, queries: Any, *args: Any, **kwargs: Any) -> list[list[Hit]]: ...
+
+    def scroll(
+        self, where: Mapping[str, Any] | None = None, batch_size: int = 1000
+    ) -> Iterator[list[Record]]: ...
+
+
+def similarity(collection: Searchable, id_a: str, id_b: str) -> float:
+    """The metric's score between two stored records (the value ``search`` would give
+    one for the other: cosine similarity, inner product or euclidean distance)."""
+    records = collection._get_many([id_a, id_b])
+    missing = [i for i, r in zip((id_a, id_b), records) if r is None]
+    if missing:
+        raise IdNotFoundError(f"no record {missing[0]!r} in {collection.name!r}")
+    a, b = (np.asarray(r.vector, np.float64) for r in records if r is not None)
+    if collection._metric is Metric.EUCLIDEAN:
+        return float(np.sqrt(((a - b) ** 2).sum()))
+    dot = float(a @ b)
+    if collection._metric is Metric.COSINE:
+        norms = float(np.sqrt(a @ a) * np.sqrt(b @ b))
+        return dot / norms if norms > 0 else 0.0
+    return dot
+
+def recommend(
+    collection: Searchable,
+    positive: Sequence[str],
+    negative: Sequence[str] = (),
+    k: int = 10,
+    *,
+    where: Mapping[str, Any] | None = None,
+    include: Iterable[str] = ("metadata",),
+) -> list[Hit]:
+    """Records like the ``positive`` ones and unlike the ``negative`` ones: a search for
+    ``mean(positive) + (mean(positive) - mean(negative))`` (just the mean of the positive
+    vectors without negatives), leaving out the given records themselves."""
+    if isinstance(positive, str):
+        positive = [positive]
+    if not positive:
+        raise InvalidArgumentError("recommend() needs at least one positive id")
+    positive_ids = checked_ids(positive, None, allow_repeats=True)
+    negative_ids = checked_ids(negative, None, allow_repeats=True) if negative else []
+    positive_int("k", k)
+    records = collection._get_many([*positive_ids, *negative_ids])
+    missing = [i for i, r in zip([*positive_ids, *negative_ids], records) if r is None]
+    if missing:
+        raise IdNotFoundError(f"{len(missing)} id(s) not stored, e.g. {missing[:3]}")
+    vectors = np.array([r.vector for r in records if r is not None], np.float64)
+    mean_positive = vectors[: len(positive_ids)].mean(axis=0)
+    query = mean_positive
+    if negative_ids:
+        query = 2 * mean_positive - vectors[len(positive_ids) :].mean(axis=0)
+    given = set(positive_ids) | set(negative_ids)
+    hits = collection.search(query.astype(np.float32), k=k + len(given), where=where,
+                       include=include)  # fmt: skip
+    return [hit for hit in hits if hit.id not in given][:k]
+
+def find_duplicates(
+    collection: Searchable,
+    threshold: float,
+    *,
+    k: int = 10,
+    where: Mapping[str, Any] | None = None,
+    batch_size: int = 1024,
+) -> list[tuple[str, str, float]]:
+    """Pairs of records at least ``threshold`` alike: cosine / dot ``score >= threshold``,
+    euclidean ``distance <= threshold``. Each pair once, ``(id_a, id_b, score)`` with
+    ``id_a < id_b``, most alike first.
+
+    Every record (matching ``where``) is searched for with its own vector, in batches of
+    ``batch_size``, keeping up to ``k`` partners per record: exact on a flat collection
+    (quadratic in the number of records), as approximate as the index otherwise."""
+    check_radius(threshold)
+    positive_int("k", k)
+    positive_int("batch_size", batch_size)
+    euclidean = collection._metric is Metric.EUCLIDEAN
+    pairs: dict[tuple[str, str], float] = {}
+    for records in collection.scroll(where=where, batch_size=batch_size):
+        queries = np.stack([record.vector for record in records])
+        found = collection.search_batch(
+            queries, k=k + 1, where=where, radius=float(threshold), include=()
+        )
+        for record, hits in zip(records, found):
+            for hit in hits:
+                if hit.id == record.id:
+                    continue
+                pair = (record.id, hit.id) if record.id < hit.id else (hit.id, record.id)
+                best = pairs.get(pair)
+                if best is None or (hit.score < best if euclidean else hit.score > best):
+                    pairs[pair] = hit.score
+    ordered = sorted(pairs.items(), key=lambda item: item[1], reverse=not euclidean)
+    return [(a, b, score) for (a, b), score in ordered]
+
+def search_groups(
+    collection: Searchable,
+    query: Any,
+    group_by: str,
+    k: int = 10,
+    *,
+    group_size: int = 1,
+    where: Mapping[str, Any] | None = None,
+    include: Iterable[str] = ("metadata",),
+) -> list[tuple[Any, list[Hit]]]:
+    """The best ``k`` groups of hits, grouped by the metadata field ``group_by`` (dotted
+    paths work), each with its ``group_size`` best hits: ``[(value, hits), ...]``, best
+    group first. Records without the field are left out; values that are lists or maps
+    group by their text."""
+    positive_int("k", k)
+    positive_int("group_size", group_size)
+    field: object = group_by
+    if not isinstance(field, str) or not field:
+        raise InvalidArgumentError(f"group_by must be a field name; got {group_by!r}")
+    path = tuple(group_by.split("."))
+    fetch = k * group_size * 4
+    wanted = set(include_set(include)) | {"metadata"}
+    while True:
+        hits = collection.search(query, k=fetch, where=where, include=tuple(wanted))
+        groups: dict[Any, list[Hit]] = {}
+        for hit in hits:
+            value = value_at(hit.metadata, path)
+            if value is MISSING:
+                continue
+            key = repr(value) if isinstance(value, (list, dict)) else value
+            members = groups.setdefault(key, [])
+            if len(members) < group_size:
+                members.append(hit)
+        full = sum(1 for members in groups.values() if len(members) == group_size)
+        if full >= k or len(hits) < fetch or fetch >= len(collection):
+            break
+        fetch *= 4
+    keep_metadata = "metadata" in include_set(include)
+    result = []
+    for key, members in list(groups.items())[:k]:
+        if not keep_metadata:
+            members = [make_hit(h.id, h.score, None, h.vector) for h in members]
+        result.append((key, members))
+    return result
