@@ -60,7 +60,7 @@ def main() -> None:
         docs.add(data)
         docs.wait_indexed()
         db.checkpoint()
-        store = db._engine.slots["docs"].store
+        store = db._engine.collections.states["docs"].store
         hits = list(rng.choice(n, 10, replace=False))
         original = collection_store._checksum_kernels
 

@@ -23,21 +23,21 @@ def engine_of(db: vectordb.Database) -> Any:
 
 
 def store_of(db: vectordb.Database, name: str) -> Any:
-    return db._engine.slots[name].store
+    return db._engine.collections.states[name].store
 
 
 def state_of(collection: vectordb.Collection) -> Any:
     """The collection's state in the engine: its store, latch, index and columns."""
-    return collection._slot
+    return collection._state
 
 
 def index_of(collection: vectordb.Collection) -> Any:
-    return collection._slot.index
+    return collection._state.index
 
 
 def columns_of(collection: vectordb.Collection) -> Any:
-    return collection._slot.columns
+    return collection._state.columns
 
 
 def simulate_crash(db: vectordb.Database, why: str = "simulated crash") -> None:
-    db._engine.failure = vectordb.StorageError(why)
+    db._engine.health.failure = vectordb.StorageError(why)

@@ -59,7 +59,7 @@ def test_backup_taken_while_a_thread_writes_is_consistent(tmp_path: Path) -> Non
             stop.set()
             writer.join()
         assert len(written) > 3  # writers went on while the copy ran
-        assert engine_of(db).checkpoints_paused == 0
+        assert engine_of(db).checkpoints.paused == 0
         final_count = len(flat)
     assert manifest["collections"] == ["flat", "graph"] and manifest["lsn"] > 0
 
@@ -133,14 +133,14 @@ def test_backup_needs_a_writable_handle_and_defers_checkpoints(tmp_path: Path) -
         db.backup(tmp_path / "backup")
     with vectordb.open(tmp_path / "db") as db:
         engine = engine_of(db)
-        engine.checkpoints_paused += 1  # as during a backup's copy
+        engine.checkpoints.paused += 1  # as during a backup's copy
         docs = db.get_collection("docs")
         docs.add([[3, 4]], ids=["b"])
         db.checkpoint()
-        assert engine.checkpoint_deferred and engine.records_since_checkpoint == 1
-        engine.checkpoints_paused -= 1
+        assert engine.checkpoints.deferred and engine.log.records_since_checkpoint == 1
+        engine.checkpoints.paused -= 1
         db.checkpoint()
-        assert not engine.checkpoint_deferred and engine.records_since_checkpoint == 0
+        assert not engine.checkpoints.deferred and engine.log.records_since_checkpoint == 0
 
 
 def _state(path: Path) -> dict[str, tuple[bytes, object]]:

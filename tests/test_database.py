@@ -389,7 +389,7 @@ def test_fsync_failure_stops_the_handle_writing_but_not_reading(
     db = vectordb.open(db_path)
     collection = db.create_collection("c", dim=2)
     collection.add([[1, 2]], ids=["a"])
-    import vectordb.storage.atomic as atomic
+    import vectordb.files.atomic as atomic
 
     calls = {"n": 0}
 

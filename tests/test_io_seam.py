@@ -1,4 +1,4 @@
-"""Every call of the package that changes a file goes through ``vectordb/storage/io.py``.
+"""Every call of the package that changes a file goes through ``vectordb/files/io.py``.
 
 The fault tests (``tests/crash/test_io_faults.py``) reach only the calls made through that
 seam, so a direct ``os.write`` or ``Path.unlink`` elsewhere would be a call no test ever
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from vectordb.storage import io
+from vectordb.files import io
 
 PACKAGE = Path(__file__).resolve().parents[1] / "vectordb"
-SEAM = PACKAGE / "storage" / "io.py"
-SEAM_NAME = "io"  # how modules name the seam: ``from vectordb.storage import io``
+SEAM = PACKAGE / "files" / "io.py"
+SEAM_NAME = "io"  # how modules name the seam: ``from vectordb.files import io``
 
 #: module functions that write: ``os.write(...)``, ``shutil.rmtree(...)``, ...
 FORBIDDEN_FUNCTIONS = {
@@ -119,7 +119,7 @@ def test_no_direct_io_call_outside_the_seam() -> None:
         for line, what in direct_calls(path.read_text(encoding="utf-8")):
             offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {what}")
     assert offenders == [], (
-        "direct I/O calls outside vectordb/storage/io.py (call the seam instead, so the "
+        "direct I/O calls outside vectordb/files/io.py (call the seam instead, so the "
         "fault tests reach them):\n" + "\n".join(offenders)
     )
 

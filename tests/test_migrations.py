@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import vectordb
-from vectordb.storage.headers import FORMAT_VERSION, HEADER
+from vectordb.files.headers import FORMAT_VERSION, HEADER
 
 DATA = Path(__file__).parent / "data"
 

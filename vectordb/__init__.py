@@ -1,7 +1,6 @@
 """vectordb: an embedded, crash-safe vector database. ``vectordb.open(path)`` to start."""
 
 from vectordb.collection import Collection
-from vectordb.concurrency.transaction import Transaction
 from vectordb.config import (
     CollectionConfig,
     DatabaseConfig,
@@ -12,6 +11,7 @@ from vectordb.config import (
     QuantizationConfig,
 )
 from vectordb.database import Database, open, restore
+from vectordb.engine.transaction import Transaction
 from vectordb.errors import (
     CollectionExistsError,
     CollectionFullError,

@@ -20,7 +20,6 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
-from vectordb.concurrency.idempotency import check_key, request_digest
 from vectordb.config import CollectionConfig, Metric
 from vectordb.errors import (
     CorruptionError,
@@ -49,11 +48,10 @@ from vectordb.results import CollectionInfo, Hit, Record
 from vectordb.search import derived, execute
 from vectordb.search.options import check_radius, search_knobs, search_options
 from vectordb.search.planner import allowed_rows, matching_mask, plan_filtered
-from vectordb.storage.records import Delete, IdempotencyStamp, Put, SetMetadata
 
 if TYPE_CHECKING:
-    from vectordb.concurrency.transaction import PendingWrites, Transaction
-    from vectordb.engine import Engine, StoreSlot
+    from vectordb.engine import CollectionState, Engine
+    from vectordb.engine.transaction import PendingWrites, Transaction
     from vectordb.transfer.load import ImportReport
 
 __all__ = ["Collection"]
@@ -103,7 +101,7 @@ def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _M
                     operation,
                     elapsed,
                     vectors=count,
-                    bytes_written=count * 4 * self._slot.store.dim,
+                    bytes_written=count * 4 * self._state.store.dim,
                 )
             else:
                 metrics.observe(self.name, operation, elapsed)
@@ -116,7 +114,6 @@ def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _M
 
 #: a read that ran while another process checkpointed (rows may have been reused) runs again
 _READ_ATTEMPTS = 3
-_FLOAT32 = np.dtype("<f4")
 
 
 class Owner(Protocol):
@@ -139,24 +136,24 @@ class Collection:
     Handles are cheap; they stay valid until the database is closed or the collection dropped.
     """
 
-    def __init__(self, database: Owner, slot: StoreSlot) -> None:
+    def __init__(self, database: Owner, state: CollectionState) -> None:
         self._database = database
-        self._slot = slot
+        self._state = state
         self._engine = database._engine
-        self._metric = Metric(slot.store.config.metric)
+        self._metric = Metric(state.store.config.metric)
 
     # ----------------------------------------------------------------- properties
     @property
     def name(self) -> str:
-        return self._slot.name
+        return self._state.name
 
     @property
     def config(self) -> CollectionConfig:
-        return self._slot.store.config
+        return self._state.store.config
 
     @property
     def dim(self) -> int:
-        return self._slot.store.dim
+        return self._state.store.dim
 
     @property
     def metric(self) -> str:
@@ -165,47 +162,13 @@ class Collection:
     def __repr__(self) -> str:
         return f"<vectordb.Collection {self.name!r} dim={self.dim} metric={self.metric}>"
 
-    def _live_slot(self, *, refresh: bool = True) -> StoreSlot:
-        """The collection's slot, after catching up with other processes' commits (unless
+    def _live_state(self, *, refresh: bool = True) -> CollectionState:
+        """The collection's state, after catching up with other processes' commits (unless
         the caller's read loop just did, ``refresh=False``)."""
         self._database._ensure_open(refresh=refresh)
-        if self._slot.dropped:
+        if self._state.dropped:
             raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-        return self._slot
-
-    def _pending(self, slot: StoreSlot) -> PendingWrites | None:
-        """The open transaction's view of this collection, or None outside a transaction
-        (caller holds ``writing()``)."""
-        transaction = self._engine.current_transaction()
-        return None if transaction is None else transaction.view(slot)
-
-    def _replayed(
-        self, idempotency_key: str | None, *parts: bytes | str | memoryview | None
-    ) -> tuple[bool, Any, tuple[str, bytes] | None]:
-        """Whether this write was applied before; caller holds ``writing()``, so the log has
-        been followed to its end. Returns ``(applied before, its first result, (key,
-        digest) to log with the write)``. ``parts`` describe the request.
-
-        Inside a transaction with a key, the request joins the transaction's digest, and
-        once the transaction was applied before, every write in it is a no-op."""
-        transaction = self._engine.current_transaction()
-        if transaction is not None:
-            if idempotency_key is not None:
-                from vectordb.errors import TransactionError
-
-                raise TransactionError(
-                    "idempotency_key on a write inside a transaction: give the key to "
-                    "transaction() instead"
-                )
-            if transaction.idempotency_key is not None:
-                transaction.requests.append(request_digest([self._slot.uid, *parts]))
-                return transaction.already_applied, None, None
-            return False, None, None
-        if idempotency_key is None:
-            return False, None, None
-        keyed = check_key(idempotency_key), request_digest([self._slot.uid, *parts])
-        found, result = self._engine.idempotency.lookup(*keyed)
-        return found, result, keyed
+        return self._state
 
     def _writing(self) -> contextlib.AbstractContextManager[None]:
         """The engine's writer locks for one write through this handle (``ReadOnlyError``
@@ -259,16 +222,16 @@ class Collection:
         blobs = metadata_blobs(
             metadata, len(matrix), self.config.metadata_schema, None if generated else id_list
         )
-        slot = self._live_slot()
+        state = self._live_state()
         with self._writing():
-            replayed, result, keyed = self._replayed(
-                idempotency_key, "add", None if generated else "\x1f".join(id_list),
+            done_before, result, keyed = self._engine.applied_before(
+                state, idempotency_key, "add", None if generated else "\x1f".join(id_list),
                 matrix.data.cast("B"), _joined(blobs),
             )  # fmt: skip
-            if replayed:
+            if done_before:
                 return id_list if result is None else list(result)
-            store = slot.store
-            pending = self._pending(slot)
+            store = state.store
+            pending = self._engine.pending_view(state)
             # 122 random bits per generated id: a collision is not a practical concern
             if not generated:
                 if pending is not None:
@@ -283,7 +246,9 @@ class Collection:
                         f"{len(taken)} id(s) already stored in {self.name!r}, e.g. {example}; "
                         "nothing was added. Use upsert() to replace records"
                     )
-            self._put(slot, id_list, matrix, blobs, ids_are_new=True, keyed=keyed, result=id_list)
+            self._engine.put(
+                state, id_list, matrix, blobs, ids_are_new=True, keyed=keyed, result=id_list
+            )
         return id_list
 
     @_measured("upsert")
@@ -304,15 +269,15 @@ class Collection:
         matrix = self._vectors(vectors)
         id_list = checked_ids(ids, len(matrix))
         blobs = metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
-        slot = self._live_slot()
+        state = self._live_state()
         with self._writing():
-            replayed, result, keyed = self._replayed(
-                idempotency_key, "upsert", "\x1f".join(id_list), matrix.data.cast("B"),
+            done_before, result, keyed = self._engine.applied_before(
+                state, idempotency_key, "upsert", "\x1f".join(id_list), matrix.data.cast("B"),
                 _joined(blobs),
             )  # fmt: skip
-            if replayed:
+            if done_before:
                 return id_list if result is None else list(result)
-            self._put(slot, id_list, matrix, blobs, keyed=keyed, result=id_list)
+            self._engine.put(state, id_list, matrix, blobs, keyed=keyed, result=id_list)
         return id_list
 
     @_measured("update")
@@ -341,25 +306,21 @@ class Collection:
         blobs = (
             None if metadata is None else metadata_blobs(metadata, len(id_list), schema, id_list)
         )
-        slot = self._live_slot()
+        state = self._live_state()
         with self._writing():
-            replayed, _, keyed = self._replayed(
-                idempotency_key, "update", "\x1f".join(id_list),
+            done_before, _, keyed = self._engine.applied_before(
+                state, idempotency_key, "update", "\x1f".join(id_list),
                 None if matrix is None else matrix.data.cast("B"), _joined(blobs),
             )  # fmt: skip
-            if replayed:
+            if done_before:
                 return
-            store = slot.store
-            pending = self._pending(slot)
+            store = state.store
+            pending = self._engine.pending_view(state)
             self._require_ids(id_list, pending)
             if matrix is None:
                 assert blobs is not None
                 new_metadata: list[bytes] = blobs
-                self._engine.commit(
-                    slot, SetMetadata(slot.uid, id_list, new_metadata), _stamp(keyed, None)
-                )
-                if pending is not None:
-                    pending.set_metadata(id_list, new_metadata)
+                self._engine.set_metadata(state, id_list, new_metadata, keyed)
                 return
             if blobs is None:
                 if pending is not None:
@@ -367,7 +328,7 @@ class Collection:
                 else:
                     row_of = store.row_of
                     blobs = [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
-            self._put(slot, id_list, matrix, blobs, keyed=keyed, result=None)
+            self._engine.put(state, id_list, matrix, blobs, keyed=keyed, result=None)
 
     @_measured("delete")
     def delete(
@@ -393,53 +354,42 @@ class Collection:
             raise InvalidArgumentError("delete() takes ids or where=, exactly one of them")
         if where is not None:
             expression = parse_filter(where)
-            slot = self._live_slot()
+            state = self._live_state()
             with self._writing():
-                replayed, result, keyed = self._replayed(
-                    idempotency_key, "delete-where", repr(expression)
+                done_before, result, keyed = self._engine.applied_before(
+                    state, idempotency_key, "delete-where", repr(expression)
                 )
-                if replayed:
+                if done_before:
                     return int(result or 0)
-                return self._commit_delete(slot, self._ids_where(slot, expression), keyed)
+                return self._engine.delete(state, self._ids_where(state, expression), keyed)
         assert ids is not None
         id_list = checked_ids(ids, None, allow_repeats=True)
-        slot = self._live_slot()
+        state = self._live_state()
         with self._writing():
-            replayed, result, keyed = self._replayed(
-                idempotency_key, "delete", "\x1f".join(id_list), "missing_ok" if missing_ok else ""
-            )
-            if replayed:
+            done_before, result, keyed = self._engine.applied_before(
+                state, idempotency_key, "delete", "\x1f".join(id_list),
+                "missing_ok" if missing_ok else "",
+            )  # fmt: skip
+            if done_before:
                 return len(set(id_list)) if result is None else int(result)
-            store = slot.store
-            pending = self._pending(slot)
+            store = state.store
+            pending = self._engine.pending_view(state)
             if missing_ok:
                 exists = store.row_of.__contains__ if pending is None else pending.exists
                 id_list = list(dict.fromkeys(i for i in id_list if exists(i)))
             else:
                 self._require_ids(id_list, pending)
                 id_list = list(dict.fromkeys(id_list))
-            return self._commit_delete(slot, id_list, keyed)
+            return self._engine.delete(state, id_list, keyed)
 
-    def _commit_delete(
-        self, slot: StoreSlot, id_list: list[str], keyed: tuple[str, bytes] | None
-    ) -> int:
-        """Log and apply the deletion of ``id_list`` (all stored; caller holds ``writing()``)."""
-        if not id_list:
-            return 0
-        self._engine.commit(slot, Delete(slot.uid, id_list), _stamp(keyed, len(id_list)))
-        pending = self._pending(slot)
-        if pending is not None:
-            pending.delete(id_list)
-        return len(id_list)
-
-    def _ids_where(self, slot: StoreSlot, expression: Expression) -> list[str]:
+    def _ids_where(self, state: CollectionState, expression: Expression) -> list[str]:
         """Ids of the records matching ``expression`` (caller holds ``writing()``); inside a
         transaction, as its earlier writes leave the collection."""
-        store = slot.store
-        with slot.latch.read():
-            mask = matching_mask(slot, expression)
+        store = state.store
+        with state.latch.read():
+            mask = matching_mask(state, expression)
             id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
-        pending = self._pending(slot)
+        pending = self._engine.pending_view(state)
         if pending is None:
             return id_list
         gone = pending.deleted()
@@ -452,7 +402,7 @@ class Collection:
         return kept
 
     def _require_ids(self, id_list: list[str], pending: PendingWrites | None = None) -> None:
-        row_of = self._slot.store.row_of
+        row_of = self._state.store.row_of
         exists = row_of.__contains__ if pending is None else pending.exists
         missing = [vector_id for vector_id in id_list if not exists(vector_id)]
         if missing:
@@ -460,33 +410,6 @@ class Collection:
                 f"{len(missing)} id(s) not stored in {self.name!r}, e.g. {missing[:3]}; nothing "
                 "was changed"
             )
-
-    def _put(
-        self,
-        slot: StoreSlot,
-        id_list: list[str],
-        matrix: npt.NDArray[np.float32],
-        blobs: list[bytes] | None,
-        *,
-        ids_are_new: bool = False,
-        keyed: tuple[str, bytes] | None = None,
-        result: Any = None,
-    ) -> None:
-        """Plan rows, write the vectors into them (nobody reads them yet, so before the log:
-        a process that sees the record sees the bytes), then log and apply the record."""
-        store = slot.store
-        pending = self._pending(slot)
-        self._engine.check_limits(slot, id_list, ids_are_new, pending)
-        rows = store.plan_rows(len(id_list), reserve=pending is not None)
-        if pending is not None:
-            matrix = np.array(matrix, dtype=_FLOAT32, copy=True)  # applied at the commit
-        store.vectors.write(rows, matrix)
-        self._engine.commit(
-            slot, Put(slot.uid, id_list, rows, matrix, blobs), _stamp(keyed, result),
-            ids_are_new=ids_are_new,
-        )  # fmt: skip
-        if pending is not None:
-            pending.put(id_list, blobs)
 
     # ----------------------------------------------------------------- reads
     @_measured("get")
@@ -525,9 +448,9 @@ class Collection:
         return result
 
     def _read_records(self, id_list: list[str]) -> list[Record | None]:
-        slot = self._live_slot(refresh=False)  # _consistent refreshed
-        with slot.latch.read():
-            store = slot.store
+        state = self._live_state(refresh=False)  # _consistent refreshed
+        with state.latch.read():
+            store = state.store
             row_of = store.row_of
             rows = [row_of.get(vector_id) for vector_id in id_list]
             present = [row for row in rows if row is not None]
@@ -542,21 +465,21 @@ class Collection:
     def __contains__(self, id: object) -> bool:
         if not isinstance(id, str):
             return False
-        slot = self._live_slot()
-        with slot.latch.read():
-            return id in slot.store.row_of
+        state = self._live_state()
+        with state.latch.read():
+            return id in state.store.row_of
 
     def __len__(self) -> int:
         return self.count()
 
     def count(self, where: Mapping[str, Any] | None = None) -> int:
         """Number of stored records (matching ``where``, when given)."""
-        slot = self._live_slot()
+        state = self._live_state()
         if where is None:
-            return slot.store.count
+            return state.store.count
         expression = parse_filter(where)
-        with slot.latch.read():
-            return int(np.count_nonzero(matching_mask(slot, expression)))
+        with state.latch.read():
+            return int(np.count_nonzero(matching_mask(state, expression)))
 
     def scroll(
         self, where: Mapping[str, Any] | None = None, batch_size: int = 1000
@@ -569,16 +492,16 @@ class Collection:
         positive_int("batch_size", batch_size)
         cursor = 0
         while True:
-            slot = self._live_slot()
-            with slot.latch.read():
-                store = slot.store
+            state = self._live_state()
+            with state.latch.read():
+                store = state.store
                 n = store.n_rows
                 if cursor >= n:
                     return
                 if expression is None:
                     mask = store.live[cursor:n]
                 else:
-                    mask = matching_mask(slot, expression)[cursor:n]
+                    mask = matching_mask(state, expression)[cursor:n]
                 rows = (np.flatnonzero(mask)[:batch_size] + cursor).tolist()
                 ids = [store.row_ids[row] for row in rows]
             if not rows:
@@ -594,10 +517,10 @@ class Collection:
         ``selectivity`` and the ``candidates`` the index would be asked for."""
         expression = parse_filter(where)
         positive_int("k", k)
-        slot = self._live_slot()
-        with slot.latch.read():
-            matches = allowed_rows(slot, expression).count
-            return plan_filtered(slot, matches, int(k), exact, "auto").as_dict()
+        state = self._live_state()
+        with state.latch.read():
+            matches = allowed_rows(state, expression).count
+            return plan_filtered(state, matches, int(k), exact, "auto").as_dict()
 
     def similarity(self, id_a: str, id_b: str) -> float:
         """The metric's score between two stored records (the value ``search`` would give
@@ -658,10 +581,10 @@ class Collection:
         expression = parse_filter(where)
         if limit is not None:
             non_negative_int("limit", limit)
-        slot = self._live_slot()
-        with slot.latch.read():
-            store = slot.store
-            rows = np.flatnonzero(matching_mask(slot, expression))[:limit].tolist()
+        state = self._live_state()
+        with state.latch.read():
+            store = state.store
+            rows = np.flatnonzero(matching_mask(state, expression))[:limit].tolist()
             ids = [store.row_ids[row] for row in rows]
         if not ids:
             return []  # nothing matches (or limit=0)
@@ -675,25 +598,25 @@ class Collection:
         restart. Idempotent."""
         path = parse_path(field)
         self._database._ensure_writable("create_index()")
-        slot = self._live_slot()
-        with slot.latch.read():
-            slot.columns.declare(path)
-            slot.columns.column(slot.store, path)
+        state = self._live_state()
+        with state.latch.read():
+            state.columns.declare(path)
+            state.columns.column(state.store, path)
 
     def drop_index(self, field: str) -> bool:
         """Forget the column of ``field`` (rebuilt on its next use in a filter); True if there
         was one."""
         path = parse_path(field)
         self._database._ensure_writable("drop_index()")
-        slot = self._live_slot()
-        with slot.latch.read():
-            return slot.columns.drop(path)
+        state = self._live_state()
+        with state.latch.read():
+            return state.columns.drop(path)
 
     def indexed_fields(self) -> dict[str, bool]:
         """Fields with a column now: ``{field: declared with create_index}``."""
-        slot = self._live_slot()
-        with slot.latch.read():
-            columns = slot.columns
+        state = self._live_state()
+        with state.latch.read():
+            columns = state.columns
             declared = set(columns.declared)
             fields = set(columns.paths()) | declared
             return {".".join(path): path in declared for path in sorted(fields)}
@@ -706,9 +629,9 @@ class Collection:
         non_negative_int("offset", offset)
         if limit is not None:
             non_negative_int("limit", limit)
-        slot = self._live_slot()
-        with slot.latch.read():
-            store = slot.store
+        state = self._live_state()
+        with state.latch.read():
+            store = state.store
             rows = np.flatnonzero(store.live[: store.n_rows])
             stop = None if limit is None else offset + limit
             ids = store.row_ids
@@ -764,7 +687,7 @@ class Collection:
                 f"search() takes one vector (1-D); got shape {array.shape}. Use search_batch() "
                 "for several queries"
             )
-        index = self._slot.index
+        index = self._state.index
         if radius is not None:
             check_radius(radius)
         # the same checks as search_batch with fewer steps, since every microsecond here is
@@ -781,19 +704,19 @@ class Collection:
     def _index_hits(
         self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, want: frozenset[str]
     ) -> list[Hit]:
-        slot = self._live_slot(refresh=False)  # _consistent refreshed
-        latch = slot.latch
+        state = self._live_state(refresh=False)  # _consistent refreshed
+        latch = state.latch
         latch.acquire_read()
         try:
-            if slot.dropped:  # dropped between the check above and the latch
+            if state.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
             # read under the latch: a compaction may have swapped in a new index meanwhile
-            return execute.index_hits(slot, matrix, k, knobs, want)
+            return execute.index_hits(state, matrix, k, knobs, want)
         finally:
             latch.release_read()
 
     def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
-        return search_knobs(self._slot.search_defaults, self.config.index, self.name,
+        return search_knobs(self._state.search_defaults, self.config.index, self.name,
                             ef, nprobe, mode)  # fmt: skip
 
     @_measured("search_batch", search=True)
@@ -862,13 +785,13 @@ class Collection:
         exact: bool,
         mode: SearchMode,
     ) -> list[list[Hit]]:
-        slot = self._live_slot(refresh=False)  # _consistent refreshed
-        latch = slot.latch
+        state = self._live_state(refresh=False)  # _consistent refreshed
+        latch = state.latch
         latch.acquire_read()
         try:
-            if slot.dropped:  # dropped between the check above and the latch
+            if state.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-            return execute.search_rows(slot, self._metric, matrix, int(k), want, expression,
+            return execute.search_rows(state, self._metric, matrix, int(k), want, expression,
                                        knobs, exact, mode)  # fmt: skip
         finally:
             latch.release_read()
@@ -881,27 +804,7 @@ class Collection:
         while memory allows) and compiles or loads the numba kernels. Searches and writes can
         run meanwhile.
         """
-        slot = self._live_slot()
-        from vectordb.index.jit import load_kernels
-        from vectordb.storage.collection_store import load_checksum_kernels
-
-        load_kernels()
-        load_checksum_kernels()
-        touched = 0
-        block = max(1, (64 << 20) // max(1, slot.store.vectors.row_bytes))
-        start = 0
-        while True:
-            with slot.latch.read():
-                store = slot.store
-                n = store.n_rows
-                if start >= n:
-                    break
-                rows = store.vectors.rows[start : min(n, start + block)]
-                # one read per 4 KiB page is enough to fault it in; summing them is cheap
-                np.add.reduce(rows.reshape(-1)[:: max(1, 1024)], dtype=np.float64)
-                touched += rows.nbytes
-            start += block
-        return touched
+        return self._live_state().warm_up()
 
     def rebuild_index(self) -> None:
         """Build the collection's HNSW graph afresh from the stored vectors and swap it in.
@@ -911,9 +814,9 @@ class Collection:
         by the background indexer right after). Use it after many deletes, which leave
         marked-deleted elements in the graph. A flat collection has nothing to rebuild.
         """
-        slot = self._live_slot()
-        if slot.index is not None:
-            slot.index.rebuild()
+        state = self._live_state()
+        if state.index is not None:
+            state.index.rebuild()
 
     def wait_indexed(self, timeout: float | None = None) -> bool:
         """Block until the background indexer has put every written vector into the index.
@@ -922,43 +825,14 @@ class Collection:
         before measuring speed. Returns False if ``timeout`` seconds passed first. A flat
         collection is always indexed.
         """
-        slot = self._live_slot()
-        if slot.index is None:
+        state = self._live_state()
+        if state.index is None:
             return True
-        return slot.index.wait_indexed(timeout)
+        return state.index.wait_indexed(timeout)
 
     def stats(self) -> CollectionInfo:
         """Counts, shape, times, and disk and memory bytes of this collection."""
-        slot = self._live_slot()
-        with slot.latch.read():
-            store = slot.store
-            capacity = store.vectors.capacity
-            memory = (
-                capacity * (1 + 8 + 1 + 4)  # live, checksums, flags, norms
-                + len(store.row_ids) * 8
-                + store.count * 64
-            )
-            if not store.vectors.use_mmap:
-                memory += capacity * store.vectors.row_bytes
-            index_info = None if slot.index is None else slot.index.stats()
-            if index_info is not None:
-                memory += int(index_info["memory_bytes"])
-            return CollectionInfo(
-                name=self.name,
-                count=store.count,
-                dim=store.dim,
-                metric=self.metric,
-                index=self.config.index,
-                normalize=self.config.normalize,
-                created_at=store.manifest.created_at,
-                updated_at=store.updated_at,
-                disk_bytes=store.disk_bytes(),
-                memory_bytes=memory,
-                config=self.config.to_dict(),
-                index_info=index_info,
-                dead_rows=store.n_rows - store.count,
-                dead_bytes=(store.n_rows - store.count) * store.vectors.row_bytes,
-            )
+        return self._live_state().info()
 
     # ----------------------------------------------------------------- import / export
     def export(
@@ -1040,7 +914,7 @@ class Collection:
         Returns ``rows_before``, ``rows_after``, ``bytes_before`` and ``bytes_after``.
         """
         self._database._ensure_writable("compact()")
-        self._live_slot()
+        self._live_state()
         result: dict[str, int] = self._engine.compact(self.name)
         return result
 
@@ -1073,11 +947,6 @@ class Collection:
 
 
 # --------------------------------------------------------------------- helpers
-def _stamp(keyed: tuple[str, bytes] | None, result: Any) -> IdempotencyStamp | None:
-    """What a write made with an idempotency key logs (None without one)."""
-    return None if keyed is None else IdempotencyStamp(keyed[0], keyed[1], result)
-
-
 def _joined(blobs: list[bytes] | None) -> bytes | None:
     """Metadata blobs as one byte string for a request digest (each length-prefixed)."""
     if blobs is None:

@@ -12,7 +12,6 @@ import dataclasses
 import datetime
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from vectordb.observability.logs import apply_logging_config
 from vectordb.results import CollectionInfo, Problem
 
 if TYPE_CHECKING:
-    from vectordb.concurrency.transaction import Transaction
+    from vectordb.engine.transaction import Transaction
 
 __all__ = ["Database", "open", "restore"]
 
@@ -75,7 +74,7 @@ class Database:
             self._warm_in_background()
 
     def _warm_in_background(self) -> None:
-        collections = [Collection(self, slot) for slot in list(self._engine.slots.values())]
+        collections = [Collection(self, state) for state in self._engine.collections]
 
         def warm() -> None:
             for collection in collections:
@@ -128,8 +127,8 @@ class Database:
             updates["collections"] = merged
             applied.append("collections")
         self._engine.config = dataclasses.replace(old, **updates)
-        for slot in list(self._engine.slots.values()):
-            self._engine.apply_search_defaults(slot)
+        for state in self._engine.collections:
+            self._engine.collections.apply_search_defaults(state)
         config = self._engine.config
         apply_logging_config(config.log_level, config.log_json)
         self._resolved = resolved
@@ -179,8 +178,8 @@ class Database:
         """:meth:`metrics` in the Prometheus text format, plus gauges of records and WAL size."""
         self._ensure_open()
         gauges: dict[str, float] = {"vectordb_wal_bytes": float(self._wal_bytes()[0])}
-        for name, slot in sorted(self._engine.slots.items()):
-            gauges[f'vectordb_records{{collection="{name}"}}'] = float(slot.store.count)
+        for state in sorted(self._engine.collections, key=lambda state: state.name):
+            gauges[f'vectordb_records{{collection="{state.name}"}}'] = float(state.store.count)
         return self._engine.metrics.prometheus(gauges)
 
     def _wal_bytes(self) -> tuple[int, int]:
@@ -205,14 +204,15 @@ class Database:
         problems: list[str] = []
         wal_bytes, wal_segments = self._wal_bytes()
         try:
-            free = shutil.disk_usage(engine.root).free
+            free = engine.free_disk_bytes()
         except OSError:
             free = -1
         collections: dict[str, Any] = {}
-        for name, slot in sorted(engine.slots.items()):
-            entry: dict[str, Any] = {"count": slot.store.count, "index": slot.store.config.index}
-            if slot.index is not None:
-                info = slot.index.stats()
+        for state in sorted(engine.collections, key=lambda state: state.name):
+            name = state.name
+            entry: dict[str, Any] = {"count": state.store.count, "index": state.store.config.index}
+            if state.index is not None:
+                info = state.index.stats()
                 entry.update(
                     pending=info["pending"],
                     fallback=info["fallback"],
@@ -223,15 +223,15 @@ class Database:
                 elif info["fallback"]:
                     problems.append(f"{name}: {info['fallback']}")
             collections[name] = entry
-        for name, damage in sorted(engine.unavailable.items()):
+        for name, damage in sorted(engine.collections.unavailable.items()):
             collections[name] = {"count": 0, "unavailable": str(damage)}
             problems.append(f"{name}: unavailable, its files are damaged: {damage}")
-        if engine.idempotency_damage is not None:
+        if engine.health.idempotency_damage is not None:
             problems.append(f"idempotency keys older than the log are lost: "
-                            f"{engine.idempotency_damage}")  # fmt: skip
-        if engine.checkpoint_error is not None:
+                            f"{engine.health.idempotency_damage}")  # fmt: skip
+        if engine.health.checkpoint_error is not None:
             problems.append(f"the last automatic checkpoint failed (retried at the next "
-                            f"trigger): {engine.checkpoint_error}")  # fmt: skip
+                            f"trigger): {engine.health.checkpoint_error}")  # fmt: skip
         threshold = engine.config.min_free_disk_bytes
         if 0 <= free < max(threshold, 64 * 1024 * 1024):
             problems.append(
@@ -241,26 +241,26 @@ class Database:
         status = "ok"
         if problems:
             status = "degraded"
-        if engine.write_failure is not None:
+        if engine.health.write_failure is not None:
             status = "failed"
-            problems.insert(0, f"writes refused until reopened: {engine.write_failure}")
-        if engine.failure is not None:
+            problems.insert(0, f"writes refused until reopened: {engine.health.write_failure}")
+        if engine.health.failure is not None:
             status = "failed"
-            problems.insert(0, f"unusable after an I/O failure: {engine.failure}")
+            problems.insert(0, f"unusable after an I/O failure: {engine.health.failure}")
         return {
             "status": status,
             "problems": problems,
             "path": self.path,
             "read_only": self.read_only,
-            "last_lsn": engine.last_lsn,
-            "records_since_checkpoint": engine.records_since_checkpoint,
+            "last_lsn": engine.log.last_lsn,
+            "records_since_checkpoint": engine.log.records_since_checkpoint,
             "wal_bytes": wal_bytes,
             "wal_segments": wal_segments,
             "free_disk_bytes": free,
             "writes_refused_low_disk": threshold > 0 and 0 <= free < threshold,
             # what following other processes cost this one: records replayed, reloads
-            "replayed_records": engine.caught_up_records,
-            "reloads": engine.reloads,
+            "replayed_records": engine.follower.caught_up_records,
+            "reloads": engine.follower.reloads,
             "collections": collections,
         }
 
@@ -346,7 +346,7 @@ class Database:
         config = CollectionConfig.from_mapping(
             {"dim": dim, "metric": metric, "index": index, "normalize": normalize, **overrides}
         )
-        if not exist_ok or name not in self._engine.slots:
+        if not exist_ok or name not in self._engine.collections:
             try:
                 return Collection(self, self._engine.create_collection(name, config))
             except CollectionExistsError:
@@ -367,7 +367,7 @@ class Database:
         """The collection called ``name``; raises CollectionNotFoundError if there is none."""
         self._ensure_open()
         validate_collection_name(name)
-        return Collection(self, self._engine.slot(name))
+        return Collection(self, self._engine.collections.get(name))
 
     def list_collections(self) -> list[CollectionInfo]:
         """Every collection with its count and stats, sorted by name. A collection whose
@@ -376,8 +376,8 @@ class Database:
         ``quarantine/``)."""
         self._ensure_open()
         engine = self._engine
-        infos = [Collection(self, slot).stats() for slot in list(engine.slots.values())]
-        for name, damage in list(engine.unavailable.items()):
+        infos = [Collection(self, state).stats() for state in engine.collections]
+        for name, damage in list(engine.collections.unavailable.items()):
             infos.append(CollectionInfo(
                 name=name, count=0, dim=0, metric="", index="", normalize=False,
                 created_at=0.0, updated_at=0.0, disk_bytes=0, memory_bytes=0, config={},
@@ -390,14 +390,14 @@ class Database:
         self._ensure_open()
         self._ensure_writable("drop_collection()")
         validate_collection_name(name)
-        if missing_ok and name not in self._engine.slots:
+        if missing_ok and name not in self._engine.collections:
             return
         self._engine.drop_collection(name)
 
     def __contains__(self, name: object) -> bool:
         self._ensure_open()
         return isinstance(name, str) and (
-            name in self._engine.slots or name in self._engine.unavailable
+            name in self._engine.collections or name in self._engine.collections.unavailable
         )
 
     # ----------------------------------------------------------------- transactions
@@ -420,7 +420,7 @@ class Database:
         Raises ``TransactionError`` when nested or used from another thread.
         """
         from vectordb.concurrency.idempotency import check_key
-        from vectordb.concurrency.transaction import Transaction
+        from vectordb.engine.transaction import Transaction
 
         self._ensure_open()
         self._ensure_writable("transaction()")

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import IO
 
 from vectordb.errors import LockTimeoutError
-from vectordb.storage import io
-from vectordb.storage.atomic import os_error
+from vectordb.files import io
+from vectordb.files.atomic import os_error
 
 __all__ = ["FileLock", "ReadWriteLatch", "WriterMutex"]
 

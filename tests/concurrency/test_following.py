@@ -17,6 +17,8 @@ import pytest
 from internals import engine_of, simulate_crash
 
 import vectordb
+from vectordb.storage.manifest import Manifest
+from vectordb.storage.wal import WalScan
 
 
 def _other(path: Path, body: str, lock_timeout: float = 10) -> str:
@@ -89,7 +91,7 @@ def test_catch_up_across_one_checkpoint_replays_and_across_two_reloads(tmp_path:
         """,
         )
         assert sorted(docs.ids())[:2] == ["a1", "a2"] and docs.get("one") is not None
-        assert engine.reloads == 0  # the sealed segment was still there: replayed
+        assert engine.follower.reloads == 0  # the sealed segment was still there: replayed
         _other(
             path,
             """
@@ -101,7 +103,7 @@ def test_catch_up_across_one_checkpoint_replays_and_across_two_reloads(tmp_path:
         """,
         )
         assert docs.get("two2") is not None and docs.get("a1") is None
-        assert engine.reloads == 1  # the segments it needed were gone: reloaded
+        assert engine.follower.reloads == 1  # the segments it needed were gone: reloaded
         health = db.health()
         assert health["reloads"] == 1 and health["replayed_records"] > 0
         assert len(docs) == 12
@@ -176,7 +178,7 @@ def test_check_repair_never_deletes_another_process_checkpoint(tmp_path: Path) -
         problems = db.check(repair=True)
         assert problems == [], problems
         directory = path / "collections" / "docs"
-        named = vectordb.engine.Manifest.load(directory / "MANIFEST").snapshot
+        named = Manifest.load(directory / "MANIFEST").snapshot
         assert (directory / named).exists()
         simulate_crash(db, "simulated crash: nothing more written")
     with vectordb.open(path) as db:
@@ -196,13 +198,13 @@ def test_a_compaction_whose_record_was_lost_is_noticed_by_the_next_write(
             path,
             """
             import os
-            from vectordb.engine import Engine
-            original = Engine.log_event
+            from vectordb.engine.log import EngineLog
+            original = EngineLog.log_event
             def crash_before_compacted(self, event):
                 if event.kind == "compacted":
                     os._exit(0)  # killed after the swap, before the record
                 original(self, event)
-            Engine.log_event = crash_before_compacted
+            EngineLog.log_event = crash_before_compacted
             db.get_collection("docs").compact()
         """,
         )
@@ -283,7 +285,7 @@ def test_a_reader_that_fell_behind_never_waits_for_a_writer(tmp_path: Path) -> N
             assert holder.stdout.readline().strip() == "holding"
             hits = docs.search(np.full(4, 1.0, np.float32), k=1)  # no LockTimeoutError
             assert hits[0].id == "two1"
-            assert engine.reloads == 1
+            assert engine.follower.reloads == 1
             assert sorted(docs.ids()) == ["b", "c", "two0", "two1", "two2"]
             assert docs.get("held") is None  # not committed
             with pytest.raises(vectordb.LockTimeoutError):
@@ -301,15 +303,13 @@ def test_check_during_another_process_checkpoint_looks_again(
 ) -> None:
     """check() lists the log segments, then reads them; a checkpoint in another process in
     between deletes segments it listed. It used to raise StorageError; it looks again."""
-    import vectordb.engine as engine_module
-
     path = tmp_path / "db"
     with vectordb.open(path) as db:
         docs = db.create_collection("docs", dim=4)
         docs.add(_vectors(3), ids=["a", "b", "c"])
         db.checkpoint()
         docs.add(_vectors(1, 1), ids=["d"])
-    original = engine_module.WalScan.__init__
+    original = WalScan.__init__
     interleaved: list[int] = []
 
     def listed_then_checkpointed(scan: object, files: object) -> None:
@@ -324,7 +324,7 @@ def test_check_during_another_process_checkpoint_looks_again(
             """)  # fmt: skip
 
     with vectordb.open(path, read_only=True) as db:  # no writer lock: the race is possible
-        monkeypatch.setattr(engine_module.WalScan, "__init__", listed_then_checkpointed)
+        monkeypatch.setattr(WalScan, "__init__", listed_then_checkpointed)
         assert db.check() == []
         assert interleaved == [1]
         monkeypatch.undo()

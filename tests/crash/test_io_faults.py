@@ -1,6 +1,6 @@
 """I/O fault loops, as SQLite tests its I/O errors: make the N-th I/O call fail, for every N.
 
-Every call of the package that changes a file goes through ``vectordb/storage/io.py``
+Every call of the package that changes a file goes through ``vectordb/files/io.py``
 (``tests/test_io_seam.py`` keeps it so). A ``FaultInjector`` armed there makes the N-th call
 raise ``OSError(ENOSPC)`` or ``OSError(EIO)``. Each round copies one prepared database, opens
 it, arms the injector and runs the workload: add, upsert, update, delete, a transaction over
@@ -64,7 +64,7 @@ import numpy as np
 import pytest
 
 import vectordb
-from vectordb.storage import io
+from vectordb.files import io
 from vectordb.storage.manifest import Manifest
 
 pytestmark = pytest.mark.crash
@@ -80,9 +80,9 @@ REQUIRED_KINDS = (
     "open", "write", "pwrite", "fsync", "ftruncate", "fallocate", "rename", "unlink",
     "mkdir", "msync",
 )  # fmt: skip
-#: functions whose failure belongs to a background durability step, not to the write
-#: that triggered it
-BACKGROUND = ("checkpoint_locked", "_compact_where_due", "_checkpoint_at_close")
+#: code whose failure belongs to a background durability step, not to the write that
+#: triggered it: the checkpointer (checkpoints and the compactions they run), and close's
+BACKGROUND = ("engine/checkpoints.py", "_checkpoint_at_close")
 #: refusing writes after the fault is allowed only after these (durability lost)
 DURABILITY_KINDS = ("fsync", "msync")
 REOPEN_HINT = re.compile(r"reopen|open (it|the database) again", re.IGNORECASE)
@@ -142,7 +142,7 @@ def _origin(stack: list[str]) -> str:
     frames = []
     for entry in stack:
         match = re.search(r'File ".*/(vectordb/[^"]+)", line (\d+), in (\S+)', entry)
-        if match and not match.group(1).endswith("storage/io.py"):
+        if match and not match.group(1).endswith("files/io.py"):
             frames.append(f"{match.group(1).removeprefix('vectordb/')}:{match.group(3)}")
     return "from " + " > ".join(frames[-6:]) if frames else "no stack"
 

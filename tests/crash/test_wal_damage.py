@@ -39,7 +39,7 @@ import xxhash
 from internals import engine_of
 
 import vectordb
-from vectordb.storage.headers import FORMAT_VERSION
+from vectordb.files.headers import FORMAT_VERSION
 
 from .writer_process import apply_op, parse_output
 
@@ -610,9 +610,10 @@ def test_a_log_record_with_a_valid_checksum_but_nonsense_inside_is_corruption(
     with vectordb.open(path) as db:
         db.create_collection("c", dim=2).add([[1, 2]], ids=["a"])
         engine = engine_of(db)
-        fields = {k: (engine.slots["c"].uid if v == "UID" else v) for k, v in payload.items()}
-        assert engine.wal is not None
-        engine.wal.append(fields, None, sync=True)  # as a buggy or foreign writer would
+        uid = engine.collections.get("c").uid
+        fields = {k: (uid if v == "UID" else v) for k, v in payload.items()}
+        assert engine.log.writer is not None
+        engine.log.writer.append(fields, None, sync=True)  # as a buggy or foreign writer would
         with pytest.raises(vectordb.CorruptionError, match="cannot be applied"):
             db.get_collection("c").count()  # follows the log: finds the record
         with pytest.raises(vectordb.StorageError, match="unusable"):

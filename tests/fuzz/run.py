@@ -58,13 +58,13 @@ def main(argv: list[str]) -> int:
         import vectordb
         import vectordb.concurrency.idempotency
         import vectordb.engine
+        import vectordb.files.checksummed
         import vectordb.filters.columns
         import vectordb.filters.evaluate
         import vectordb.index.background
         import vectordb.index.hnsw
         import vectordb.index.ivf
         import vectordb.index.quantization
-        import vectordb.storage.checksummed
         import vectordb.storage.manifest
         import vectordb.storage.snapshot
         import vectordb.storage.vector_file

@@ -108,8 +108,8 @@ def make_seeds() -> Seeds:
 
 
 def _collect(root: Path, wal: bytes, wal_sealed: bytes) -> Seeds:
-    from vectordb.storage.checksummed import read_checksummed_map
-    from vectordb.storage.headers import COLUMNS_MAGIC
+    from vectordb.files.checksummed import read_checksummed_map
+    from vectordb.files.headers import COLUMNS_MAGIC
     from vectordb.storage.manifest import Manifest
     from vectordb.storage.snapshot import read_snapshot
     from vectordb.storage.vector_file import HEADER_BYTES
@@ -154,15 +154,15 @@ def _collect(root: Path, wal: bytes, wal_sealed: bytes) -> Seeds:
 
 
 def _index_body(path: Path) -> dict[str, Any]:
-    from vectordb.index.background import INDEX_MAGIC
-    from vectordb.storage.checksummed import read_checksummed_map
+    from vectordb.files.checksummed import read_checksummed_map
+    from vectordb.index.saved import INDEX_MAGIC
 
     return read_checksummed_map(path, INDEX_MAGIC, "INDEX")
 
 
 def checksummed_body(data: bytes) -> bytes:
     """The msgpack body of a checksummed file (``checksummed.py``, snapshot) as written."""
-    from vectordb.storage.headers import HEADER
+    from vectordb.files.headers import HEADER
 
     length = int.from_bytes(data[HEADER.size : HEADER.size + 8], "little")
     start = HEADER.size + 16

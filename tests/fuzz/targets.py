@@ -27,7 +27,6 @@ import shutil
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import msgpack
@@ -59,7 +58,7 @@ def _decodes(call: Callable[[], Any]) -> Any:
 
 
 def _checksummed(magic: bytes, body: bytes) -> bytes:
-    from vectordb.storage.headers import pack_header
+    from vectordb.files.headers import pack_header
 
     return pack_header(magic) + struct.pack("<QQ", len(body), xxhash.xxh3_64_intdigest(body)) + body
 
@@ -79,7 +78,7 @@ def _frame(payload: bytes) -> bytes:
 
 
 def _read_log(root: Path, first: tuple[int, Path] | None) -> None:
-    from vectordb.storage.headers import HEADER
+    from vectordb.files.headers import HEADER
     from vectordb.storage.layout import DatabaseFiles
     from vectordb.storage.wal import FellBehind, WalFollower, WalScan
 
@@ -118,7 +117,7 @@ def _wal_records(seeds: Seeds, scratch: Path) -> FuzzTarget:
     """The input is a msgpack list of record payloads: each becomes a frame with a valid
     checksum; a seal whose ``next`` is a plausible LSN starts a new segment of that name.
     Input that is not such a list becomes one frame as it is."""
-    from vectordb.storage.headers import WAL_MAGIC, pack_header
+    from vectordb.files.headers import WAL_MAGIC, pack_header
 
     root = scratch / "db"
 
@@ -155,7 +154,7 @@ def _wal_records(seeds: Seeds, scratch: Path) -> FuzzTarget:
 
 
 def _payloads(segment: bytes) -> list[Any]:
-    from vectordb.storage.headers import HEADER
+    from vectordb.files.headers import HEADER
     from vectordb.storage.wal import FRAME
 
     found = []
@@ -171,7 +170,7 @@ def _payloads(segment: bytes) -> list[Any]:
 # ------------------------------------------------------------------------------------ snapshot
 def _snapshot(raw: bool) -> Callable[[Seeds, Path], FuzzTarget]:
     def make(seeds: Seeds, scratch: Path) -> FuzzTarget:
-        from vectordb.storage.headers import SNAPSHOT_MAGIC
+        from vectordb.files.headers import SNAPSHOT_MAGIC
         from vectordb.storage.snapshot import read_snapshot
 
         path = scratch / "snapshot-000000000013.bin"
@@ -190,7 +189,7 @@ def _snapshot(raw: bool) -> Callable[[Seeds, Path], FuzzTarget]:
 # ------------------------------------------------------------------------------------ MANIFEST
 def _manifest(raw: bool) -> Callable[[Seeds, Path], FuzzTarget]:
     def make(seeds: Seeds, scratch: Path) -> FuzzTarget:
-        from vectordb.storage.headers import MANIFEST_MAGIC
+        from vectordb.files.headers import MANIFEST_MAGIC
         from vectordb.storage.manifest import Manifest
 
         path = scratch / "MANIFEST"
@@ -232,11 +231,12 @@ _FILTERS: list[Callable[[str], dict[str, Any]]] = [
 def _columns(raw: bool) -> Callable[[Seeds, Path], FuzzTarget]:
     def make(seeds: Seeds, scratch: Path) -> FuzzTarget:
         from vectordb.errors import InvalidFilterError
-        from vectordb.filters.columns import COLUMNS_FILE, MetadataColumns
+        from vectordb.files.checksummed import read_checksummed_map
+        from vectordb.files.headers import COLUMNS_MAGIC
+        from vectordb.filters.columns import MetadataColumns
         from vectordb.filters.evaluate import evaluate
         from vectordb.filters.parse import parse_filter
-        from vectordb.storage.checksummed import read_checksummed_map
-        from vectordb.storage.headers import COLUMNS_MAGIC
+        from vectordb.storage.layout import COLUMNS_FILE
 
         path = scratch / COLUMNS_FILE
         lsn, n_rows = seeds.columns_context
@@ -273,7 +273,7 @@ def _columns(raw: bool) -> Callable[[Seeds, Path], FuzzTarget]:
 def _idempotency(raw: bool) -> Callable[[Seeds, Path], FuzzTarget]:
     def make(seeds: Seeds, scratch: Path) -> FuzzTarget:
         from vectordb.concurrency.idempotency import IdempotencyKeys
-        from vectordb.storage.headers import IDEMPOTENCY_MAGIC
+        from vectordb.files.headers import IDEMPOTENCY_MAGIC
 
         path = scratch / "IDEMPOTENCY"
 
@@ -349,7 +349,7 @@ def _index_meta(raw: bool) -> Callable[[Seeds, Path], FuzzTarget]:
     index with that kind's real structure file beside it."""
 
     def make(seeds: Seeds, scratch: Path) -> FuzzTarget:
-        from vectordb.index.background import INDEX_MAGIC
+        from vectordb.index.saved import INDEX_MAGIC
 
         directories = _index_dirs(seeds, scratch)
 
@@ -372,7 +372,7 @@ def _structure_file(name: str, mutator: Mutator) -> Callable[[Seeds, Path], Fuzz
     right size and xxh3: what hnswlib or numpy would parse once the checksum passes."""
 
     def make(seeds: Seeds, scratch: Path) -> FuzzTarget:
-        from vectordb.index.background import INDEX_MAGIC
+        from vectordb.index.saved import INDEX_MAGIC
 
         seed = seeds.indexes[name]
         directory = _index_dirs(seeds, scratch)[name]
@@ -391,16 +391,15 @@ def _structure_file(name: str, mutator: Mutator) -> Callable[[Seeds, Path], Fuzz
 
 # ------------------------------------------------------------------------------------ headers
 def _database_header(seeds: Seeds, scratch: Path) -> FuzzTarget:
-    from vectordb.engine import Engine
+    from vectordb.engine.recovery import check_database_header
     from vectordb.storage.layout import DatabaseFiles
 
     root = _reset(scratch / "db")
     files = DatabaseFiles(root)
-    engine: Any = SimpleNamespace(files=files, root=root, read_only=True)
 
     def run(data: bytes) -> None:
         files.meta.write_bytes(data)
-        _decodes(lambda: Engine._check_database_header(engine))
+        _decodes(lambda: check_database_header(files, read_only=True))
 
     return FuzzTarget([seeds.database_header], run)
 

@@ -24,17 +24,17 @@ import xxhash
 import vectordb
 from vectordb.concurrency.idempotency import IdempotencyKeys
 from vectordb.errors import CorruptionError
-from vectordb.filters.columns import MetadataColumns
-from vectordb.index.background import INDEX_MAGIC
-from vectordb.index.hnsw import check_graph_file
-from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
-from vectordb.storage.headers import (
+from vectordb.files.checksummed import read_checksummed_map, write_checksummed_map
+from vectordb.files.headers import (
     IDEMPOTENCY_MAGIC,
     MANIFEST_MAGIC,
     SNAPSHOT_MAGIC,
     WAL_MAGIC,
     pack_header,
 )
+from vectordb.filters.columns import MetadataColumns
+from vectordb.index.hnsw import check_graph_file
+from vectordb.index.saved import INDEX_MAGIC
 from vectordb.storage.layout import DatabaseFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.snapshot import read_snapshot
@@ -242,7 +242,7 @@ def test_database_opens_with_malformed_columns(tmp_path: Path) -> None:
                  metadata=[{"tag": f"t{i % 2}"} for i in range(DIM)])  # fmt: skip
         db.checkpoint()
     path = tmp_path / "db" / "collections" / "docs" / "columns.bin"
-    from vectordb.storage.headers import COLUMNS_MAGIC
+    from vectordb.files.headers import COLUMNS_MAGIC
 
     body = read_checksummed_map(path, COLUMNS_MAGIC, "columns")
     write_checksummed_map(path, COLUMNS_MAGIC, {**body, "declared": 5})

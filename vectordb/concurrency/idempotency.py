@@ -21,10 +21,10 @@ from typing import Any
 import xxhash
 
 from vectordb.errors import CorruptionError, IdempotencyKeyReuseError, InvalidArgumentError
-from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
-from vectordb.storage.headers import IDEMPOTENCY_MAGIC
+from vectordb.files.checksummed import read_checksummed_map, write_checksummed_map
+from vectordb.files.headers import IDEMPOTENCY_MAGIC
 
-__all__ = ["IdempotencyKeys", "check_key", "request_digest"]
+__all__ = ["IdempotencyKeys", "RequestPart", "check_key", "request_digest"]
 
 MAX_KEY_LENGTH = 256
 
@@ -39,7 +39,11 @@ def check_key(key: object) -> str:
     return key
 
 
-def request_digest(parts: Iterable[bytes | str | memoryview | None]) -> bytes:
+#: one part of a write request's description (an operation name, joined ids, vector bytes)
+RequestPart = bytes | str | memoryview | None
+
+
+def request_digest(parts: Iterable[RequestPart]) -> bytes:
     """xxh3-128 over the parts of a request (each length-prefixed, so parts cannot run into
     each other)."""
     hasher = xxhash.xxh3_128()

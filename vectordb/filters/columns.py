@@ -29,9 +29,8 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["COLUMNS_FILE", "MISSING", "Column", "MetadataColumns", "parse_path"]
+__all__ = ["MISSING", "Column", "MetadataColumns", "parse_path"]
 
-COLUMNS_FILE = "columns.bin"
 _MISSING_EXT = 1
 
 
@@ -389,7 +388,7 @@ class MetadataColumns:
             from vectordb.errors import CorruptionError
 
             raise CorruptionError(
-                f"metadata columns ({COLUMNS_FILE}) do not decode: {error}"
+                f"metadata columns (columns.bin) do not decode: {error}"
             ) from error
         if columns is None:
             self.changed_since_save = True  # an older file: the next checkpoint replaces it

@@ -21,17 +21,12 @@ structure holds an element for the row) changes under the exclusive structure la
 rewritten after indexing stay in the structure with their old vector but ``indexed`` false, so
 searches drop them; the indexer's next add overwrites them.
 
-Files in ``<collection>/index/``: ``<kind>-<lsn:012d>.bin`` (the structure's own format) and
-``INDEX`` (header ``VDB-IDX``, then body length, xxh3-64 of the body, and a msgpack body:
-``kind``, ``lsn``, ``file``, ``file_size``, ``file_checksum`` = xxh3-64 of the structure file,
-``params``, ``present`` = one byte per row of ``in_structure``, ``valid`` = one byte per row:
-present and holding the row's current vector). The structure file's checksum is verified before
-it is parsed, so a damaged file is refused instead of crashing the process.
+The structure is saved with each checkpoint and loaded at open (``saved.SavedIndex``: the
+files in ``<collection>/index/``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -42,22 +37,18 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import xxhash
 
 from vectordb.config import Metric
-from vectordb.errors import CorruptionError, StorageError
+from vectordb.errors import CorruptionError
 from vectordb.index.base import DEFAULT_KNOBS, RowSource, SearchKnobs
 from vectordb.index.flat import NO_ROW, exact_search, rescore
+from vectordb.index.saved import SavedIndex
 from vectordb.locking import ReadWriteLatch
-from vectordb.storage import io
-from vectordb.storage.atomic import os_error
-from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
 
 __all__ = ["BackgroundIndex", "Structure"]
 
 log = logging.getLogger("vectordb.index")
 
-INDEX_MAGIC = b"VDB-IDX\x00"
 _CHUNK_SECONDS = 0.02
 
 
@@ -115,6 +106,7 @@ class BackgroundIndex:
         threads: int | None = None,
     ) -> None:
         self.directory = directory
+        self.saved = SavedIndex(directory, self.kind)
         self.dim = dim
         self.metric = metric
         self.source = source
@@ -230,12 +222,11 @@ class BackgroundIndex:
         self._generation += 1
 
     def _load_saved(self, checkpoint_lsn: int, n_rows: int) -> tuple[Any, Any, Any] | None:
-        meta_path = self.directory / "INDEX"
-        if not meta_path.exists():
+        body = self.saved.read_meta()
+        if body is None:
             if checkpoint_lsn > 0 and n_rows:
                 self.fallback_reason = "no saved index; building it in the background"
             return None
-        body = _read_meta(meta_path)
         if body.get("kind") != self.kind or body.get("lsn") != checkpoint_lsn:
             self.fallback_reason = (
                 f"saved index is a {body.get('kind')!r} for LSN {body.get('lsn')}, the "
@@ -246,9 +237,9 @@ class BackgroundIndex:
             return None
         if body.get("file") is None:  # saved before the structure existed (too few rows)
             return None
-        path = self._verified_file(body)
+        path = self.saved.verified_file(body)
         if not isinstance(body.get("present"), bytes) or not isinstance(body.get("valid"), bytes):
-            raise CorruptionError("INDEX holds no present / valid flags", path=meta_path)
+            raise CorruptionError("INDEX holds no present / valid flags", path=self.saved.meta_path)
         present = np.frombuffer(body["present"], dtype=np.uint8).astype(np.bool_)
         valid = np.frombuffer(body["valid"], dtype=np.uint8).astype(np.bool_)[: len(present)]
         valid &= present[: len(valid)]
@@ -724,118 +715,34 @@ class BackgroundIndex:
         and the writer mutex, so rows are stable)."""
         if self.read_only:
             return
-        if not self.changed_since_save and (self.directory / "INDEX").exists():
-            body = _read_meta(self.directory / "INDEX")
-            if body.get("lsn") == lsn and body.get("kind") == self.kind:
-                return
+        if not self.changed_since_save and self.saved.saved_at(lsn):
+            return
         name: str | None = None
         data = b""
         with self.structure_latch.write():
             self._apply_released(self.source.live())
             if self.structure is not None:
-                name = f"{self.kind}-{lsn:012d}.bin"
-                path = self.directory / name
-                try:
-                    io.mkdir(self.directory, exist_ok=True)
-                    self.structure.save(path)
-                    data = path.read_bytes()
-                    io.fsync_file(path)
-                except (OSError, RuntimeError) as error:
-                    _discard_unnamed(self.directory, name)
-                    if isinstance(error, OSError):
-                        raise os_error(error, f"save index {path}") from error
-                    raise os_error(OSError(str(error)), f"save index {path}") from error
+                name, data = self.saved.write_structure(lsn, self.structure.save)
             else:
-                try:
-                    io.mkdir(self.directory, exist_ok=True)
-                except OSError as error:
-                    raise os_error(error, f"create index directory {self.directory}") from error
+                self.saved.make_directory()
             n = self.source.n_rows()
             present = self.in_structure[:n].astype(np.uint8).tobytes()
             # rows rewritten since they were indexed are in the structure with an old vector:
             # present, but not valid
             valid = (self.in_structure[:n] & self.indexed[:n]).astype(np.uint8).tobytes()
             self.changed_since_save = False
-        write_checksummed_map(
-            self.directory / "INDEX",
-            INDEX_MAGIC,
-            {
-                "kind": self.kind,
-                "lsn": lsn,
-                "file": name,
-                "file_size": len(data),
-                "file_checksum": xxhash.xxh3_64_intdigest(data),
-                "params": self.params(),
-                "present": present,
-                "valid": valid,
-            },
-        )
-        try:
-            io.fsync_dir(self.directory)
-        except OSError as error:
-            raise os_error(error, f"fsync index directory {self.directory}") from error
-        for entry in self.directory.iterdir():
-            if entry.name.endswith(".bin") and entry.name != name:
-                with contextlib.suppress(OSError):
-                    io.unlink(entry)
+        self.saved.write_meta(lsn, name, data, self.params(), present, valid)
         self.fallback_reason = None
 
     # ----------------------------------------------------------------- integrity
     def verify_files(self) -> list[tuple[Path, str]]:
         """Problems with the saved index files: ``(path, what)`` pairs (empty: intact, or none
         saved). Reads the files only; the index in memory is not touched."""
-        meta_path = self.directory / "INDEX"
-        if not meta_path.exists():
-            return []
-        try:
-            body = _read_meta(meta_path)
-        except CorruptionError as error:
-            return [(meta_path, str(error))]
-        if body.get("file") is None:
-            return []
-        try:
-            self._verified_file(body)
-        except CorruptionError as error:
-            return [(self.directory / str(body["file"]), error.message)]
-        except StorageError as error:
-            return [(self.directory / str(body["file"]), str(error))]
-        return []
-
-    def _verified_file(self, body: dict[str, Any]) -> Path:
-        """The index file ``body`` (the INDEX map) names, after checking its size and xxh3;
-        CorruptionError if missing or damaged."""
-        name, lsn = body.get("file"), body.get("lsn")
-        # only the name save() gives it: never a path elsewhere (or one open() refuses)
-        if type(lsn) is not int or name != f"{self.kind}-{lsn:012d}.bin":
-            raise CorruptionError(
-                f"INDEX names {name!r:.60} as the {self.kind} file for LSN {lsn!r:.20}",
-                path=self.directory / "INDEX",
-            )
-        path = self.directory / str(name)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError as error:
-            raise CorruptionError("index file named by INDEX is missing", path=path) from error
-        except OSError as error:
-            raise os_error(error, f"read {path}") from error
-        if len(data) != body.get("file_size") or xxhash.xxh3_64_intdigest(data) != body.get(
-            "file_checksum"
-        ):
-            raise CorruptionError("index file fails its checksum", path=path, offset=0)
-        return path
+        return self.saved.verify()
 
     def stray_files(self) -> list[Path]:
         """Files in the index directory that the INDEX file does not name (left by a crash)."""
-        if not self.directory.is_dir():
-            return []
-        named = {"INDEX"}
-        try:
-            body = _read_meta(self.directory / "INDEX")
-            if body.get("file"):
-                named.add(str(body["file"]))
-        except (CorruptionError, OSError):
-            return []
-        return sorted(p for p in self.directory.iterdir() if p.name not in named)
+        return self.saved.stray_files()
 
     # ----------------------------------------------------------------- info
     def stats(self) -> dict[str, Any]:
@@ -877,16 +784,3 @@ def _as_index(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | slice:
     if last - first + 1 == len(rows) and (len(rows) == 1 or bool(np.all(np.diff(rows) == 1))):
         return slice(first, last + 1)
     return rows
-
-
-def _discard_unnamed(directory: Path, name: str) -> None:
-    """Delete the structure file ``name`` a failed save left, unless INDEX names it (a save
-    at the same LSN rewrites the file in force: a damaged one is rebuilt at load)."""
-    with contextlib.suppress(OSError, CorruptionError):
-        meta = directory / "INDEX"
-        if not meta.exists() or _read_meta(meta).get("file") != name:
-            io.unlink(directory / name, missing_ok=True)
-
-
-def _read_meta(path: Path) -> dict[str, Any]:
-    return read_checksummed_map(path, INDEX_MAGIC, "index metadata (INDEX)")

@@ -21,9 +21,9 @@ import numpy.typing as npt
 
 from vectordb.config import HnswConfig, Metric
 from vectordb.errors import CorruptionError
+from vectordb.files.io import write_with
 from vectordb.index.background import BackgroundIndex
 from vectordb.index.base import RowSource, SearchKnobs
-from vectordb.storage.io import write_with
 
 __all__ = ["GraphLinks", "HnswGraph", "HnswIndex"]
 
@@ -172,7 +172,7 @@ def check_graph_file(path: Path, dim: int, rows: int) -> int:
     neighbour on a level it is not on, makes it read or write outside its buffers. The
     checksum in INDEX catches damage; this catches a file that checksums but is not what
     vectordb wrote (``CorruptionError``, and the index is rebuilt)."""
-    from vectordb.storage.atomic import os_error
+    from vectordb.files.atomic import os_error
 
     try:
         data = path.read_bytes()

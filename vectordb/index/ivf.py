@@ -38,14 +38,14 @@ import numpy.typing as npt
 
 from vectordb.config import IvfConfig, Metric, QuantizationConfig
 from vectordb.errors import CorruptionError
+from vectordb.files.atomic import os_error
+from vectordb.files.io import write_file
 from vectordb.index import jit
 from vectordb.index.background import BackgroundIndex
 from vectordb.index.base import RowSource, SearchKnobs
 from vectordb.index.jit import NO_ROW
 from vectordb.index.kmeans import assign, kmeans
 from vectordb.index.quantization import Codec, codec_class, codec_from_state, make_codec
-from vectordb.storage.atomic import os_error
-from vectordb.storage.io import write_file
 
 __all__ = ["CellLists", "IvfIndex"]
 
@@ -608,10 +608,10 @@ class IvfIndex(BackgroundIndex):
         read_only: bool,
         threads: int | None = None,
     ) -> None:
+        self.kind = "ivf" if ivf is not None else "flat"  # before the base names its files
         super().__init__(directory, dim, metric, source, read_only=read_only, threads=threads)
         self.ivf = ivf
         self.quantization = quantization
-        self.kind = "ivf" if ivf is not None else "flat"
         self.retrains = 0
 
     def _train_after(self) -> int:

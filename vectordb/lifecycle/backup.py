@@ -16,13 +16,10 @@ written to ``<dest>.partial-<pid>`` and renamed to ``dest`` when complete, with
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import glob
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from vectordb.errors import InvalidArgumentError, LogGapError, StorageError
-from vectordb.results import Problem
-from vectordb.storage import io
-from vectordb.storage.atomic import atomic_write_bytes, os_error
+from vectordb.files import io
+from vectordb.files.atomic import atomic_write_bytes, os_error
+from vectordb.index.saved import saved_index_files
+from vectordb.storage.partial_copies import abandon_partial, start_partial
+from vectordb.storage.segments import covered_segments, segments_after
 
 if TYPE_CHECKING:
     from vectordb.engine import Engine
@@ -41,16 +40,12 @@ __all__ = [
     "BACKUP_MANIFEST",
     "backup_database",
     "restore_database",
-    "unfinished_backups",
     "verify_backup",
 ]
 
 log = logging.getLogger("vectordb")
 
 BACKUP_MANIFEST = "backup.json"
-#: ``<db>/BACKUP-<pid>-<tag>``: a backup is writing the copy the file names
-BACKUP_MARKER_PREFIX = "BACKUP-"
-_VECTOR_HEADER = 4096
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -77,26 +72,23 @@ def backup_database(
         return _incremental_backup(engine, dest, Path(os.path.abspath(incremental_from)))
     started = time.monotonic()
     with engine.writing():
-        if not engine.checkpoint_locked():
+        if not engine.checkpoints.run():
             raise StorageError("another backup is running; take this one after it")
-        engine.pause_checkpoints()
-        lsn = engine.last_lsn
+        engine.checkpoints.pause()
+        lsn = engine.log.last_lsn
         keys_file = engine.files.idempotency
         plan = []
-        for name, slot in sorted(engine.slots.items()):
-            store = slot.store
-            directory = store.files.directory
-            files: list[tuple[Path, int | None]] = [(directory / "MANIFEST", None)]
+        for state in sorted(engine.collections, key=lambda state: state.name):
+            store = state.store
+            paths = store.files
+            files: list[tuple[Path, int | None]] = [(paths.manifest, None)]
             if store.manifest.snapshot is not None:
-                files.append((directory / store.manifest.snapshot, None))
-            files.append((directory / "vectors.bin", _VECTOR_HEADER + store.n_rows * 4 * store.dim))
-            index_dir = directory / "index"
-            if (index_dir / "INDEX").exists():
-                files.append((index_dir / "INDEX", None))
-                files.extend((path, None) for path in sorted(index_dir.glob("*.bin")))
-            plan.append((name, files))
+                files.append((paths.directory / store.manifest.snapshot, None))
+            files.append((paths.vectors, store.vectors.bytes_in_use(store.n_rows)))
+            files.extend((path, None) for path in saved_index_files(paths.index_dir))
+            plan.append((state.name, files))
     try:
-        partial = _start_partial(dest, root)
+        partial = start_partial(dest, root)
     except BaseException:
         _resume_checkpoints(engine)
         raise
@@ -114,10 +106,10 @@ def backup_database(
                 io.mkdir(target.parent, parents=True, exist_ok=True)
                 copied[str(relative)] = _copy(source, target, length)
     except OSError as error:
-        _abandon_partial(partial, root)
+        abandon_partial(partial, root)
         raise os_error(error, f"back up {root} to {dest}") from error
     except BaseException:
-        _abandon_partial(partial, root)
+        abandon_partial(partial, root)
         raise
     finally:
         _resume_checkpoints(engine)
@@ -136,15 +128,15 @@ def backup_database(
         atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
         _publish(partial, dest, files_synced=True)
     except OSError as error:
-        _abandon_partial(partial, root)
+        abandon_partial(partial, root)
         raise os_error(error, f"finish backup {dest}") from error
-    _abandon_partial(partial, root)  # only its marker is left
+    abandon_partial(partial, root)  # only its marker is left
     return manifest
 
 
 def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any]:
     base_manifest = read_manifest(base)
-    archive = engine.wal_archive_dir()
+    archive = engine.checkpoints.archive_dir()
     if archive is None:
         raise InvalidArgumentError(
             "incremental backups need the log kept: set wal_archive in the database config "
@@ -157,17 +149,17 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
     base_lsn = int(base_manifest["lsn"])
     started = time.monotonic()
     with engine.writing():
-        if engine.checkpoints_paused:
+        if engine.checkpoints.paused:
             raise StorageError("another backup is running; take the incremental one after it")
-        engine.checkpoint_locked()  # moves the segments up to now into the archive
-        lsn = engine.last_lsn
+        engine.checkpoints.run()  # moves the segments up to now into the archive
+        lsn = engine.log.last_lsn
     segments = segments_after(archive, base_lsn)
     if lsn > base_lsn and (not segments or segments[0][0] > base_lsn + 1):
         raise StorageError(
             f"the log archive {archive} lacks records after LSN {base_lsn} (the base backup's); "
             "take a full backup"
         )
-    partial = _start_partial(dest, engine.root)
+    partial = start_partial(dest, engine.root)
     try:
         io.mkdir(partial / "wal", parents=True)
         copied = {
@@ -189,12 +181,12 @@ def _incremental_backup(engine: Engine, dest: Path, base: Path) -> dict[str, Any
         atomic_write_bytes(partial / BACKUP_MANIFEST, json.dumps(manifest, indent=1).encode())
         _publish(partial, dest, files_synced=True)
     except OSError as error:
-        _abandon_partial(partial, engine.root)
+        abandon_partial(partial, engine.root)
         raise os_error(error, f"incremental backup to {dest}") from error
     except BaseException:
-        _abandon_partial(partial, engine.root)
+        abandon_partial(partial, engine.root)
         raise
-    _abandon_partial(partial, engine.root)  # only its marker is left
+    abandon_partial(partial, engine.root)  # only its marker is left
     return manifest
 
 
@@ -204,95 +196,6 @@ def read_manifest(backup: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise InvalidArgumentError(f"{backup} is not a vectordb backup: {error}") from error
     return manifest
-
-
-def segments_after(directory: Path, lsn: int) -> list[tuple[int, Path]]:
-    """Log segments in ``directory`` that may hold records after ``lsn``, in LSN order."""
-    from vectordb.storage.layout import DatabaseFiles
-
-    files = DatabaseFiles(directory.parent)
-    files.wal_dir = directory
-    segments = files.segments()
-    keep = []
-    for position, (first, path) in enumerate(segments):
-        following = segments[position + 1][0] if position + 1 < len(segments) else None
-        if following is None or following - 1 > lsn:
-            keep.append((first, path))
-    return keep
-
-
-def _start_partial(dest: Path, root: Path | None) -> Path:
-    """The directory a backup (of the database ``root``) or a restore (``root`` None) writes
-    before it is renamed to ``dest``: ``<dest>.partial-<pid>``. Copies left by a backup or
-    restore to the same destination whose process is gone (killed) are deleted first. A
-    backup also leaves a marker in the database (``<root>/BACKUP-<pid>-<tag>``, naming the
-    directory) until it ends, so ``check()`` can report a killed backup's leftovers."""
-    for leftover in dest.parent.glob(f"{glob.escape(dest.name)}.partial-*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and _process_gone(int(pid)):
-            log.warning("deleting %s, left by a backup or restore that did not finish", leftover)
-            io.rmtree(leftover, ignore_errors=True)
-            if root is not None:
-                io.unlink(_marker(root, leftover, int(pid)), missing_ok=True)
-    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
-    if root is not None:
-        marker = _marker(root, partial, os.getpid())
-        note = {"partial": str(partial), "dest": str(dest)}
-        atomic_write_bytes(marker, json.dumps(note).encode())
-    io.rmtree(partial, ignore_errors=True)
-    return partial
-
-
-def _abandon_partial(partial: Path, root: Path | None) -> None:
-    """Delete what is left of ``partial`` (nothing once published) and its marker."""
-    io.rmtree(partial, ignore_errors=True)
-    if root is not None:
-        with contextlib.suppress(OSError):
-            io.unlink(_marker(root, partial, os.getpid()))
-
-
-def _marker(root: Path, partial: Path, pid: int) -> Path:
-    tag = xxhash.xxh3_64_hexdigest(str(partial).encode())[:8]
-    return root / f"{BACKUP_MARKER_PREFIX}{pid}-{tag}"
-
-
-def _process_gone(pid: int) -> bool:
-    """True only if no process ``pid`` exists (never for this one; on Windows, where no
-    cheap and harmless check exists, never)."""
-    if pid == os.getpid() or sys.platform == "win32":
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # exists (another user's)
-    return False
-
-
-def unfinished_backups(root: Path, *, repair: bool) -> list[Problem]:
-    """Leftovers of backups of ``root`` whose process was killed: each copy it was writing
-    (``repair`` deletes them and their markers)."""
-    problems = []
-    for marker in sorted(root.glob(f"{BACKUP_MARKER_PREFIX}*")):
-        pid = marker.name[len(BACKUP_MARKER_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or not _process_gone(int(pid)):
-            continue  # running now (or not ours to judge)
-        try:
-            partial = Path(json.loads(marker.read_text())["partial"])
-        except (OSError, ValueError, KeyError, TypeError):
-            partial = marker
-        message = (f"a backup by process {pid} did not finish (the process is gone); its "
-                   f"unfinished copy {partial} is left over")  # fmt: skip
-        if repair:
-            io.rmtree(partial, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                io.unlink(marker)
-            message += "; repaired: deleted"
-        else:
-            message += "; check(repair=True) or the next backup to it deletes it"
-        problems.append(Problem(str(partial), None, message))
-    return problems
 
 
 def _publish(partial: Path, dest: Path, *, files_synced: bool) -> None:
@@ -310,8 +213,9 @@ def _publish(partial: Path, dest: Path, *, files_synced: bool) -> None:
 
 
 def _resume_checkpoints(engine: Engine) -> None:
-    engine.resume_checkpoints()
-    if engine.checkpoints_paused == 0 and engine.checkpoint_deferred and not engine.closed:
+    checkpoints = engine.checkpoints
+    checkpoints.resume()
+    if checkpoints.paused == 0 and checkpoints.deferred and not engine.closed:
         try:
             engine.checkpoint()
         except StorageError:
@@ -400,7 +304,7 @@ def restore_database(
             "from an older full backup"
         )
     _check_destination(dest)
-    partial = _start_partial(dest, None)
+    partial = start_partial(dest, None)
     try:
         io.copy_tree(chain[0], partial, skip=[BACKUP_MANIFEST])
         wal = partial / "wal"
@@ -446,11 +350,8 @@ def _cut_log(root: Path, full_lsn: int, until: int | float | datetime.datetime |
     from vectordb.storage.wal import WalScan
 
     files = DatabaseFiles(root)
-    segments = files.segments()
-    for position, (_first, path) in enumerate(segments):
-        following = segments[position + 1][0] if position + 1 < len(segments) else None
-        if following is not None and following - 1 <= full_lsn:
-            io.unlink(path)
+    for path in covered_segments(files.segments(), full_lsn):
+        io.unlink(path)
     deadline: float | None = None
     until_lsn: int | None = None
     if isinstance(until, datetime.datetime):

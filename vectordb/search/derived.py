@@ -56,6 +56,7 @@ def similarity(collection: Searchable, id_a: str, id_b: str) -> float:
         return dot / norms if norms > 0 else 0.0
     return dot
 
+
 def recommend(
     collection: Searchable,
     positive: Sequence[str],
@@ -88,6 +89,7 @@ def recommend(
     hits = collection.search(query.astype(np.float32), k=k + len(given), where=where,
                        include=include)  # fmt: skip
     return [hit for hit in hits if hit.id not in given][:k]
+
 
 def find_duplicates(
     collection: Searchable,
@@ -124,6 +126,7 @@ def find_duplicates(
                     pairs[pair] = hit.score
     ordered = sorted(pairs.items(), key=lambda item: item[1], reverse=not euclidean)
     return [(a, b, score) for (a, b), score in ordered]
+
 
 def search_groups(
     collection: Searchable,

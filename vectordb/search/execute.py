@@ -22,14 +22,14 @@ from vectordb.results import Hit, make_hit
 from vectordb.search.planner import EXACT, WALK, AllowedRows, allowed_rows, plan_filtered
 
 if TYPE_CHECKING:
-    from vectordb.engine import StoreSlot
+    from vectordb.engine.state import CollectionState
     from vectordb.storage.collection_store import CollectionStore
 
 __all__ = ["filtered", "hits", "index_hits", "search_rows", "within"]
 
 
 def search_rows(
-    slot: StoreSlot,
+    state: CollectionState,
     metric: Metric,
     matrix: npt.NDArray[np.float32],
     k: int,
@@ -41,35 +41,37 @@ def search_rows(
 ) -> list[list[Hit]]:
     """The best ``k`` hits of each query: through the filter's plan, the index, or an exact
     scan (no index, ``exact``, or ``mode="scalar"``)."""
-    store = slot.store
+    store = state.store
     n = store.n_rows
-    index = slot.index
+    index = state.index
     rows: Any
     scores: Any
     if expression is not None:
-        allowed = allowed_rows(slot, expression)
-        rows, scores = filtered(slot, metric, matrix, k, allowed, knobs, exact, mode)
+        allowed = allowed_rows(state, expression)
+        rows, scores = filtered(state, metric, matrix, k, allowed, knobs, exact, mode)
     elif index is not None and not exact and mode != "scalar":
         rows, scores = index.search(matrix, k, knobs)
     else:
-        rows, scores = exact_search(store.vectors.rows[:n], store.live[:n], store.sq_norms[:n],
-                                    matrix, k, metric, mode=mode, threads=slot.threads)  # fmt: skip
+        rows, scores = exact_search(
+            store.vectors.rows[:n], store.live[:n], store.sq_norms[:n], matrix, k, metric,
+            mode=mode, threads=state.threads,
+        )  # fmt: skip
     return [hits(store, row_line, score_line, want) for row_line, score_line in zip(rows, scores)]
 
 
 def index_hits(
-    slot: StoreSlot, query: npt.NDArray[np.float32], k: int, knobs: SearchKnobs,
+    state: CollectionState, query: npt.NDArray[np.float32], k: int, knobs: SearchKnobs,
     want: frozenset[str],
 ) -> list[Hit]:  # fmt: skip
     """One unfiltered query through the index, with the fewest steps (the hot path)."""
-    index = slot.index
+    index = state.index
     assert index is not None  # the collection's kind has an index, before and after
     rows, scores = index.search_one(query, k, knobs)
-    return hits(slot.store, rows, scores, want)
+    return hits(state.store, rows, scores, want)
 
 
 def filtered(
-    slot: StoreSlot,
+    state: CollectionState,
     metric: Metric,
     matrix: npt.NDArray[np.float32],
     k: int,
@@ -85,10 +87,10 @@ def filtered(
     if matches == 0:
         empty_rows = [np.zeros(0, np.int64) for _ in range(len(matrix))]
         return empty_rows, [np.zeros(0, np.float64) for _ in range(len(matrix))]
-    plan = plan_filtered(slot, matches, k, exact, mode, knobs.ef)
-    index = slot.index
+    plan = plan_filtered(state, matches, k, exact, mode, knobs.ef)
+    index = state.index
     if plan.kind == EXACT or index is None:
-        return _exact_subset(slot, metric, matrix, k, allowed, mode)
+        return _exact_subset(state, metric, matrix, k, allowed, mode)
     assert plan.candidates is not None
     nprobe = knobs.nprobe or index.default_nprobe()
     if plan.index == "ivf" and nprobe:  # None until trained: the exact fallback answers
@@ -111,7 +113,7 @@ def filtered(
                 out_rows[i], out_scores[i] = walked[0][position], walked[1][position]
             short = [i for i in short if len(out_rows[i]) < min(k, matches)]
     if short:
-        exact_rows, exact_scores = _exact_subset(slot, metric, matrix[short], k, allowed, mode)
+        exact_rows, exact_scores = _exact_subset(state, metric, matrix[short], k, allowed, mode)
         for position, i in enumerate(short):
             out_rows[i] = exact_rows[position]
             out_scores[i] = exact_scores[position]
@@ -119,17 +121,17 @@ def filtered(
 
 
 def _exact_subset(
-    slot: StoreSlot,
+    state: CollectionState,
     metric: Metric,
     matrix: npt.NDArray[np.float32],
     k: int,
     allowed: AllowedRows,
     mode: SearchMode,
 ) -> tuple[Any, Any]:
-    store = slot.store
+    store = state.store
     n = store.n_rows
     return subset_search(store.vectors.rows[:n], store.sq_norms[:n], allowed.mask, allowed.rows,
-                         matrix, k, metric, mode=mode, threads=slot.threads)  # fmt: skip
+                         matrix, k, metric, mode=mode, threads=state.threads)  # fmt: skip
 
 
 def hits(

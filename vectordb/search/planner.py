@@ -31,7 +31,7 @@ from vectordb.index.flat import SearchMode
 from vectordb.index.jit import filtered_kernels_ready
 
 if TYPE_CHECKING:
-    from vectordb.engine import StoreSlot
+    from vectordb.engine.state import CollectionState
 
 __all__ = ["AllowedRows", "FilterPlan", "allowed_rows", "matching_mask", "plan_filtered"]
 
@@ -79,40 +79,45 @@ class FilterPlan:
                 "candidates": self.candidates}  # fmt: skip
 
 
-def matching_mask(slot: StoreSlot, expression: Expression) -> npt.NDArray[np.bool_]:
+def matching_mask(state: CollectionState, expression: Expression) -> npt.NDArray[np.bool_]:
     """Live rows ``0 .. n_rows - 1`` whose metadata match (caller holds the shared latch)."""
-    store = slot.store
+    store = state.store
     n = store.n_rows
-    mask: npt.NDArray[np.bool_] = evaluate(expression, slot.columns, store, n) & store.live[:n]
+    mask: npt.NDArray[np.bool_] = evaluate(expression, state.columns, store, n) & store.live[:n]
     return mask
 
 
-def allowed_rows(slot: StoreSlot, expression: Expression) -> AllowedRows:
+def allowed_rows(state: CollectionState, expression: Expression) -> AllowedRows:
     """Live rows matching ``expression`` (caller holds the shared latch), from the cache of
     the last few filters until the next write."""
     key = filter_key(expression)
-    cached = slot.filter_masks.get(key)
-    if cached is not None and cached[0] == slot.generation:
+    cached = state.filter_masks.get(key)
+    if cached is not None and cached[0] == state.generation:
         found: AllowedRows = cached[1]
         return found
-    mask = matching_mask(slot, expression)
+    mask = matching_mask(state, expression)
     rows = np.flatnonzero(mask)
     found = AllowedRows(mask, rows, len(rows))
-    if len(slot.filter_masks) >= CACHED_FILTERS:
-        slot.filter_masks.clear()
-    slot.filter_masks[key] = (slot.generation, found)
+    if len(state.filter_masks) >= CACHED_FILTERS:
+        state.filter_masks.clear()
+    state.filter_masks[key] = (state.generation, found)
     return found
 
 
 def plan_filtered(
-    slot: StoreSlot, matches: int, k: int, exact: bool, mode: SearchMode, ef: int | None = None
+    state: CollectionState,
+    matches: int,
+    k: int,
+    exact: bool,
+    mode: SearchMode,
+    ef: int | None = None,
 ) -> FilterPlan:
     """How a filtered search with ``matches`` allowed rows runs, and why."""
-    store = slot.store
+    store = state.store
     live = max(store.count, 1)
     selectivity = matches / live
     kind = store.config.index
-    index = slot.index
+    index = state.index
     has_index = index is not None
     wanted = min(live, math.ceil(4 * k / max(selectivity, 1e-12)) + 16)
     use_index = False

@@ -37,8 +37,8 @@ import xxhash
 
 from vectordb.config import CollectionConfig
 from vectordb.errors import CorruptionError
+from vectordb.files import io
 from vectordb.results import Problem
-from vectordb.storage import io
 from vectordb.storage.layout import CollectionFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.snapshot import Snapshot, read_snapshot, write_snapshot

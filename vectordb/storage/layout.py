@@ -9,6 +9,8 @@
 <db>/collections/<name>/MANIFEST        the collection's committed state (atomic replace)
 <db>/collections/<name>/vectors.bin     mmap'd fixed-width rows
 <db>/collections/<name>/snapshot-<lsn:012d>.bin   ids, metadata, checksums as of the checkpoint
+<db>/collections/<name>/columns.bin     metadata columns for filters, as of the checkpoint
+<db>/collections/<name>/index/          the index's files (INDEX names the one in force)
 <db>/quarantine/<name>-<time>/          a damaged collection moved aside by check(repair=True)
 ```
 """
@@ -18,7 +20,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["CollectionFiles", "DatabaseFiles"]
+__all__ = ["COLUMNS_FILE", "CollectionFiles", "DatabaseFiles"]
+
+#: a collection's metadata columns, saved with each checkpoint (``filters/columns.py``)
+COLUMNS_FILE = "columns.bin"
 
 _SEGMENT_RE = re.compile(r"^(\d{12})\.log$")
 _SNAPSHOT_RE = re.compile(r"^snapshot-(\d{12})\.bin$")
@@ -62,6 +67,8 @@ class CollectionFiles:
         self.directory = directory
         self.manifest = directory / "MANIFEST"
         self.vectors = directory / "vectors.bin"
+        self.columns = directory / COLUMNS_FILE
+        self.index_dir = directory / "index"
 
     def snapshot(self, lsn: int) -> Path:
         return self.directory / f"snapshot-{lsn:012d}.bin"

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from vectordb.errors import CorruptionError
-from vectordb.storage.checksummed import read_checksummed_map, write_checksummed_map
-from vectordb.storage.headers import MANIFEST_MAGIC
+from vectordb.files.checksummed import read_checksummed_map, write_checksummed_map
+from vectordb.files.headers import MANIFEST_MAGIC
 
 __all__ = ["Manifest"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vectordb.storage.atomic import atomic_write_bytes
-from vectordb.storage.headers import DATABASE_MAGIC, FORMAT_VERSION, HEADER, pack_header
+from vectordb.files.atomic import atomic_write_bytes
+from vectordb.files.headers import DATABASE_MAGIC, FORMAT_VERSION, HEADER, pack_header
 from vectordb.storage.layout import DatabaseFiles
 
 __all__ = ["MIGRATIONS", "migrate"]

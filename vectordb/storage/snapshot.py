@@ -31,8 +31,8 @@ import numpy.typing as npt
 import xxhash
 
 from vectordb.errors import CorruptionError
-from vectordb.storage.atomic import atomic_write_bytes, os_error
-from vectordb.storage.headers import HEADER, SNAPSHOT_MAGIC, pack_header, unpack_header
+from vectordb.files.atomic import atomic_write_bytes, os_error
+from vectordb.files.headers import HEADER, SNAPSHOT_MAGIC, pack_header, unpack_header
 
 __all__ = ["Snapshot", "read_snapshot", "write_snapshot"]
 

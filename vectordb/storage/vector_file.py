@@ -26,9 +26,9 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.errors import CorruptionError
-from vectordb.storage import io
-from vectordb.storage.atomic import detached, os_error
-from vectordb.storage.headers import HEADER, VECTORS_MAGIC, pack_header, unpack_header
+from vectordb.files import io
+from vectordb.files.atomic import detached, os_error
+from vectordb.files.headers import HEADER, VECTORS_MAGIC, pack_header, unpack_header
 
 __all__ = ["VectorFile"]
 
@@ -261,6 +261,10 @@ class VectorFile:
         except OSError as error:
             self.broken = detached(error)
             raise os_error(error, f"flush vector file {self.path}") from error
+
+    def bytes_in_use(self, rows: int) -> int:
+        """The file's length up to the end of row ``rows - 1``: what a copy must hold."""
+        return HEADER_BYTES + rows * self.row_bytes
 
     def disk_bytes(self) -> int:
         return HEADER_BYTES + self.capacity * self.row_bytes

@@ -48,9 +48,9 @@ import msgpack
 import xxhash
 
 from vectordb.errors import CorruptionError, InvalidArgumentError, LogGapError
-from vectordb.storage import io
-from vectordb.storage.atomic import detached, os_error
-from vectordb.storage.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
+from vectordb.files import io
+from vectordb.files.atomic import detached, os_error
+from vectordb.files.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
 from vectordb.storage.layout import DatabaseFiles
 from vectordb.storage.records import encode_seal, is_seal, seal_next
 

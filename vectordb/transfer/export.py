@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.errors import InvalidArgumentError, PathNotFoundError, VectorDBError
+from vectordb.files.atomic import os_error
 from vectordb.inputs import positive_int
-from vectordb.storage.atomic import os_error
 from vectordb.transfer.formats import FileFormat, npy_files, resolve_format
 from vectordb.transfer.progress import Progress
 from vectordb.transfer.validation import check_flag

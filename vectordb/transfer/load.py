@@ -29,8 +29,8 @@ from vectordb.errors import (
     InvalidFileError,
     VectorDBError,
 )
+from vectordb.files.atomic import os_error
 from vectordb.inputs import non_negative_int, positive_int
-from vectordb.storage.atomic import os_error
 from vectordb.transfer.formats import resolve_format
 from vectordb.transfer.progress import Progress
 from vectordb.transfer.readers import RecordReader, open_reader

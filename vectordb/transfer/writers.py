@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.errors import InvalidArgumentError, InvalidMetadataError
-from vectordb.storage import io
+from vectordb.files import io
 from vectordb.transfer.dependencies import require_module
 from vectordb.transfer.formats import FileFormat, npy_files
 

@@ -18,9 +18,9 @@ import os
 from pathlib import Path
 
 from vectordb.errors import StorageError, StorageFullError
-from vectordb.storage import io
-from vectordb.storage.io import fsync as fsync_fd
-from vectordb.storage.io import fsync_dir, reserve_space
+from vectordb.files import io
+from vectordb.files.io import fsync as fsync_fd
+from vectordb.files.io import fsync_dir, reserve_space
 
 __all__ = [
     "atomic_write_bytes",

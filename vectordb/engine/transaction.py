@@ -19,16 +19,27 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vectordb.errors import TransactionError
 
 if TYPE_CHECKING:
-    from vectordb.engine import Engine, StoreSlot
+    from vectordb.engine.state import CollectionState
     from vectordb.storage.collection_store import CollectionStore
     from vectordb.storage.records import Write
 
-__all__ = ["BufferedWrite", "PendingWrites", "Transaction"]
+__all__ = ["BufferedWrite", "PendingWrites", "Transaction", "TransactionHost"]
+
+
+class TransactionHost(Protocol):
+    """What a transaction needs of the engine that runs it (``engine.Engine``)."""
+
+    def begin_transaction(self, transaction: Transaction) -> None: ...
+
+    def commit_transaction(self, transaction: Transaction) -> None: ...
+
+    def end_transaction(self, transaction: Transaction) -> None: ...
+
 
 _DELETED = object()
 
@@ -86,7 +97,7 @@ class PendingWrites:
 class BufferedWrite:
     """A write made in a transaction, applied at its commit."""
 
-    slot: StoreSlot
+    state: CollectionState
     write: Write
     ids_are_new: bool = False
 
@@ -100,7 +111,7 @@ class Transaction:
     body that asks for different writes raises ``IdempotencyKeyReuseError`` at the end.
     """
 
-    def __init__(self, engine: Engine, idempotency_key: str | None = None) -> None:
+    def __init__(self, engine: TransactionHost, idempotency_key: str | None = None) -> None:
         self._engine = engine
         self.idempotency_key = idempotency_key
         self.already_applied = False
@@ -157,10 +168,21 @@ class Transaction:
         self._discard()
 
     # ----------------------------------------------------------------- engine side
-    def opened(self, writing: Any) -> None:
+    def attach(self, writing: Any) -> None:
+        """The engine opened the transaction in the calling thread, holding ``writing`` (the
+        writer locks' context) until ``detach``."""
         self._thread = threading.get_ident()
         self._writing = writing
         self.state = "open"
+
+    def detach(self) -> Any:
+        """The writer locks' context given to ``attach`` (None after the first call): the
+        engine releases it as the transaction ends."""
+        writing, self._writing = self._writing, None
+        return writing
+
+    def belongs_to_current_thread(self) -> bool:
+        return self._thread == threading.get_ident()
 
     def _check_thread(self) -> None:
         if self._thread is not None and self._thread != threading.get_ident():
@@ -169,10 +191,11 @@ class Transaction:
                 "(other threads open their own)"
             )
 
-    def view(self, slot: StoreSlot) -> PendingWrites:
-        view = self.pending.get(id(slot))
+    def view(self, state: CollectionState) -> PendingWrites:
+        """The collection ``state`` as the writes buffered so far leave it."""
+        view = self.pending.get(id(state))
         if view is None:
-            view = self.pending[id(slot)] = PendingWrites(slot.store)
+            view = self.pending[id(state)] = PendingWrites(state.store)
         return view
 
     def buffer(self, write: BufferedWrite) -> None:

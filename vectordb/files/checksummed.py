@@ -15,8 +15,8 @@ import msgpack
 import xxhash
 
 from vectordb.errors import CorruptionError
-from vectordb.storage.atomic import atomic_write_bytes, os_error
-from vectordb.storage.headers import HEADER, pack_header, unpack_header
+from vectordb.files.atomic import atomic_write_bytes, os_error
+from vectordb.files.headers import HEADER, pack_header, unpack_header
 
 __all__ = ["read_checksummed_map", "write_checksummed_map"]
 
