@@ -65,3 +65,53 @@ def test_open_docstring_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert results.failed == 0
     assert results.attempted >= 2
     assert any(tmp_path.iterdir()), "the example did not create its database"
+
+
+ARCHITECTURE = QUICKSTART.parent / "architecture.md"
+PACKAGE = QUICKSTART.parent.parent / "vectordb"
+
+
+def _defined_names() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Every class's methods and attributes (by class name) and every module's functions and
+    classes (by each dotted suffix of the module name: ``records``, ``storage.records``)."""
+    import ast
+
+    classes: dict[str, set[str]] = {}
+    modules: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {
+            node.name
+            for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+        }
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        for start in range(len(parts)):
+            modules.setdefault(".".join(parts[start:]), set()).update(top)
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                members = classes.setdefault(node.name, set())
+                for item in ast.walk(node):
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        members.add(item.name)
+                    elif isinstance(item, ast.Attribute) and isinstance(item.ctx, ast.Store):
+                        members.add(item.attr)
+    return classes, modules
+
+
+def test_architecture_walk_throughs_name_real_functions() -> None:
+    """docs/architecture.md section 1.1 lists the functions a write, a search and recovery
+    pass through: every ``Class.method`` and ``module.function`` it names exists."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text[text.index("### 1.1 Walk-throughs") : text.index("## 2.")]
+    classes, modules = _defined_names()
+    named = re.findall(r"`([A-Za-z_][\w.]*\.[A-Za-z_]\w*)`", section)
+    assert len(named) > 40  # the section is read
+    missing = []
+    for dotted in named:
+        owner, _, member = dotted.rpartition(".")
+        if owner == "vectordb" and hasattr(vectordb, member):
+            continue  # the public API
+        if member not in classes.get(owner, set()) | modules.get(owner, set()):
+            missing.append(dotted)
+    assert missing == [], f"architecture.md names functions that do not exist: {missing}"

@@ -692,17 +692,17 @@ class Collection:
             check_radius(radius)
         # the same checks as search_batch with fewer steps, since every microsecond here is
         # a share of a ~30 us graph search or a ~10 us scan of a selective filter's rows
-        want = search_options(k, ef, include, mode)
+        included = search_options(k, ef, include, mode)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._query_vector(array)
         if index is None or exact or mode == "scalar" or where is not None or radius is not None:
             expression = None if where is None else parse_filter(where)
-            hits = self._search_matrix(matrix, k, want, expression, knobs, exact, mode)[0]
+            hits = self._search_matrix(matrix, k, included, expression, knobs, exact, mode)[0]
             return hits if radius is None else execute.within(hits, radius, self._metric)
-        return self._consistent(lambda: self._index_hits(matrix, int(k), knobs, want))
+        return self._consistent(lambda: self._index_hits(matrix, int(k), knobs, included))
 
     def _index_hits(
-        self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, want: frozenset[str]
+        self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, included: frozenset[str]
     ) -> list[Hit]:
         state = self._live_state(refresh=False)  # _consistent refreshed
         latch = state.latch
@@ -711,7 +711,7 @@ class Collection:
             if state.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
             # read under the latch: a compaction may have swapped in a new index meanwhile
-            return execute.index_hits(state, matrix, k, knobs, want)
+            return execute.index_hits(state, matrix, k, knobs, included)
         finally:
             latch.release_read()
 
@@ -754,17 +754,17 @@ class Collection:
         exact: bool,
         where: Mapping[str, Any] | None = None,
     ) -> list[list[Hit]]:
-        want = search_options(k, ef, include, mode)
+        included = search_options(k, ef, include, mode)
         expression = None if where is None else parse_filter(where)
         knobs = self._knobs(ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
-        return self._search_matrix(matrix, k, want, expression, knobs, exact, mode)
+        return self._search_matrix(matrix, k, included, expression, knobs, exact, mode)
 
     def _search_matrix(
         self,
         matrix: npt.NDArray[np.float32],
         k: int,
-        want: frozenset[str],
+        included: frozenset[str],
         expression: Expression | None,
         knobs: SearchKnobs,
         exact: bool,
@@ -772,14 +772,14 @@ class Collection:
     ) -> list[list[Hit]]:
         """Search validated queries, run again if another process checkpointed meanwhile."""
         return self._consistent(
-            lambda: self._search_rows(matrix, k, want, expression, knobs, exact, mode)
+            lambda: self._search_rows(matrix, k, included, expression, knobs, exact, mode)
         )
 
     def _search_rows(
         self,
         matrix: npt.NDArray[np.float32],
         k: int,
-        want: frozenset[str],
+        included: frozenset[str],
         expression: Expression | None,
         knobs: SearchKnobs,
         exact: bool,
@@ -791,7 +791,7 @@ class Collection:
         try:
             if state.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-            return execute.search_rows(state, self._metric, matrix, int(k), want, expression,
+            return execute.search_rows(state, self._metric, matrix, int(k), included, expression,
                                        knobs, exact, mode)  # fmt: skip
         finally:
             latch.release_read()

@@ -199,12 +199,12 @@ def test_a_compaction_whose_record_was_lost_is_noticed_by_the_next_write(
             """
             import os
             from vectordb.engine.log import EngineLog
-            original = EngineLog.log_event
+            original = EngineLog.append_event
             def crash_before_compacted(self, event):
                 if event.kind == "compacted":
                     os._exit(0)  # killed after the swap, before the record
                 original(self, event)
-            EngineLog.log_event = crash_before_compacted
+            EngineLog.append_event = crash_before_compacted
             db.get_collection("docs").compact()
         """,
         )

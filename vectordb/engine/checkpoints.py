@@ -251,7 +251,7 @@ class Checkpointer:
             # other processes reopen the collection when they replay this record (or, if a
             # crash keeps it out of the log, when their next write sees the new vector file);
             # a restore repeats the compaction where the record stands in the log
-            self.log.log_event(CollectionEvent("compacted", name, state.uid))
+            self.log.append_event(CollectionEvent("compacted", name, state.uid))
             return result
         finally:
             self._compacting = False

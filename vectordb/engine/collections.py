@@ -103,13 +103,7 @@ class CollectionSet:
             io.mkdir(directory)
         redirected = recover_interrupted(directory, read_only=not exclusive)
         for name, path in redirected.items():  # read-only: a compaction a crash interrupted
-            store = CollectionStore(
-                CollectionFiles(path), read_only=True, use_mmap=self.config.use_mmap
-            )
-            self.states[name] = state = CollectionState(
-                store, read_only=True, threads=self.config.thread_count
-            )
-            self.apply_search_defaults(state)
+            self.states[name] = self._open_state(CollectionFiles(path), read_only=True)
         for entry in sorted(directory.iterdir()):
             if entry.name.startswith("."):
                 if exclusive:  # a create or drop cut short by a crash
@@ -136,11 +130,12 @@ class CollectionSet:
         files = self.files.collection(name)
         if not files.manifest.exists():
             raise CorruptionError("collection directory has no MANIFEST", path=files.directory)
-        store = CollectionStore(files, read_only=self.read_only, use_mmap=self.config.use_mmap)
+        return self._open_state(files, read_only=self.read_only)
+
+    def _open_state(self, files: CollectionFiles, *, read_only: bool) -> CollectionState:
+        store = CollectionStore(files, read_only=read_only, use_mmap=self.config.use_mmap)
         try:
-            state = CollectionState(
-                store, read_only=self.read_only, threads=self.config.thread_count
-            )
+            state = CollectionState(store, read_only=read_only, threads=self.config.thread_count)
         except BaseException:
             store.close()
             raise

@@ -538,8 +538,8 @@ class Engine:
             self.log.unlogged.add(state.uid)
         else:
             committed_at = time.time()
-            fields, tail = encode_write(write, committed_at, stamp)
-            lsn, size = self.log.append(fields, tail, sync=durability is Durability.FULL)
+            fields, vector_bytes = encode_write(write, committed_at, stamp)
+            lsn, size = self.log.append(fields, vector_bytes, sync=durability is Durability.FULL)
             if stamp is not None:
                 self.idempotency.remember(stamp.key, committed_at, stamp.digest, stamp.result)
         try:
@@ -680,7 +680,7 @@ class Engine:
             state.start_background_work()
             # the configuration travels with the record, so replaying the log onto a backup
             # older than this creation creates the collection again
-            self.log.log_event(CollectionEvent("create", name, uid, config.to_dict()))
+            self.log.append_event(CollectionEvent("create", name, uid, config.to_dict()))
             return state
 
     def drop_collection(self, name: str) -> None:
@@ -695,7 +695,7 @@ class Engine:
             state = collections.get(name)
             collections.remove(state)
             self.log.unlogged.discard(state.uid)
-            self.log.log_event(CollectionEvent("drop", name, state.uid))
+            self.log.append_event(CollectionEvent("drop", name, state.uid))
 
     # ----------------------------------------------------------------- close
     def close(self) -> None:

@@ -82,23 +82,23 @@ class EngineLog:
 
     # ----------------------------------------------------------------- appending
     def append(
-        self, fields: dict[str, Any], tail: tuple[str, memoryview] | None, *, sync: bool
+        self, fields: dict[str, Any], vector_bytes: tuple[str, memoryview] | None, *, sync: bool
     ) -> tuple[int, int]:
         """Append a record (after any kept-back event records) and move the follower past
         it; returns ``(lsn, bytes)``. Caller holds the writer lock."""
         assert self.writer is not None and self.follower is not None
         with self.mutex:
             self.append_pending()
-            lsn, size = self._append_one(fields, tail, sync=sync)
+            lsn, size = self._append_one(fields, vector_bytes, sync=sync)
         return lsn, size
 
     def _append_one(
-        self, fields: dict[str, Any], tail: tuple[str, memoryview] | None, *, sync: bool
+        self, fields: dict[str, Any], vector_bytes: tuple[str, memoryview] | None, *, sync: bool
     ) -> tuple[int, int]:
         writer, follower = self.writer, self.follower
         assert writer is not None and follower is not None
         try:
-            lsn, size = writer.append(fields, tail, sync=sync)
+            lsn, size = writer.append(fields, vector_bytes, sync=sync)
         except StorageError as error:
             if writer.broken is not None:  # fsync failed, or a half frame stayed behind
                 self.health.refuse_writes(error)
@@ -109,7 +109,7 @@ class EngineLog:
         self.last_lsn = lsn
         return lsn, size
 
-    def log_event(self, event: CollectionEvent) -> None:
+    def append_event(self, event: CollectionEvent) -> None:
         """Log a change other processes must learn of that carries no records (a collection
         created, dropped or compacted) after it was made on disk; caller holds the writer
         lock. If the append fails (a full disk) the change stands: the record is kept and

@@ -149,9 +149,9 @@ def search_groups(
         raise InvalidArgumentError(f"group_by must be a field name; got {group_by!r}")
     path = tuple(group_by.split("."))
     fetch = k * group_size * 4
-    wanted = set(include_set(include)) | {"metadata"}
+    included = set(include_set(include)) | {"metadata"}
     while True:
-        hits = collection.search(query, k=fetch, where=where, include=tuple(wanted))
+        hits = collection.search(query, k=fetch, where=where, include=tuple(included))
         groups: dict[Any, list[Hit]] = {}
         for hit in hits:
             value = value_at(hit.metadata, path)

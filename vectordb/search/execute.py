@@ -33,7 +33,7 @@ def search_rows(
     metric: Metric,
     matrix: npt.NDArray[np.float32],
     k: int,
-    want: frozenset[str],
+    included: frozenset[str],
     expression: Expression | None,
     knobs: SearchKnobs,
     exact: bool,
@@ -56,18 +56,20 @@ def search_rows(
             store.vectors.rows[:n], store.live[:n], store.sq_norms[:n], matrix, k, metric,
             mode=mode, threads=state.threads,
         )  # fmt: skip
-    return [hits(store, row_line, score_line, want) for row_line, score_line in zip(rows, scores)]
+    return [
+        hits(store, row_line, score_line, included) for row_line, score_line in zip(rows, scores)
+    ]
 
 
 def index_hits(
     state: CollectionState, query: npt.NDArray[np.float32], k: int, knobs: SearchKnobs,
-    want: frozenset[str],
+    included: frozenset[str],
 ) -> list[Hit]:  # fmt: skip
     """One unfiltered query through the index, with the fewest steps (the hot path)."""
     index = state.index
     assert index is not None  # the collection's kind has an index, before and after
     rows, scores = index.search_one(query, k, knobs)
-    return hits(state.store, rows, scores, want)
+    return hits(state.store, rows, scores, included)
 
 
 def filtered(
@@ -138,18 +140,18 @@ def hits(
     store: CollectionStore,
     row_array: npt.NDArray[np.int64],
     score_array: npt.NDArray[Any],
-    want: frozenset[str],
+    included: frozenset[str],
 ) -> list[Hit]:
-    """The hits of one query's rows and scores, carrying what ``want`` names."""
+    """The hits of one query's rows and scores, carrying the fields ``included`` names."""
     # never a hit (or its vector) from bytes that fail their checksum, whichever index
     # ranked it: CorruptionError names the row (~1 us for 10 hits, compiled)
     store.verify_rows(row_array)
     rows, scores = row_array.tolist(), score_array.tolist()
     ids = store.row_ids
-    if not want:
+    if not included:
         return [make_hit(ids[row], score) for row, score in zip(rows, scores)]
-    with_metadata = "metadata" in want
-    with_vector = "vector" in want
+    with_metadata = "metadata" in included
+    with_vector = "vector" in included
     vectors = store.vectors.rows
     return [
         make_hit(

@@ -77,10 +77,10 @@ def include_set(include: Iterable[str]) -> frozenset[str]:
         cached = _INCLUDE_CACHE.get(include)
         if cached is not None:
             return cached
-        wanted = _include_uncached(include)
+        included = _include_uncached(include)
         if len(_INCLUDE_CACHE) < 64:
-            _INCLUDE_CACHE[include] = wanted
-        return wanted
+            _INCLUDE_CACHE[include] = included
+        return included
     return _include_uncached(include)
 
 
@@ -88,14 +88,14 @@ def _include_uncached(include: Iterable[str]) -> frozenset[str]:
     if isinstance(include, str):
         include = (include,)
     try:
-        wanted = frozenset(include)
+        included = frozenset(include)
     except TypeError as error:
         raise InvalidArgumentError(
             f"include must be a sequence of strings; got {include!r}"
         ) from error
-    unknown = wanted - INCLUDE_CHOICES
+    unknown = included - INCLUDE_CHOICES
     if unknown:
         raise InvalidArgumentError(
             f"include accepts {sorted(INCLUDE_CHOICES)}; got {sorted(map(str, unknown))}"
         )
-    return wanted
+    return included

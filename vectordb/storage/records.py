@@ -151,7 +151,7 @@ def _write_fields(write: Write) -> dict[str, Any]:
     return {"op": SET_METADATA, "ids": write.ids, "meta": write.metadata}
 
 
-def _vector_tail(write: Write) -> memoryview | None:
+def _vector_bytes(write: Write) -> memoryview | None:
     if isinstance(write, Put):
         return np.ascontiguousarray(write.vectors, dtype="<f4").data.cast("B")
     return None
@@ -170,8 +170,8 @@ def encode_write(
     ``wal.encode_payload`` appends as the last value without copying them."""
     fields = {"c": write.collection, "t": committed_at, **_write_fields(write)}
     fields.update(_stamp_fields(stamp))
-    tail = _vector_tail(write)
-    return fields, None if tail is None else (VECTORS_KEY, tail)
+    vector_bytes = _vector_bytes(write)
+    return fields, None if vector_bytes is None else (VECTORS_KEY, vector_bytes)
 
 
 def encode_transaction(
@@ -181,9 +181,9 @@ def encode_transaction(
     parts = []
     for write in record.writes:
         part = {"c": write.collection, **_write_fields(write)}
-        tail = _vector_tail(write)
-        if tail is not None:
-            part[VECTORS_KEY] = tail
+        vector_bytes = _vector_bytes(write)
+        if vector_bytes is not None:
+            part[VECTORS_KEY] = vector_bytes
         parts.append(part)
     return {"op": TRANSACTION, "t": committed_at, "ops": parts, **_stamp_fields(stamp)}
 

@@ -80,19 +80,21 @@ def frame_checksum(length_bytes: bytes, parts: list[bytes | memoryview]) -> int:
 
 
 def encode_payload(
-    fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None
+    fields: Mapping[str, Any], vector_bytes: tuple[str, memoryview] | None = None
 ) -> list[bytes | memoryview]:
     """Encode a msgpack map of ``fields`` plus an optional raw ``bin`` value, without copying it.
 
-    The tail buffer becomes the map's last value; msgpack readers see an ordinary map.
+    ``vector_bytes`` (a key and a buffer, a record's vectors) becomes the map's last value;
+    msgpack readers see an ordinary map.
     """
     packer = msgpack.Packer(use_bin_type=True)
-    parts: list[bytes | memoryview] = [packer.pack_map_header(len(fields) + (tail is not None))]
+    size = len(fields) + (vector_bytes is not None)
+    parts: list[bytes | memoryview] = [packer.pack_map_header(size)]
     for key, value in fields.items():
         parts.append(packer.pack(key))
         parts.append(packer.pack(value))
-    if tail is not None:
-        key, buffer = tail
+    if vector_bytes is not None:
+        key, buffer = vector_bytes
         parts.append(packer.pack(key))
         parts.append(_BIN32.pack(0xC6, buffer.nbytes))
         parts.append(buffer.cast("B") if buffer.ndim != 1 or buffer.format != "B" else buffer)
@@ -383,7 +385,11 @@ class WalWriter:
         return path
 
     def append(
-        self, fields: Mapping[str, Any], tail: tuple[str, memoryview] | None = None, *, sync: bool
+        self,
+        fields: Mapping[str, Any],
+        vector_bytes: tuple[str, memoryview] | None = None,
+        *,
+        sync: bool,
     ) -> tuple[int, int]:
         """Append one record; returns ``(lsn, bytes written)``.
 
@@ -400,7 +406,7 @@ class WalWriter:
         fd = self._fd
         assert fd is not None
         lsn = self.next_lsn
-        parts = encode_payload({"lsn": lsn, **fields}, tail)
+        parts = encode_payload({"lsn": lsn, **fields}, vector_bytes)
         length = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in parts)
         if length > MAX_PAYLOAD:
             raise InvalidArgumentError(
