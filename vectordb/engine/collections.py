@@ -22,7 +22,7 @@ from vectordb.engine.health import Health, without_traceback
 from vectordb.engine.state import CollectionState
 from vectordb.errors import CollectionNotFoundError, CorruptionError, UnsupportedFormatError
 from vectordb.files import io
-from vectordb.files.atomic import fsync_dir, os_error
+from vectordb.files.atomic import built_or_removed, fsync_dir, os_error
 from vectordb.storage.collection_store import CollectionStore
 from vectordb.storage.compaction import recover_interrupted
 from vectordb.storage.layout import CollectionFiles, DatabaseFiles
@@ -236,7 +236,7 @@ class CollectionSet:
         collection_config = CollectionConfig.from_mapping(config)
         temp = self.files.collections_dir / f".tmp-{uid}"
         target = self.files.collections_dir / name
-        try:
+        with built_or_removed(temp, f"create collection {name!r}"):
             io.mkdir(temp, parents=True)
             files = self.files.collection(temp.name)
             VectorFile.create(
@@ -257,12 +257,6 @@ class CollectionSet:
             fsync_dir(temp)
             io.replace(temp, target)
             fsync_dir(self.files.collections_dir)
-        except OSError as error:
-            io.rmtree(temp, ignore_errors=True)
-            raise os_error(error, f"create collection {name!r}") from error
-        except BaseException:
-            io.rmtree(temp, ignore_errors=True)
-            raise
         self.states[name] = state = self.load(name)
         return state
 

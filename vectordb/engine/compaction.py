@@ -19,7 +19,7 @@ from vectordb.engine.health import Health
 from vectordb.engine.state import CollectionState
 from vectordb.errors import StorageError
 from vectordb.files import io
-from vectordb.files.atomic import detached, os_error
+from vectordb.files.atomic import built_or_removed, detached, os_error
 from vectordb.storage.compaction import COMPACT_PREFIX, OLD_PREFIX, write_compacted
 from vectordb.storage.layout import CollectionFiles, DatabaseFiles
 
@@ -51,15 +51,9 @@ def rewrite_compacted(
     # columns are derived and rebuilt for the packed rows; the fields declared with
     # create_index() are carried over (columns.bin), so they stay declared
     declared = sorted(state.columns.declared)
-    try:
+    with built_or_removed(target, f"compact collection {name!r}"):
         io.mkdir(target)
         write_compacted(store, live_rows, target, declared)
-    except OSError as error:
-        io.rmtree(target, ignore_errors=True)
-        raise os_error(error, f"compact collection {name!r}") from error
-    except BaseException:
-        io.rmtree(target, ignore_errors=True)
-        raise
     # swap the directories. The store stays open across the renames (POSIX keeps open files
     # and mappings working), so a failed rename leaves the collection exactly as it was;
     # Windows cannot rename a directory whose files are open, so there it closes first

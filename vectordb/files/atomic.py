@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from vectordb.errors import StorageError, StorageFullError
@@ -24,6 +25,7 @@ from vectordb.files.io import fsync_dir, reserve_space
 
 __all__ = [
     "atomic_write_bytes",
+    "built_or_removed",
     "detached",
     "fsync_dir",
     "fsync_fd",
@@ -49,6 +51,20 @@ def detached(error: BaseException) -> StorageError:
     if isinstance(error, StorageError):
         return type(error)(str(error))
     return StorageError(f"{type(error).__name__}: {error}")
+
+
+@contextlib.contextmanager
+def built_or_removed(directory: Path, action: str) -> Iterator[Path]:
+    """Build ``directory`` in the ``with`` body; if the body raises, delete what it built
+    (an ``OSError`` becomes ``os_error(error, action)``), so a failure leaves nothing."""
+    try:
+        yield directory
+    except OSError as error:
+        io.rmtree(directory, ignore_errors=True)
+        raise os_error(error, action) from error
+    except BaseException:
+        io.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

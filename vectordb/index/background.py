@@ -41,7 +41,7 @@ import numpy.typing as npt
 from vectordb.config import Metric
 from vectordb.errors import CorruptionError
 from vectordb.index.base import DEFAULT_KNOBS, RowSource, SearchKnobs
-from vectordb.index.flat import NO_ROW, exact_search, rescore
+from vectordb.index.flat import NO_ROW, answer_again, exact_search, rescore
 from vectordb.index.saved import SavedIndex
 from vectordb.locking import ReadWriteLatch
 
@@ -610,7 +610,7 @@ class BackgroundIndex:
             n_live = int(np.count_nonzero(live[:n]))
             short = [i for i in short if len(out_rows[i]) < min(k, n_live)]
             if short:
-                exact_rows, exact_scores_ = exact_search(
+                exact = exact_search(
                     vectors[:n],
                     live[:n],
                     source.sq_norms()[:n],
@@ -620,9 +620,7 @@ class BackgroundIndex:
                     mode=knobs.mode,
                     threads=self.threads,
                 )
-                for position, i in enumerate(short):
-                    out_rows[i] = exact_rows[position]
-                    out_scores[i] = exact_scores_[position]
+                answer_again(out_rows, out_scores, short, exact)
         return out_rows, out_scores
 
     def filtered_search(

@@ -35,6 +35,7 @@ __all__ = [
     "METRIC_CODES",
     "NO_ROW",
     "SearchMode",
+    "answer_again",
     "exact_search",
     "subset_search",
     "rescore",
@@ -318,3 +319,15 @@ def _scalar_search(
         all_rows.append(live_rows[order])
         all_scores.append(natural[order])
     return np.array(all_rows, np.int64), np.array(all_scores, np.float64)
+
+
+def answer_again(
+    out_rows: list[Any], out_scores: list[Any], short: list[int], answers: tuple[Any, Any]
+) -> None:
+    """Put ``answers`` (rows and scores per query, in the order of ``short``) in place of
+    the answers at positions ``short``: a search that left some queries with too few hits
+    answers those again another way (a filtered walk, an exact scan)."""
+    rows, scores = answers
+    for position, i in enumerate(short):
+        out_rows[i] = rows[position]
+        out_scores[i] = scores[position]

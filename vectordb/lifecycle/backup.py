@@ -28,7 +28,7 @@ import xxhash
 
 from vectordb.errors import InvalidArgumentError, LogGapError, StorageError
 from vectordb.files import io
-from vectordb.files.atomic import atomic_write_bytes, os_error
+from vectordb.files.atomic import atomic_write_bytes, built_or_removed, os_error
 from vectordb.index.saved import saved_index_files
 from vectordb.storage.partial_copies import abandon_partial, start_partial
 from vectordb.storage.segments import covered_segments, segments_after
@@ -305,7 +305,7 @@ def restore_database(
         )
     _check_destination(dest)
     partial = start_partial(dest, None)
-    try:
+    with built_or_removed(partial, f"restore {backup} to {dest}"):
         io.copy_tree(chain[0], partial, skip=[BACKUP_MANIFEST])
         wal = partial / "wal"
         io.mkdir(wal, exist_ok=True)
@@ -320,12 +320,6 @@ def restore_database(
         restored_lsn = _cut_log(partial, full_lsn, until)
         _recover_restored(partial)
         _publish(partial, dest, files_synced=False)
-    except OSError as error:
-        io.rmtree(partial, ignore_errors=True)
-        raise os_error(error, f"restore {backup} to {dest}") from error
-    except BaseException:
-        io.rmtree(partial, ignore_errors=True)
-        raise
     result = dict(read_manifest(backup))
     result["restored_lsn"] = restored_lsn
     return result

@@ -41,8 +41,7 @@ class Searchable(Protocol):
 
 
 def similarity(collection: Searchable, id_a: str, id_b: str) -> float:
-    """The metric's score between two stored records (the value ``search`` would give
-    one for the other: cosine similarity, inner product or euclidean distance)."""
+    """``Collection.similarity`` (its docstring says what it returns)."""
     records = collection._get_many([id_a, id_b])
     missing = [i for i, r in zip((id_a, id_b), records) if r is None]
     if missing:
@@ -66,9 +65,7 @@ def recommend(
     where: Mapping[str, Any] | None = None,
     include: Iterable[str] = ("metadata",),
 ) -> list[Hit]:
-    """Records like the ``positive`` ones and unlike the ``negative`` ones: a search for
-    ``mean(positive) + (mean(positive) - mean(negative))`` (just the mean of the positive
-    vectors without negatives), leaving out the given records themselves."""
+    """``Collection.recommend`` (its docstring says what it returns)."""
     if isinstance(positive, str):
         positive = [positive]
     if not positive:
@@ -99,13 +96,7 @@ def find_duplicates(
     where: Mapping[str, Any] | None = None,
     batch_size: int = 1024,
 ) -> list[tuple[str, str, float]]:
-    """Pairs of records at least ``threshold`` alike: cosine / dot ``score >= threshold``,
-    euclidean ``distance <= threshold``. Each pair once, ``(id_a, id_b, score)`` with
-    ``id_a < id_b``, most alike first.
-
-    Every record (matching ``where``) is searched for with its own vector, in batches of
-    ``batch_size``, keeping up to ``k`` partners per record: exact on a flat collection
-    (quadratic in the number of records), as approximate as the index otherwise."""
+    """``Collection.find_duplicates`` (its docstring says what it returns)."""
     check_radius(threshold)
     positive_int("k", k)
     positive_int("batch_size", batch_size)
@@ -138,10 +129,7 @@ def search_groups(
     where: Mapping[str, Any] | None = None,
     include: Iterable[str] = ("metadata",),
 ) -> list[tuple[Any, list[Hit]]]:
-    """The best ``k`` groups of hits, grouped by the metadata field ``group_by`` (dotted
-    paths work), each with its ``group_size`` best hits: ``[(value, hits), ...]``, best
-    group first. Records without the field are left out; values that are lists or maps
-    group by their text."""
+    """``Collection.search_groups`` (its docstring says what it returns)."""
     positive_int("k", k)
     positive_int("group_size", group_size)
     field: object = group_by

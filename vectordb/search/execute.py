@@ -17,7 +17,7 @@ import numpy.typing as npt
 from vectordb.config import Metric
 from vectordb.filters.parse import Expression
 from vectordb.index.base import SearchKnobs
-from vectordb.index.flat import SearchMode, exact_search, subset_search
+from vectordb.index.flat import SearchMode, answer_again, exact_search, subset_search
 from vectordb.results import Hit, make_hit
 from vectordb.search.planner import EXACT, WALK, AllowedRows, allowed_rows, plan_filtered
 
@@ -111,14 +111,11 @@ def filtered(
     if short and plan.kind == WALK:
         walked = index.filtered_search(matrix[short], k, allowed.mask, allowed.rows, knobs)
         if walked is not None:
-            for position, i in enumerate(short):
-                out_rows[i], out_scores[i] = walked[0][position], walked[1][position]
+            answer_again(out_rows, out_scores, short, walked)
             short = [i for i in short if len(out_rows[i]) < min(k, matches)]
     if short:
-        exact_rows, exact_scores = _exact_subset(state, metric, matrix[short], k, allowed, mode)
-        for position, i in enumerate(short):
-            out_rows[i] = exact_rows[position]
-            out_scores[i] = exact_scores[position]
+        scanned = _exact_subset(state, metric, matrix[short], k, allowed, mode)
+        answer_again(out_rows, out_scores, short, scanned)
     return out_rows, out_scores
 
 

@@ -441,16 +441,7 @@ class CollectionStore:
                     self._discard_unnamed_snapshot(path.name)
                 raise
             name = path.name
-        manifest = Manifest(
-            uid=self.manifest.uid,
-            name=self.manifest.name,
-            config=self.manifest.config,
-            created_at=self.manifest.created_at,
-            updated_at=self.updated_at,
-            checkpoint_lsn=lsn,
-            snapshot=name,
-            count=self.count,
-        )
+        manifest = self.manifest.checkpointed(lsn, name, self.count, updated_at=self.updated_at)
         try:
             manifest.commit(self.files.manifest)
         except BaseException:

@@ -38,7 +38,6 @@ from vectordb.files.checksummed import write_checksummed_map
 from vectordb.files.headers import COLUMNS_MAGIC
 from vectordb.storage.collection_store import CollectionStore
 from vectordb.storage.layout import CollectionFiles
-from vectordb.storage.manifest import Manifest
 from vectordb.storage.snapshot import Snapshot, write_snapshot
 from vectordb.storage.vector_file import HEADER_BYTES
 
@@ -99,17 +98,7 @@ def write_compacted(
             "lsn": lsn, "n_rows": count, "declared": [".".join(path) for path in declared],
             "fields": {}, "arrays": {},
         })  # fmt: skip
-    manifest = store.manifest
-    Manifest(
-        uid=manifest.uid,
-        name=manifest.name,
-        config=manifest.config,
-        created_at=manifest.created_at,
-        updated_at=manifest.updated_at,
-        checkpoint_lsn=lsn,
-        snapshot=snapshot_name,
-        count=count,
-    ).commit(files.manifest)
+    store.manifest.checkpointed(lsn, snapshot_name, count).commit(files.manifest)
     io.fsync_dir(target)
 
 

@@ -39,6 +39,19 @@ class Manifest:
     def commit(self, path: Path) -> None:
         write_checksummed_map(path, MANIFEST_MAGIC, dataclasses.asdict(self))
 
+    def checkpointed(
+        self, lsn: int, snapshot: str | None, count: int, *, updated_at: float | None = None
+    ) -> Manifest:
+        """This collection's manifest as of a checkpoint at ``lsn``: the same identity and
+        configuration, the new snapshot and count."""
+        return dataclasses.replace(
+            self,
+            checkpoint_lsn=lsn,
+            snapshot=snapshot,
+            count=count,
+            updated_at=self.updated_at if updated_at is None else updated_at,
+        )
+
     @classmethod
     def load(cls, path: Path) -> Manifest:
         fields = read_checksummed_map(path, MANIFEST_MAGIC, "MANIFEST")
