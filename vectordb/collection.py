@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import msgpack
 import numpy as np
@@ -59,6 +59,7 @@ __all__ = ["Collection"]
 slow_log = logging.getLogger("vectordb.slow")
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _Result = TypeVar("_Result")
+_Params = ParamSpec("_Params")
 
 
 def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _Method]:
@@ -140,12 +141,16 @@ class Collection:
         self._database = database
         self._state = state
         self._engine = database._engine
+        # fixed for the collection's life (a compaction swaps its files, never these):
+        # kept here, since a search reads them on its hot path
+        self._name = state.name
+        self._dim = state.store.dim
         self._metric = Metric(state.store.config.metric)
 
     # ----------------------------------------------------------------- properties
     @property
     def name(self) -> str:
-        return self._state.name
+        return self._name
 
     @property
     def config(self) -> CollectionConfig:
@@ -153,7 +158,7 @@ class Collection:
 
     @property
     def dim(self) -> int:
-        return self._state.store.dim
+        return self._dim
 
     @property
     def metric(self) -> str:
@@ -427,9 +432,11 @@ class Collection:
 
     def _get_many(self, ids: Sequence[str]) -> list[Record | None]:
         id_list = checked_ids(ids, None, allow_repeats=True)
-        return self._consistent(lambda: self._read_records(id_list))
+        return self._consistent(self._read_records, id_list)
 
-    def _consistent(self, read: Callable[[], _Result]) -> _Result:
+    def _consistent(
+        self, read: Callable[_Params, _Result], *args: _Params.args, **kwargs: _Params.kwargs
+    ) -> _Result:
         """Run ``read`` (which must not refresh) until no other process checkpointed while
         it ran: a checkpoint lets rows be reused, so a row the read trusted may hold another
         record since. A row whose checksum fails right after such a checkpoint (reused by
@@ -438,7 +445,7 @@ class Collection:
         for attempt in range(_READ_ATTEMPTS):
             seen = engine.refresh()
             try:
-                result = read()
+                result = read(*args, **kwargs)
             except CorruptionError:
                 if not engine.stale(seen) or attempt == _READ_ATTEMPTS - 1:
                     raise
@@ -693,13 +700,14 @@ class Collection:
         # the same checks as search_batch with fewer steps, since every microsecond here is
         # a share of a ~30 us graph search or a ~10 us scan of a selective filter's rows
         included = search_options(k, ef, include, mode)
-        knobs = self._knobs(ef, nprobe, mode)
-        matrix = self._query_vector(array)
+        knobs = search_knobs(self._state, self._name, ef, nprobe, mode)
+        matrix = checked_query(array, dim=self._dim, collection=self._name,
+                               zero_undefined=self._zero_undefined(normalize=False))  # fmt: skip
         if index is None or exact or mode == "scalar" or where is not None or radius is not None:
             expression = None if where is None else parse_filter(where)
             hits = self._search_matrix(matrix, k, included, expression, knobs, exact, mode)[0]
             return hits if radius is None else execute.within(hits, radius, self._metric)
-        return self._consistent(lambda: self._index_hits(matrix, int(k), knobs, included))
+        return self._consistent(self._index_hits, matrix, int(k), knobs, included)
 
     def _index_hits(
         self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, included: frozenset[str]
@@ -711,13 +719,12 @@ class Collection:
             if state.dropped:  # dropped between the check above and the latch
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
             # read under the latch: a compaction may have swapped in a new index meanwhile
-            return execute.index_hits(state, matrix, k, knobs, included)
+            index = state.index
+            assert index is not None  # the collection's kind has an index, before and after
+            rows, scores = index.search_one(matrix, k, knobs)
+            return execute.hits(state.store, rows, scores, included)
         finally:
             latch.release_read()
-
-    def _knobs(self, ef: int | None, nprobe: int | None, mode: SearchMode) -> SearchKnobs:
-        return search_knobs(self._state.search_defaults, self.config.index, self.name,
-                            ef, nprobe, mode)  # fmt: skip
 
     @_measured("search_batch", search=True)
     def search_batch(
@@ -756,7 +763,7 @@ class Collection:
     ) -> list[list[Hit]]:
         included = search_options(k, ef, include, mode)
         expression = None if where is None else parse_filter(where)
-        knobs = self._knobs(ef, nprobe, mode)
+        knobs = search_knobs(self._state, self._name, ef, nprobe, mode)
         matrix = self._vectors(queries, what="query", normalize=False)
         return self._search_matrix(matrix, k, included, expression, knobs, exact, mode)
 
@@ -772,7 +779,7 @@ class Collection:
     ) -> list[list[Hit]]:
         """Search validated queries, run again if another process checkpointed meanwhile."""
         return self._consistent(
-            lambda: self._search_rows(matrix, k, included, expression, knobs, exact, mode)
+            self._search_rows, matrix, k, included, expression, knobs, exact, mode
         )
 
     def _search_rows(
@@ -919,11 +926,6 @@ class Collection:
         return result
 
     # ----------------------------------------------------------------- validation
-    def _query_vector(self, array: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-        """One 1-D query, checked like ``_vectors`` checks a batch, as a ``(1, dim)`` array."""
-        return checked_query(array, dim=self.dim, collection=self.name,
-                             zero_undefined=self._zero_undefined(normalize=False))  # fmt: skip
-
     def _vectors(
         self,
         vectors: Any,

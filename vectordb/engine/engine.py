@@ -252,15 +252,18 @@ class Engine:
     # ----------------------------------------------------------------- reading
     def refresh(self) -> int:
         """Before a read: replay what other processes committed since this one last looked
-        (one ``stat`` when nothing changed). Returns ``checkpoints_seen`` for ``stale``."""
-        if self.pid != os.getpid():
-            return self.log.checkpoints_seen
-        return self.follower.refresh()
+        (one ``stat`` when nothing changed). Returns ``checkpoints_seen`` for ``stale``.
+        Runs before every read: the common case is one call and one ``stat``."""
+        reader = self.log.follower
+        if reader is not None and reader.changed() and self.pid == os.getpid():
+            self.follower.follow_changes()
+        return self.log.checkpoints_seen
 
     def stale(self, seen: int) -> bool:
         """After a read that began at ``refresh() == seen``: True if another process
         checkpointed meanwhile, so a row the read trusted may have been reused: read again."""
-        return self.follower.stale(seen)
+        self.refresh()
+        return self.log.checkpoints_seen != seen
 
     # ----------------------------------------------------------------- guards
     def ensure_usable(self, *, write: bool = False) -> None:
@@ -274,7 +277,9 @@ class Engine:
         if write and self.read_only:
             self.health.check(write=False)
             raise ReadOnlyError(f"database {self.root} is open read-only; writes are refused")
-        self.health.check(write=write)
+        health = self.health
+        if health.failure is not None or (write and health.write_failure is not None):
+            health.check(write=write)  # raises; the common case (healthy) is just the test
 
     def free_disk_bytes(self) -> int:
         return shutil.disk_usage(self.root).free

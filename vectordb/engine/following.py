@@ -71,22 +71,14 @@ class Follower:
         self.reloads = 0
         self.replayed = Replayed()  # what the open and reloads replayed
 
-    def refresh(self) -> int:
-        """Replay what other processes committed since this one last looked (one ``stat``
-        when nothing changed). Returns ``checkpoints_seen`` for ``stale``."""
-        follower = self.log.follower
-        if follower is not None and follower.changed():
-            try:
-                self.catch_up(locked=False)
-            except FellBehind as behind:
-                self.reload(wait_for_writer=behind.wait_for_writer)
-        return self.log.checkpoints_seen
-
-    def stale(self, seen: int) -> bool:
-        """After a read that began at ``refresh() == seen``: True if another process
-        checkpointed meanwhile, so a row the read trusted may have been reused: read again."""
-        self.refresh()
-        return self.log.checkpoints_seen != seen
+    def follow_changes(self) -> None:
+        """Replay what other processes appended since this one last looked (the log's
+        reader saw it change): ``catch_up``, or a ``reload`` when the segments it needs are
+        gone."""
+        try:
+            self.catch_up(locked=False)
+        except FellBehind as behind:
+            self.reload(wait_for_writer=behind.wait_for_writer)
 
     def catch_up(self, *, locked: bool) -> None:
         """Replay records other processes appended. ``locked``: the caller holds the writer

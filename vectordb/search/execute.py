@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from vectordb.engine.state import CollectionState
     from vectordb.storage.collection_store import CollectionStore
 
-__all__ = ["filtered", "hits", "index_hits", "search_rows", "within"]
+__all__ = ["filtered", "hits", "search_rows", "within"]
 
 
 def search_rows(
@@ -61,17 +61,6 @@ def search_rows(
     ]
 
 
-def index_hits(
-    state: CollectionState, query: npt.NDArray[np.float32], k: int, knobs: SearchKnobs,
-    included: frozenset[str],
-) -> list[Hit]:  # fmt: skip
-    """One unfiltered query through the index, with the fewest steps (the hot path)."""
-    index = state.index
-    assert index is not None  # the collection's kind has an index, before and after
-    rows, scores = index.search_one(query, k, knobs)
-    return hits(state.store, rows, scores, included)
-
-
 def filtered(
     state: CollectionState,
     metric: Metric,
@@ -95,7 +84,7 @@ def filtered(
         return _exact_subset(state, metric, matrix, k, allowed, mode)
     assert plan.candidates is not None
     nprobe = knobs.nprobe or index.default_nprobe()
-    if plan.index == "ivf" and nprobe:  # None until trained: the exact fallback answers
+    if plan.index_kind == "ivf" and nprobe:  # None until trained: the exact fallback answers
         knobs = SearchKnobs(ef=knobs.ef, mode=knobs.mode,
                             nprobe=int(np.ceil(nprobe / plan.selectivity)))  # fmt: skip
     rows, scores = index.search(matrix, plan.candidates, knobs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from vectordb.errors import InvalidArgumentError
 from vectordb.index.base import SearchKnobs
 from vectordb.index.flat import SearchMode
 from vectordb.inputs import positive_int
+
+if TYPE_CHECKING:
+    from vectordb.engine.state import CollectionState
 
 __all__ = ["check_radius", "include_set", "search_knobs", "search_options"]
 
@@ -35,20 +38,21 @@ def search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozen
 
 
 def search_knobs(
-    defaults: tuple[int | None, int | None] | None,
-    kind: str,
+    state: CollectionState,
     collection: str,
     ef: int | None,
     nprobe: int | None,
     mode: SearchMode,
 ) -> SearchKnobs:
-    """A query's knobs: ``ef`` / ``nprobe`` checked against the collection's index ``kind``
-    (a knob the index does not have is an error, not silently ignored), else the
-    collection's configured ``defaults``."""
+    """A query's knobs: ``ef`` / ``nprobe`` checked against the collection's index kind (a
+    knob the index does not have is an error, not silently ignored), else the collection's
+    configured defaults."""
     if ef is None and nprobe is None:
+        defaults = state.search_defaults
         if defaults is None:
             return _KNOBS_BY_MODE[mode]
         return SearchKnobs(ef=defaults[0], nprobe=defaults[1], mode=mode)
+    kind = state.store.config.index
     if ef is not None and kind != "hnsw":
         raise InvalidArgumentError(f"ef applies to HNSW collections; {collection!r} is {kind!r}")
     if nprobe is not None:
