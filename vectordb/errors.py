@@ -183,3 +183,18 @@ class LogGapError(CorruptionError):
     ) -> None:
         super().__init__(message, path=path, offset=offset)
         self.first_missing_lsn = first_missing_lsn
+
+
+# ------------------------------------------------------------------------- internal signals
+# Raised and caught inside the engine; never reaches a caller (so not a VectorDBError, and
+# not in __all__).
+
+
+class FellBehind(Exception):
+    """The follower's next record is in a segment a checkpoint has deleted: reload.
+    ``wait_for_writer``: what is missing is only in a checkpoint the writer is still
+    writing under the writer lock (writes with durability "off")."""
+
+    def __init__(self, message: str, *, wait_for_writer: bool = False) -> None:
+        super().__init__(message)
+        self.wait_for_writer = wait_for_writer

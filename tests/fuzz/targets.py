@@ -78,9 +78,10 @@ def _frame(payload: bytes) -> bytes:
 
 
 def _read_log(root: Path, first: tuple[int, Path] | None) -> None:
+    from vectordb.errors import FellBehind
     from vectordb.files.headers import HEADER
     from vectordb.storage.layout import DatabaseFiles
-    from vectordb.storage.wal import FellBehind, WalFollower, WalScan
+    from vectordb.storage.wal import WalFollower, WalScan
 
     files = DatabaseFiles(root)
     scan = WalScan(files)

@@ -20,7 +20,12 @@ from typing import Any
 from vectordb.config import CollectionConfig, DatabaseConfig
 from vectordb.engine.health import Health, without_traceback
 from vectordb.engine.state import CollectionState
-from vectordb.errors import CollectionNotFoundError, CorruptionError, UnsupportedFormatError
+from vectordb.errors import (
+    CollectionNotFoundError,
+    CorruptionError,
+    FellBehind,
+    UnsupportedFormatError,
+)
 from vectordb.files import io
 from vectordb.files.atomic import built_or_removed, fsync_dir, os_error
 from vectordb.storage.collection_store import CollectionStore
@@ -28,7 +33,6 @@ from vectordb.storage.compaction import recover_interrupted
 from vectordb.storage.layout import CollectionFiles, DatabaseFiles
 from vectordb.storage.manifest import Manifest
 from vectordb.storage.vector_file import VectorFile
-from vectordb.storage.wal import FellBehind
 
 __all__ = ["CollectionSet"]
 

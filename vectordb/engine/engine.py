@@ -60,6 +60,7 @@ from vectordb.errors import (
     CollectionNotFoundError,
     CorruptionError,
     DatabaseClosedError,
+    FellBehind,
     InvalidArgumentError,
     LockTimeoutError,
     ReadOnlyError,
@@ -84,7 +85,6 @@ from vectordb.storage.records import (
     encode_transaction,
     encode_write,
 )
-from vectordb.storage.wal import FellBehind
 
 __all__ = ["Engine", "validate_collection_name"]
 

@@ -33,10 +33,10 @@ from vectordb.engine.recovery import (
     truncate_torn_tail,
 )
 from vectordb.engine.state import apply_write, decoded, latch_order, write_targets
-from vectordb.errors import CorruptionError, StorageError
+from vectordb.errors import CorruptionError, FellBehind, StorageError
 from vectordb.storage.layout import DatabaseFiles
 from vectordb.storage.records import CollectionEvent, Seal
-from vectordb.storage.wal import FellBehind, WalRecord
+from vectordb.storage.wal import WalRecord
 
 __all__ = ["Follower"]
 

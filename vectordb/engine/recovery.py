@@ -37,6 +37,7 @@ from vectordb.engine.log import EngineLog
 from vectordb.engine.state import CollectionState, apply_write, decoded, write_targets
 from vectordb.errors import (
     CorruptionError,
+    FellBehind,
     InvalidArgumentError,
     UnsupportedFormatError,
     VectorDBError,
@@ -52,7 +53,7 @@ from vectordb.files.headers import (
 )
 from vectordb.storage.layout import DatabaseFiles
 from vectordb.storage.records import CollectionEvent, Decoded, Seal
-from vectordb.storage.wal import FellBehind, WalRecord, WalScan
+from vectordb.storage.wal import WalRecord, WalScan
 
 __all__ = ["Replayed", "as_corruption", "check_database_header", "remember_key", "replay"]
 

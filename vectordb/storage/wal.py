@@ -47,7 +47,7 @@ from typing import Any
 import msgpack
 import xxhash
 
-from vectordb.errors import CorruptionError, InvalidArgumentError, LogGapError
+from vectordb.errors import CorruptionError, FellBehind, InvalidArgumentError, LogGapError
 from vectordb.files import io
 from vectordb.files.atomic import detached, os_error
 from vectordb.files.headers import HEADER, WAL_MAGIC, pack_header, unpack_header
@@ -56,7 +56,6 @@ from vectordb.storage.records import encode_seal, is_seal, seal_next
 
 __all__ = [
     "FRAME",
-    "FellBehind",
     "WalFollower",
     "WalRecord",
     "WalScan",
@@ -457,16 +456,6 @@ class WalWriter:
             finally:
                 os.close(self._fd)
                 self._fd = None
-
-
-class FellBehind(Exception):
-    """The follower's next record is in a segment a checkpoint has deleted: reload.
-    ``wait_for_writer``: what is missing is only in a checkpoint the writer is still
-    writing under the writer lock (writes with durability "off")."""
-
-    def __init__(self, message: str, *, wait_for_writer: bool = False) -> None:
-        super().__init__(message)
-        self.wait_for_writer = wait_for_writer
 
 
 class WalFollower:
