@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,19 +99,72 @@ def test_update_vectors_only_keeps_metadata(docs: Collection) -> None:
 
 def test_update_metadata_only_keeps_vector(docs: Collection) -> None:
     before = docs.get("id2")
-    docs.update("id2", metadata={"fresh": True})
+    assert docs.update("id2", metadata={"fresh": True}, merge=False) == 1
     after = docs.get("id2")
     assert before is not None and after is not None
     np.testing.assert_array_equal(after.vector, before.vector)
     assert after.metadata == {"fresh": True}
-    docs.update(["id2"], metadata=[None])
-    assert docs.get("id2").metadata is None  # type: ignore[union-attr]
+    docs.update(["id2"], metadata=[None])  # a None entry leaves the record's metadata
+    assert docs.get("id2").metadata == {"fresh": True}  # type: ignore[union-attr]
+
+
+def test_update_metadata_merges_into_what_is_stored(docs: Collection) -> None:
+    stored = {"n": 2, "tags": ["a", "b"], "nested": {"x": 1.5}}
+    assert docs.update("id2", metadata={"n": 20, "new": None}) == 1
+    assert docs.get("id2").metadata == {**stored, "n": 20, "new": None}  # type: ignore[union-attr]
+    docs.update("id2", unset=["nested.x", "tags", "absent"])
+    assert docs.get("id2").metadata == {"n": 20, "new": None, "nested": {}}  # type: ignore[union-attr]
+    # one mapping for several ids applies to each; a list gives each its own
+    assert docs.update(["id1", "id2"], metadata={"seen": True}) == 2
+    assert docs.get("id1").metadata["seen"] is True  # type: ignore[index, union-attr]
+    assert docs.get("id1").metadata["n"] == 1  # type: ignore[index, union-attr]
+    docs.update(["id1", "id2"], metadata=[{"k": 1}, None])
+    assert docs.get("id2").metadata == {"n": 20, "new": None, "nested": {}, "seen": True}  # type: ignore[union-attr]
+
+
+def test_update_where_changes_every_match_in_one_write(db: Database, docs: Collection) -> None:
+    lsn_before = db.health()["last_lsn"]
+    assert docs.update(where={"n": {"$gte": 1}}, metadata={"checked": True}) == 4
+    assert db.health()["last_lsn"] == lsn_before + 1  # one record for every match
+    checked = docs.find(where={"checked": True})
+    assert {record.id for record in checked} == {
+        record.id for record in docs.find(where={"n": {"$gte": 1}})
+    }
+    assert docs.update(where={"n": 999}, metadata={"x": 1}) == 0
+    with pytest.raises(vectordb.InvalidArgumentError, match="changes metadata only"):
+        docs.update(where={"n": 1}, vectors=np.ones((1, 4)))
+    with pytest.raises(vectordb.InvalidArgumentError, match="exactly one of them"):
+        docs.update(["id1"], where={"n": 1}, metadata={"x": 1})
+    with pytest.raises(vectordb.InvalidArgumentError, match="list of metadata keys"):
+        docs.update("id1", unset="n")
+
+
+def test_update_merge_reads_what_another_process_wrote(tmp_path: Path) -> None:
+    """The merge runs under the writer lock after catching up: a key another process set
+    between this handle's last read and its update is kept."""
+    path = tmp_path / "db"
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add([[1, 2]], ids=["a"], metadata=[{"text": "kept"}])
+        assert docs.get("a").metadata == {"text": "kept"}  # type: ignore[union-attr]
+        script = (
+            "import vectordb\n"
+            f"with vectordb.open({str(path)!r}) as db:\n"
+            "    db.get_collection('docs').update('a', metadata={'other': 1})\n"
+        )
+        subprocess.run([sys.executable, "-c", script], check=True)
+        docs.update("a", metadata={"mine": 2})
+        assert docs.get("a").metadata == {"text": "kept", "other": 1, "mine": 2}  # type: ignore[union-attr]
 
 
 def test_update_both(docs: Collection) -> None:
     docs.update(["id1", "id3"], vectors=np.ones((2, 4)), metadata=[{"a": 1}, {"b": 2}])
-    assert docs.get("id1").metadata == {"a": 1}  # type: ignore[union-attr]
+    assert docs.get("id1").metadata == {  # type: ignore[union-attr]
+        "n": 1, "tags": ["a", "b"], "nested": {"x": 1.5}, "a": 1,
+    }  # fmt: skip
     np.testing.assert_array_equal(docs.get("id3").vector, np.ones(4))  # type: ignore[union-attr]
+    docs.update(["id1"], vectors=np.zeros((1, 4)), metadata={"only": True}, merge=False)
+    assert docs.get("id1").metadata == {"only": True}  # type: ignore[union-attr]
 
 
 def test_delete_in_bulk(docs: Collection) -> None:

@@ -460,7 +460,7 @@ WRITER = textwrap.dedent("""
 
     docs.add(vectors(15, 8), ids=[f"e{i}" for i in range(15)])    # reuses rows freed before
     docs.upsert(vectors(2, 8), ids=["d4", "d5"], metadata=[{"v": 2}, None])
-    docs.update(["d8", "d10"], metadata=[{"only": "meta"}, None])
+    docs.update(["d8", "d10"], metadata=[{"only": "meta"}, {}], merge=False)
     docs.update(["d11"], vectors=vectors(1, 8))       # vector only: metadata kept, new row
     docs.delete(["d13", "e3"])
     docs.add(vectors(1, 8), ids=["e3"], metadata={"back": True})
@@ -526,7 +526,7 @@ def test_reader_matches_vectordb_after_a_crash(crashed_db: Path) -> None:
     assert "u2" not in ours["unit"]
     assert ours["cleared"] == {} and image.collections["cleared"].snapshot_rows == 2
     assert ours["empty"] == {} and image.collections["empty"].snapshot_rows == 0
-    assert ours["docs"]["d8"][1] == {"only": "meta"} and ours["docs"]["d10"][1] is None
+    assert ours["docs"]["d8"][1] == {"only": "meta"} and ours["docs"]["d10"][1] == {}
     assert ours["docs"]["d11"][1] == {
         "i": 11,
         "tag": "y",

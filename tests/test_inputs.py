@@ -74,7 +74,7 @@ def write_upsert(c: vectordb.Collection, vector: Any, metadata: Any, tmp: Path) 
 
 
 def write_update_metadata(c: vectordb.Collection, vector: Any, metadata: Any, tmp: Path) -> None:
-    c.update(["a0"], metadata=[metadata])
+    c.update(["a0"], metadata=[metadata], merge=False)  # stores exactly this
 
 
 def write_update_vectors(c: vectordb.Collection, vector: Any, metadata: Any, tmp: Path) -> None:

@@ -35,13 +35,19 @@ from vectordb.index.base import SearchKnobs
 from vectordb.index.flat import SearchMode
 from vectordb.inputs import MAX_ID_BYTES as MAX_ID_BYTES  # the id limit, as before
 from vectordb.inputs import (
+    checked_id,
     checked_ids,
+    checked_key_paths,
+    checked_metadata,
     checked_query,
     checked_vectors,
+    merged_metadata,
     metadata_blobs,
     non_negative_int,
     numeric_array,
+    packed_metadata,
     positive_int,
+    quoted_ids,
     uuid4_strings,
 )
 from vectordb.results import CollectionInfo, Hit, Record
@@ -191,9 +197,9 @@ class Collection:
     def add(
         self,
         vectors: Any,
+        *,
         ids: Sequence[str] | str | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
-        *,
         idempotency_key: str | None = None,
     ) -> list[str]:
         """Insert new records; returns their ids.
@@ -246,7 +252,7 @@ class Collection:
                 else:
                     taken = set()
                 if taken:
-                    example = sorted(taken)[:3]
+                    example = quoted_ids(sorted(taken))
                     raise DuplicateIdError(
                         f"{len(taken)} id(s) already stored in {self.name!r}, e.g. {example}; "
                         "nothing was added. Use upsert() to replace records"
@@ -260,9 +266,9 @@ class Collection:
     def upsert(
         self,
         vectors: Any,
+        *,
         ids: Sequence[str] | str,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
-        *,
         idempotency_key: str | None = None,
     ) -> list[str]:
         """Insert records, or replace whole records (vector and metadata) whose id exists.
@@ -288,52 +294,140 @@ class Collection:
     @_measured("update")
     def update(
         self,
-        ids: Sequence[str] | str,
+        ids: Sequence[str] | str | None = None,
         vectors: Any = None,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
         *,
+        where: Mapping[str, Any] | None = None,
+        merge: bool = True,
+        unset: Sequence[str] | None = None,
         idempotency_key: str | None = None,
-    ) -> None:
-        """Change existing records: vectors only (metadata kept), metadata only (vector
-        kept; a None entry removes the record's metadata), or both at once.
-        ``idempotency_key``: see :meth:`add`.
+    ) -> int:
+        """Change stored records: their vectors, their metadata, or both; returns how many
+        records were updated. One atomic write.
+
+        Parameters
+        ----------
+        ids
+            The records to change (all must be stored), or None with ``where=``.
+        vectors
+            New vectors, one per id (the metadata is kept unless ``metadata=`` is given too).
+        metadata
+            With ``merge=True`` (the default), the given keys are **merged** into each
+            record's stored mapping: other keys are kept, a key given as None stores None. One
+            mapping applies to every record; a list gives one entry per id, and a None entry
+            leaves that record's metadata as it is. With ``merge=False`` the given mapping
+            replaces the stored one whole.
+        where
+            A filter instead of ``ids``: every matching record is updated (``metadata=`` /
+            ``unset=`` only; it cannot take vectors).
+        merge
+            False: replace each record's metadata instead of merging into it.
+        unset
+            Metadata keys to remove from every record updated; ``"a.b"`` removes key ``b``
+            of the mapping under ``a``. Keys a record does not have are ignored.
+        idempotency_key
+            See :meth:`add` (a retry returns the first call's count).
+
+        The merge reads the stored metadata under the database's writer lock, after
+        catching up with other processes, and logs the merged mappings whole: no write of
+        another thread or process between the read and the write is lost.
 
         Raises
         ------
         IdNotFoundError
             If any id is not stored; nothing is changed.
+        InvalidArgumentError
+            If both or neither of ``ids`` and ``where`` are given, if nothing is to change, or
+            if ``where=`` comes with vectors.
+        InvalidMetadataError
+            If a value cannot be stored, or a merged mapping breaks the collection's schema.
+
         """
-        if vectors is None and metadata is None:
-            raise InvalidArgumentError("update() needs vectors=, metadata= or both")
-        id_list = checked_ids(ids, None)
-        matrix = None if vectors is None else self._vectors(vectors, expected=len(id_list))
-        schema = self.config.metadata_schema
-        blobs = (
-            None if metadata is None else metadata_blobs(metadata, len(id_list), schema, id_list)
-        )
+        if (ids is None) == (where is None):
+            raise InvalidArgumentError("update() takes ids or where=, exactly one of them")
+        if vectors is None and metadata is None and not unset:
+            raise InvalidArgumentError("update() needs vectors=, metadata=, unset= or a mix")
+        if where is not None and vectors is not None:
+            raise InvalidArgumentError(
+                "update(where=...) changes metadata only: vectors belong to given ids"
+            )
+        paths = [] if unset is None else checked_key_paths(unset)
+        expression = None if where is None else parse_filter(where)
+        id_list = None if ids is None else checked_ids(ids, None)
+        matrix = None
+        if id_list is not None and vectors is not None:
+            matrix = self._vectors(vectors, expected=len(id_list))
+        given: list[dict[str, Any] | None] | None = None
+        if metadata is not None:
+            one = isinstance(metadata, Mapping)
+            count = 1 if one or id_list is None else len(id_list)
+            given = checked_metadata(metadata, count, None if one else id_list)
+        request = (
+            "update", repr(expression) if id_list is None else "\x1f".join(id_list),
+            None if matrix is None else matrix.data.cast("B"),
+            None if given is None else _joined(packed_metadata(given)),
+            "merge" if merge else "replace", "\x1f".join(".".join(p) for p in paths),
+        )  # fmt: skip
         state = self._live_state()
         with self._writing():
-            done_before, _, keyed = self._engine.applied_before(
-                state, idempotency_key, "update", "\x1f".join(id_list),
-                None if matrix is None else matrix.data.cast("B"), _joined(blobs),
-            )  # fmt: skip
+            done_before, result, keyed = self._engine.applied_before(
+                state, idempotency_key, *request
+            )
             if done_before:
-                return
-            store = state.store
+                return int(result) if result is not None else len(id_list or ())
             pending = self._engine.pending_view(state)
-            self._require_ids(id_list, pending)
+            if id_list is None:
+                assert expression is not None
+                id_list = self._ids_where(state, expression)
+            else:
+                self._require_ids(id_list, pending)
+            if not id_list:
+                return 0
+            if given is None and not paths:
+                blobs = self._stored_metadata(state, id_list, pending)
+            else:
+                entries = given if given is None or len(given) > 1 else given * len(id_list)
+                blobs = self._merged(state, id_list, pending, entries, paths, merge=merge)
             if matrix is None:
-                assert blobs is not None
-                new_metadata: list[bytes] = blobs
-                self._engine.set_metadata(state, id_list, new_metadata, keyed)
-                return
-            if blobs is None:
-                if pending is not None:
-                    blobs = [pending.metadata_bytes(vector_id) for vector_id in id_list]
-                else:
-                    row_of = store.row_of
-                    blobs = [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
-            self._engine.put(state, id_list, matrix, blobs, keyed=keyed, result=None)
+                self._engine.set_metadata(state, id_list, blobs, keyed, result=len(id_list))
+            else:
+                self._engine.put(state, id_list, matrix, blobs, keyed=keyed, result=None)
+            return len(id_list)
+
+    def _stored_metadata(
+        self, state: CollectionState, id_list: list[str], pending: PendingWrites | None
+    ) -> list[bytes]:
+        """The metadata bytes stored for ``id_list`` (all stored; caller holds
+        ``writing()``), as the open transaction's writes leave them."""
+        if pending is not None:
+            return [pending.metadata_bytes(vector_id) for vector_id in id_list]
+        store = state.store
+        row_of = store.row_of
+        return [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
+
+    def _merged(
+        self,
+        state: CollectionState,
+        id_list: list[str],
+        pending: PendingWrites | None,
+        given: list[dict[str, Any] | None] | None,
+        paths: list[tuple[str, ...]],
+        *,
+        merge: bool,
+    ) -> list[bytes]:
+        """The metadata bytes of ``id_list`` after ``update`` merges ``given`` (one entry
+        per id, or None) into what they store and removes ``paths`` (caller holds
+        ``writing()``)."""
+        stored = self._stored_metadata(state, id_list, pending)
+        entries = []
+        for position, blob in enumerate(stored):
+            # strict_map_key=False: a record an older version let in with a non-string key
+            # decodes, and the encoder below refuses what the merge keeps of it
+            old = msgpack.unpackb(blob, raw=False, strict_map_key=False) if blob else None
+            new = None if given is None else given[position]
+            entries.append(merged_metadata(old, new, paths, merge=merge))
+        return packed_metadata(entries, self.config.metadata_schema, id_list)
 
     @_measured("delete")
     def delete(
@@ -412,7 +506,8 @@ class Collection:
         missing = [vector_id for vector_id in id_list if not exists(vector_id)]
         if missing:
             raise IdNotFoundError(
-                f"{len(missing)} id(s) not stored in {self.name!r}, e.g. {missing[:3]}; nothing "
+                f"{len(missing)} id(s) not stored in {self.name!r}, e.g. {quoted_ids(missing)}; "
+                "nothing "
                 "was changed"
             )
 
@@ -423,7 +518,7 @@ class Collection:
 
         Raises CorruptionError rather than return a vector whose checksum fails.
         """
-        return self._get_many([id])[0]
+        return self._get_many([checked_id(id)])[0]
 
     @_measured("get_many")
     def get_many(self, ids: Sequence[str]) -> list[Record | None]:

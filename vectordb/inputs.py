@@ -54,10 +54,15 @@ __all__ = [
     "MAX_SQUARED_NORM",
     "MetadataEncoder",
     "as_matrix",
+    "checked_id",
     "checked_ids",
+    "checked_key_paths",
+    "checked_metadata",
     "checked_query",
     "checked_vectors",
+    "merged_metadata",
     "metadata_blobs",
+    "packed_metadata",
     "non_negative_int",
     "positive_int",
     "uuid4_strings",
@@ -65,6 +70,7 @@ __all__ = [
     "id_problem",
     "numeric_array",
     "query_problem",
+    "quoted_ids",
     "squared_norms",
     "vector_problem",
 ]
@@ -568,17 +574,20 @@ _QUERY_DTYPE = np.dtype("<f4")
 
 
 # ----------------------------------------------------------------------------- ids, metadata, ints
-def checked_ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list[str]:
-    """``ids`` (one string or a sequence of them) as a list of valid ids, ``expected`` of
-    them when given; ``DuplicateIdError`` for a repeat unless ``allow_repeats``."""
+def checked_ids(
+    ids: Any, expected: int | None, *, allow_repeats: bool = False
+) -> list[str]:
+    """``ids`` (one string or a sequence of them: list, tuple, numpy array, pandas Series or
+    Index; any ``str`` subclass such as ``np.str_``) as a list of valid plain-``str`` ids,
+    ``expected`` of them when given; ``DuplicateIdError`` for a repeat unless
+    ``allow_repeats``. Error messages quote at most ~80 characters of a bad value."""
+    id_list: list[Any]
     if isinstance(ids, str):
-        id_list = [ids]
-    elif isinstance(ids, (bytes, Mapping)) or not isinstance(ids, (Sequence, np.ndarray)):
-        raise InvalidArgumentError(
-            f"ids must be a string or a sequence of strings; got {type(ids).__name__}"
-        )
+        id_list = [str(ids)]
+        batch = False
     else:
-        id_list = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+        id_list = _id_sequence(ids)
+        batch = True
     if expected is not None and len(id_list) != expected:
         raise InvalidArgumentError(f"got {len(id_list)} ids for {expected} vectors")
     if not id_list:
@@ -587,11 +596,14 @@ def checked_ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) 
     # name the offending id
     if set(map(type, id_list)) != {str}:
         for position, vector_id in enumerate(id_list):
-            if type(vector_id) is not str:
+            if type(vector_id) is str:
+                continue
+            if not isinstance(vector_id, str):
+                where = f"id at position {position}" if batch else "id"
                 raise InvalidArgumentError(
-                    f"id at position {position} is {type(vector_id).__name__} {vector_id!r}; "
-                    "ids must be strings"
+                    f"{where} is {_kind(vector_id)} {_shown(vector_id)}; ids must be strings"
                 )
+            id_list[position] = str(vector_id)  # a str subclass (np.str_): stored as str
     lengths = list(map(len, id_list))
     suspicious = min(lengths) == 0 or max(lengths) > MAX_ID_BYTES // 4 or "\x00" in "".join(id_list)
     bad = (
@@ -610,7 +622,8 @@ def checked_ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) 
     )
     if bad:
         raise InvalidArgumentError(
-            f"invalid id {bad[0]!r}: ids must be non-empty, hold no NUL character and take at "
+            f"invalid id {_shown(bad[0])}: ids must be non-empty, hold no NUL character and "
+            f"take at "
             f"most {MAX_ID_BYTES} bytes as UTF-8"
         )
     try:
@@ -620,8 +633,57 @@ def checked_ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) 
     if not allow_repeats and len(set(id_list)) != len(id_list):
         seen: set[str] = set()
         repeated = next(i for i in id_list if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-        raise DuplicateIdError(f"id {repeated!r} appears more than once in the batch")
+        raise DuplicateIdError(f"id {_shown(repeated)} appears more than once in the batch")
     return id_list
+
+
+def checked_id(vector_id: Any) -> str:
+    """One id (a ``str``, or a subclass such as ``np.str_``) as a valid plain ``str``."""
+    if not isinstance(vector_id, str):
+        hint = " (get_many takes several)" if isinstance(vector_id, (list, tuple)) else ""
+        raise InvalidArgumentError(
+            f"id must be a string; got {_kind(vector_id)} {_shown(vector_id)}{hint}"
+        )
+    return checked_ids(vector_id, None)[0]
+
+
+def quoted_ids(ids: Sequence[str], limit: int = 3) -> str:
+    """The first ``limit`` of ``ids`` for an error message, each at most ~80 characters."""
+    return "[" + ", ".join(_shown(vector_id) for vector_id in ids[:limit]) + "]"
+
+
+def _id_sequence(ids: Any) -> list[Any]:
+    """The items of a batch of ids: a list, tuple or other sequence, a 1-D numpy array, or
+    anything with ``tolist()`` (pandas Series and Index, pyarrow arrays)."""
+    if isinstance(ids, np.ndarray):
+        if ids.ndim != 1:
+            raise InvalidArgumentError(
+                f"ids must be one-dimensional; got an array of shape {ids.shape}"
+            )
+        return list(ids.tolist())
+    if isinstance(ids, (Sequence, range)) and not isinstance(ids, (bytes, bytearray)):
+        return list(ids)
+    if not isinstance(ids, (bytes, bytearray, Mapping, set, frozenset)):
+        to_list = getattr(ids, "tolist", None) or getattr(ids, "to_pylist", None)
+        if callable(to_list):
+            items = to_list()
+            if isinstance(items, list):
+                return items
+    raise InvalidArgumentError(
+        "ids must be a string or a sequence of strings (list, tuple, numpy array, pandas "
+        f"Series); got {_kind(ids)}"
+    )
+
+
+def checked_metadata(
+    metadata: Any, n: int, ids: Sequence[str] | None = None
+) -> list[dict[str, Any] | None]:
+    """``n`` metadata entries (one mapping for ``n == 1``, or a sequence of mappings or
+    None), each checked by ``MetadataEncoder`` and returned as it would be stored."""
+    encode = MetadataEncoder().encode
+    describe = _metadata_describer(ids)
+    entries = _metadata_entries(metadata, n)
+    return [encode(entry, describe, position)[0] for position, entry in enumerate(entries)]
 
 
 def metadata_blobs(
@@ -636,34 +698,112 @@ def metadata_blobs(
         if schema is not None:
             check_metadata(schema, [None] * n, ids)
         return None
-    if isinstance(metadata, Mapping):
-        if n != 1:
-            raise InvalidArgumentError(
-                f"metadata is one mapping for {n} vectors; pass a list of {n} mappings"
-            )
-        metadata = [metadata]
-    if isinstance(metadata, (str, bytes)) or not isinstance(metadata, Sequence):
-        raise InvalidMetadataError(
-            f"metadata must be a sequence of mappings (or None); got {type(metadata).__name__}"
-        )
-    if len(metadata) != n:
-        raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
-
-    def describe(position: int) -> str:
-        if ids is None:
-            return f"metadata of entry {position}"
-        return f"metadata of id {ids[position]!r}"
-
     encode = MetadataEncoder().encode
+    describe = _metadata_describer(ids)
     entries: list[dict[str, Any] | None] = []
     blobs: list[bytes] = []
-    for position, entry in enumerate(metadata):
+    for position, entry in enumerate(_metadata_entries(metadata, n)):
         cleaned, blob = encode(entry, describe, position)
         entries.append(cleaned)
         blobs.append(blob)
     if schema is not None:
         check_metadata(schema, entries, ids)
     return blobs
+
+
+def _metadata_entries(metadata: Any, n: int) -> Sequence[Any]:
+    """``metadata`` as a sequence of ``n`` entries (one mapping counts for ``n == 1``)."""
+    if isinstance(metadata, Mapping):
+        if n != 1:
+            raise InvalidArgumentError(
+                f"metadata is one mapping for {n} vectors; pass a list of {n} mappings"
+            )
+        return [metadata]
+    if isinstance(metadata, (str, bytes)) or not isinstance(metadata, Sequence):
+        raise InvalidMetadataError(
+            f"metadata must be a sequence of mappings (or None); got {type(metadata).__name__}"
+        )
+    if len(metadata) != n:
+        raise InvalidArgumentError(f"got {len(metadata)} metadata entries for {n} vectors")
+    return metadata
+
+
+def packed_metadata(
+    entries: Sequence[dict[str, Any] | None],
+    schema: Mapping[str, Any] | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[bytes]:
+    """Checked entries (``checked_metadata``) as the bytes a record stores, after the
+    collection's schema, if any, accepted them."""
+    if schema is not None:
+        check_metadata(schema, entries, ids)
+    encode = MetadataEncoder().encode
+    describe = _metadata_describer(ids)
+    return [encode(entry, describe, position)[1] for position, entry in enumerate(entries)]
+
+
+def _metadata_describer(ids: Sequence[str] | None) -> Callable[[int], str]:
+    def describe(position: int) -> str:
+        if ids is None:
+            return f"metadata of entry {position}"
+        return f"metadata of id {ids[position]!r}"
+
+    return describe
+
+
+def checked_key_paths(keys: Any, what: str = "unset") -> list[tuple[str, ...]]:
+    """Metadata keys to remove (``update(unset=...)``): strings, a dotted one naming a key
+    inside nested mappings (``"a.b"``: key ``b`` of the mapping under ``a``)."""
+    if isinstance(keys, str) or not isinstance(keys, (Sequence, set, frozenset)):
+        raise InvalidArgumentError(
+            f"{what} must be a list of metadata keys; got {describe_value(keys)}"
+        )
+    paths = []
+    for key in keys:
+        if not isinstance(key, str) or not key or "" in key.split("."):
+            raise InvalidArgumentError(
+                f"{what} names metadata keys as non-empty strings (dots for nested keys); "
+                f"got {describe_value(key)}"
+            )
+        paths.append(tuple(key.split(".")))
+    return paths
+
+
+def merged_metadata(
+    stored: dict[str, Any] | None,
+    given: dict[str, Any] | None,
+    unset: Sequence[tuple[str, ...]] = (),
+    *,
+    merge: bool = True,
+) -> dict[str, Any] | None:
+    """A record's metadata after ``update``: ``given``'s keys merged into ``stored`` (or,
+    ``merge=False``, ``given`` in its place; a None ``given`` leaves ``stored``), then the
+    ``unset`` key paths removed. ``stored`` is not changed."""
+    if given is None:
+        result = stored
+    elif merge and stored:
+        result = {**stored, **given}
+    else:
+        result = given
+    if not unset or not result:
+        return result
+    result = dict(result)
+    for path in unset:
+        _remove_path(result, path)
+    return result
+
+
+def _remove_path(mapping: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Remove ``path`` from ``mapping`` in place, copying the nested mappings it changes."""
+    head = path[0]
+    if len(path) == 1:
+        mapping.pop(head, None)
+        return
+    inner = mapping.get(head)
+    if isinstance(inner, dict):
+        inner = dict(inner)
+        _remove_path(inner, path[1:])
+        mapping[head] = inner
 
 
 _id_generator: np.random.Generator | None = None

@@ -56,8 +56,8 @@ def run_writer(path: str, me: int, n: int, out: str) -> None:
                 a.delete([own], missing_ok=True)
                 model["a"].pop(own, None)
             elif i % 13 == 0 and own in model["a"]:
-                a.update(own, metadata={"changed": i})
-                model["a"][own][1] = {"changed": i}
+                a.update(own, metadata={"changed": i})  # merged into what is stored
+                model["a"][own][1] = {**(model["a"][own][1] or {}), "changed": i}
             elif i % 50 == 1:
                 key = f"w{me}-key-{i}"
                 first = a.add(vector(me, i, 5)[None, :], idempotency_key=key)

@@ -108,7 +108,7 @@ def _random_op(
     elif kind == "update_meta":
         op["meta"] = _metadata(rng, token, len(ids), allow_none=False)
         if rng.random() < 0.2:
-            op["meta"][0] = None  # removes that record's metadata
+            op["meta"][0] = None  # leaves that record's metadata as it is
     return op
 
 
@@ -275,9 +275,11 @@ def apply_op(model: Model, op: dict[str, Any]) -> Model:
     elif kind == "delete":
         for vector_id in ids:
             records.pop(vector_id, None)
-    elif kind == "update_meta":
+    elif kind == "update_meta":  # merged into what is stored; a None entry changes nothing
         for vector_id, entry in zip(ids, meta):
-            records[vector_id] = (records[vector_id][0], entry)
+            vector, stored = records[vector_id]
+            if entry is not None:
+                records[vector_id] = (vector, {**(stored or {}), **entry})
     elif kind == "update_vec":
         for vector_id, vector in zip(ids, op_vectors(op)):
             records[vector_id] = (vector, records[vector_id][1])

@@ -556,7 +556,14 @@ def test_declared_metadata_schema_is_checked_on_every_write(tmp_path: Path) -> N
             with pytest.raises(vectordb.InvalidMetadataError, match=message):
                 docs.add(np.ones((1, 2)), ids=["c"], metadata=[metadata])
             with pytest.raises(vectordb.InvalidMetadataError, match=message):
-                docs.update(["a"], metadata=[metadata])
+                docs.update(["a"], metadata=[metadata], merge=False)
+        # a merge is checked as merged: "a" keeps its lang, so a partial update passes, and
+        # removing a required field does not
+        docs.update(["a"], metadata={"year": 2021})
+        with pytest.raises(vectordb.InvalidMetadataError, match="field 'year' must be int"):
+            docs.update(["a"], metadata={"year": "2020"})
+        with pytest.raises(vectordb.InvalidMetadataError, match="lacks the required field"):
+            docs.update(["a"], unset=["lang"])
         with pytest.raises(vectordb.InvalidMetadataError, match="record 'c' lacks"):
             docs.upsert(np.ones((1, 2)), ids=["c"])  # no metadata at all
         assert sorted(docs.ids()) == ["a", "b"] and docs.get("a").metadata["lang"] == "en"

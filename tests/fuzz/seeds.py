@@ -76,7 +76,7 @@ def make_seeds() -> Seeds:
             for collection in collections:
                 collection.add(
                     rng.standard_normal((_ROWS, DIM)).astype(np.float32),
-                    [f"id{k}" for k in range(_ROWS)],
+                    ids=[f"id{k}" for k in range(_ROWS)],
                     metadata=[
                         {"tag": f"t{k % 3}", "n": k, "deep": {"x": [k, None, "s"]}}
                         for k in range(_ROWS)
@@ -87,10 +87,10 @@ def make_seeds() -> Seeds:
             flat.update(["id1", "id2"], metadata=[{"tag": "t9", "n": 2**40}, None])
             flat.delete(["id3"])
             with db.transaction():
-                flat.add(rng.standard_normal((2, DIM)).astype(np.float32), ["tx1", "tx2"])
+                flat.add(rng.standard_normal((2, DIM)).astype(np.float32), ids=["tx1", "tx2"])
                 graph.delete(["id4"])
             flat.add(
-                rng.standard_normal((1, DIM)).astype(np.float32), ["keyed"],
+                rng.standard_normal((1, DIM)).astype(np.float32), ids=["keyed"],
                 idempotency_key="request-1",
             )  # fmt: skip
             flat.search(rng.standard_normal(DIM).astype(np.float32), k=3, where={"n": {"$gt": 5}})

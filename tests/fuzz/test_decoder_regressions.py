@@ -238,7 +238,7 @@ def test_columns_as_saved_still_restore() -> None:
 def test_database_opens_with_malformed_columns(tmp_path: Path) -> None:
     with vectordb.open(tmp_path / "db") as db:
         docs = db.create_collection("docs", DIM, metadata_schema={"tag": "str"})
-        docs.add(np.eye(DIM, dtype=np.float32), [f"v{i}" for i in range(DIM)],
+        docs.add(np.eye(DIM, dtype=np.float32), ids=[f"v{i}" for i in range(DIM)],
                  metadata=[{"tag": f"t{i % 2}"} for i in range(DIM)])  # fmt: skip
         db.checkpoint()
     path = tmp_path / "db" / "collections" / "docs" / "columns.bin"
@@ -289,7 +289,9 @@ def _indexed_database(root: Path, index: str, **options: Any) -> Path:
     rng = np.random.default_rng(3)
     with vectordb.open(root) as db:
         docs = db.create_collection("docs", DIM, index=index, **options)
-        docs.add(rng.standard_normal((64, DIM)).astype(np.float32), [f"v{i}" for i in range(64)])
+        docs.add(
+            rng.standard_normal((64, DIM)).astype(np.float32), ids=[f"v{i}" for i in range(64)]
+        )
         docs.wait_indexed()
         db.checkpoint()
     return root / "collections" / "docs" / "index"

@@ -406,7 +406,9 @@ def run_path(path: str, data: st.DataObject) -> None:
                 for vector_id, entry in zip(ids, metadata):
                     stored = model_metadata(entry)
                     valid = valid and stored is not INVALID
-                    new_model[vector_id] = (model[vector_id][0], stored)
+                    vector, old = model[vector_id]
+                    if stored is not None and stored is not INVALID:  # merged; None: kept
+                        new_model[vector_id] = (vector, {**(old or {}), **stored})
                 write: Any = lambda: c.update(ids, metadata=metadata)  # noqa: E731
             else:
                 vectors = data.draw(

@@ -195,7 +195,9 @@ class CollectionMachine(RuleBasedStateMachine):
         if len(set(ids)) != len(ids) or any(vector_id in self.model for vector_id in ids):
             errors.append(vectordb.DuplicateIdError)
         if errors:
-            self.expect_failure(tuple(errors), lambda: self.c.add(vectors, ids, metadata))
+            self.expect_failure(
+                tuple(errors), lambda: self.c.add(vectors, ids=ids, metadata=metadata)
+            )
             return
         assert self.c.add(vectors, ids=ids, metadata=metadata) == ids
         for vector_id, values, meta in batch:
@@ -222,7 +224,9 @@ class CollectionMachine(RuleBasedStateMachine):
         if len(set(ids)) != len(ids):
             errors.append(vectordb.DuplicateIdError)
         if errors:
-            self.expect_failure(tuple(errors), lambda: self.c.upsert(vectors, ids, metadata))
+            self.expect_failure(
+                tuple(errors), lambda: self.c.upsert(vectors, ids=ids, metadata=metadata)
+            )
             return
         assert self.c.upsert(vectors, ids=ids, metadata=metadata) == ids
         for vector_id, values, meta in batch:
@@ -249,25 +253,28 @@ class CollectionMachine(RuleBasedStateMachine):
             errors.append(vectordb.InvalidVectorError)
         if any(vector_id not in self.model for vector_id in ids):
             errors.append(vectordb.IdNotFoundError)
+        merge = data.draw(st.booleans(), label="merge")
         if errors:
             self.expect_failure(
-                tuple(errors), lambda: self.c.update(ids, vectors=vectors, metadata=metadata)
+                tuple(errors),
+                lambda: self.c.update(ids, vectors=vectors, metadata=metadata, merge=merge),
             )
             return
-        self.c.update(ids, vectors=vectors, metadata=metadata)
+        assert self.c.update(ids, vectors=vectors, metadata=metadata, merge=merge) == len(ids)
         for position, vector_id in enumerate(ids):
             vector, meta = self.model[vector_id]
             if vectors is not None:
                 vector = as_vector(vectors[position])
-            if metadata is not None:
-                meta = metadata[position]
+            given = None if metadata is None else metadata[position]
+            if given is not None:  # a None entry leaves the record's metadata as it is
+                meta = {**(meta or {}), **given} if merge else given
             self.model[vector_id] = (vector, meta)
 
     @rule(ids=repeated_ids_st)
     def repeated_ids_are_refused(self, ids: list[str]) -> None:
         vectors = [[1.0] * DIM] * len(ids)
-        self.expect_failure((vectordb.DuplicateIdError,), lambda: self.c.upsert(vectors, ids))
-        self.expect_failure((vectordb.DuplicateIdError,), lambda: self.c.add(vectors, ids))
+        self.expect_failure((vectordb.DuplicateIdError,), lambda: self.c.upsert(vectors, ids=ids))
+        self.expect_failure((vectordb.DuplicateIdError,), lambda: self.c.add(vectors, ids=ids))
         errors = (vectordb.DuplicateIdError, vectordb.IdNotFoundError)
         self.expect_failure(errors, lambda: self.c.update(ids, metadata=[None] * len(ids)))
 
@@ -367,7 +374,9 @@ class CollectionMachine(RuleBasedStateMachine):
                         if vector_id not in pending:
                             refused = vectordb.IdNotFoundError
                         self.c.update([vector_id], metadata=[step[2]])
-                        pending[vector_id] = (pending[vector_id][0], step[2])
+                        if step[2] is not None:  # a None entry leaves the record as it is
+                            vector, stored = pending[vector_id]
+                            pending[vector_id] = (vector, {**(stored or {}), **step[2]})
                 if abort:
                     raise Abort
 

@@ -634,9 +634,12 @@ class Engine:
         ids: list[str],
         blobs: list[bytes],
         keyed: tuple[str, bytes] | None,
+        *,
+        result: Any = None,
     ) -> None:
-        """Log and apply new metadata for ``ids`` (all stored; caller holds ``writing()``)."""
-        self.commit(state, SetMetadata(state.uid, ids, blobs), _stamp(keyed, None))
+        """Log and apply new metadata for ``ids`` (all stored; caller holds ``writing()``);
+        ``result``: what a retry with the same idempotency key returns."""
+        self.commit(state, SetMetadata(state.uid, ids, blobs), _stamp(keyed, result))
         pending = self.pending_view(state)
         if pending is not None:
             pending.set_metadata(ids, blobs)

@@ -12,7 +12,7 @@ import numpy as np
 from vectordb.config import Metric
 from vectordb.errors import IdNotFoundError, InvalidArgumentError
 from vectordb.filters.columns import MISSING, value_at
-from vectordb.inputs import checked_ids, positive_int
+from vectordb.inputs import checked_id, checked_ids, positive_int, quoted_ids
 from vectordb.results import Hit, Record, make_hit
 from vectordb.search.options import check_radius, include_set
 
@@ -42,10 +42,11 @@ class Searchable(Protocol):
 
 def similarity(collection: Searchable, id_a: str, id_b: str) -> float:
     """``Collection.similarity`` (its docstring says what it returns)."""
+    id_a, id_b = checked_id(id_a), checked_id(id_b)
     records = collection._get_many([id_a, id_b])
     missing = [i for i, r in zip((id_a, id_b), records) if r is None]
     if missing:
-        raise IdNotFoundError(f"no record {missing[0]!r} in {collection.name!r}")
+        raise IdNotFoundError(f"no record {quoted_ids(missing)[1:-1]} in {collection.name!r}")
     a, b = (np.asarray(r.vector, np.float64) for r in records if r is not None)
     if collection._metric is Metric.EUCLIDEAN:
         return float(np.sqrt(((a - b) ** 2).sum()))
@@ -76,7 +77,7 @@ def recommend(
     records = collection._get_many([*positive_ids, *negative_ids])
     missing = [i for i, r in zip([*positive_ids, *negative_ids], records) if r is None]
     if missing:
-        raise IdNotFoundError(f"{len(missing)} id(s) not stored, e.g. {missing[:3]}")
+        raise IdNotFoundError(f"{len(missing)} id(s) not stored, e.g. {quoted_ids(missing)}")
     vectors = np.array([r.vector for r in records if r is not None], np.float64)
     mean_positive = vectors[: len(positive_ids)].mean(axis=0)
     query = mean_positive
