@@ -1,5 +1,15 @@
-"""The documentation's examples run: docs/quickstart.md as one script, and the docstring
-example of ``vectordb.open``."""
+"""The documentation's examples run: every ```python block of README.md and docs/*.md (each
+file as one script, as written), with the results its comments promise checked, and the
+docstring examples of the public API.
+
+Promises in a block are comments a reader can trust because this test checks them:
+
+- ``print(value)  # -> text``: ``str(value)`` must match ``text``, where ``...`` stands for
+  anything (doctest's ELLIPSIS);
+- ``statement  # raises SomeError``: the statement must raise ``vectordb.SomeError``.
+
+Other comments are prose.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +25,23 @@ import pytest
 
 import vectordb
 
-QUICKSTART = Path(__file__).resolve().parent.parent / "docs" / "quickstart.md"
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "docs" / "quickstart.md"
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
+_PRINT_PROMISE = re.compile(r"^(?P<indent>\s*)print\((?P<value>.*)\)\s+# -> (?P<text>.*?)\s*$")
+_RAISES_PROMISE = re.compile(r"^(?P<indent>\s*)(?P<statement>\S.*?)\s+# raises (?P<error>\w+)\s*$")
+
+_PRELUDE = """
+import re as _re
+
+def _promised(value, text, line):
+    shown = str(value)
+    pattern = ".*".join(_re.escape(part) for part in text.split("..."))
+    if not _re.fullmatch(pattern, shown, _re.DOTALL):
+        raise AssertionError(f"line {line}: printed {shown!r}, the comment promises {text!r}")
+    print(shown)
+"""
 
 
 def python_blocks(markdown: str) -> list[str]:
@@ -24,33 +49,87 @@ def python_blocks(markdown: str) -> list[str]:
     return _PYTHON_BLOCK.findall(markdown)
 
 
-def test_quickstart_has_examples() -> None:
-    blocks = python_blocks(QUICKSTART.read_text(encoding="utf-8"))
-    assert len(blocks) >= 10
-    assert all(block.strip() for block in blocks)
+def checked_script(markdown: str) -> tuple[str, int]:
+    """The blocks of ``markdown`` as one script whose promises are checked, and how many
+    promises it checks."""
+    lines: list[str] = [_PRELUDE]
+    promises = 0
+    for block in python_blocks(markdown):
+        for number, line in enumerate(block.splitlines(), 1):
+            printed = _PRINT_PROMISE.match(line)
+            raises = _RAISES_PROMISE.match(line)
+            if printed:
+                promises += 1
+                indent, value, text = printed["indent"], printed["value"], printed["text"]
+                lines.append(f"{indent}_promised({value}, {text!r}, {number})")
+            elif raises:
+                promises += 1
+                indent, statement, error = raises["indent"], raises["statement"], raises["error"]
+                lines += [
+                    f"{indent}try:",
+                    f"{indent}    {statement}",
+                    f"{indent}except vectordb.{error}:",
+                    f"{indent}    pass",
+                    f"{indent}else:",
+                    f"{indent}    raise AssertionError({f'did not raise {error}: {statement}'!r})",
+                ]
+            else:
+                lines.append(line)
+        lines.append("")
+    return "\n".join(lines), promises
 
 
-def test_quickstart_runs_as_one_script(tmp_path: Path) -> None:
-    blocks = python_blocks(QUICKSTART.read_text(encoding="utf-8"))
-    script = tmp_path / "quickstart_script.py"
-    script.write_text("\n\n".join(blocks), encoding="utf-8")
-    work = tmp_path / "work"
-    work.mkdir()
+def run_document(document: Path, work: Path) -> tuple[subprocess.CompletedProcess[str], int]:
+    script, promises = checked_script(document.read_text(encoding="utf-8"))
+    path = work.parent / f"{document.stem}_script.py"
+    path.write_text(script, encoding="utf-8")
     env = dict(os.environ, VECTORDB_NO_WARMUP="1")
     result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+        [sys.executable, str(path)], cwd=work, env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    return result, promises
+
+
+@pytest.mark.parametrize(
+    "document",
+    [d for d in DOCUMENTS if python_blocks(d.read_text(encoding="utf-8"))],
+    ids=lambda d: d.name,
+)
+def test_every_python_block_runs_as_written(document: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    result, promises = run_document(document, work)
     assert result.returncode == 0, (
-        f"docs/quickstart.md failed as a script:\n--- stdout\n{result.stdout}\n"
+        f"{document.name} failed as a script:\n--- stdout\n{result.stdout}\n"
         f"--- stderr\n{result.stderr}"
     )
-    assert (work / "quickstart.vdb" / "vectordb.meta").is_file()
+    if document == QUICKSTART:
+        assert (work / "quickstart.vdb" / "vectordb.meta").is_file()
+        assert promises >= 10
+
+
+def test_the_docs_have_examples() -> None:
+    assert len(python_blocks(QUICKSTART.read_text(encoding="utf-8"))) >= 10
+    with_blocks = [d.name for d in DOCUMENTS if python_blocks(d.read_text(encoding="utf-8"))]
+    assert {"README.md", "quickstart.md", "filters.md", "concurrency.md"} <= set(with_blocks)
+
+
+def test_a_broken_promise_fails(tmp_path: Path) -> None:
+    """The checks themselves work: a wrong printed value and a missing exception fail."""
+    for markdown in (
+        "```python\nprint(1 + 1)  # -> 3\n```\n",
+        "```python\nimport vectordb\nx = 1  # raises InvalidArgumentError\n```\n",
+    ):
+        document = tmp_path / "broken.md"
+        document.write_text(markdown, encoding="utf-8")
+        work = tmp_path / "work"
+        work.mkdir(exist_ok=True)
+        result, promises = run_document(document, work)
+        assert promises == 1 and result.returncode != 0
+        assert "AssertionError" in result.stderr
+    document.write_text("```python\nprint(2 + 2)  # -> ...4\n```\n", encoding="utf-8")
+    assert run_document(document, work)[0].returncode == 0
 
 
 def test_open_docstring_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,8 +146,8 @@ def test_open_docstring_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert any(tmp_path.iterdir()), "the example did not create its database"
 
 
-ARCHITECTURE = QUICKSTART.parent / "architecture.md"
-PACKAGE = QUICKSTART.parent.parent / "vectordb"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+PACKAGE = ROOT / "vectordb"
 
 
 def _defined_names() -> tuple[dict[str, set[str]], dict[str, set[str]]]:

@@ -26,7 +26,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vectordb"
 
 #: lowest first; a unit may import the units of earlier layers only
 LAYERS: list[set[str]] = [
-    {"errors", "version", "results"},
+    {"errors", "version"},
+    {"dependencies", "display"},
+    {"results"},
     {"files", "filters"},
     {"config"},
     {"config_sources", "locking", "observability"},
@@ -38,6 +40,7 @@ LAYERS: list[set[str]] = [
     {"database", "platform_info"},
     {""},  # the package itself: vectordb/__init__.py, the public API
     {"cli"},
+    {"__main__"},  # python -m vectordb, which runs the cli
 ]
 SIBLINGS = {"storage", "index", "filters"}
 KERNELS = {

@@ -46,6 +46,8 @@ PUBLIC = [
     "QuantizationConfig",
     "ReadOnlyError",
     "Record",
+    "Records",
+    "SearchResults",
     "StorageError",
     "StorageFullError",
     "Transaction",

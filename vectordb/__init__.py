@@ -42,7 +42,7 @@ from vectordb.errors import (
     VectorDBError,
 )
 from vectordb.platform_info import info
-from vectordb.results import CollectionInfo, Hit, Problem, Record
+from vectordb.results import CollectionInfo, Hit, Problem, Record, Records, SearchResults
 from vectordb.version import VERSION
 
 __version__ = VERSION
@@ -94,6 +94,8 @@ __all__ = [
     "QuantizationConfig",
     "ReadOnlyError",
     "Record",
+    "Records",
+    "SearchResults",
     "StorageError",
     "StorageFullError",
     "Transaction",

@@ -1,9 +1,9 @@
 """The ``vectordb`` command: inspect, check, back up, restore, query, import and export.
 
 Exit codes: 0 success; 1 the command ran and found problems (``check`` found damage, ``health``
-is not ``ok``, ``get`` was given ids that are not stored); 2 bad usage (argparse, or ``drop``
-without ``--yes``); 3 a vectordb error (the message says which). Every command takes
-``--json`` for output a script can parse.
+is not ``ok``, ``get`` was given ids that are not stored); 2 bad usage (argparse, ``drop``
+without ``--yes``, ``delete`` with both or neither of ids and ``--where``); 3 a vectordb error
+(the message says which). Every command takes ``--json`` for output a script can parse.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vectordb.display import vector_preview
+
 __all__ = ["main"]
 
 EXIT_OK = 0
@@ -38,7 +40,8 @@ exit codes:
   0  success
   1  the command ran and found problems (check found damage, health is not ok,
      get was given ids that are not stored)
-  2  bad usage (a wrong argument, or drop without --yes)
+  2  bad usage (a wrong or missing argument, drop without --yes, delete with
+     both or neither of ids and --where)
   3  a vectordb error; the message on stderr says which
 
 Every command takes --json for output a script can parse. Run
@@ -102,13 +105,9 @@ def _vector_text(vector: npt.NDArray[np.float32], *, full: bool) -> str:
     """``[0.12, -0.40, 0.03, ...] (384)``; every component (shortest float32 text) when
     ``full``."""
     values = np.asarray(vector, np.float32).reshape(-1)
-    if full:
-        shown = [str(x) for x in values]
-    else:
-        shown = [f"{float(x):.2f}" for x in values[:PREVIEW_COMPONENTS]]
-        if values.size > PREVIEW_COMPONENTS:
-            shown.append("...")
-    return f"[{', '.join(shown)}] ({values.size})"
+    if not full:
+        return vector_preview(values, PREVIEW_COMPONENTS)
+    return f"[{', '.join(str(x) for x in values)}] ({values.size})"
 
 
 def _n_records(count: int) -> str:
@@ -547,12 +546,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from vectordb.transfer.export import export_collection
 
+    where = _where(args.where)
     with _open(args) as db:
         count = export_collection(
             db.get_collection(args.collection),
             args.file,
             format=args.format,
             progress=args.progress,
+            where=where,
+            overwrite=args.overwrite,
         )
     _emit(args, {"exported": count, "file": args.file}, f"exported {count} records to {args.file}")
     return EXIT_OK
@@ -794,6 +796,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["jsonl", "csv", "npy", "parquet"],
         help="the file format (default: from the file's suffix)",
     )
+    where(sub, "export only the records")
+    sub.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace FILE if it exists (without it, an existing file is an error)",
+    )
     sub.add_argument("--progress", action="store_true", help="show a progress bar (needs tqdm)")
     sub.set_defaults(run=_cmd_export)
     sub = command("import", "read records into a collection, all or nothing")
@@ -844,6 +852,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or bad usage (argparse printed why)
+        if done.code is None:
+            return EXIT_OK
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     try:
         code: int = args.run(args)

@@ -21,14 +21,17 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.config import CollectionConfig, Metric
+from vectordb.display import flat_fields, html_fields, html_repr
 from vectordb.errors import (
     CorruptionError,
     DatabaseClosedError,
     DuplicateIdError,
     IdNotFoundError,
     InvalidArgumentError,
+    VectorDBError,
 )
 from vectordb.filters.columns import parse_path
+from vectordb.filters.diagnosis import filter_warnings
 from vectordb.filters.evaluate import reference_match
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.base import SearchKnobs
@@ -41,7 +44,7 @@ from vectordb.inputs import (
     checked_metadata,
     checked_query,
     checked_vectors,
-    merged_metadata,
+    merged_blobs,
     metadata_blobs,
     non_negative_int,
     numeric_array,
@@ -50,9 +53,21 @@ from vectordb.inputs import (
     quoted_ids,
     uuid4_strings,
 )
-from vectordb.results import CollectionInfo, Hit, Record
+from vectordb.results import (
+    CollectionInfo,
+    Record,
+    Records,
+    SearchResults,
+    collection_html,
+)
 from vectordb.search import derived, execute
-from vectordb.search.options import check_radius, search_knobs, search_options
+from vectordb.search.options import (
+    READ_INCLUDE,
+    check_radius,
+    include_set,
+    search_knobs,
+    search_options,
+)
 from vectordb.search.planner import allowed_rows, matching_mask, plan_filtered
 
 if TYPE_CHECKING:
@@ -121,6 +136,7 @@ def _measured(operation: str, *, search: bool = False) -> Callable[[_Method], _M
 
 #: a read that ran while another process checkpointed (rows may have been reused) runs again
 _READ_ATTEMPTS = 3
+_READ_FIELDS = include_set(READ_INCLUDE)
 
 
 class Owner(Protocol):
@@ -171,7 +187,25 @@ class Collection:
         return Metric(self.config.metric).value
 
     def __repr__(self) -> str:
-        return f"<vectordb.Collection {self.name!r} dim={self.dim} metric={self.metric}>"
+        try:
+            count = f" count={self._live_state().store.count}"
+        except VectorDBError:  # closed, dropped or damaged: the repr still answers
+            count = ""
+        return f"<vectordb.Collection {self.name!r}{count} dim={self.dim} metric={self.metric}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: count, shape, index and its parameters, sizes on disk and in
+        memory, and the metadata keys of the first records (all text escaped)."""
+        text = repr(self)
+        try:
+            info = self.stats()
+            keys: dict[str, None] = {}
+            for record in next(self.scroll(batch_size=20, include=("metadata",)), []):
+                keys.update(dict.fromkeys(flat_fields(record.metadata)))
+        except VectorDBError as error:
+            fields = html_fields([("error", str(error))])
+            return html_repr(f"Collection {self.name}", text, fields)
+        return collection_html(info, list(keys)[:12], text)
 
     def _live_state(self, *, refresh: bool = True) -> CollectionState:
         """The collection's state, after catching up with other processes' commits (unless
@@ -295,9 +329,9 @@ class Collection:
     def update(
         self,
         ids: Sequence[str] | str | None = None,
+        *,
         vectors: Any = None,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
-        *,
         where: Mapping[str, Any] | None = None,
         merge: bool = True,
         unset: Sequence[str] | None = None,
@@ -388,7 +422,9 @@ class Collection:
                 blobs = self._stored_metadata(state, id_list, pending)
             else:
                 entries = given if given is None or len(given) > 1 else given * len(id_list)
-                blobs = self._merged(state, id_list, pending, entries, paths, merge=merge)
+                blobs = merged_blobs(self._stored_metadata(state, id_list, pending), entries,
+                                     paths, merge=merge, schema=self.config.metadata_schema,
+                                     ids=id_list)  # fmt: skip
             if matrix is None:
                 self._engine.set_metadata(state, id_list, blobs, keyed, result=len(id_list))
             else:
@@ -405,29 +441,6 @@ class Collection:
         store = state.store
         row_of = store.row_of
         return [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
-
-    def _merged(
-        self,
-        state: CollectionState,
-        id_list: list[str],
-        pending: PendingWrites | None,
-        given: list[dict[str, Any] | None] | None,
-        paths: list[tuple[str, ...]],
-        *,
-        merge: bool,
-    ) -> list[bytes]:
-        """The metadata bytes of ``id_list`` after ``update`` merges ``given`` (one entry
-        per id, or None) into what they store and removes ``paths`` (caller holds
-        ``writing()``)."""
-        stored = self._stored_metadata(state, id_list, pending)
-        entries = []
-        for position, blob in enumerate(stored):
-            # strict_map_key=False: a record an older version let in with a non-string key
-            # decodes, and the encoder below refuses what the merge keeps of it
-            old = msgpack.unpackb(blob, raw=False, strict_map_key=False) if blob else None
-            new = None if given is None else given[position]
-            entries.append(merged_metadata(old, new, paths, merge=merge))
-        return packed_metadata(entries, self.config.metadata_schema, id_list)
 
     @_measured("delete")
     def delete(
@@ -513,21 +526,41 @@ class Collection:
 
     # ----------------------------------------------------------------- reads
     @_measured("get")
-    def get(self, id: str) -> Record | None:
+    def get(
+        self, id: str, *, include: Iterable[str] = READ_INCLUDE
+    ) -> Record | None:
         """The record stored under ``id``, or None.
 
-        Raises CorruptionError rather than return a vector whose checksum fails.
+        Parameters
+        ----------
+        id
+            The record's id (a ``str``, or a subclass such as ``np.str_``).
+        include
+            The fields to read: ``"vector"`` and / or ``"metadata"`` (both by default); a
+            field left out is None in the record.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``id`` is not a string (several ids: :meth:`get_many`).
+        CorruptionError
+            Rather than return a vector whose checksum fails.
         """
-        return self._get_many([checked_id(id)])[0]
+        return self._get_many([checked_id(id)], include_set(include))[0]
 
     @_measured("get_many")
-    def get_many(self, ids: Sequence[str]) -> list[Record | None]:
-        """Records for ``ids`` in the same order, None where an id is not stored."""
-        return self._get_many(ids)
+    def get_many(
+        self, ids: Sequence[str], *, include: Iterable[str] = READ_INCLUDE
+    ) -> list[Record | None]:
+        """Records for ``ids`` in the same order, None where an id is not stored;
+        ``include`` as in :meth:`get`."""
+        return self._get_many(ids, include_set(include))
 
-    def _get_many(self, ids: Sequence[str]) -> list[Record | None]:
+    def _get_many(
+        self, ids: Sequence[str], included: frozenset[str] = _READ_FIELDS
+    ) -> list[Record | None]:
         id_list = checked_ids(ids, None, allow_repeats=True)
-        return self._consistent(self._read_records, id_list)
+        return self._consistent(self._read_records, id_list, included)
 
     def _consistent(
         self, read: Callable[_Params, _Result], *args: _Params.args, **kwargs: _Params.kwargs
@@ -549,20 +582,10 @@ class Collection:
                 break
         return result
 
-    def _read_records(self, id_list: list[str]) -> list[Record | None]:
-        state = self._live_state(refresh=False)  # _consistent refreshed
-        with state.latch.read():
-            store = state.store
-            row_of = store.row_of
-            rows = [row_of.get(vector_id) for vector_id in id_list]
-            present = [row for row in rows if row is not None]
-            store.verify_rows(present)
-            return [
-                None
-                if row is None
-                else Record(vector_id, store.vectors.rows[row].copy(), store.metadata(row))
-                for vector_id, row in zip(id_list, rows)
-            ]
+    def _read_records(
+        self, id_list: list[str], included: frozenset[str]
+    ) -> list[Record | None]:
+        return execute.records(self._live_state(refresh=False), id_list, included)  # refreshed
 
     def __contains__(self, id: object) -> bool:
         if not isinstance(id, str):
@@ -584,45 +607,50 @@ class Collection:
             return int(np.count_nonzero(matching_mask(state, expression)))
 
     def scroll(
-        self, where: Mapping[str, Any] | None = None, batch_size: int = 1000
-    ) -> Iterator[list[Record]]:
-        """Every record (matching ``where``) in batches of ``batch_size``, in storage order.
+        self,
+        where: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
+        *,
+        include: Iterable[str] = READ_INCLUDE,
+    ) -> Iterator[Records]:
+        """Every record (matching ``where``) in batches of ``batch_size``, in storage order;
+        ``include`` as in :meth:`get`.
 
         The cursor is a row position, so a record is never returned twice, even when writes
         happen between batches; records written meanwhile may or may not be returned."""
         expression = None if where is None else parse_filter(where)
         positive_int("batch_size", batch_size)
+        included = include_set(include)
         cursor = 0
         while True:
             state = self._live_state()
-            with state.latch.read():
-                store = state.store
-                n = store.n_rows
-                if cursor >= n:
-                    return
-                if expression is None:
-                    mask = store.live[cursor:n]
-                else:
-                    mask = matching_mask(state, expression)[cursor:n]
-                rows = (np.flatnonzero(mask)[:batch_size] + cursor).tolist()
-                ids = [store.row_ids[row] for row in rows]
-            if not rows:
+            ids, cursor = execute.matching_ids(
+                state, expression, from_row=cursor, limit=batch_size
+            )
+            if not ids:
                 return
-            cursor = rows[-1] + 1
-            yield [record for record in self._get_many(ids) if record is not None]
+            yield Records(r for r in self._get_many(ids, included) if r is not None)
 
     def explain(
         self, where: Mapping[str, Any], k: int = 10, *, exact: bool = False
     ) -> dict[str, Any]:
         """How ``search(q, k, where=where)`` would run now, and why: ``plan`` (an exact scan
         of the matching rows, or the index with over-fetch), ``reason``, ``matches``,
-        ``selectivity`` and the ``candidates`` the index would be asked for."""
+        ``selectivity`` and the ``candidates`` the index would be asked for; and
+        ``warnings``: fields no record has and comparisons with a type the field never
+        holds (``{"year": "2020"}`` where every year is an int), each of which makes a
+        condition match nothing."""
         expression = parse_filter(where)
         positive_int("k", k)
         state = self._live_state()
         with state.latch.read():
             matches = allowed_rows(state, expression).count
-            return plan_filtered(state, matches, int(k), exact, "auto").as_dict()
+            explained = plan_filtered(state, matches, int(k), exact, "auto").as_dict()
+            store = state.store
+            explained["warnings"] = filter_warnings(
+                expression, state.columns, store, store.live[: store.n_rows]
+            )
+            return explained
 
     def similarity(self, id_a: str, id_b: str) -> float:
         """The metric's score between two stored records (the value ``search`` would give
@@ -637,7 +665,7 @@ class Collection:
         *,
         where: Mapping[str, Any] | None = None,
         include: Iterable[str] = ("metadata",),
-    ) -> list[Hit]:
+    ) -> SearchResults:
         """Records like the ``positive`` ones and unlike the ``negative`` ones: a search for
         ``mean(positive) + (mean(positive) - mean(negative))`` (just the mean of the positive
         vectors without negatives), leaving out the given records themselves."""
@@ -669,7 +697,7 @@ class Collection:
         group_size: int = 1,
         where: Mapping[str, Any] | None = None,
         include: Iterable[str] = ("metadata",),
-    ) -> list[tuple[Any, list[Hit]]]:
+    ) -> list[tuple[Any, SearchResults]]:
         """The best ``k`` groups of hits, grouped by the metadata field ``group_by`` (dotted
         paths work), each with its ``group_size`` best hits: ``[(value, hits), ...]``, best
         group first. Records without the field are left out; values that are lists or maps
@@ -677,20 +705,26 @@ class Collection:
         return derived.search_groups(self, query, group_by, k, group_size=group_size,
                                      where=where, include=include)  # fmt: skip
 
-    def find(self, where: Mapping[str, Any], limit: int | None = None) -> list[Record]:
-        """Records whose metadata match ``where`` (no vector search), in storage order,
-        at most ``limit`` of them."""
+    def find(
+        self,
+        where: Mapping[str, Any],
+        limit: int | None = None,
+        *,
+        offset: int = 0,
+        include: Iterable[str] = READ_INCLUDE,
+    ) -> Records:
+        """Records whose metadata match ``where`` (no vector search), in storage order: at
+        most ``limit`` of them after skipping the first ``offset`` matches; ``include`` as
+        in :meth:`get`. A list that also gives ``to_pandas()``."""
         expression = parse_filter(where)
         if limit is not None:
             non_negative_int("limit", limit)
-        state = self._live_state()
-        with state.latch.read():
-            store = state.store
-            rows = np.flatnonzero(matching_mask(state, expression))[:limit].tolist()
-            ids = [store.row_ids[row] for row in rows]
+        non_negative_int("offset", offset)
+        included = include_set(include)
+        ids, _ = execute.matching_ids(self._live_state(), expression, skip=offset, limit=limit)
         if not ids:
-            return []  # nothing matches (or limit=0)
-        return [r for r in self._get_many(ids) if r is not None]
+            return Records()  # nothing matches (or limit=0)
+        return Records(r for r in self._get_many(ids, included) if r is not None)
 
     def create_index(self, field: str) -> None:
         """Keep a column of the metadata field ``field`` (dotted for nested keys) for filters:
@@ -752,7 +786,7 @@ class Collection:
         exact: bool = False,
         where: Mapping[str, Any] | None = None,
         radius: float | None = None,
-    ) -> list[Hit]:
+    ) -> SearchResults:
         """The ``k`` stored records nearest to ``query``, best first.
 
         Parameters
@@ -806,7 +840,7 @@ class Collection:
 
     def _index_hits(
         self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, included: frozenset[str]
-    ) -> list[Hit]:
+    ) -> SearchResults:
         state = self._live_state(refresh=False)  # _consistent refreshed
         latch = state.latch
         latch.acquire_read()
@@ -834,7 +868,7 @@ class Collection:
         exact: bool = False,
         where: Mapping[str, Any] | None = None,
         radius: float | None = None,
-    ) -> list[list[Hit]]:
+    ) -> list[SearchResults]:
         """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
         hits = self._search_batch(
             queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact, where=where
@@ -855,7 +889,7 @@ class Collection:
         nprobe: int | None,
         exact: bool,
         where: Mapping[str, Any] | None = None,
-    ) -> list[list[Hit]]:
+    ) -> list[SearchResults]:
         included = search_options(k, ef, include, mode)
         expression = None if where is None else parse_filter(where)
         knobs = search_knobs(self._state, self._name, ef, nprobe, mode)
@@ -871,7 +905,7 @@ class Collection:
         knobs: SearchKnobs,
         exact: bool,
         mode: SearchMode,
-    ) -> list[list[Hit]]:
+    ) -> list[SearchResults]:
         """Search validated queries, run again if another process checkpointed meanwhile."""
         return self._consistent(
             self._search_rows, matrix, k, included, expression, knobs, exact, mode
@@ -886,7 +920,7 @@ class Collection:
         knobs: SearchKnobs,
         exact: bool,
         mode: SearchMode,
-    ) -> list[list[Hit]]:
+    ) -> list[SearchResults]:
         state = self._live_state(refresh=False)  # _consistent refreshed
         latch = state.latch
         latch.acquire_read()
@@ -944,15 +978,18 @@ class Collection:
         format: str | None = None,
         batch_size: int = 10_000,
         progress: bool = False,
+        where: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
     ) -> int:
-        """Write every record to a ``.jsonl``, ``.csv``, ``.npy`` (+ ids and metadata files) or
-        ``.parquet`` file (format from the suffix unless given), streaming in batches; the
-        file appears whole or not at all. Returns the number of records written. See
-        ``docs/operations.md``."""
+        """Write every record (or those matching ``where``) to a ``.jsonl``, ``.csv``,
+        ``.npy`` (+ ids and metadata files) or ``.parquet`` file (format from the suffix
+        unless given), streaming in batches; the file appears whole or not at all. An
+        existing file raises InvalidArgumentError unless ``overwrite=True``. Returns the
+        number of records written. See ``docs/operations.md``."""
         from vectordb.transfer.export import export_collection
 
         return export_collection(self, path, format=format, batch_size=batch_size,
-                                 progress=progress)  # fmt: skip
+                                 progress=progress, where=where, overwrite=overwrite)  # fmt: skip
 
     def import_file(
         self,
@@ -963,26 +1000,56 @@ class Collection:
         on_conflict: str = "error",
         progress: bool = False,
         start_at: int = 0,
+        metadata_columns: Sequence[str] | None = None,
     ) -> ImportReport:
-        """Add the records of a file written by :meth:`export` (or in the same layout), all
-        or nothing: the whole file is validated first (a bad row raises, naming its line or
-        row, and nothing is stored). ``on_conflict``: ``"error"`` (an id already stored
-        raises), ``"skip"`` or ``"replace"``. If storing fails midway,
-        ``ImportInterruptedError`` says how many rows are stored; ``start_at=`` that number
-        resumes."""
+        """Add the records of a file written by :meth:`export`, or of a table with flat
+        columns, all or nothing: the whole file is validated first (a bad row raises,
+        naming its line or row, and nothing is stored). Every column (JSON Lines: key)
+        other than ``id``, the vector and ``metadata`` is a metadata field, a dotted name
+        nested (``a.b``), an empty or null cell no field; ``metadata_columns=`` names the
+        ones to read instead. ``on_conflict``: ``"error"`` (an id already stored raises),
+        ``"skip"`` or ``"replace"``. If storing fails midway, ``ImportInterruptedError``
+        says how many rows are stored; ``start_at=`` that number resumes."""
         from vectordb.transfer.load import import_records
 
         return import_records(
             self, path, format=format, batch_size=batch_size, on_conflict=on_conflict,
-            progress=progress, start_at=start_at,
+            progress=progress, start_at=start_at, metadata_columns=metadata_columns,
         )  # fmt: skip
 
-    def to_dataframe(self, *, include_vectors: bool = True) -> Any:
-        """Every record as a pandas DataFrame (columns ``id``, ``vector``, ``metadata``);
-        needs pandas (``pip install "vectordb[pandas]"``)."""
+    def to_dataframe(
+        self,
+        where: Mapping[str, Any] | None = None,
+        include: Iterable[str] = READ_INCLUDE,
+        flatten: bool = True,
+        *,
+        include_vectors: bool | None = None,
+    ) -> Any:
+        """The records (matching ``where``) as a pandas DataFrame: ``id``, ``vector`` and
+        one column per metadata field, nested fields under dotted names (``flatten=False``:
+        one ``metadata`` column of dicts); ``include`` as in :meth:`get`. What field
+        columns cannot carry (null values, ``{}``) goes to a ``metadata`` column, so
+        :meth:`add_dataframe` of the frame stores the same records. ``include_vectors=`` is
+        deprecated (``include=("metadata",)``). Needs pandas (``pip install
+        "vectordb[pandas]"``)."""
+        import warnings
+
         from vectordb.transfer.dataframe import collection_to_dataframe
 
-        return collection_to_dataframe(self, include_vectors=include_vectors)
+        if include_vectors is not None:
+            warnings.warn(
+                "include_vectors= is deprecated; pass include=('metadata',) to leave the "
+                "vectors out (or include=('vector', 'metadata'), the default, to keep them)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if include_vectors is False:
+                include = tuple(name for name in include if name != "vector")
+            elif include_vectors is not True:
+                raise InvalidArgumentError(
+                    f"include_vectors must be True or False; got {include_vectors!r}"
+                )
+        return collection_to_dataframe(self, where=where, include=include, flatten=flatten)
 
     def add_dataframe(
         self,
@@ -991,16 +1058,21 @@ class Collection:
         id_column: str = "id",
         vector_column: str = "vector",
         metadata_column: str | None = "metadata",
+        metadata_columns: Sequence[str] | None = None,
         on_conflict: str = "error",
         progress: bool = False,
     ) -> ImportReport:
         """Add a pandas DataFrame's rows, all or nothing, with :meth:`import_file`'s checks
-        (errors name the row)."""
+        (errors name the row). Every column other than the id, vector and metadata columns
+        is a metadata field (a dotted name nested, a None / NaN cell no field), merged with
+        the ``metadata`` column's dicts when there is one; a field set twice raises.
+        ``metadata_columns=`` names the field columns to read instead."""
         from vectordb.transfer.dataframe import add_dataframe
 
         return add_dataframe(
             self, frame, id_column=id_column, vector_column=vector_column,
-            metadata_column=metadata_column, on_conflict=on_conflict, progress=progress,
+            metadata_column=metadata_column, metadata_columns=metadata_columns,
+            on_conflict=on_conflict, progress=progress,
         )  # fmt: skip
 
     def compact(self) -> dict[str, int]:

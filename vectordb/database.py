@@ -30,7 +30,7 @@ from vectordb.errors import (
     VectorDBError,
 )
 from vectordb.observability.logs import apply_logging_config
-from vectordb.results import CollectionInfo, Problem
+from vectordb.results import CollectionInfo, Problem, database_html
 
 if TYPE_CHECKING:
     from vectordb.engine.transaction import Transaction
@@ -309,6 +309,14 @@ class Database:
         state = "closed" if self._closed else ("read-only" if self.read_only else "open")
         return f"<vectordb.Database {self.path!r} {state}>"
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the path, the state, the bytes on disk and a table of the
+        collections with their counts and sizes (all text escaped)."""
+        state = "closed" if self._closed else ("read-only" if self.read_only else "open")
+        infos = [] if self._closed else self.list_collections()
+        return database_html(str(self.path), state, infos, _bytes_under(Path(self.path)),
+                             repr(self))  # fmt: skip
+
     # ----------------------------------------------------------------- collections
     def create_collection(
         self,
@@ -516,3 +524,15 @@ def open(
     'a'
     """
     return Database(path, read_only=read_only, config=config, config_file=config_file)
+
+
+def _bytes_under(path: Path) -> int:
+    """The bytes of every file under ``path`` (0 for what vanished meanwhile)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total

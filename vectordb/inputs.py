@@ -60,6 +60,7 @@ __all__ = [
     "checked_metadata",
     "checked_query",
     "checked_vectors",
+    "merged_blobs",
     "merged_metadata",
     "metadata_blobs",
     "packed_metadata",
@@ -311,11 +312,14 @@ def _clean_map(value: Mapping[Any, Any], depth: int, path: _Path) -> dict[str, A
         raise InvalidMetadataError(path, _too_deep())
     changes: dict[str, Any] | None = None
     for key, item in value.items():
-        if type(key) is not str and not isinstance(key, str):
-            raise InvalidMetadataError(
-                (path, key, False),
-                f"the key {_shown(key)} is {_kind(key)}; keys must be strings",
-            )
+        if type(key) is not str or "." in key:
+            if not isinstance(key, str):
+                raise InvalidMetadataError(
+                    (path, key, False),
+                    f"the key {_shown(key)} is {_kind(key)}; keys must be strings",
+                )
+            if "." in key:
+                raise InvalidMetadataError(path, _dotted_key(key))
         # the common scalars inline: a call per value would double the cost of flat metadata
         kind = type(item)
         if kind is str or kind is bool or item is None:
@@ -416,18 +420,20 @@ def _clean(value: Any, depth: int, path: _Path) -> Any:
     if isinstance(value, (set, frozenset)):
         raise InvalidMetadataError(path, "sets are not storable; use a list")
     if isinstance(value, (datetime.date, datetime.datetime)):
-        raise InvalidMetadataError(
-            path, "dates are not storable yet; store value.isoformat() or a timestamp"
-        )
+        return value.isoformat()  # ISO text: what filters and a schema's date fields compare
     raise InvalidMetadataError(
         path, f"cannot store a value of type {type(value).__name__} (metadata holds {_KINDS})"
     )
 
 
 def _numpy_scalar(value: np.generic, path: _Path) -> Any:
-    if isinstance(value, (np.datetime64, np.timedelta64)):
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise InvalidMetadataError(path, "NaT is not storable; store None for no date")
+        return str(np.datetime_as_string(value))  # ISO text, as for datetime values
+    if isinstance(value, np.timedelta64):
         raise InvalidMetadataError(
-            path, "dates are not storable yet; store value.isoformat() or a timestamp"
+            path, "durations are not storable; store a number (of seconds, say)"
         )
     if isinstance(value, np.bool_):
         return bool(value)
@@ -472,6 +478,14 @@ def _find_bad_text(value: Any, path: _Path) -> tuple[_Path, str | None]:
 def _why(error: UnicodeEncodeError) -> str:
     character = error.object[error.start]
     return f"{error.reason}: {character!r} at index {error.start}"
+
+
+def _dotted_key(key: str) -> str:
+    return (
+        f"the key {_shown(key)} holds a '.': filters read a dot as a path into nested "
+        f"metadata, so no filter could match this key; nest the value instead or use "
+        f"another character such as '_'"
+    )
 
 
 def _too_deep() -> str:
@@ -791,6 +805,27 @@ def merged_metadata(
     for path in unset:
         _remove_path(result, path)
     return result
+
+
+def merged_blobs(
+    stored: Sequence[bytes],
+    given: Sequence[dict[str, Any] | None] | None,
+    unset: Sequence[tuple[str, ...]],
+    *,
+    merge: bool,
+    schema: Mapping[str, Any] | None,
+    ids: Sequence[str],
+) -> list[bytes]:
+    """The metadata bytes after ``update`` merges ``given`` (one entry per record, or None)
+    into the ``stored`` bytes and removes the ``unset`` paths, checked against ``schema``."""
+    entries = []
+    for position, blob in enumerate(stored):
+        # strict_map_key=False: a record an older version let in with a non-string key
+        # decodes, and the encoder refuses what the merge keeps of it
+        old = msgpack.unpackb(blob, raw=False, strict_map_key=False) if blob else None
+        new = None if given is None else given[position]
+        entries.append(merged_metadata(old, new, unset, merge=merge))
+    return packed_metadata(entries, schema, ids)
 
 
 def _remove_path(mapping: dict[str, Any], path: tuple[str, ...]) -> None:

@@ -7,6 +7,11 @@ collection latch (exclusive only while a committed change is applied in memory).
 held while user code runs, except a ``transaction()`` body, which holds the writer locks
 until it ends (that is what makes it serializable).
 
+``<db>/OPEN`` is held shared by every open engine for its whole life (an open waits for it,
+before any other lock). Only the last process to close takes it exclusively, without
+waiting, while it holds the writer lock, to delete the log its checkpoint covers and trim
+``vectors.bin`` (``engine.py``): an open waits for that, and no open handle ever sees it.
+
 ``FileLock`` is an flock/LockFileEx lock through portalocker. flock locks belong to an open
 file description, so one process shares one holder per database (see ``database.py``), and
 a child created by fork() must never unlock it (its engine refuses to run, see
@@ -81,10 +86,13 @@ class FileLock:
         *,
         exclusive: bool = True,
         while_waiting: Callable[[], object] | None = None,
+        held_by: str = "held the writer lock",
+        hint: str = "a long transaction or a durability='off' bulk load",
     ) -> None:
         """Take the lock, waiting up to ``timeout`` seconds; ``LockTimeoutError`` names
-        ``what``. ``while_waiting`` runs between tries (the engine follows the log then, so
-        little is left to replay once the lock is taken)."""
+        ``what``, says another process ``held_by`` it all that time and ``hint``s at what it
+        may be doing. ``while_waiting`` runs between tries (the engine follows the log then,
+        so little is left to replay once the lock is taken)."""
         if self.try_acquire(exclusive=exclusive):
             return
         deadline = time.monotonic() + timeout
@@ -100,9 +108,9 @@ class FileLock:
                 return
             if time.monotonic() >= deadline:
                 raise LockTimeoutError(
-                    f"could not {what} within {timeout:g} s: another process held the writer "
-                    f"lock ({self.path}) all that time. Retry, raise lock_timeout, or find the "
-                    "process that holds it (a long transaction or a durability='off' bulk load)"
+                    f"could not {what} within {timeout:g} s: another process {held_by} "
+                    f"({self.path}) all that time. Retry, raise lock_timeout, or find the "
+                    f"process that holds it ({hint})"
                 )
             delay = min(delay * 2, 0.001)
 

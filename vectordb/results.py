@@ -1,14 +1,41 @@
-"""Values returned to users: immutable (frozen, slotted dataclasses; ``Hit`` a tuple)."""
+"""Values returned to users: immutable (frozen, slotted dataclasses; ``Hit`` a tuple), and
+the lists of them that ``search`` and ``find`` return (``SearchResults``, ``Records``: plain
+lists that also turn into a DataFrame and show as a table in a notebook)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CollectionInfo", "Hit", "Problem", "Record", "make_hit"]
+from vectordb.dependencies import require_module
+from vectordb.display import (
+    MAX_HTML_ROWS,
+    cell_text,
+    flat_fields,
+    html_fields,
+    html_repr,
+    html_table,
+    human_bytes,
+    short_repr,
+    vector_preview,
+)
+
+__all__ = [
+    "CollectionInfo",
+    "Hit",
+    "Problem",
+    "Record",
+    "Records",
+    "SearchResults",
+    "collection_html",
+    "database_html",
+    "make_hit",
+    "stacked_vectors",
+]
 
 
 class Hit(tuple):  # type: ignore[type-arg]
@@ -26,6 +53,7 @@ class Hit(tuple):  # type: ignore[type-arg]
 
     __slots__ = ()
     __match_args__ = ("id", "score", "metadata", "vector")
+    _fields = ("id", "score", "metadata", "vector")  # pd.DataFrame(hits) names its columns
 
     def __new__(
         cls,
@@ -53,8 +81,15 @@ class Hit(tuple):  # type: ignore[type-arg]
         return self[3]  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
-        text = f"Hit(id={self[0]!r}, score={self[1]!r}, metadata={self[2]!r}"
-        return text + (")" if self[3] is None else f", vector={self[3]!r})")
+        text = f"Hit(id={short_repr(self[0])}, score={self[1]!r}, metadata={short_repr(self[2])}"
+        return text + (")" if self[3] is None else f", vector={vector_preview(self[3])})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"id", "score", "metadata"}``, and ``"vector"`` when the search included it."""
+        fields = {"id": self[0], "score": self[1], "metadata": self[2]}
+        if self[3] is not None:
+            fields["vector"] = self[3]
+        return fields
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Hit):
@@ -87,22 +122,138 @@ def make_hit(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Record:
-    """A stored record as ``get()`` returns it."""
+    """A stored record as ``get()`` returns it. ``vector`` is None when the read left it out
+    (``include=("metadata",)``); ``metadata`` is None when the record has none or when the
+    read left it out."""
 
     id: str
-    vector: npt.NDArray[np.float32] = dataclasses.field(compare=False)
+    vector: npt.NDArray[np.float32] | None = dataclasses.field(compare=False)
     metadata: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Record(id={short_repr(self.id)}, vector={vector_preview(self.vector)}, "
+            f"metadata={short_repr(self.metadata)})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"id", "metadata"}``, and ``"vector"`` when the read included it."""
+        fields: dict[str, Any] = {"id": self.id, "metadata": self.metadata}
+        if self.vector is not None:
+            fields["vector"] = self.vector
+        return fields
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
             return NotImplemented
-        return (
-            self.id == other.id
-            and self.metadata == other.metadata
-            and np.array_equal(self.vector, other.vector)
-        )
+        if self.id != other.id or self.metadata != other.metadata:
+            return False
+        if self.vector is None or other.vector is None:
+            return self.vector is other.vector
+        return np.array_equal(self.vector, other.vector)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def stacked_vectors(records: Iterable[Record]) -> npt.NDArray[np.float32]:
+    """The ``(n, dim)`` vectors of records read with their vectors (the default)."""
+    vectors = []
+    for record in records:
+        if record.vector is None:
+            raise ValueError(f"record {record.id!r} was read without its vector")
+        vectors.append(record.vector)
+    return np.stack(vectors)
+
+
+_PANDAS_PURPOSE = "Turning results into a DataFrame"
+
+
+def _frame(rows: list[dict[str, Any]], leading: list[str], flatten: bool) -> Any:
+    """A DataFrame of ``rows`` (each a ``to_dict()``): the ``leading`` columns, then one
+    column per metadata field (dotted for nested ones; ``metadata.<key>`` when a key
+    clashes with a leading column) with ``flatten``, else one ``metadata`` column; then
+    ``vector`` when any row has one."""
+    pandas = require_module("pandas", extra="pandas", purpose=_PANDAS_PURPOSE)
+    with_vector = any("vector" in row for row in rows)
+    columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in leading}
+    if flatten:
+        flat = [flat_fields(row["metadata"]) for row in rows]
+        names: dict[str, None] = {}
+        for fields in flat:
+            names.update(dict.fromkeys(fields))
+        for name in names:
+            column = f"metadata.{name}" if name in leading or name == "vector" else name
+            columns[column] = [fields.get(name) for fields in flat]
+    else:
+        columns["metadata"] = [row["metadata"] for row in rows]
+    if with_vector:
+        columns["vector"] = [row.get("vector") for row in rows]
+    return pandas.DataFrame(columns, columns=list(columns))
+
+
+def _metadata_columns(items: Iterable[Any], limit: int = 8) -> list[str]:
+    """The first ``limit`` flattened metadata fields met in ``items``, in order."""
+    names: dict[str, None] = {}
+    for item in items:
+        names.update(dict.fromkeys(flat_fields(item.metadata)))
+        if len(names) >= limit:
+            break
+    return list(names)[:limit]
+
+
+class SearchResults(list[Hit]):
+    """The hits of one query, best first: a plain ``list`` of :class:`Hit` that also gives
+    ``to_pandas()`` and shows as a table in a notebook."""
+
+    __slots__ = ()
+
+    def to_pandas(self, *, flatten: bool = True) -> Any:
+        """The hits as a ``pandas.DataFrame``: ``id``, ``score``, one column per metadata
+        field (nested fields as dotted names; ``flatten=False``: one ``metadata`` column of
+        dicts), and ``vector`` when the search included vectors. Needs pandas."""
+        return _frame([hit.to_dict() for hit in self], ["id", "score"], flatten)
+
+    def _repr_html_(self) -> str:
+        fields = _metadata_columns(self)
+        with_vector = any(hit.vector is not None for hit in self)
+        headers = ["#", "id", "score", *fields, *(["vector"] if with_vector else [])]
+        rows = []
+        for rank, hit in enumerate(self[:MAX_HTML_ROWS], 1):
+            flat = flat_fields(hit.metadata)
+            cells = [str(rank), cell_text(hit.id), f"{hit.score:.4f}"]
+            cells += [cell_text(flat.get(name)) for name in fields]
+            if with_vector:
+                cells.append(cell_text(hit.vector))
+            rows.append(cells)
+        title = f"{len(self)} hit{'s' if len(self) != 1 else ''}"
+        return html_repr(title, repr(self), html_table(headers, rows, total=len(self)))
+
+
+class Records(list[Record]):
+    """Records as ``find`` and ``scroll`` return them: a plain ``list`` of :class:`Record`
+    that also gives ``to_pandas()`` and shows as a table in a notebook."""
+
+    __slots__ = ()
+
+    def to_pandas(self, *, flatten: bool = True) -> Any:
+        """The records as a ``pandas.DataFrame``: ``id``, one column per metadata field
+        (see :meth:`SearchResults.to_pandas`), and ``vector`` when the read included
+        vectors. Needs pandas."""
+        return _frame([record.to_dict() for record in self], ["id"], flatten)
+
+    def _repr_html_(self) -> str:
+        fields = _metadata_columns(self)
+        with_vector = any(record.vector is not None for record in self)
+        headers = ["id", *fields, *(["vector"] if with_vector else [])]
+        rows = []
+        for record in self[:MAX_HTML_ROWS]:
+            flat = flat_fields(record.metadata)
+            cells = [cell_text(record.id), *(cell_text(flat.get(name)) for name in fields)]
+            if with_vector:
+                cells.append(cell_text(record.vector))
+            rows.append(cells)
+        title = f"{len(self)} record{'s' if len(self) != 1 else ''}"
+        return html_repr(title, repr(self), html_table(headers, rows, total=len(self)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -144,3 +295,47 @@ class CollectionInfo:
     def available(self) -> bool:
         """False when the collection's files are damaged (see ``problem``)."""
         return self.problem is None
+
+
+def _index_text(info: CollectionInfo) -> str:
+    """``hnsw (M=16, ef_construction=200, ef_search=64)``: the index and its parameters."""
+    parameters = info.config.get(info.index)
+    if not isinstance(parameters, dict) or not parameters:
+        return info.index
+    listed = ", ".join(f"{key}={value}" for key, value in parameters.items())
+    return f"{info.index} ({listed})"
+
+
+def collection_html(info: CollectionInfo, metadata_keys: list[str], text: str) -> str:
+    """``Collection._repr_html_``: its shape, index, sizes and a sample of metadata keys."""
+    fields = [
+        ("count", f"{info.count:,}"),
+        ("dim", str(info.dim)),
+        ("metric", info.metric),
+        ("index", _index_text(info)),
+        ("on disk", human_bytes(info.disk_bytes)),
+        ("in memory", human_bytes(info.memory_bytes)),
+        ("metadata keys", ", ".join(metadata_keys) if metadata_keys else "(none seen)"),
+    ]
+    if info.dead_rows:
+        fields.append(("dead rows", f"{info.dead_rows:,} (compact() reclaims them)"))
+    return html_repr(f"Collection {info.name}", text, html_fields(fields))
+
+
+def database_html(
+    path: str, state: str, infos: list[CollectionInfo], disk_bytes: int, text: str
+) -> str:
+    """``Database._repr_html_``: its path and state, and a table of its collections."""
+    fields = html_fields(
+        [("path", path), ("state", state), ("on disk", human_bytes(disk_bytes))]
+    )
+    rows = [
+        [info.name, f"{info.count:,}", str(info.dim), info.metric, info.index,
+         human_bytes(info.disk_bytes)]
+        if info.available
+        else [info.name, "", "", "", "", f"unavailable: {info.problem}"]
+        for info in infos
+    ]  # fmt: skip
+    headers = ["collection", "count", "dim", "metric", "index", "on disk"]
+    title = f"Database ({len(infos)} collection{'s' if len(infos) != 1 else ''})"
+    return html_repr(title, text, fields, html_table(headers, rows))

@@ -134,10 +134,12 @@ unstorable_st = st.sampled_from(
     [
         {1, 2},
         frozenset(),
-        datetime.date(2024, 1, 2),
+        datetime.date(2024, 1, 2),  # stored as ISO text
         datetime.datetime(2024, 1, 2, 3, 4),
         1j,
         np.datetime64("2024-01-02"),
+        np.datetime64("NaT"),
+        np.timedelta64(3, "s"),
     ]
 )
 leaf_st = st.one_of(
@@ -229,8 +231,12 @@ def model_value(value: Any, level: int) -> Any:
     """``value`` as stored (``level``: the level it has if it is a container), or INVALID."""
     if value is None or type(value) is bool:
         return value
-    if isinstance(value, (np.datetime64, np.timedelta64)):
+    if isinstance(value, np.datetime64):  # ISO text, NaT refused
+        return INVALID if np.isnat(value) else str(np.datetime_as_string(value))
+    if isinstance(value, np.timedelta64):
         return INVALID
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.integer):
@@ -257,8 +263,8 @@ def model_value(value: Any, level: int) -> Any:
             return INVALID
         result = {}
         for key, item in value.items():
-            if not isinstance(key, str) or not utf8(key):
-                return INVALID
+            if not isinstance(key, str) or not utf8(key) or "." in key:
+                return INVALID  # a dotted key: filters could never match it
             result[str(key)] = model_value(item, level + 1)
             if result[str(key)] is INVALID:
                 return INVALID

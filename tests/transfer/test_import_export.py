@@ -256,7 +256,8 @@ def test_parquet_with_variable_lists_and_extra_columns(
     target: vectordb.Collection, tmp_path: Path
 ) -> None:
     """A Parquet file made by another tool: vectors as plain lists of doubles, no metadata
-    column, and a column that is not read."""
+    column, and another column, which is a metadata field unless metadata_columns leaves it
+    out."""
     table = pa.table(
         {
             "id": ["d", "e"],
@@ -267,8 +268,14 @@ def test_parquet_with_variable_lists_and_extra_columns(
     pq.write_table(table, tmp_path / "lists.parquet")
     assert import_records(target, tmp_path / "lists.parquet").imported == 2
     record = target.get("e")
-    assert record is not None and record.metadata is None
+    assert record is not None and record.metadata == {"extra": 2}
     np.testing.assert_array_equal(record.vector, np.array([5, 6, 7, 8], np.float32))
+    report = import_records(
+        target, tmp_path / "lists.parquet", metadata_columns=[], on_conflict="replace"
+    )
+    assert report.replaced == 2
+    record = target.get("e")
+    assert record is not None and record.metadata is None
 
 
 # ----------------------------------------------------------------------------- bad rows
@@ -288,7 +295,8 @@ JSONL_CASES = [
     ('{"id": "\\ud800", "vector": [1, 2, 3, 4]}', InvalidArgumentError, "not valid Unicode"),
     (good_row(9, metadata=[1, 2]), InvalidMetadataError, "metadata is an array"),
     (good_row(9, metadata={"big": 2**70}), InvalidMetadataError, "cannot be stored"),
-    ({**good_row(9), "meta": {}}, InvalidFileError, "unknown key(s) ['meta']"),
+    ({**good_row(9, metadata={"a": 1}), "a": 2}, InvalidMetadataError, "field 'a' is set twice"),
+    ({**good_row(9), "a..b": 2}, InvalidMetadataError, "key 'a..b' has an empty part"),
 ]
 
 
@@ -344,7 +352,9 @@ def test_bad_csv_row_names_its_line_and_imports_nothing(
     ("header", "error", "words"),
     [
         ("id,metadata,v0,v1,v2", DimensionMismatchError, "(dim 3), collection 'target' expects 4"),
-        ("id,vector", InvalidFileError, "the header must be id,metadata,v0,...,v3"),
+        ("id,vector", InvalidFileError, "the header has no vector columns"),
+        ("v0,v1,v2,v3", InvalidFileError, "the header has no 'id' column"),
+        ("id,v0,v1,v2,v3,v0", InvalidFileError, "names the column 'v0' twice"),
         ("", InvalidFileError, "is empty"),
     ],
 )
@@ -620,7 +630,7 @@ def test_failed_export_leaves_no_file(
     # an existing file is left as it was
     (out / "old.jsonl").write_text("previous export\n")
     with pytest.raises(InvalidMetadataError):
-        export_collection(source, out / "old.jsonl", batch_size=5)
+        export_collection(source, out / "old.jsonl", batch_size=5, overwrite=True)
     assert [p.name for p in out.iterdir()] == ["old.jsonl"]
     assert (out / "old.jsonl").read_text() == "previous export\n"
 
@@ -659,13 +669,22 @@ def test_dataframe_round_trip(
 ) -> None:
     source = filled(db, rng)
     frame = collection_to_dataframe(source)
-    assert list(frame.columns) == ["id", "vector", "metadata"]
+    assert list(frame.columns)[:2] == ["id", "vector"]
+    assert {"i", "tag", "text", "nested.list", "empty"} <= set(frame.columns)
+    assert "metadata" not in frame.columns
     assert frame["id"].tolist() == source.ids()
     assert frame["vector"].iloc[0].dtype == np.float32
     report = add_dataframe(target, frame)
     assert report == ImportReport(23, 0, 0, 23, "DataFrame")
     assert_same_records(source, target)
-    slim = collection_to_dataframe(source, include_vectors=False)
+    # flatten=False: the old shape, which add_dataframe reads too
+    whole = collection_to_dataframe(source, flatten=False)
+    assert list(whole.columns) == ["id", "vector", "metadata"]
+    again = db.create_collection("again", dim=DIM, metric="euclidean")
+    assert add_dataframe(again, whole).imported == 23
+    assert_same_records(source, again)
+    with pytest.warns(DeprecationWarning, match="include_vectors= is deprecated"):
+        slim = collection_to_dataframe(source, include_vectors=False, flatten=False)
     assert list(slim.columns) == ["id", "metadata"]
 
 
@@ -703,8 +722,8 @@ def test_add_dataframe_checks_every_row_first(target: vectordb.Collection) -> No
         columns.update(change)
         with pytest.raises(error, match=words):
             add_dataframe(target, pd.DataFrame(columns, index=["x", "y", "z"]))
-    with pytest.raises(InvalidArgumentError, match="no column 'metadata' \\(pass metadata_column"):
-        add_dataframe(target, pd.DataFrame({"id": ["d"], "vector": [good]}))
+    with pytest.raises(InvalidArgumentError, match="no column 'meta' \\(pass metadata_column"):
+        add_dataframe(target, pd.DataFrame({"id": ["d"], "vector": [good]}), metadata_column="meta")
     with pytest.raises(InvalidArgumentError, match=r"must be a pandas\.DataFrame"):
         add_dataframe(target, {"id": ["d"]})
     assert target.count() == 5

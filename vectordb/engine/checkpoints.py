@@ -5,7 +5,9 @@ whole) -> for every changed collection flush the vector file, write a snapshot a
 MANIFEST at the current LSN, then save its index and metadata columns -> save the
 idempotency keys -> delete (or archive, with ``wal_archive``) the segments before the
 previous checkpoint. One sealed segment stays, so a process idle across one checkpoint
-catches up by replay instead of reloading its collections.
+catches up by replay instead of reloading its collections. The last process to close the
+database (``Engine._checkpoint_at_close``) deletes that one too (``drop_covered_segments``):
+nobody is left to replay it.
 
 Each collection's files change atomically (its MANIFEST names its state) and no segment is
 deleted before every collection is checkpointed, so a checkpoint cut short changes nothing a
@@ -182,6 +184,34 @@ class Checkpointer:
             else:
                 io.unlink(path, missing_ok=True)
         fsync_dir(self.files.wal_dir)
+
+    def drop_covered_segments(self) -> list[Path]:
+        """Delete (or archive) every segment the checkpoints on disk cover, the one the last
+        checkpoint sealed included (``_drop_old_segments`` keeps that one); returns them.
+
+        Only for the last process with the database open (it holds ``OPEN`` exclusively and
+        the writer lock), right after a checkpoint that ran: no process is left to replay
+        the kept segment, and any process that opens later waits for ``OPEN``. A failure is
+        logged, not raised: the segments are only kept longer (the next such close retries).
+        """
+        if self.read_only or self.paused:
+            return []
+        archive = self.archive_dir()
+        dropped = []
+        try:
+            # listed now, after the seal: the current segment is last, so never covered
+            for path in covered_segments(self.files.segments(), self._oldest_needed_lsn()):
+                if archive is not None:
+                    archive_segment(path, archive)
+                else:
+                    io.unlink(path, missing_ok=True)
+                dropped.append(path)
+            if dropped:
+                fsync_dir(self.files.wal_dir)
+        except OSError as error:
+            log.warning("%s: covered log segments not deleted at close: %s",
+                        self.files.root, error)  # fmt: skip
+        return dropped
 
     def _oldest_needed_lsn(self) -> int | None:
         """The lowest checkpoint LSN over every collection's MANIFEST on disk (None: one

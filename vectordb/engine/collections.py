@@ -24,6 +24,7 @@ from vectordb.errors import (
     CollectionNotFoundError,
     CorruptionError,
     FellBehind,
+    StorageError,
     UnsupportedFormatError,
 )
 from vectordb.files import io
@@ -314,6 +315,19 @@ class CollectionSet:
     def vectors_broken(self) -> bool:
         """True once a vector file's flush failed (its pages may be lost)."""
         return any(state.store.vectors.broken is not None for state in self.states.values())
+
+    def trim_vector_files(self) -> int:
+        """Cut every collection's ``vectors.bin`` after its ``n_rows`` (the last process to
+        close, holding the writer lock, right after a checkpoint); returns how many were
+        cut. A failure is logged, not raised: the file is only longer than it must be."""
+        trimmed = 0
+        for state in self:
+            try:
+                with state.latch.write():
+                    trimmed += state.store.trim()
+            except (OSError, StorageError) as error:
+                log.warning("could not trim %s: %s", state.store.files.vectors, error)
+        return trimmed
 
     def close_all(self) -> None:
         for state in self.states.values():

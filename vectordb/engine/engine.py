@@ -22,6 +22,11 @@ memory under the collection's exclusive latch (``state.apply_write``, the path r
 too) -> release. A failure before the log append changes nothing; what a later failure does
 is ``health.py``'s business. A read (``refresh()``) only follows the log: readers never take
 the writer lock.
+
+Every open engine holds ``<db>/OPEN`` shared. The close of the last one (it gets ``OPEN``
+exclusively without waiting) also deletes the log segments its checkpoint covers and trims
+each ``vectors.bin`` to its used rows (``_tidy_if_last``); while any other process has the
+database open, a close leaves both as they are (that process may still follow the log).
 """
 
 from __future__ import annotations
@@ -146,6 +151,9 @@ class Engine:
         self.writer_mutex = WriterMutex(config.lock_timeout)
         #: the database writer lock (<db>/LOCK), held per write operation or transaction
         self.db_lock: FileLock | None = None
+        #: <db>/OPEN, held shared while open: the last process to close gets it exclusively
+        #: and tidies (deletes the log its checkpoint covers, trims vectors.bin)
+        self.open_lock: FileLock | None = None
         self._write_depth = 0  # nesting of writing() in the thread holding the writer mutex
         self.transaction: Transaction | None = None
         self._open()
@@ -198,7 +206,12 @@ class Engine:
     # ----------------------------------------------------------------- open
     def _open(self) -> None:
         version = check_database_header(self.files, read_only=self.read_only)
-        self.db_lock = FileLock(self.files.lock, create=not self.read_only)
+        self._hold_open_lock()
+        try:
+            self.db_lock = FileLock(self.files.lock, create=not self.read_only)
+        except BaseException:
+            self._close_resources()
+            raise
         # a read-write open that finds the writer lock free recovers exclusively (writes
         # replayed vectors, cuts a torn tail, deletes leftovers); one that finds it taken, or a
         # read-only open, loads what is committed without waiting: another process is alive
@@ -248,6 +261,22 @@ class Engine:
             from vectordb.storage.collection_store import load_checksum_kernels
 
             warm_up_in_background(load_checksum_kernels)
+
+    def _hold_open_lock(self) -> None:
+        """Hold ``<db>/OPEN`` shared for the engine's life, before anything is read: waits
+        while the last process to close tidies (it holds it exclusively for a moment, see
+        ``_tidy_if_last``). A read-only open does not create the file; without it (read-only
+        media, or a database no read-write open of this version has touched) it locks
+        nothing."""
+        lock = FileLock(self.files.open_lock, create=not self.read_only)
+        try:
+            lock.acquire(self.config.lock_timeout, f"open {self.root}", exclusive=False,
+                         held_by="was closing the database and tidying its files",
+                         hint="deleting covered log segments, trimming vectors.bin")  # fmt: skip
+        except BaseException:
+            lock.close()
+            raise
+        self.open_lock = lock
 
     # ----------------------------------------------------------------- reading
     def refresh(self) -> int:
@@ -711,8 +740,9 @@ class Engine:
             return
         if self.pid != os.getpid():  # inherited through fork: never touch the parent's files
             self.closed = True
-            if self.db_lock is not None:
-                self.db_lock.abandon()
+            for lock in (self.db_lock, self.open_lock):
+                if lock is not None:
+                    lock.abandon()  # an unlock would release the parent's lock
             return
         try:
             if not self.read_only and self.health.writable:
@@ -747,18 +777,45 @@ class Engine:
                     log.error("%s: closed while a backup held checkpoints off; the writes made "
                               "with durability 'off' since the last checkpoint are lost",
                               self.root)  # fmt: skip
+                if ran and outermost and self.transaction is None:
+                    self._tidy_if_last()
             finally:
                 self.log.unlogged.clear()
                 if outermost:
                     self._release_db_lock()
 
+    def _tidy_if_last(self) -> None:
+        """Right after the checkpoint at close (writer lock held): if no other process has
+        the database open, delete every log segment the checkpoint covers and cut each
+        ``vectors.bin`` after its last used row. "No other process": ``OPEN``, which every
+        open holds shared, is free for an exclusive lock now (taken without waiting: the
+        shared hold is given up first, and taken again after, until the files are closed;
+        flock cannot upgrade in place). Opens that come meanwhile wait for ``OPEN``, so
+        nobody follows a segment or maps a row that goes."""
+        lock = self.open_lock
+        if lock is None or not lock.usable or self.checkpoints.paused:
+            return
+        lock.release()
+        if not lock.try_acquire(exclusive=True):
+            # open elsewhere: hold it shared again until this engine's files are closed
+            # (nobody else takes it exclusively meanwhile: that needs the writer lock)
+            lock.try_acquire(exclusive=False)
+            return
+        try:
+            self.checkpoints.drop_covered_segments()
+            self.collections.trim_vector_files()
+        finally:
+            lock.release()
+            lock.try_acquire(exclusive=False)  # downgraded: the close releases it last
+
     def _close_resources(self, *, keep_lock_file: bool = False) -> None:
         self.log.close()
         self.collections.close_all()
-        lock = self.db_lock
-        if lock is not None and not keep_lock_file:
-            lock.close()
-            self.db_lock = None
+        for name in ("db_lock", "open_lock"):
+            lock = getattr(self, name)
+            if lock is not None and not keep_lock_file:
+                lock.close()
+                setattr(self, name, None)
 
 
 def _stamp(keyed: tuple[str, bytes] | None, result: Any) -> IdempotencyStamp | None:

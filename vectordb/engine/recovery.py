@@ -69,7 +69,7 @@ def check_database_header(files: DatabaseFiles, *, read_only: bool) -> int:
         return unpack_header(data, DATABASE_MAGIC, meta, "database header (vectordb.meta)")
     root = files.root
     # a config file may come before the database
-    ours = {"LOCK", "PAUSE", "wal", "collections", "quarantine", "vectordb.yaml"}
+    ours = {"LOCK", "PAUSE", "OPEN", "wal", "collections", "quarantine", "vectordb.yaml"}
     foreign = [
         entry.name
         for entry in root.iterdir()

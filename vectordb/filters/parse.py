@@ -106,7 +106,10 @@ def _parse(node: Any, where: str, depth: int) -> Expression:
             f"{where}: a filter is a mapping such as {{'lang': 'en'}}; got {node!r}"
         )
     if not node:
-        raise InvalidFilterError(f"{where}: empty filter (pass where=None to match everything)")
+        raise InvalidFilterError(
+            f"{where}: empty filter; leave where= out to match every record (delete: "
+            "pass every id, or drop and create the collection)"
+        )
     parts: list[Expression] = []
     for key, value in node.items():
         at = f"{where}[{key!r}]"

@@ -13,7 +13,7 @@ from vectordb.config import Metric
 from vectordb.errors import IdNotFoundError, InvalidArgumentError
 from vectordb.filters.columns import MISSING, value_at
 from vectordb.inputs import checked_id, checked_ids, positive_int, quoted_ids
-from vectordb.results import Hit, Record, make_hit
+from vectordb.results import Hit, Record, Records, SearchResults, make_hit, stacked_vectors
 from vectordb.search.options import check_radius, include_set
 
 __all__ = ["find_duplicates", "recommend", "search_groups", "similarity"]
@@ -29,15 +29,21 @@ class Searchable(Protocol):
 
     def __len__(self) -> int: ...
 
-    def _get_many(self, ids: Sequence[str]) -> list[Record | None]: ...
+    def _get_many(
+        self, ids: Sequence[str], included: frozenset[str] = ...
+    ) -> list[Record | None]: ...
 
-    def search(self, query: Any, *args: Any, **kwargs: Any) -> list[Hit]: ...
+    def search(self, query: Any, *args: Any, **kwargs: Any) -> SearchResults: ...
 
-    def search_batch(self, queries: Any, *args: Any, **kwargs: Any) -> list[list[Hit]]: ...
+    def search_batch(self, queries: Any, *args: Any, **kwargs: Any) -> list[SearchResults]: ...
 
     def scroll(
-        self, where: Mapping[str, Any] | None = None, batch_size: int = 1000
-    ) -> Iterator[list[Record]]: ...
+        self,
+        where: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
+        *,
+        include: Iterable[str] = ...,
+    ) -> Iterator[Records]: ...
 
 
 def similarity(collection: Searchable, id_a: str, id_b: str) -> float:
@@ -65,7 +71,7 @@ def recommend(
     *,
     where: Mapping[str, Any] | None = None,
     include: Iterable[str] = ("metadata",),
-) -> list[Hit]:
+) -> SearchResults:
     """``Collection.recommend`` (its docstring says what it returns)."""
     if isinstance(positive, str):
         positive = [positive]
@@ -86,7 +92,7 @@ def recommend(
     given = set(positive_ids) | set(negative_ids)
     hits = collection.search(query.astype(np.float32), k=k + len(given), where=where,
                        include=include)  # fmt: skip
-    return [hit for hit in hits if hit.id not in given][:k]
+    return SearchResults([hit for hit in hits if hit.id not in given][:k])
 
 
 def find_duplicates(
@@ -104,7 +110,7 @@ def find_duplicates(
     euclidean = collection._metric is Metric.EUCLIDEAN
     pairs: dict[tuple[str, str], float] = {}
     for records in collection.scroll(where=where, batch_size=batch_size):
-        queries = np.stack([record.vector for record in records])
+        queries = stacked_vectors(records)
         found = collection.search_batch(
             queries, k=k + 1, where=where, radius=float(threshold), include=()
         )
@@ -129,7 +135,7 @@ def search_groups(
     group_size: int = 1,
     where: Mapping[str, Any] | None = None,
     include: Iterable[str] = ("metadata",),
-) -> list[tuple[Any, list[Hit]]]:
+) -> list[tuple[Any, SearchResults]]:
     """``Collection.search_groups`` (its docstring says what it returns)."""
     positive_int("k", k)
     positive_int("group_size", group_size)
@@ -159,5 +165,5 @@ def search_groups(
     for key, members in list(groups.items())[:k]:
         if not keep_metadata:
             members = [make_hit(h.id, h.score, None, h.vector) for h in members]
-        result.append((key, members))
+        result.append((key, SearchResults(members)))
     return result

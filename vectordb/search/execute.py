@@ -18,8 +18,15 @@ from vectordb.config import Metric
 from vectordb.filters.parse import Expression
 from vectordb.index.base import SearchKnobs
 from vectordb.index.flat import SearchMode, answer_again, exact_search, subset_search
-from vectordb.results import Hit, make_hit
-from vectordb.search.planner import EXACT, WALK, AllowedRows, allowed_rows, plan_filtered
+from vectordb.results import Hit, Record, SearchResults, make_hit
+from vectordb.search.planner import (
+    EXACT,
+    WALK,
+    AllowedRows,
+    allowed_rows,
+    matching_mask,
+    plan_filtered,
+)
 
 if TYPE_CHECKING:
     from vectordb.engine.state import CollectionState
@@ -38,7 +45,7 @@ def search_rows(
     knobs: SearchKnobs,
     exact: bool,
     mode: SearchMode,
-) -> list[list[Hit]]:
+) -> list[SearchResults]:
     """The best ``k`` hits of each query: through the filter's plan, the index, or an exact
     scan (no index, ``exact``, or ``mode="scalar"``)."""
     store = state.store
@@ -127,7 +134,7 @@ def hits(
     row_array: npt.NDArray[np.int64],
     score_array: npt.NDArray[Any],
     included: frozenset[str],
-) -> list[Hit]:
+) -> SearchResults:
     """The hits of one query's rows and scores, carrying the fields ``included`` names."""
     # never a hit (or its vector) from bytes that fail their checksum, whichever index
     # ranked it: CorruptionError names the row (~1 us for 10 hits, compiled)
@@ -135,23 +142,77 @@ def hits(
     rows, scores = row_array.tolist(), score_array.tolist()
     ids = store.row_ids
     if not included:
-        return [make_hit(ids[row], score) for row, score in zip(rows, scores)]
+        return SearchResults([make_hit(ids[row], score) for row, score in zip(rows, scores)])
     with_metadata = "metadata" in included
     with_vector = "vector" in included
     vectors = store.vectors.rows
-    return [
-        make_hit(
-            ids[row],
-            score,
-            store.metadata(row) if with_metadata else None,
-            vectors[row].copy() if with_vector else None,
-        )
-        for row, score in zip(rows, scores)
-    ]
+    return SearchResults(
+        [
+            make_hit(
+                ids[row],
+                score,
+                store.metadata(row) if with_metadata else None,
+                vectors[row].copy() if with_vector else None,
+            )
+            for row, score in zip(rows, scores)
+        ]
+    )
 
 
-def within(found: list[Hit], radius: float, metric: Metric) -> list[Hit]:
+def within(found: list[Hit], radius: float, metric: Metric) -> SearchResults:
     """The hits at least ``radius`` alike (euclidean: at most ``radius`` away)."""
     if metric is Metric.EUCLIDEAN:
-        return [hit for hit in found if hit.score <= radius]
-    return [hit for hit in found if hit.score >= radius]
+        return SearchResults([hit for hit in found if hit.score <= radius])
+    return SearchResults([hit for hit in found if hit.score >= radius])
+
+
+def records(
+    state: CollectionState, id_list: list[str], included: frozenset[str]
+) -> list[Record | None]:
+    """The records stored under ``id_list`` (None where an id is not stored) carrying the
+    fields ``included`` names; vectors only from rows whose checksums hold."""
+    with_vector = "vector" in included
+    with_metadata = "metadata" in included
+    with state.latch.read():
+        store = state.store
+        row_of = store.row_of
+        rows = [row_of.get(vector_id) for vector_id in id_list]
+        if with_vector:
+            store.verify_rows([row for row in rows if row is not None])
+        vectors = store.vectors.rows
+        return [
+            None
+            if row is None
+            else Record(
+                vector_id,
+                vectors[row].copy() if with_vector else None,
+                store.metadata(row) if with_metadata else None,
+            )
+            for vector_id, row in zip(id_list, rows)
+        ]
+
+
+def matching_ids(
+    state: CollectionState,
+    expression: Expression | None,
+    *,
+    from_row: int = 0,
+    skip: int = 0,
+    limit: int | None = None,
+) -> tuple[list[str], int]:
+    """The ids of the records matching ``expression`` (every record for None) in storage
+    order, from row ``from_row`` on, after skipping ``skip`` matches, at most ``limit``; and
+    the row after the last one returned (a cursor that never repeats a record)."""
+    with state.latch.read():
+        store = state.store
+        n = store.n_rows
+        if from_row >= n:
+            return [], n
+        if expression is None:
+            mask = store.live[from_row:n]
+        else:
+            mask = matching_mask(state, expression)[from_row:n]
+        end = None if limit is None else skip + limit
+        rows = (np.flatnonzero(mask)[skip:end] + from_row).tolist()
+        ids = [store.row_ids[row] for row in rows]
+    return ids, (rows[-1] + 1 if rows else n)

@@ -18,9 +18,11 @@ from vectordb.inputs import positive_int
 if TYPE_CHECKING:
     from vectordb.engine.state import CollectionState
 
-__all__ = ["check_radius", "include_set", "search_knobs", "search_options"]
+__all__ = ["READ_INCLUDE", "check_radius", "include_set", "search_knobs", "search_options"]
 
 INCLUDE_CHOICES = frozenset({"metadata", "vector"})
+READ_INCLUDE = ("vector", "metadata")
+"""What ``get``, ``get_many``, ``find`` and ``scroll`` read unless told otherwise."""
 _MODES: tuple[SearchMode, ...] = ("auto", "numba", "numpy", "scalar")
 _KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in _MODES}
 

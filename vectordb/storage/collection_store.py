@@ -162,6 +162,17 @@ class CollectionStore:
                 grown[: len(array)] = array
                 setattr(self, name, grown)
 
+    def trim(self) -> bool:
+        """Cut the vector file after row ``n_rows`` (at least one row stays); True if it
+        was longer. Only for the last process with the database open, holding the writer
+        lock and the exclusive latch, right after a checkpoint (``VectorFile.trim``)."""
+        if self._reserved_free or self._reserved_fresh or not self.vectors.trim(self.n_rows):
+            return False
+        capacity = self.vectors.capacity
+        for name in ("live", "checksums", "checksum_known", "sq_norms"):
+            setattr(self, name, getattr(self, name)[:capacity].copy())
+        return True
+
     def _release(self, rows: Sequence[int]) -> None:
         """Forget the records in ``rows`` (already known live); free what can be reused now."""
         if not rows:

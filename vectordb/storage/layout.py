@@ -4,6 +4,7 @@
 <db>/vectordb.meta                      database header: magic + format version
 <db>/LOCK                               writer lock file (portalocker), held per write
 <db>/PAUSE                              held shared by a backup: checkpoints wait
+<db>/OPEN                               held shared by every open: the last to close tidies
 <db>/IDEMPOTENCY                        idempotency keys as of the last checkpoint
 <db>/wal/<first-lsn:012d>.log           write-ahead log segments, one log for the database
 <db>/collections/<name>/MANIFEST        the collection's committed state (atomic replace)
@@ -37,6 +38,9 @@ class DatabaseFiles:
         self.meta = root / "vectordb.meta"
         self.lock = root / "LOCK"
         self.checkpoint_pause = root / "PAUSE"
+        #: every process with the database open holds it shared; the one that closes last
+        #: (it gets it exclusively) deletes the log a checkpoint covers and trims vectors.bin
+        self.open_lock = root / "OPEN"
         self.idempotency = root / "IDEMPOTENCY"
         self.wal_dir = root / "wal"
         self.collections_dir = root / "collections"

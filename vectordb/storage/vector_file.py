@@ -5,10 +5,13 @@ Layout: a 4096-byte header page (``headers.VECTORS_MAGIC``, format version, flag
 ``dim`` little-endian float32 values. ``capacity = (file size - 4096) // row_bytes``; rows start
 page-aligned so numpy views of them are aligned.
 
-Growing never resizes a live mapping: the file is extended (space reserved with
-``posix_fallocate`` so a full disk raises ``StorageFullError`` instead of a SIGBUS on a later
-page fault), a new mapping is created and swapped in, and the old one stays valid for any
-numpy view still holding it until that view is dropped.
+Growing never resizes a live mapping: the file is extended by about a quarter (space
+reserved with ``posix_fallocate`` so a full disk raises ``StorageFullError`` instead of a
+SIGBUS on a later page fault), a new mapping is created and swapped in, and the old one stays
+valid for any numpy view still holding it until that view is dropped. The last process to
+close the database cuts the unused rows off again (``trim``); a writer that finds the file
+shorter than its mapping (a process of an older version, which does not take ``OPEN``, may
+have been open meanwhile) reserves the space again before it writes a row.
 
 Without mmap (``use_mmap=False``) rows live in a numpy array too, and every write also goes
 to the file at once (positional writes), so other processes read the same bytes.
@@ -16,6 +19,7 @@ to the file at once (positional writes), so other processes read the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -37,6 +41,10 @@ _HAS_PWRITE = hasattr(os, "pwrite") and sys.platform != "win32"
 _HAS_POSITIONAL = hasattr(os, "pwrite")
 _SHAPE = struct.Struct("<IIQ")
 _FLOAT32 = 1
+#: growth: a quarter of the capacity more (not double: the unused rows are disk space until
+#: the last close trims them), and at least this many rows
+GROWTH_DIVISOR = 4
+MIN_GROWTH_ROWS = 64
 
 
 class VectorFile:
@@ -163,13 +171,21 @@ class VectorFile:
         if old_map is not None:
             _close_quietly(old_map)
 
+    def grown_capacity(self, needed: int) -> int:
+        """The capacity to grow to when ``needed`` rows must fit: a quarter more than now
+        (at least ``MIN_GROWTH_ROWS`` more), or ``needed`` if that is more."""
+        capacity = self.capacity
+        return max(needed, capacity + max(capacity // GROWTH_DIVISOR, MIN_GROWTH_ROWS))
+
     def ensure_capacity(self, needed: int) -> None:
-        """Grow (doubling) until at least ``needed`` rows fit. Raises StorageFullError."""
+        """Grow until at least ``needed`` rows fit (``grown_capacity``). Raises
+        StorageFullError. A writable file shorter than the mapping (trimmed by a process
+        that did not see this one open) gets its space reserved again first."""
         if needed <= self.capacity:
+            if not self.read_only and self._fd is not None:
+                self._ensure_file_covers(needed)
             return
-        capacity = max(self.capacity, 1)
-        while capacity < needed:
-            capacity *= 2
+        capacity = self.grown_capacity(needed)
         assert self._fd is not None
         if self.read_only:
             if self._file_capacity() >= needed:  # a writing process grew the file: map more
@@ -186,6 +202,50 @@ class VectorFile:
         except OSError as error:
             raise os_error(error, f"grow vector file {self.path} to {capacity} rows") from error
         self._map_rows()
+
+    def _ensure_file_covers(self, needed: int) -> None:
+        """One ``fstat``: if the file ends before row ``needed`` (another process trimmed
+        it), reserve the mapping's length again, so writing through the mapping cannot
+        SIGBUS (and a full disk is ``StorageFullError`` here, not a sparse hole later)."""
+        assert self._fd is not None
+        if self._file_capacity() >= needed:
+            return
+        try:
+            io.reserve_space(self._fd, HEADER_BYTES + self.capacity * self.row_bytes)
+        except OSError as error:
+            raise os_error(
+                error, f"extend vector file {self.path} to {self.capacity} rows again"
+            ) from error
+
+    def trim(self, rows: int) -> bool:
+        """Cut the file after row ``max(rows, 1) - 1`` and fsync it; True if it was longer.
+
+        Only for the last process with the database open, holding the writer lock, right
+        after a checkpoint at which ``rows`` is ``n_rows``: rows from there on hold nothing
+        any reader needs (never live at a checkpoint, and no logged record follows it), and
+        no other process maps the file. A vector file always keeps one row."""
+        if self.read_only or self._fd is None:
+            return False
+        keep = max(rows, 1)
+        size = HEADER_BYTES + keep * self.row_bytes
+        try:
+            if os.fstat(self._fd).st_size <= size:
+                return False
+            if self.use_mmap:  # unmap the rows about to go, before the file loses them
+                self.rows = self.rows[:0]
+                if self._map is not None:
+                    _close_quietly(self._map)
+                    self._map = None
+            io.ftruncate(self._fd, size)
+            io.fsync(self._fd)
+        except OSError as error:
+            raise os_error(error, f"trim vector file {self.path} to {keep} rows") from error
+        finally:
+            if self.use_mmap and self._map is None and self._fd is not None:
+                self._map_rows()
+        if not self.use_mmap:
+            self.rows = self.rows[:keep]
+        return True
 
     def write(self, start_rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
         """Store ``vectors[i]`` in row ``start_rows[i]`` (rows must already fit)."""
@@ -267,6 +327,10 @@ class VectorFile:
         return HEADER_BYTES + rows * self.row_bytes
 
     def disk_bytes(self) -> int:
+        """The file's size (its capacity; trimmed by the last close)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                return os.fstat(self._fd).st_size
         return HEADER_BYTES + self.capacity * self.row_bytes
 
     def close(self) -> None:

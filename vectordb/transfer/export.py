@@ -1,14 +1,16 @@
-"""export_collection: every live record of a collection to one file, streamed in batches.
+"""export_collection: the live records of a collection (all, or those matching a filter) to
+one file, streamed in batches.
 
-Memory stays bounded by ``batch_size`` records: pages of ids come from ``Collection.ids``
-and their records from ``Collection.get_many``, and each page is written before the next is
-read. The file appears under its name only once complete (see ``writers``).
+Memory stays bounded by ``batch_size`` records: pages of records come from
+``Collection.scroll``, and each page is written before the next is read. The file appears
+under its name only once complete (see ``writers``), and replaces an existing file only
+when asked to (``overwrite=True``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ import numpy.typing as npt
 from vectordb.errors import InvalidArgumentError, PathNotFoundError, VectorDBError
 from vectordb.files.atomic import os_error
 from vectordb.inputs import positive_int
+from vectordb.results import stacked_vectors
 from vectordb.transfer.formats import FileFormat, npy_files, resolve_format
 from vectordb.transfer.progress import Progress
 from vectordb.transfer.validation import check_flag
@@ -36,21 +39,24 @@ def export_collection(
     format: str | None = None,
     batch_size: int = 10_000,
     progress: bool = False,
+    where: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> int:
-    """Write every record of ``collection`` (id, float32 vector, metadata) to ``path``.
+    """Write every record of ``collection`` (id, float32 vector, metadata), or those that
+    match ``where``, to ``path``.
 
-    The file is written beside ``path`` under a temporary name and renamed over ``path``
+    The file is written beside ``path`` under a temporary name and renamed to ``path``
     when complete, so a failed export leaves no partial file (and an existing file at
-    ``path`` untouched). Records written while the export runs may be missed or written
-    twice: export a collection nothing writes to.
+    ``path`` untouched). Records written while the export runs may or may not be in it:
+    export a collection nothing writes to.
 
     Parameters
     ----------
     collection
         The collection to export.
     path
-        The file to write; replaced if it exists. Its directory must exist. For ``npy``,
-        ``<stem>.ids.txt`` and ``<stem>.metadata.jsonl`` are written beside it.
+        The file to write. Its directory must exist. For ``npy``, ``<stem>.ids.txt`` and
+        ``<stem>.metadata.jsonl`` are written beside it.
     format
         ``"jsonl"`` (or ``"ndjson"``), ``"csv"``, ``"npy"`` or ``"parquet"``; None infers it
         from the suffix of ``path`` (``.jsonl``, ``.ndjson``, ``.csv``, ``.npy``, ``.parquet``).
@@ -59,6 +65,11 @@ def export_collection(
         Records read and written at a time (and the Parquet row-group size).
     progress
         Show a progress bar on stderr (needs tqdm; without it, none is shown).
+    where
+        A filter, as in ``Collection.count``: only the records it matches are written.
+    overwrite
+        Replace ``path`` (and for ``npy`` its companion files) if it exists; False (the
+        default) refuses to, before anything is written.
 
     Returns
     -------
@@ -69,7 +80,10 @@ def export_collection(
     ------
     InvalidArgumentError
         For an unknown format or suffix, a bad ``batch_size``, a ``path`` that is a
-        directory, or (``npy``) an id holding a line break.
+        directory, a file at ``path`` (or a companion) without ``overwrite=True``, or
+        (``npy``) an id holding a line break.
+    InvalidFilterError
+        For a malformed ``where``.
     PathNotFoundError
         If the directory of ``path`` does not exist.
     InvalidMetadataError
@@ -95,9 +109,10 @@ def export_collection(
     file_format = resolve_format(path, format)
     positive_int("batch_size", batch_size)
     check_flag("progress", progress)
+    check_flag("overwrite", overwrite)
     target = Path(path)
-    _check_target(target, file_format)
-    total = collection.count()
+    _check_target(target, file_format, overwrite)
+    total = collection.count(where)
     try:
         writer = open_writer(file_format, target, collection.dim, rows=total, batch_size=batch_size)
     except VectorDBError:
@@ -107,10 +122,12 @@ def export_collection(
     written = 0
     try:
         with Progress(progress, total=total, description=f"exporting {collection.name}") as bar:
-            for ids, vectors, metadata in record_batches(collection, batch_size):
+            for ids, vectors, metadata in record_batches(collection, batch_size, where):
                 writer.write(ids, vectors, metadata)
                 written += len(ids)
                 bar.update(len(ids))
+        if not overwrite:  # a file may have appeared meanwhile
+            _check_target(target, file_format, overwrite)
         writer.commit()
     except VectorDBError:
         writer.abort()
@@ -125,29 +142,20 @@ def export_collection(
 
 
 def record_batches(
-    collection: TransferTarget, batch_size: int
+    collection: TransferTarget, batch_size: int, where: Mapping[str, Any] | None = None
 ) -> Iterator[tuple[list[str], npt.NDArray[np.float32], list[dict[str, Any] | None]]]:
-    """``(ids, (n, dim) float32 vectors, metadata)`` for every record, ``batch_size`` at a time.
-
-    Pages follow ``Collection.ids``' storage order; a record deleted between reading a page of
-    ids and reading the records is left out.
-    """
-    offset = 0
-    while True:
-        page = collection.ids(offset=offset, limit=batch_size)
-        if not page:
-            return
-        offset += len(page)
-        records = [record for record in collection.get_many(page) if record is not None]
+    """``(ids, (n, dim) float32 vectors, metadata)`` for every record (matching ``where``),
+    ``batch_size`` at a time, in storage order (``Collection.scroll``)."""
+    for records in collection.scroll(where, batch_size):
         if records:
             yield (
                 [record.id for record in records],
-                np.stack([record.vector for record in records]),
+                stacked_vectors(records),
                 [record.metadata for record in records],
             )
 
 
-def _check_target(target: Path, file_format: FileFormat) -> None:
+def _check_target(target: Path, file_format: FileFormat, overwrite: bool) -> None:
     targets = [target]
     if file_format is FileFormat.NPY:
         files = npy_files(target)
@@ -159,3 +167,10 @@ def _check_target(target: Path, file_format: FileFormat) -> None:
         raise PathNotFoundError(
             f"cannot export to {target}: directory {target.parent} does not exist"
         )
+    if not overwrite:
+        for file in targets:
+            if file.exists():
+                raise InvalidArgumentError(
+                    f"cannot export to {target}: {file} exists; pass overwrite=True to "
+                    "replace it (vectordb export --overwrite), or choose another name"
+                )

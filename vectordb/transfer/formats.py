@@ -14,6 +14,13 @@ numbers) and ``metadata`` (a JSON object, or nothing):
 - ``parquet``: columns ``id`` (string), ``vector`` (``fixed_size_list<float32>[dim]``; a
   plain list of numbers is read too) and ``metadata`` (JSON text or null; may be left out).
 
+On import, a file may also carry metadata as flat columns (``transfer.fields``): every CSV
+or Parquet column, and every JSON Lines key, other than ``id``, the vector and ``metadata``
+is a metadata field (a dotted name nests), merged with the ``metadata`` object. A CSV file's
+columns may come in any order; a field cell is read as JSON when the whole cell is JSON
+(``3``, ``true``, ``[1, 2]``, ``"007"``), else as text, and an empty cell is no field. A
+Parquet ``metadata`` column may also be a struct. Export writes the layouts above.
+
 Text formats write each float32 with 9 significant digits, which reads back to the same
 float32 whichever way a reader rounds (straight to float32, or through float64 as Python's
 ``json`` and ``float`` do).

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vectordb.errors import (
@@ -31,6 +31,7 @@ from vectordb.errors import (
 )
 from vectordb.files.atomic import os_error
 from vectordb.inputs import non_negative_int, positive_int
+from vectordb.transfer.fields import check_metadata_columns
 from vectordb.transfer.formats import resolve_format
 from vectordb.transfer.progress import Progress
 from vectordb.transfer.readers import RecordReader, open_reader
@@ -81,9 +82,11 @@ def import_records(
     on_conflict: str = "error",
     progress: bool = False,
     start_at: int = 0,
+    metadata_columns: Sequence[str] | None = None,
 ) -> ImportReport:
     """Add the records of a file (as :func:`~vectordb.transfer.export.export_collection`
-    writes them) to ``collection``: all of them, or none when any row is bad.
+    writes them, or a table whose metadata is in flat columns) to ``collection``: all of
+    them, or none when any row is bad.
 
     The whole file is validated first, streaming, so that a bad row anywhere raises before
     anything is stored; then it is read again and stored ``batch_size`` rows at a time.
@@ -111,6 +114,12 @@ def import_records(
         Pass over the first ``start_at`` data rows (not counting a CSV header or blank
         lines) without reading them into the collection, or checking them: the value an
         ImportInterruptedError's ``rows_applied`` gives, to resume.
+    metadata_columns
+        The columns (CSV, Parquet) or keys (JSON Lines) to read as metadata fields, a list
+        of names; None (the default) reads every one other than ``id``, the vector and
+        ``metadata``. A dotted name nests (column ``a.b`` is the field ``b`` inside ``a``);
+        an empty cell, null or NaN leaves the field out of that record; the fields merge
+        with the ``metadata`` object, and a field set by both raises. Not for ``npy``.
 
     Returns
     -------
@@ -120,15 +129,19 @@ def import_records(
     Raises
     ------
     InvalidArgumentError
-        For a bad ``format``, ``batch_size``, ``on_conflict`` or ``start_at`` (also one past
-        the file's end), or a bad id in the file; nothing is imported.
+        For a bad ``format``, ``batch_size``, ``on_conflict``, ``start_at`` (also one past
+        the file's end) or ``metadata_columns``, or a bad id in the file; nothing is
+        imported.
     PathNotFoundError
         If the file (or the ``npy`` ids file) does not exist.
     InvalidFileError
         If the file does not parse as its format (the message names the line or row).
     DimensionMismatchError, InvalidVectorError, InvalidMetadataError
         For a row whose vector has the wrong dim, holds NaN or infinity (or zeros where
-        the metric cannot take them), or whose metadata is not a JSON object or null.
+        the metric cannot take them), or whose metadata is not a JSON object or null, or
+        cannot be stored; for a column whose name names no field (``""``, ``"a..b"``); for
+        a field set twice in one row (by the ``metadata`` object and a column, or by
+        columns ``a`` and ``a.b``).
     DuplicateIdError
         If an id appears twice in the file, or (``on_conflict="error"``) is already stored.
     MissingDependencyError
@@ -157,9 +170,10 @@ def import_records(
     check_on_conflict(on_conflict)
     non_negative_int("start_at", start_at)
     check_flag("progress", progress)
+    columns = check_metadata_columns(metadata_columns)
     source = os.fspath(path)
     try:
-        reader = open_reader(path, file_format, collection.dim, collection.name)
+        reader = open_reader(path, file_format, collection.dim, collection.name, columns)
         stamp = reader.stamp()
         checker = RowChecker(collection, reader.describe)
         total = reader.total_rows

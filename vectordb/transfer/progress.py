@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from vectordb.transfer.dependencies import optional_module
+from vectordb.dependencies import optional_module
 
 __all__ = ["Progress"]
 

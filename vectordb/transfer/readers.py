@@ -10,23 +10,32 @@ Invariants:
   blank lines) or the row (``npy``, Parquet: 0-based).
 - ``batches(batch_size, start_at)`` passes over the first ``start_at`` data rows without
   checking them and may be called again: each call reads the file from its start.
+- No column is dropped unless asked: besides ``id``, the vector and ``metadata`` (an
+  object per row), every column of a CSV or Parquet file and every other key of a JSON
+  Lines object is a metadata field (``metadata_columns=`` names the ones to read instead),
+  merged into the row's metadata by ``fields.FieldMerger`` (a dotted name nests; a missing
+  cell leaves the field out; a field set twice raises).
 """
 
 from __future__ import annotations
 
 import abc
+import collections
 import contextlib
 import csv
+import dataclasses
+import functools
 import itertools
 import json
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
+from vectordb.dependencies import require_module
 from vectordb.errors import (
     DimensionMismatchError,
     InvalidArgumentError,
@@ -35,29 +44,36 @@ from vectordb.errors import (
     InvalidVectorError,
     PathNotFoundError,
 )
-from vectordb.transfer.dependencies import require_module
+from vectordb.transfer.fields import RESERVED_COLUMNS, FieldMerger, is_missing
 from vectordb.transfer.formats import FileFormat, npy_files
 from vectordb.transfer.validation import NOTHING_IMPORTED, RowBatch, describe_value
 from vectordb.transfer.writers import PARQUET_PURPOSE
 
 __all__ = ["RecordReader", "open_reader"]
 
-_JSONL_KEYS = frozenset({"id", "vector", "metadata"})
+_JSONL_KEYS = frozenset(RESERVED_COLUMNS)
 _NUMBER_TYPES = frozenset({int, float})
 
 
 def open_reader(
-    path: str | os.PathLike[str], file_format: FileFormat, dim: int, collection_name: str
+    path: str | os.PathLike[str],
+    file_format: FileFormat,
+    dim: int,
+    collection_name: str,
+    metadata_columns: list[str] | None = None,
 ) -> RecordReader:
-    """A reader of ``file_format`` for ``path``, for a collection of ``dim``.
+    """A reader of ``file_format`` for ``path``, for a collection of ``dim``;
+    ``metadata_columns`` (checked by ``fields.check_metadata_columns``) names the field
+    columns to read, None every one.
 
     Raises
     ------
     PathNotFoundError
         If ``path`` (or the ``npy`` format's ids file) does not exist.
-    InvalidArgumentError, InvalidFileError, DimensionMismatchError
-        If ``path`` is a directory, or (``npy``, Parquet) its header already tells that it
-        cannot be imported.
+    InvalidArgumentError, InvalidFileError, DimensionMismatchError, InvalidMetadataError
+        If ``path`` is a directory, ``metadata_columns`` is given for ``npy``, or (``npy``,
+        Parquet) the file's header already tells that it cannot be imported (a column
+        named in ``metadata_columns`` is missing, a column's name names no field).
     MissingDependencyError
         For Parquet without pyarrow installed.
     """
@@ -67,12 +83,17 @@ def open_reader(
     if not file.exists():
         raise PathNotFoundError(f"cannot import {os.fspath(path)}: no such file")
     if file_format is FileFormat.JSONL:
-        return JsonLinesReader(file, dim, collection_name)
+        return JsonLinesReader(file, dim, collection_name, metadata_columns)
     if file_format is FileFormat.CSV:
-        return CsvReader(file, dim, collection_name)
+        return CsvReader(file, dim, collection_name, metadata_columns)
     if file_format is FileFormat.NPY:
+        if metadata_columns is not None:
+            raise InvalidArgumentError(
+                "metadata_columns applies to jsonl, csv and parquet files; the npy format "
+                "keeps metadata as one object per record"
+            )
         return NpyReader(file, dim, collection_name)
-    return ParquetReader(file, dim, collection_name)
+    return ParquetReader(file, dim, collection_name, metadata_columns)
 
 
 class RecordReader(abc.ABC):
@@ -81,11 +102,18 @@ class RecordReader(abc.ABC):
     total_rows: int | None = None
     """Data rows in the file when its header tells (``npy``, Parquet), else None."""
 
-    def __init__(self, path: Path, dim: int, collection_name: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        dim: int,
+        collection_name: str,
+        metadata_columns: list[str] | None = None,
+    ) -> None:
         self.path = path
         self.source = os.fspath(path)
         self._dim = dim
         self._collection_name = collection_name
+        self._metadata_columns = metadata_columns
 
     @abc.abstractmethod
     def batches(self, batch_size: int, start_at: int) -> Generator[RowBatch, None, None]:
@@ -141,6 +169,17 @@ class RecordReader(abc.ABC):
                 f"numbers; {NOTHING_IMPORTED}"
             )
 
+    def _missing_columns(self, names: list[str]) -> None:
+        """Raise unless every column named in ``metadata_columns`` is among ``names``."""
+        if self._metadata_columns is None:
+            return
+        missing = [name for name in self._metadata_columns if name not in names]
+        if missing:
+            raise InvalidFileError(
+                f"{self.source} has no column {missing[0]!r}, which metadata_columns names; "
+                f"its columns are {names}; {NOTHING_IMPORTED}"
+            )
+
     def _number_matrix(self, rows: list[list[Any]], positions: list[int]) -> npt.NDArray[Any]:
         """``rows`` of numbers (or numeric text) as a float32 matrix; values outside float32's
         range become infinities, which RowChecker reports."""
@@ -194,7 +233,20 @@ def _parse_json(text: str, where: str, what: str = "metadata") -> Any:
 
 
 class JsonLinesReader(RecordReader):
-    """One JSON object per line; blank lines are passed over."""
+    """One JSON object per line; blank lines are passed over. Keys other than ``id``,
+    ``vector`` and ``metadata`` are metadata fields (those in ``metadata_columns`` only,
+    when it is given), as the columns of a CSV or Parquet file are."""
+
+    def __init__(
+        self,
+        path: Path,
+        dim: int,
+        collection_name: str,
+        metadata_columns: list[str] | None = None,
+    ) -> None:
+        super().__init__(path, dim, collection_name, metadata_columns)
+        self._fields = FieldMerger(self.source, kind="key", object_words="the 'metadata' key")
+        self._chosen = None if metadata_columns is None else frozenset(metadata_columns)
 
     def describe(self, position: int) -> str:
         return f"{self.source} line {position}"
@@ -227,7 +279,10 @@ class JsonLinesReader(RecordReader):
                 self._check_record(record, line_number)
                 ids.append(record["id"])
                 vectors.append(record["vector"])
-                metadata.append(record.get("metadata"))
+                entry = record.get("metadata")
+                if len(record) > 3 or not _JSONL_KEYS.issuperset(record):
+                    entry = self._with_fields(record, entry, line_number)
+                metadata.append(entry)
                 lines.append(line_number)
                 if len(ids) == batch_size:
                     yield RowBatch(ids, self._number_matrix(vectors, lines), metadata, lines)
@@ -245,20 +300,48 @@ class JsonLinesReader(RecordReader):
                 f'object such as {{"id": "a", "vector": [...], "metadata": null}}; '
                 f"{NOTHING_IMPORTED}"
             )
-        if not _JSONL_KEYS.issuperset(record):
-            unknown = sorted(set(record) - _JSONL_KEYS)
-            raise InvalidFileError(
-                f"{where}: unknown key(s) {unknown}; a line has the keys id, vector and "
-                f"(optionally) metadata; {NOTHING_IMPORTED}"
-            )
         for key in ("id", "vector"):
             if key not in record:
                 raise InvalidFileError(f"{where}: the key {key!r} is missing; {NOTHING_IMPORTED}")
         self._check_vector_list(record["vector"], line_number)
 
+    def _with_fields(self, record: dict[str, Any], entry: Any, line_number: int) -> Any:
+        """``entry`` (the line's metadata object) with the line's other keys merged in."""
+        chosen = self._chosen
+        names = [
+            key for key in record if key not in _JSONL_KEYS and (chosen is None or key in chosen)
+        ]
+        return self._fields.merge(
+            entry, names, [record[name] for name in names], lambda: self.describe(line_number)
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _CsvLayout:
+    """Where a CSV file's header puts each column (0-based cell positions)."""
+
+    width: int
+    id: int
+    vector: list[int]
+    metadata: int | None
+    field_names: list[str]
+    field_cells: list[int]
+
 
 class CsvReader(RecordReader):
-    """Header ``id,metadata,v0,...,v{dim-1}``; metadata cells hold JSON (empty: none)."""
+    """A header, then one row per record. Columns, in any order: ``id``; the vector in
+    ``v0``, ..., ``v{dim-1}``; optionally ``metadata`` (a JSON object per cell, empty for
+    none); every other column is a metadata field, its cells read by ``_field_value``."""
+
+    def __init__(
+        self,
+        path: Path,
+        dim: int,
+        collection_name: str,
+        metadata_columns: list[str] | None = None,
+    ) -> None:
+        super().__init__(path, dim, collection_name, metadata_columns)
+        self._fields = FieldMerger(self.source, object_words="the 'metadata' column")
 
     def describe(self, position: int) -> str:
         return f"{self.source} line {position}"
@@ -272,8 +355,12 @@ class CsvReader(RecordReader):
         with _open_text(self.path) as file:
             reader = csv.reader(file, strict=True)
             rows = self._rows(reader)
-            self._check_header(next(rows, None))
-            width = self._dim + 2
+            layout = self._layout(next(rows, None))
+            width, id_cell, metadata_cell = layout.width, layout.id, layout.metadata
+            field_names, field_cells = layout.field_names, layout.field_cells
+            first = layout.vector[0]
+            contiguous = layout.vector == list(range(first, first + self._dim))
+            merge = self._fields.merge
             for line_number, row in rows:
                 if not row:  # a blank line
                     continue
@@ -283,13 +370,23 @@ class CsvReader(RecordReader):
                 where = self.describe(line_number)
                 if len(row) != width:
                     raise InvalidFileError(
-                        f"{where}: the row has {len(row)} cells, the header {width} "
-                        f"(id, metadata, v0..v{self._dim - 1}); {NOTHING_IMPORTED}"
+                        f"{where}: the row has {len(row)} cells, the header {width}; "
+                        f"{NOTHING_IMPORTED}"
                     )
-                ids.append(row[0])
-                text = row[1]
-                metadata.append(_parse_json(text, where) if text else None)
-                cells.append(row[2:])
+                ids.append(row[id_cell])
+                entry = None
+                if metadata_cell is not None:
+                    text = row[metadata_cell]
+                    entry = _parse_json(text, where) if text else None
+                if field_cells:
+                    values = [_field_value(row[cell]) for cell in field_cells]
+                    locate = functools.partial(self.describe, line_number)
+                    entry = merge(entry, field_names, values, locate)
+                metadata.append(entry)
+                if contiguous:
+                    cells.append(row[first : first + self._dim])
+                else:
+                    cells.append([row[cell] for cell in layout.vector])
                 lines.append(line_number)
                 if len(ids) == batch_size:
                     yield RowBatch(ids, self._number_matrix(cells, lines), metadata, lines)
@@ -320,30 +417,96 @@ class CsvReader(RecordReader):
             yield last_line + 1, row
             last_line = reader.line_num
 
-    def _check_header(self, numbered_row: tuple[int, list[str]] | None) -> None:
-        expected = ["id", "metadata", *(f"v{i}" for i in range(self._dim))]
+    def _layout(self, numbered_row: tuple[int, list[str]] | None) -> _CsvLayout:
+        """The header's columns, checked."""
+        dim = self._dim
+        columns = f"id, v0,...,v{dim - 1} (the vector), optionally metadata (a JSON object) "
         if numbered_row is None:
             raise InvalidFileError(
-                f"{self.source} is empty; a CSV file starts with the header "
-                f"{','.join(expected[:3])},...,v{self._dim - 1}; {NOTHING_IMPORTED}"
+                f"{self.source} is empty; a CSV file starts with a header naming its columns: "
+                f"{columns}and metadata fields; {NOTHING_IMPORTED}"
             )
         header = numbered_row[1]
-        if header == expected:
-            return
-        vector_columns = header[2:]
-        if header[:2] == ["id", "metadata"] and vector_columns == [
-            f"v{i}" for i in range(len(vector_columns))
-        ]:
-            raise DimensionMismatchError(
-                f"{self.describe(1)}: the header has vector columns v0..v"
-                f"{len(vector_columns) - 1} (dim {len(vector_columns)}), collection "
-                f"{self._collection_name!r} expects {self._dim}; {NOTHING_IMPORTED}"
-            )
+        where = self.describe(1)
         shown = ",".join(header[:5]) + (",..." if len(header) > 5 else "")
-        raise InvalidFileError(
-            f"{self.describe(1)}: the header must be id,metadata,v0,...,v{self._dim - 1}; got "
-            f"{shown!r}; {NOTHING_IMPORTED}"
+        position: dict[str, int] = {}
+        for cell, name in enumerate(header):
+            if name in position:
+                raise InvalidFileError(
+                    f"{where}: the header names the column {name!r} twice; {NOTHING_IMPORTED}"
+                )
+            position[name] = cell
+        if "id" not in position:
+            raise InvalidFileError(
+                f"{where}: the header has no 'id' column (got {shown!r}); the columns are "
+                f"{columns}and metadata fields; {NOTHING_IMPORTED}"
+            )
+        found = 0
+        while f"v{found}" in position:
+            found += 1
+        if found == 0:
+            raise InvalidFileError(
+                f"{where}: the header has no vector columns (got {shown!r}); a CSV file holds "
+                f"the vector in the columns v0,...,v{dim - 1}; {NOTHING_IMPORTED}"
+            )
+        if found != dim:
+            raise DimensionMismatchError(
+                f"{where}: the header has vector columns v0..v{found - 1} (dim {found}), "
+                f"collection {self._collection_name!r} expects {dim}; {NOTHING_IMPORTED}"
+            )
+        if "vector" in position:
+            raise InvalidFileError(
+                f"{where}: the header has a 'vector' column; a CSV file holds the vector in "
+                f"the columns v0,...,v{dim - 1}; {NOTHING_IMPORTED}"
+            )
+        vector_names = {f"v{i}" for i in range(dim)}
+        taken = vector_names | {"id", "metadata"}
+        if self._metadata_columns is None:
+            names = [name for name in header if name not in taken]
+        else:
+            self._missing_columns(header)
+            for name in self._metadata_columns:
+                if name in vector_names:
+                    raise InvalidArgumentError(
+                        f"metadata_columns names {name!r}, one of {self.source}'s vector "
+                        f"columns v0,...,v{dim - 1}"
+                    )
+            chosen = set(self._metadata_columns)
+            names = [name for name in header if name in chosen]
+        for name in names:
+            self._fields.path(name)  # a column that names no field is refused here
+        return _CsvLayout(
+            width=len(header),
+            id=position["id"],
+            vector=[position[f"v{i}"] for i in range(dim)],
+            metadata=position.get("metadata"),
+            field_names=names,
+            field_cells=[position[name] for name in names],
         )
+
+
+def _not_a_number(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# NaN and Infinity (which Python's json reads) are words in a cell, not numbers
+_CELL_DECODER = json.JSONDecoder(parse_constant=_not_a_number)
+_JSON_STARTS = frozenset('-0123456789tfn"[{')
+
+
+def _field_value(text: str) -> Any:
+    """A CSV field cell's value: None (no value) when empty; the JSON value when the whole
+    cell is JSON (``3``, ``2.5``, ``true``, ``null``, ``[1, 2]``, ``{"a": 1}``, ``"007"``);
+    otherwise the text itself."""
+    if not text:
+        return None
+    if text[0] not in _JSON_STARTS:
+        return text
+    try:
+        value, end = _CELL_DECODER.raw_decode(text)
+    except (ValueError, RecursionError):
+        return text
+    return value if end == len(text) else text
 
 
 class NpyReader(RecordReader):
@@ -461,16 +624,31 @@ class NpyReader(RecordReader):
 
 
 class ParquetReader(RecordReader):
-    """Columns ``id`` (string), ``vector`` (a list of numbers: fixed-size or not) and,
-    if present, ``metadata`` (JSON string or null); other columns are not read."""
+    """Columns ``id`` (string), ``vector`` (a list of numbers: fixed-size or not), if
+    present ``metadata`` (JSON text or null, or a struct), and metadata fields: every other
+    column (those in ``metadata_columns`` only, when it is given).
 
-    def __init__(self, path: Path, dim: int, collection_name: str) -> None:
-        super().__init__(path, dim, collection_name)
+    A struct's null children are fields left out (a struct has every child in every row),
+    at any depth; a map becomes an object; other values are as pyarrow gives them (dates
+    and timestamps are then stored as ISO 8601 text, as ``Collection.add`` stores them).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        dim: int,
+        collection_name: str,
+        metadata_columns: list[str] | None = None,
+    ) -> None:
+        super().__init__(path, dim, collection_name, metadata_columns)
+        self._fields = FieldMerger(self.source, object_words="the 'metadata' column")
         self._pa = require_module("pyarrow", extra="parquet", purpose=PARQUET_PURPOSE)
         self._parquet = require_module("pyarrow.parquet", extra="parquet", purpose=PARQUET_PURPOSE)
         self._compute = require_module("pyarrow.compute", extra="parquet", purpose=PARQUET_PURPOSE)
         parquet_file = self._open()
         self.total_rows = int(parquet_file.metadata.num_rows)
+        self._field_names: list[str] = []
+        self._converters: dict[str, Callable[[Any], Any] | None] = {}
         self._columns = self._check_schema(parquet_file.schema_arrow)
 
     def describe(self, position: int) -> str:
@@ -486,6 +664,16 @@ class ParquetReader(RecordReader):
 
     def _check_schema(self, schema: Any) -> list[str]:
         types = self._pa.types
+        names = list(schema.names)
+        twice = {name for name, count in collections.Counter(names).items() if count > 1}
+        used = set(RESERVED_COLUMNS) | (
+            set(names) if self._metadata_columns is None else set(self._metadata_columns)
+        )
+        if twice & used:
+            raise InvalidFileError(
+                f"{self.source} has two columns named {sorted(twice & used)[0]!r}; "
+                f"{NOTHING_IMPORTED}"
+            )
         for name in ("id", "vector"):
             if schema.get_field_index(name) < 0:
                 raise InvalidFileError(
@@ -518,13 +706,73 @@ class ParquetReader(RecordReader):
                 types.is_string(metadata_type)
                 or types.is_large_string(metadata_type)
                 or types.is_null(metadata_type)
+                or types.is_struct(metadata_type)
             ):
                 raise InvalidFileError(
                     f"{self.source}: column 'metadata' is {metadata_type}; expected JSON text "
-                    f"(string) or null; {NOTHING_IMPORTED}"
+                    f"(string), a struct, or null; {NOTHING_IMPORTED}"
                 )
+            self._converters["metadata"] = self._converter(metadata_type)
             columns.append("metadata")
-        return columns
+        if self._metadata_columns is None:
+            fields = [name for name in names if name not in RESERVED_COLUMNS]
+        else:
+            self._missing_columns(names)
+            fields = list(self._metadata_columns)
+        for name in fields:
+            self._fields.path(name)  # a column that names no field is refused here
+            self._converters[name] = self._converter(schema.field(name).type)
+        self._field_names = fields
+        return columns + fields
+
+    def _converter(self, arrow_type: Any) -> Callable[[Any], Any] | None:
+        """What turns a value pyarrow gives for ``arrow_type`` into metadata (None: the
+        value as it is): a struct's null children are left out, a map becomes a dict."""
+        types = self._pa.types
+        if types.is_struct(arrow_type):
+            children = [
+                (arrow_type.field(i).name, self._converter(arrow_type.field(i).type))
+                for i in range(arrow_type.num_fields)
+            ]
+
+            def struct(value: Any) -> Any:
+                if value is None:
+                    return None
+                result = {}
+                for name, convert in children:
+                    item = value.get(name)
+                    if not is_missing(item):
+                        result[name] = item if convert is None else convert(item)
+                return result
+
+            return struct
+        if types.is_map(arrow_type):
+            convert_item = self._converter(arrow_type.item_type)
+
+            def mapping(value: Any) -> Any:
+                if value is None:
+                    return None
+                if convert_item is None:
+                    return dict(value)
+                return {key: convert_item(item) for key, item in value}
+
+            return mapping
+        if (
+            types.is_list(arrow_type)
+            or types.is_large_list(arrow_type)
+            or types.is_fixed_size_list(arrow_type)
+        ):
+            convert_element = self._converter(arrow_type.value_type)
+            if convert_element is None:
+                return None
+
+            def elements(value: Any) -> Any:
+                if value is None:
+                    return None
+                return [None if item is None else convert_element(item) for item in value]
+
+            return elements
+        return None
 
     def batches(self, batch_size: int, start_at: int) -> Generator[RowBatch, None, None]:
         parquet_file = self._open()
@@ -572,9 +820,28 @@ class ParquetReader(RecordReader):
         vectors = self._vectors(record_batch.column("vector"), first)
         metadata: list[Any] = [None] * n
         if "metadata" in self._columns:
+            cells = record_batch.column("metadata").to_pylist()
+            convert = self._converters["metadata"]
+            if convert is not None:  # a struct
+                metadata = [convert(cell) for cell in cells]
+            else:
+                metadata = [
+                    None if text is None else _parse_json(text, self.describe(position))
+                    for text, position in zip(cells, positions)
+                ]
+        names = self._field_names
+        if names:
+            columns = []
+            for name in names:
+                cells = record_batch.column(name).to_pylist()
+                convert = self._converters[name]
+                if convert is not None:
+                    cells = [convert(cell) for cell in cells]
+                columns.append(cells)
+            merge = self._fields.merge
             metadata = [
-                None if text is None else _parse_json(text, self.describe(position))
-                for text, position in zip(record_batch.column("metadata").to_pylist(), positions)
+                merge(entry, names, row, functools.partial(self.describe, position))
+                for entry, row, position in zip(metadata, zip(*columns), positions)
             ]
         return RowBatch(record_batch.column("id").to_pylist(), vectors, metadata, positions)
 

@@ -3,11 +3,11 @@ imports ``collection.py`` (which calls into ``transfer/`` for ``import_file`` / 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from vectordb.config import CollectionConfig
-from vectordb.results import Record
+from vectordb.results import Record, Records
 
 __all__ = ["TransferTarget"]
 
@@ -32,6 +32,14 @@ class TransferTarget(Protocol):
     def ids(self, offset: int = 0, limit: int | None = None) -> list[str]: ...
 
     def get_many(self, ids: Sequence[str]) -> list[Record | None]: ...
+
+    def scroll(
+        self,
+        where: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
+        *,
+        include: Iterable[str] = ...,
+    ) -> Iterator[Records]: ...
 
     def add(self, vectors: Any, *args: Any, **kwargs: Any) -> list[str]: ...
 

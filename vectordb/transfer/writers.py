@@ -31,9 +31,9 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from vectordb.dependencies import require_module
 from vectordb.errors import InvalidArgumentError, InvalidMetadataError
 from vectordb.files import io
-from vectordb.transfer.dependencies import require_module
 from vectordb.transfer.formats import FileFormat, npy_files
 
 __all__ = ["RecordWriter", "open_writer"]
