@@ -167,7 +167,7 @@ class DatabaseConfig:
     checkpoint_bytes
         ... or after the log grew by this many bytes since the last one.
     initial_capacity
-        Rows reserved in a new collection's vector file; it then grows by doubling.
+        Rows reserved in a new collection's vector file; it then grows by a quarter.
     use_mmap
         Map vector files into memory (the default). ``False`` keeps vectors in process
         memory and writes them with plain file I/O, for file systems without mmap.
