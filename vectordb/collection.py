@@ -157,6 +157,16 @@ class Collection:
 
     Get one from :meth:`Database.create_collection` or :meth:`Database.get_collection`.
     Handles are cheap; they stay valid until the database is closed or the collection dropped.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=3)
+    ...     docs.add([[1, 0, 0], [0, 1, 0]], ids=["a", "b"])
+    ...     docs
+    ['a', 'b']
+    <vectordb.Collection 'docs' count=2 dim=3 metric=cosine>
     """
 
     def __init__(self, database: Owner, state: CollectionState) -> None:
@@ -223,7 +233,43 @@ class Collection:
 
     def batch(self, *, idempotency_key: str | None = None) -> Transaction:
         """A transaction (see :meth:`Database.transaction`), for writes to this collection
-        (and any other of the database) that must happen together or not at all."""
+        (and any other of the database) that must happen together or not at all.
+
+        Parameters
+        ----------
+        idempotency_key
+            A string naming the transaction: a retry with the same key is applied once.
+
+        Returns
+        -------
+        Transaction
+            Use it in a ``with`` statement: the block's writes commit together at its end.
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the database is closed.
+        ReadOnlyError
+            If the database is open read-only.
+        InvalidArgumentError
+            If ``idempotency_key`` is not a non-empty string of bounded length.
+        TransactionError
+            On entering it inside another transaction, or from another thread.
+        LockTimeoutError
+            On entering it, if another process holds the writer lock past ``lock_timeout``.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     with docs.batch():
+        ...         _ = docs.add([[1, 0]], ids=["a"])
+        ...         _ = docs.delete("a")
+        ...         _ = docs.add([[0, 1]], ids=["b"])
+        ...     docs.ids()
+        ['b']
+        """
         return self._database.transaction(idempotency_key=idempotency_key)
 
     # ----------------------------------------------------------------- writes
@@ -251,6 +297,11 @@ class Collection:
             lost response, a restart) is applied once and returns the first call's ids, even
             generated ones (docs/concurrency.md).
 
+        Returns
+        -------
+        list of str
+            The ids of the records added, in the order of ``vectors``.
+
         Raises
         ------
         DuplicateIdError
@@ -259,6 +310,24 @@ class Collection:
             If ``idempotency_key`` names an earlier, different request; nothing is added.
         DimensionMismatchError, InvalidVectorError, InvalidMetadataError, InvalidArgumentError
             For malformed input; nothing is added.
+        CollectionFullError
+            If the records would pass the collection's ``max_vectors`` or ``max_bytes``.
+        ReadOnlyError
+            If the database is open read-only (or the disk is under ``min_free_disk_bytes``).
+        LockTimeoutError
+            If another process holds the writer lock past ``lock_timeout``.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     docs.add([[1, 0, 0], [0, 1, 0]], ids=["a", "b"], metadata=[{"lang": "en"}, None])
+        ...     docs.add([0, 0, 1])  # one vector, a generated id
+        ['a', 'b']
+        ['...-...-...-...-...']
         """
         matrix = self._vectors(vectors)
         generated = ids is None
@@ -308,8 +377,51 @@ class Collection:
         """Insert records, or replace whole records (vector and metadata) whose id exists.
 
         ``metadata=None`` stores the records without metadata; to change only vectors or only
-        metadata of existing records use :meth:`update`. ``idempotency_key``: see
-        :meth:`add`.
+        metadata of existing records use :meth:`update`.
+
+        Parameters
+        ----------
+        vectors
+            ``(n, dim)`` array-like of numbers (one 1-D vector is accepted for n = 1).
+        ids
+            ``n`` unique strings (required: they say which records to replace).
+        metadata
+            ``n`` mappings (or None entries), or None; as in :meth:`add`.
+        idempotency_key
+            See :meth:`add`.
+
+        Returns
+        -------
+        list of str
+            The ids given, in their order.
+
+        Raises
+        ------
+        DuplicateIdError
+            If an id is repeated in the batch; nothing is written.
+        IdempotencyKeyReuseError
+            If ``idempotency_key`` names an earlier, different request; nothing is written.
+        DimensionMismatchError, InvalidVectorError, InvalidMetadataError, InvalidArgumentError
+            For malformed input; nothing is written.
+        CollectionFullError
+            If the new records would pass the collection's ``max_vectors`` or ``max_bytes``.
+        ReadOnlyError
+            If the database is open read-only (or the disk is under ``min_free_disk_bytes``).
+        LockTimeoutError
+            If another process holds the writer lock past ``lock_timeout``.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0]], ids=["a"], metadata=[{"v": 1}])
+        ...     docs.upsert([[0, 1, 0], [0, 0, 1]], ids=["a", "b"], metadata=[{"v": 2}, None])
+        ...     docs.get("a")
+        ['a', 'b']
+        Record(id='a', vector=[0.00, 1.00, 0.00] (3), metadata={'v': 2})
         """
         matrix = self._vectors(vectors)
         id_list = checked_ids(ids, len(matrix))
@@ -340,6 +452,10 @@ class Collection:
         """Change stored records: their vectors, their metadata, or both; returns how many
         records were updated. One atomic write.
 
+        The merge reads the stored metadata under the database's writer lock, after
+        catching up with other processes, and logs the merged mappings whole: no write of
+        another thread or process between the read and the write is lost.
+
         Parameters
         ----------
         ids
@@ -363,9 +479,10 @@ class Collection:
         idempotency_key
             See :meth:`add` (a retry returns the first call's count).
 
-        The merge reads the stored metadata under the database's writer lock, after
-        catching up with other processes, and logs the merged mappings whole: no write of
-        another thread or process between the read and the write is lost.
+        Returns
+        -------
+        int
+            The number of records updated (0 when ``where`` matches none).
 
         Raises
         ------
@@ -376,7 +493,31 @@ class Collection:
             if ``where=`` comes with vectors.
         InvalidMetadataError
             If a value cannot be stored, or a merged mapping breaks the collection's schema.
+        InvalidFilterError
+            If ``where`` is malformed.
+        DimensionMismatchError, InvalidVectorError
+            For malformed ``vectors``; nothing is changed.
+        IdempotencyKeyReuseError
+            If ``idempotency_key`` names an earlier, different request; nothing is changed.
+        ReadOnlyError
+            If the database is open read-only (or the disk is under ``min_free_disk_bytes``).
+        LockTimeoutError
+            If another process holds the writer lock past ``lock_timeout``.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
 
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0]], ids=["a"], metadata=[{"lang": "en"}])
+        ...     docs.update("a", metadata={"tag": "x"})
+        ...     docs.update(where={"lang": "en"}, unset=["lang"])
+        ...     docs.get("a", include=("metadata",))
+        1
+        1
+        Record(id='a', vector=None, metadata={'tag': 'x'})
         """
         if (ids is None) == (where is None):
             raise InvalidArgumentError("update() takes ids or where=, exactly one of them")
@@ -452,15 +593,52 @@ class Collection:
         idempotency_key: str | None = None,
     ) -> int:
         """Delete records by id, or every record matching ``where``; returns how many were
-        deleted. One atomic write either way. ``idempotency_key``: see :meth:`add` (a retry
-        returns the first call's count).
+        deleted. One atomic write either way.
+
+        Parameters
+        ----------
+        ids
+            The ids to delete (repeats are deleted once), or None with ``where=``.
+        missing_ok
+            True: pass over ids that are not stored instead of raising.
+        where
+            A filter instead of ``ids``: every matching record is deleted.
+        idempotency_key
+            See :meth:`add` (a retry returns the first call's count).
+
+        Returns
+        -------
+        int
+            The number of records deleted.
 
         Raises
         ------
         IdNotFoundError
             If an id is not stored and ``missing_ok`` is false; nothing is deleted.
         InvalidArgumentError
-            If both or neither of ``ids`` and ``where`` are given.
+            If both or neither of ``ids`` and ``where`` are given, or an id is not a string.
+        InvalidFilterError
+            If ``where`` is malformed.
+        IdempotencyKeyReuseError
+            If ``idempotency_key`` names an earlier, different request; nothing is deleted.
+        ReadOnlyError
+            If the database is open read-only (or the disk is under ``min_free_disk_bytes``).
+        LockTimeoutError
+            If another process holds the writer lock past ``lock_timeout``.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 1]], ids=["a", "b", "c"],
+        ...                  metadata=[None, {"lang": "de"}, {"lang": "de"}])
+        ...     docs.delete(["a", "x"], missing_ok=True), docs.delete(where={"lang": "de"})
+        ...     len(docs)
+        (1, 2)
+        0
         """
         if (ids is None) == (where is None):
             raise InvalidArgumentError("delete() takes ids or where=, exactly one of them")
@@ -539,12 +717,30 @@ class Collection:
             The fields to read: ``"vector"`` and / or ``"metadata"`` (both by default); a
             field left out is None in the record.
 
+        Returns
+        -------
+        Record or None
+            The record, or None if ``id`` is not stored.
+
         Raises
         ------
         InvalidArgumentError
-            If ``id`` is not a string (several ids: :meth:`get_many`).
+            If ``id`` is not a string (several ids: :meth:`get_many`), or for a bad ``include``.
         CorruptionError
             Rather than return a vector whose checksum fails.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0]], ids=["a"], metadata=[{"k": 1}])
+        ...     docs.get("a")
+        ...     docs.get("a", include=("metadata",)), docs.get("x")
+        Record(id='a', vector=[1.00, 0.00, 0.00] (3), metadata={'k': 1})
+        (Record(id='a', vector=None, metadata={'k': 1}), None)
         """
         return self._get_many([checked_id(id)], include_set(include))[0]
 
@@ -552,8 +748,39 @@ class Collection:
     def get_many(
         self, ids: Sequence[str], *, include: Iterable[str] = READ_INCLUDE
     ) -> list[Record | None]:
-        """Records for ``ids`` in the same order, None where an id is not stored;
-        ``include`` as in :meth:`get`."""
+        """Records for ``ids`` in the same order, None where an id is not stored.
+
+        Parameters
+        ----------
+        ids
+            The ids to read (repeats allowed).
+        include
+            As in :meth:`get`.
+
+        Returns
+        -------
+        list of Record or None
+            One entry per id of ``ids``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``ids`` is not a sequence of strings, or for a bad ``include``.
+        CorruptionError
+            Rather than return a vector whose checksum fails.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0], [0, 1, 0]], ids=["a", "b"], metadata=[{"k": 1}, None])
+        ...     docs.get_many(["b", "x", "a"], include=("metadata",))
+        [Record(id='b', vector=None, metadata=None), None,
+         Record(id='a', vector=None, metadata={'k': 1})]
+        """
         return self._get_many(ids, include_set(include))
 
     def _get_many(
@@ -598,7 +825,35 @@ class Collection:
         return self.count()
 
     def count(self, where: Mapping[str, Any] | None = None) -> int:
-        """Number of stored records (matching ``where``, when given)."""
+        """Number of stored records (matching ``where``, when given).
+
+        Parameters
+        ----------
+        where
+            A filter (``docs/filters.md``), or None to count every record.
+
+        Returns
+        -------
+        int
+            The number of records (matching ``where``).
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``where`` is malformed.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 1]], ids=["a", "b", "c"],
+        ...                  metadata=[{"year": 2020}, {"year": 2024}, None])
+        ...     docs.count(), docs.count({"year": {"$gte": 2021}})
+        (3, 1)
+        """
         state = self._live_state()
         if where is None:
             return state.store.count
@@ -613,11 +868,45 @@ class Collection:
         *,
         include: Iterable[str] = READ_INCLUDE,
     ) -> Iterator[Records]:
-        """Every record (matching ``where``) in batches of ``batch_size``, in storage order;
-        ``include`` as in :meth:`get`.
+        """Every record (matching ``where``) in batches of ``batch_size``, in storage order.
 
         The cursor is a row position, so a record is never returned twice, even when writes
-        happen between batches; records written meanwhile may or may not be returned."""
+        happen between batches; records written meanwhile may or may not be returned.
+
+        Parameters
+        ----------
+        where
+            A filter (``docs/filters.md``), or None for every record.
+        batch_size
+            Records per batch (the last one may hold fewer).
+        include
+            As in :meth:`get`.
+
+        Returns
+        -------
+        Iterator of Records
+            One :class:`Records` list per batch.
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``where`` is malformed.
+        InvalidArgumentError
+            If ``batch_size`` is not a positive integer, or for a bad ``include``.
+        CorruptionError
+            Rather than return a vector whose checksum fails.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 1]], ids=["a", "b", "c"])
+        ...     [[record.id for record in batch] for batch in docs.scroll(batch_size=2)]
+        [['a', 'b'], ['c']]
+        """
         expression = None if where is None else parse_filter(where)
         positive_int("batch_size", batch_size)
         included = include_set(include)
@@ -634,12 +923,46 @@ class Collection:
     def explain(
         self, where: Mapping[str, Any], k: int = 10, *, exact: bool = False
     ) -> dict[str, Any]:
-        """How ``search(q, k, where=where)`` would run now, and why: ``plan`` (an exact scan
-        of the matching rows, or the index with over-fetch), ``reason``, ``matches``,
-        ``selectivity`` and the ``candidates`` the index would be asked for; and
-        ``warnings``: fields no record has and comparisons with a type the field never
-        holds (``{"year": "2020"}`` where every year is an int), each of which makes a
-        condition match nothing."""
+        """How ``search(q, k, where=where)`` would run now, and why.
+
+        Parameters
+        ----------
+        where
+            The filter, as :meth:`search` takes it.
+        k
+            The number of hits the search would ask for.
+        exact
+            As in :meth:`search`.
+
+        Returns
+        -------
+        dict
+            ``plan`` (an exact scan of the matching rows, or the index with over-fetch),
+            ``reason``, ``matches``, ``selectivity`` and the ``candidates`` the index would be
+            asked for; and ``warnings``: fields no record has and comparisons with a type the
+            field never holds (``{"year": "2020"}`` where every year is an int), each of which
+            makes a condition match nothing.
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``where`` is malformed.
+        InvalidArgumentError
+            If ``k`` is not a positive integer.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"year": 2020}, None])
+        ...     plan = docs.explain({"year": "2020"}, k=1)
+        ...     plan["plan"], plan["matches"], plan["warnings"]
+        ('exact scan of the matching rows', 0,
+         ["year $eq '2020': year holds number values, never a string, so this matches nothing"])
+        """
         expression = parse_filter(where)
         positive_int("k", k)
         state = self._live_state()
@@ -654,7 +977,36 @@ class Collection:
 
     def similarity(self, id_a: str, id_b: str) -> float:
         """The metric's score between two stored records (the value ``search`` would give
-        one for the other: cosine similarity, inner product or euclidean distance)."""
+        one for the other: cosine similarity, inner product or euclidean distance).
+
+        Parameters
+        ----------
+        id_a, id_b
+            The ids of two stored records.
+
+        Returns
+        -------
+        float
+            Their score under the collection's metric.
+
+        Raises
+        ------
+        IdNotFoundError
+            If either id is not stored.
+        InvalidArgumentError
+            If an id is not a string.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     points = db.create_collection("points", dim=2, metric="euclidean")
+        ...     _ = points.add([[0, 0], [3, 4]], ids=["a", "b"])
+        ...     points.similarity("a", "b")
+        5.0
+        """
         return derived.similarity(self, id_a, id_b)
 
     def recommend(
@@ -668,7 +1020,42 @@ class Collection:
     ) -> SearchResults:
         """Records like the ``positive`` ones and unlike the ``negative`` ones: a search for
         ``mean(positive) + (mean(positive) - mean(negative))`` (just the mean of the positive
-        vectors without negatives), leaving out the given records themselves."""
+        vectors without negatives), leaving out the given records themselves.
+
+        Parameters
+        ----------
+        positive
+            Ids of stored records to find more like (at least one).
+        negative
+            Ids of stored records to steer away from.
+        k, where, include
+            As in :meth:`search`.
+
+        Returns
+        -------
+        SearchResults
+            Up to ``k`` hits, best first, none of them a given record.
+
+        Raises
+        ------
+        IdNotFoundError
+            If a given id is not stored.
+        InvalidArgumentError
+            If ``positive`` is empty, an id is not a string, or for a bad ``k`` or ``include``.
+        InvalidFilterError
+            If ``where`` is malformed.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 0, 1]], ids=["a", "b", "c", "d"])
+        ...     [hit.id for hit in docs.recommend(["a"], negative=["d"], k=2)]
+        ['b', 'c']
+        """
         return derived.recommend(self, positive, negative, k, where=where, include=include)
 
     def find_duplicates(
@@ -685,7 +1072,43 @@ class Collection:
 
         Every record (matching ``where``) is searched for with its own vector, in batches of
         ``batch_size``, keeping up to ``k`` partners per record: exact on a flat collection
-        (quadratic in the number of records), as approximate as the index otherwise."""
+        (quadratic in the number of records), as approximate as the index otherwise.
+
+        Parameters
+        ----------
+        threshold
+            The least score (cosine, dot) or the greatest distance (euclidean) of a pair.
+        k
+            Partners kept per record at most.
+        where
+            A filter: only records it matches are compared.
+        batch_size
+            Records searched for at a time.
+
+        Returns
+        -------
+        list of tuple of (str, str, float)
+            The pairs ``(id_a, id_b, score)``, most alike first.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``threshold`` is not a finite number, or ``k`` or ``batch_size`` is not a
+            positive integer.
+        InvalidFilterError
+            If ``where`` is malformed.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 0]], ids=["a", "b", "c"])
+        ...     docs.find_duplicates(0.99)
+        [('a', 'c', 1.0)]
+        """
         return derived.find_duplicates(self, threshold, k=k, where=where, batch_size=batch_size)
 
     def search_groups(
@@ -699,9 +1122,50 @@ class Collection:
         include: Iterable[str] = ("metadata",),
     ) -> list[tuple[Any, SearchResults]]:
         """The best ``k`` groups of hits, grouped by the metadata field ``group_by`` (dotted
-        paths work), each with its ``group_size`` best hits: ``[(value, hits), ...]``, best
-        group first. Records without the field are left out; values that are lists or maps
-        group by their text."""
+        paths work), each with its ``group_size`` best hits, best group first. Records
+        without the field are left out; values that are lists or maps group by their text.
+
+        Parameters
+        ----------
+        query
+            One vector of length ``dim``.
+        group_by
+            The metadata field whose value names a record's group.
+        k
+            How many groups at most.
+        group_size
+            How many hits per group at most.
+        where, include
+            As in :meth:`search`.
+
+        Returns
+        -------
+        list of tuple of (value, SearchResults)
+            ``[(value, hits), ...]``, best group first.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``group_by`` is not a field name, ``k`` or ``group_size`` is not a positive
+            integer, or for a bad ``include``.
+        DimensionMismatchError, InvalidVectorError
+            For a malformed ``query``.
+        InvalidFilterError
+            If ``where`` is malformed.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [1, 1], [0, 1]], ids=["a", "b", "c"],
+        ...                  metadata=[{"doc": 1}, {"doc": 1}, {"doc": 2}])
+        ...     groups = docs.search_groups([1, 0], "doc", k=2, group_size=2)
+        ...     [(value, [hit.id for hit in hits]) for value, hits in groups]
+        [(1, ['a', 'b']), (2, ['c'])]
+        """
         return derived.search_groups(self, query, group_by, k, group_size=group_size,
                                      where=where, include=include)  # fmt: skip
 
@@ -714,8 +1178,45 @@ class Collection:
         include: Iterable[str] = READ_INCLUDE,
     ) -> Records:
         """Records whose metadata match ``where`` (no vector search), in storage order: at
-        most ``limit`` of them after skipping the first ``offset`` matches; ``include`` as
-        in :meth:`get`. A list that also gives ``to_pandas()``."""
+        most ``limit`` of them after skipping the first ``offset`` matches.
+
+        Parameters
+        ----------
+        where
+            A filter (``docs/filters.md``), e.g. ``{"lang": "en"}``.
+        limit
+            The most records to return; None for all.
+        offset
+            Matches to skip first (for paging).
+        include
+            As in :meth:`get`.
+
+        Returns
+        -------
+        Records
+            A list of :class:`Record` that also gives ``to_pandas()``.
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``where`` is malformed.
+        InvalidArgumentError
+            If ``limit`` or ``offset`` is not a non-negative integer, or for a bad ``include``.
+        CorruptionError
+            Rather than return a vector whose checksum fails.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 1]], ids=["a", "b", "c"],
+        ...                  metadata=[{"lang": "en"}, {"lang": "de"}, {"lang": "en"}])
+        ...     docs.find({"lang": "en"}, limit=1, offset=1, include=("metadata",))
+        [Record(id='c', vector=None, metadata={'lang': 'en'})]
+        """
         expression = parse_filter(where)
         if limit is not None:
             non_negative_int("limit", limit)
@@ -731,7 +1232,32 @@ class Collection:
         built now, kept current by every write, saved with each checkpoint and loaded at
         open, so no filter on it ever decodes every record. Fields used in a filter get a
         column anyway on first use; declaring one moves that cost here and keeps it after a
-        restart. Idempotent."""
+        restart. Idempotent.
+
+        Parameters
+        ----------
+        field
+            The metadata field, e.g. ``"year"`` or ``"author.name"``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``field`` is not a non-empty name (with no empty part between dots).
+        ReadOnlyError
+            If the database is open read-only.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0]], ids=["a"], metadata=[{"year": 2024}])
+        ...     docs.create_index("year")
+        ...     docs.indexed_fields()
+        {'year': True}
+        """
         path = parse_path(field)
         self._database._ensure_writable("create_index()")
         state = self._live_state()
@@ -740,8 +1266,36 @@ class Collection:
             state.columns.column(state.store, path)
 
     def drop_index(self, field: str) -> bool:
-        """Forget the column of ``field`` (rebuilt on its next use in a filter); True if there
-        was one."""
+        """Forget the column of ``field`` (rebuilt on its next use in a filter).
+
+        Parameters
+        ----------
+        field
+            The metadata field, as :meth:`create_index` takes it.
+
+        Returns
+        -------
+        bool
+            True if there was a column of ``field``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``field`` is not a non-empty name (with no empty part between dots).
+        ReadOnlyError
+            If the database is open read-only.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     docs.create_index("year")
+        ...     docs.drop_index("year"), docs.drop_index("year")
+        (True, False)
+        """
         path = parse_path(field)
         self._database._ensure_writable("drop_index()")
         state = self._live_state()
@@ -749,7 +1303,29 @@ class Collection:
             return state.columns.drop(path)
 
     def indexed_fields(self) -> dict[str, bool]:
-        """Fields with a column now: ``{field: declared with create_index}``."""
+        """Fields with a column now.
+
+        Returns
+        -------
+        dict of str to bool
+            ``{field: declared with create_index}``, sorted by field.
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0]], ids=["a"], metadata=[{"lang": "en", "year": 2024}])
+        ...     docs.create_index("lang")
+        ...     _ = docs.count({"year": 2024})  # a filter builds a column too
+        ...     docs.indexed_fields()
+        {'lang': True, 'year': False}
+        """
         state = self._live_state()
         with state.latch.read():
             columns = state.columns
@@ -761,6 +1337,34 @@ class Collection:
         """Stored ids in storage order, ``limit`` of them starting at ``offset``.
 
         The order is stable while nothing is written, so pages do not overlap.
+
+        Parameters
+        ----------
+        offset
+            Ids to skip first.
+        limit
+            The most ids to return; None for all the rest.
+
+        Returns
+        -------
+        list of str
+            The ids of the page.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``offset`` or ``limit`` is not a non-negative integer.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 1]], ids=["a", "b", "c"])
+        ...     docs.ids(), docs.ids(offset=1, limit=1)
+        (['a', 'b', 'c'], ['b'])
         """
         non_negative_int("offset", offset)
         if limit is not None:
@@ -816,6 +1420,40 @@ class Collection:
         radius
             Range search: only hits at least this similar (cosine, dot: ``score >= radius``)
             or this near (euclidean: ``score <= radius``); still at most ``k`` of them.
+
+        Returns
+        -------
+        SearchResults
+            A list of :class:`Hit` (``id``, ``score``, and what ``include`` names), best
+            first, that also gives ``to_pandas()``.
+
+        Raises
+        ------
+        DimensionMismatchError
+            If ``query``'s length is not ``dim``.
+        InvalidVectorError
+            If ``query`` holds NaN or infinity (or is all zeros under cosine).
+        InvalidArgumentError
+            If ``query`` is not one vector (several: :meth:`search_batch`), for a bad ``k``,
+            ``include``, ``mode`` or ``radius``, or an ``ef`` / ``nprobe`` the collection's
+            index does not have.
+        InvalidFilterError
+            If ``where`` is malformed.
+        CorruptionError
+            Rather than return a hit whose stored vector fails its checksum.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0], [0, 1, 0]], ids=["a", "b"], metadata=[{"k": 1}, None])
+        ...     docs.search([1, 0, 0], k=2)
+        ...     docs.search([1, 0, 0], where={"k": {"$gt": 1}})
+        [Hit(id='a', score=1.0, metadata={'k': 1}), Hit(id='b', score=0.0, metadata=None)]
+        []
         """
         array = numeric_array(query, "query")
         if array.ndim != 1:
@@ -869,7 +1507,45 @@ class Collection:
         where: Mapping[str, Any] | None = None,
         radius: float | None = None,
     ) -> list[SearchResults]:
-        """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`."""
+        """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`.
+
+        Parameters
+        ----------
+        queries
+            ``(n, dim)`` array-like of numbers, one query per row.
+        k, include, mode, ef, nprobe, exact, where, radius
+            As in :meth:`search`, for every query.
+
+        Returns
+        -------
+        list of SearchResults
+            One list of hits per query, in the order of ``queries``.
+
+        Raises
+        ------
+        DimensionMismatchError
+            If the queries' length is not ``dim``.
+        InvalidVectorError
+            If a query holds NaN or infinity (or is all zeros under cosine).
+        InvalidArgumentError
+            For a bad ``k``, ``include``, ``mode``, ``radius``, or an ``ef`` / ``nprobe`` the
+            collection's index does not have.
+        InvalidFilterError
+            If ``where`` is malformed.
+        CorruptionError
+            Rather than return a hit whose stored vector fails its checksum.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0], [0, 1, 0]], ids=["a", "b"])
+        ...     docs.search_batch([[1, 0, 0], [0, 1, 0]], k=1)
+        [[Hit(id='a', score=1.0, metadata=None)], [Hit(id='b', score=1.0, metadata=None)]]
+        """
         hits = self._search_batch(
             queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact, where=where
         )
@@ -934,11 +1610,30 @@ class Collection:
 
     def warmup(self) -> int:
         """Fault the collection's vectors into memory and load the search kernels, so the next
-        queries run at full speed; returns the bytes of vectors touched.
+        queries run at full speed.
 
         Reads every row of the memory-mapped vector file once (the OS page cache keeps them
         while memory allows) and compiles or loads the numba kernels. Searches and writes can
         run meanwhile.
+
+        Returns
+        -------
+        int
+            The bytes of vectors touched.
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0], [0, 1, 0]], ids=["a", "b"])
+        ...     docs.warmup()  # 2 rows of 3 float32
+        24
         """
         return self._live_state().warm_up()
 
@@ -949,6 +1644,22 @@ class Collection:
         builds (this call returns when it is in place; writes made meanwhile are indexed
         by the background indexer right after). Use it after many deletes, which leave
         marked-deleted elements in the graph. A flat collection has nothing to rebuild.
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2, index="hnsw")
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 1]], ids=["a", "b", "c"])
+        ...     _ = docs.delete(["c"])
+        ...     docs.rebuild_index()
+        ...     docs.search([0, 1], k=1)
+        [Hit(id='b', score=1.0, metadata=None)]
         """
         state = self._live_state()
         if state.index is not None:
@@ -958,8 +1669,33 @@ class Collection:
         """Block until the background indexer has put every written vector into the index.
 
         Never needed for correctness (searches also scan what is not indexed yet); useful
-        before measuring speed. Returns False if ``timeout`` seconds passed first. A flat
-        collection is always indexed.
+        before measuring speed. A flat collection is always indexed.
+
+        Parameters
+        ----------
+        timeout
+            The most seconds to wait; None waits as long as it takes.
+
+        Returns
+        -------
+        bool
+            True once everything is indexed; False if ``timeout`` seconds passed first.
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+        VectorDBError
+            The error that stopped the background indexer, if one did (StorageError, for one).
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2, index="hnsw")
+        ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"])
+        ...     docs.wait_indexed(timeout=30)
+        True
         """
         state = self._live_state()
         if state.index is None:
@@ -967,7 +1703,29 @@ class Collection:
         return state.index.wait_indexed(timeout)
 
     def stats(self) -> CollectionInfo:
-        """Counts, shape, times, and disk and memory bytes of this collection."""
+        """Counts, shape, times, and disk and memory bytes of this collection.
+
+        Returns
+        -------
+        CollectionInfo
+            ``count``, ``dim``, ``metric``, ``index``, ``created_at`` / ``updated_at``,
+            ``disk_bytes``, ``memory_bytes``, ``dead_rows`` and more.
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0], [0, 1, 0]], ids=["a", "b"])
+        ...     info = docs.stats()
+        ...     info.count, info.dim, info.metric, info.index
+        (2, 3, 'cosine', 'flat')
+        """
         return self._live_state().info()
 
     # ----------------------------------------------------------------- import / export
@@ -981,11 +1739,59 @@ class Collection:
         where: Mapping[str, Any] | None = None,
         overwrite: bool = False,
     ) -> int:
-        """Write every record (or those matching ``where``) to a ``.jsonl``, ``.csv``,
-        ``.npy`` (+ ids and metadata files) or ``.parquet`` file (format from the suffix
-        unless given), streaming in batches; the file appears whole or not at all. An
-        existing file raises InvalidArgumentError unless ``overwrite=True``. Returns the
-        number of records written. See ``docs/operations.md``."""
+        """Write every record (or those matching ``where``) to a file, streaming in batches;
+        the file appears whole or not at all. See ``docs/operations.md``.
+
+        Parameters
+        ----------
+        path
+            The file to write: ``.jsonl``, ``.csv``, ``.npy`` (+ ids and metadata files) or
+            ``.parquet``.
+        format
+            ``"jsonl"``, ``"csv"``, ``"npy"`` or ``"parquet"``; None (the default) takes it
+            from the suffix of ``path``.
+        batch_size
+            Records read and written at a time.
+        progress
+            Show a progress bar on stderr (needs tqdm).
+        where
+            A filter: only the records it matches are written.
+        overwrite
+            Replace an existing file; False (the default) refuses to.
+
+        Returns
+        -------
+        int
+            The number of records written.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For an unknown format or suffix, a bad ``batch_size``, a ``path`` that is a
+            directory, or an existing file without ``overwrite=True``.
+        InvalidFilterError
+            If ``where`` is malformed.
+        PathNotFoundError
+            If the directory of ``path`` does not exist.
+        InvalidMetadataError
+            If a record's metadata has no JSON form (it holds bytes, for one).
+        MissingDependencyError
+            For Parquet without pyarrow installed.
+        StorageError
+            If the file cannot be written (``StorageFullError`` for a full disk).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, vectordb
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> with vectordb.open(folder / "db") as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"n": 1}, None])
+        ...     docs.export(folder / "docs.jsonl")
+        2
+        >>> print((folder / "docs.jsonl").read_text().splitlines()[0])
+        {"id": "a", "vector": [1,0], "metadata": {"n": 1}}
+        """
         from vectordb.transfer.export import export_collection
 
         return export_collection(self, path, format=format, batch_size=batch_size,
@@ -1004,12 +1810,64 @@ class Collection:
     ) -> ImportReport:
         """Add the records of a file written by :meth:`export`, or of a table with flat
         columns, all or nothing: the whole file is validated first (a bad row raises,
-        naming its line or row, and nothing is stored). Every column (JSON Lines: key)
-        other than ``id``, the vector and ``metadata`` is a metadata field, a dotted name
-        nested (``a.b``), an empty or null cell no field; ``metadata_columns=`` names the
-        ones to read instead. ``on_conflict``: ``"error"`` (an id already stored raises),
-        ``"skip"`` or ``"replace"``. If storing fails midway, ``ImportInterruptedError``
-        says how many rows are stored; ``start_at=`` that number resumes."""
+        naming its line or row, and nothing is stored).
+
+        Every column (JSON Lines: key) other than ``id``, the vector and ``metadata`` is a
+        metadata field, a dotted name nested (``a.b``), an empty or null cell no field.
+
+        Parameters
+        ----------
+        path
+            A ``.jsonl``, ``.csv``, ``.npy`` or ``.parquet`` file.
+        format
+            As in :meth:`export`; None (the default) takes it from the suffix of ``path``.
+        batch_size
+            Rows read, checked and stored at a time.
+        on_conflict
+            ``"error"`` (an id already stored raises), ``"skip"`` or ``"replace"``.
+        progress
+            Show progress bars on stderr (needs tqdm).
+        start_at
+            Data rows to pass over first: if storing fails midway, ``ImportInterruptedError``
+            says how many rows are stored; ``start_at=`` that number resumes.
+        metadata_columns
+            The columns (keys) to read as metadata fields instead of every other one.
+
+        Returns
+        -------
+        ImportReport
+            Counts of rows imported, skipped and replaced, and of rows read.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For a bad ``format``, ``batch_size``, ``on_conflict``, ``start_at`` or
+            ``metadata_columns``, or a bad id in the file; nothing is imported.
+        PathNotFoundError
+            If the file does not exist.
+        InvalidFileError
+            If the file does not parse as its format (the message names the line or row).
+        DimensionMismatchError, InvalidVectorError, InvalidMetadataError
+            For a row with a bad vector or metadata; nothing is imported.
+        DuplicateIdError
+            If an id appears twice in the file, or (``on_conflict="error"``) is already stored.
+        MissingDependencyError
+            For Parquet without pyarrow installed.
+        ImportInterruptedError
+            If storing failed after some rows were stored; ``rows_applied`` says how many.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, vectordb
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> with vectordb.open(folder / "db") as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"lang": "en"}, None])
+        ...     _ = docs.export(folder / "docs.jsonl")
+        ...     copy = db.create_collection("copy", dim=2)
+        ...     copy.import_file(folder / "docs.jsonl").imported, copy.get("a").metadata
+        (2, {'lang': 'en'})
+        """
         from vectordb.transfer.load import import_records
 
         return import_records(
@@ -1025,13 +1883,51 @@ class Collection:
         *,
         include_vectors: bool | None = None,
     ) -> Any:
-        """The records (matching ``where``) as a pandas DataFrame: ``id``, ``vector`` and
-        one column per metadata field, nested fields under dotted names (``flatten=False``:
-        one ``metadata`` column of dicts); ``include`` as in :meth:`get`. What field
-        columns cannot carry (null values, ``{}``) goes to a ``metadata`` column, so
-        :meth:`add_dataframe` of the frame stores the same records. ``include_vectors=`` is
-        deprecated (``include=("metadata",)``). Needs pandas (``pip install
-        "vectordb[pandas]"``)."""
+        """The records (matching ``where``) as a pandas DataFrame.
+
+        What field columns cannot carry (null values, ``{}``) goes to a ``metadata`` column,
+        so :meth:`add_dataframe` of the frame stores the same records. Needs pandas
+        (``pip install "vectordb[pandas]"``).
+
+        Parameters
+        ----------
+        where
+            A filter: only the records it matches; None for all.
+        include
+            As in :meth:`get`.
+        flatten
+            True: one column per metadata field, nested fields under dotted names; False: one
+            ``metadata`` column of dicts.
+        include_vectors
+            Deprecated (``include=("metadata",)``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, ``vector`` and one per metadata field (or ``metadata``).
+
+        Raises
+        ------
+        InvalidArgumentError
+            For a bad ``include``, ``flatten`` or ``include_vectors``.
+        InvalidFilterError
+            If ``where`` is malformed.
+        MissingDependencyError
+            If pandas is not installed.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"n": 1}, {"n": 2}])
+        ...     print(docs.to_dataframe(include=("metadata",)))
+          id  n
+        0  a  1
+        1  b  2
+        """
         import warnings
 
         from vectordb.transfer.dataframe import collection_to_dataframe
@@ -1063,10 +1959,56 @@ class Collection:
         progress: bool = False,
     ) -> ImportReport:
         """Add a pandas DataFrame's rows, all or nothing, with :meth:`import_file`'s checks
-        (errors name the row). Every column other than the id, vector and metadata columns
-        is a metadata field (a dotted name nested, a None / NaN cell no field), merged with
-        the ``metadata`` column's dicts when there is one; a field set twice raises.
-        ``metadata_columns=`` names the field columns to read instead."""
+        (errors name the row).
+
+        Every column other than the id, vector and metadata columns is a metadata field (a
+        dotted name nested, a None / NaN cell no field), merged with the ``metadata``
+        column's dicts when there is one; a field set twice raises.
+
+        Parameters
+        ----------
+        frame
+            A ``pandas.DataFrame``, one record per row.
+        id_column
+            The column of ids.
+        vector_column
+            The column of vectors (one list or array per cell).
+        metadata_column
+            A column of metadata dicts, if the frame has it; None for none.
+        metadata_columns
+            The field columns to read instead of every other column.
+        on_conflict
+            ``"error"`` (an id already stored raises), ``"skip"`` or ``"replace"``.
+        progress
+            Show a progress bar on stderr while storing (needs tqdm).
+
+        Returns
+        -------
+        ImportReport
+            Counts of rows imported, skipped and replaced.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``frame`` is not a DataFrame, lacks a named column or has two of one name,
+            or for a bad id or argument; nothing is imported.
+        DimensionMismatchError, InvalidVectorError, InvalidMetadataError, DuplicateIdError
+            For a bad row (as :meth:`import_file`); nothing is imported.
+        MissingDependencyError
+            If pandas is not installed.
+        ImportInterruptedError
+            If storing failed after some batches were stored; ``rows_applied`` says how many.
+
+        Examples
+        --------
+        >>> import tempfile, pandas, vectordb
+        >>> frame = pandas.DataFrame({"id": ["a", "b"], "vector": [[1, 0], [0, 1]],
+        ...                           "lang": ["en", "de"]})
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     docs.add_dataframe(frame).imported, docs.get("b").metadata
+        (2, {'lang': 'de'})
+        """
         from vectordb.transfer.dataframe import add_dataframe
 
         return add_dataframe(
@@ -1085,7 +2027,32 @@ class Collection:
         until it has). Runs automatically at checkpoints when dead rows pass
         ``compact_dead_share`` (see ``docs/configuration.md``).
 
-        Returns ``rows_before``, ``rows_after``, ``bytes_before`` and ``bytes_after``.
+        Returns
+        -------
+        dict of str to int
+            ``rows_before``, ``rows_after``, ``bytes_before`` and ``bytes_after``.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the database is open read-only.
+        TransactionError
+            Inside a transaction.
+        LockTimeoutError
+            If another process holds the writer lock past ``lock_timeout``.
+        DatabaseClosedError
+            If the database is closed or the collection dropped.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1], [1, 1]], ids=["a", "b", "c"])
+        ...     _ = docs.delete(["a", "b"])
+        ...     sizes = docs.compact()
+        ...     sizes["rows_before"], sizes["rows_after"], docs.ids()
+        (3, 1, ['c'])
         """
         self._database._ensure_writable("compact()")
         self._live_state()

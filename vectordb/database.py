@@ -43,7 +43,28 @@ _RELOADABLE = frozenset({"log_level", "log_json", "slow_query_ms"})
 
 
 class Database:
-    """An open database directory. Use as a context manager or call :meth:`close`."""
+    """An open database directory. Use as a context manager or call :meth:`close`.
+
+    Get one from :func:`vectordb.open`. Handles on the same directory in one process share
+    one engine; closing the last of them checkpoints the database.
+
+    Attributes
+    ----------
+    read_only : bool
+        Whether this handle refuses writes.
+    open_problems : list of Problem
+        What ``check_on_open`` found at open (empty when it is off or found nothing).
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     _ = db.create_collection("docs", dim=3)
+    ...     db, "docs" in db
+    (<vectordb.Database '...' open>, True)
+    >>> db.closed
+    True
+    """
 
     def __init__(
         self,
@@ -88,24 +109,67 @@ class Database:
     # ----------------------------------------------------------------- lifecycle
     @property
     def path(self) -> str:
+        """The database directory, as an absolute path."""
         return str(self._engine.root)
 
     @property
     def config(self) -> DatabaseConfig:
+        """The settings in force (as resolved at open, and by :meth:`reload_config`)."""
         return self._engine.config
 
     def config_sources(self) -> dict[str, str]:
         """For each setting not at its default: where its value came from (a file, an
-        environment variable or the ``config=`` argument)."""
+        environment variable or the ``config=`` argument).
+
+        Returns
+        -------
+        dict of str to str
+            Setting name -> ``"file <path>"``, ``"environment VECTORDB_<KEY>"`` or
+            ``"argument"``, as resolved at open or by the last :meth:`reload_config`.
+
+        Raises
+        ------
+        Never raises: it reads what was resolved, on a closed handle too.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp(), config={"slow_query_ms": 50}) as db:
+        ...     db.config_sources()["slow_query_ms"]
+        'argument'
+        """
         return dict(self._resolved.sources)
 
     def reload_config(self) -> dict[str, list[str]]:
         """Read the YAML file and the environment again and apply what can change while open:
         ``log_level``, ``log_json``, ``slow_query_ms`` and the per-collection ``ef`` /
-        ``nprobe`` defaults. Returns ``{"applied": [...], "needs_reopen": [...]}``: keys whose
-        new values took effect, and keys that changed but only take effect at the next open
-        (their old values stay in force). Raises ``InvalidConfigError`` (changing nothing)
-        if the new configuration is invalid."""
+        ``nprobe`` defaults.
+
+        Returns
+        -------
+        dict
+            ``{"applied": [...], "needs_reopen": [...]}``: keys whose new values took
+            effect, and keys that changed but only take effect at the next open (their old
+            values stay in force; a warning is logged).
+
+        Raises
+        ------
+        InvalidConfigError
+            If the new configuration is invalid; nothing is changed.
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile, vectordb
+        >>> path = pathlib.Path(tempfile.mkdtemp())
+        >>> with vectordb.open(path) as db:
+        ...     _ = (path / "vectordb.yaml").write_text("{slow_query_ms: 50, durability: normal}")
+        ...     db.reload_config()
+        ...     db.config.slow_query_ms
+        {'applied': ['slow_query_ms'], 'needs_reopen': ['durability']}
+        50
+        """
         self._ensure_open()
         resolved = resolve_database_config(
             self._engine.root, self._config_argument, config_file=self._config_file
@@ -149,12 +213,50 @@ class Database:
         as of that checkpoint, opens with :func:`vectordb.open`, and carries ``backup.json``
         (its LSN, time and every file's checksum), which is also returned.
 
-        ``incremental_from``: an earlier backup (full or incremental) of this database; only
-        the log written since is copied (it needs ``wal_archive`` set, so checkpoints keep the
-        log). Restore it with :func:`vectordb.restore`, which follows the chain of bases.
+        Parameters
+        ----------
+        dest
+            A directory that does not exist or is empty, outside the database.
+        incremental_from
+            An earlier backup (full or incremental) of this database; only the log written
+            since is copied (it needs ``wal_archive`` set, so checkpoints keep the log).
+            Restore it with :func:`vectordb.restore`, which follows the chain of bases.
 
-        Raises ``InvalidArgumentError`` if ``dest`` exists and is not empty, ``ReadOnlyError``
-        on a read-only handle (a backup needs a checkpoint)."""
+        Returns
+        -------
+        dict
+            The contents of ``backup.json``: ``kind`` (``"full"`` or ``"incremental"``),
+            ``lsn``, ``source``, ``created_at``, ``seconds``, ``files`` (each one's size and
+            xxh3-64), and ``collections`` (full) or ``base`` / ``base_lsn`` (incremental).
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``dest`` exists and is not empty or lies inside the database; if
+            ``incremental_from`` is not a backup of this database or ``wal_archive`` is unset.
+        ReadOnlyError
+            On a read-only handle (a backup needs a checkpoint).
+        TransactionError
+            Inside a transaction.
+        StorageError
+            If another backup is running, the log archive lacks records since
+            ``incremental_from``, or the copy fails (nothing is left at ``dest``).
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import os, tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3).add([[1, 0, 0]], ids=["a"])
+        ...     dest = os.path.join(tempfile.mkdtemp(), "backup")
+        ...     manifest = db.backup(dest)
+        >>> manifest["kind"], manifest["collections"]
+        ('full', ['docs'])
+        >>> with vectordb.open(dest, read_only=True) as copy:
+        ...     copy.get_collection("docs").ids()
+        ['a']
+        """
         self._ensure_open()
         if self.read_only:
             raise ReadOnlyError(
@@ -170,12 +272,59 @@ class Database:
     # ----------------------------------------------------------------- observability
     def metrics(self) -> dict[str, Any]:
         """Operation counts, errors, slow searches and latency histograms per collection and
-        operation, and totals (vectors and bytes written, queries, checkpoints)."""
+        operation, and totals (vectors and bytes written, queries, checkpoints).
+
+        Returns
+        -------
+        dict
+            ``operations`` (one entry per collection and operation: ``collection``,
+            ``operation``, ``count``, ``errors``, ``slow``, ``seconds_total``, ``mean_ms``,
+            cumulative ``buckets``), ``vectors_written``, ``bytes_written``, ``queries``,
+            ``checkpoints`` and ``uptime_s``, counted since the database was opened in this
+            process.
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=3)
+        ...     _ = docs.add([[1, 0, 0]], ids=["a"])
+        ...     _ = docs.search([1, 0, 0], k=1)
+        ...     stats = db.metrics()
+        >>> stats["queries"], [(op["operation"], op["count"]) for op in stats["operations"]]
+        (1, [('add', 1), ('search', 1)])
+        """
         self._ensure_open()
         return self._engine.metrics.snapshot()
 
     def metrics_prometheus(self) -> str:
-        """:meth:`metrics` in the Prometheus text format, plus gauges of records and WAL size."""
+        """:meth:`metrics` in the Prometheus text format, plus gauges of records and WAL size.
+
+        Returns
+        -------
+        str
+            The exposition text (``vectordb_operation_seconds`` histograms, error and slow
+            query counters, ``vectordb_wal_bytes``, ``vectordb_records{collection=...}``).
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3).add([[1, 0, 0]], ids=["a"])
+        ...     text = db.metrics_prometheus()
+        >>> [line for line in text.splitlines() if line.startswith("vectordb_records")]
+        ['vectordb_records{collection="docs"} 1.0']
+        """
         self._ensure_open()
         gauges: dict[str, float] = {"vectordb_wal_bytes": float(self._wal_bytes()[0])}
         for state in sorted(self._engine.collections, key=lambda state: state.name):
@@ -196,8 +345,32 @@ class Database:
         """A health report: ``status`` (``"ok"``, ``"degraded"`` when an index answers by
         exact fallback or its indexer failed or disk space is low, ``"failed"`` after an I/O
         failure), storage (WAL size, last LSN, records since the last checkpoint, free disk
-        space) and each collection's count and index state. Never raises on an unhealthy
-        database (only on a closed handle)."""
+        space) and each collection's count and index state.
+
+        Returns
+        -------
+        dict
+            ``status``, ``problems`` (one sentence each), ``path``, ``read_only``,
+            ``last_lsn``, ``records_since_checkpoint``, ``wal_bytes``, ``wal_segments``,
+            ``free_disk_bytes``, ``writes_refused_low_disk``, ``replayed_records`` and
+            ``reloads`` (the cost of following other processes), and ``collections`` (name
+            -> ``count``, ``index`` and the index's ``pending`` / ``fallback`` /
+            ``indexer_error``, or ``unavailable`` for damaged files).
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the handle is closed; an unhealthy database is reported, never raised.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3).add([[1, 0, 0]], ids=["a"])
+        ...     report = db.health()
+        >>> report["status"], report["problems"], report["collections"]
+        ('ok', [], {'docs': {'count': 1, 'index': 'flat'}})
+        """
         if self._closed:
             raise DatabaseClosedError(f"database {self.path} is closed; open it again")
         engine = self._engine
@@ -283,7 +456,23 @@ class Database:
             )
 
     def close(self) -> None:
-        """Checkpoint (when this is the last handle) and close. Safe to call twice."""
+        """Checkpoint (when this is the last handle) and close. Safe to call twice.
+
+        Raises
+        ------
+        StorageError
+            If the checkpoint at close fails; the handle is closed anyway and the writes
+            stay in the log, replayed at the next open.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> db = vectordb.open(tempfile.mkdtemp())
+        >>> db.close()
+        >>> db.close()
+        >>> db
+        <vectordb.Database '...' closed>
+        """
         if self._closed:
             return
         self._closed = True
@@ -291,6 +480,7 @@ class Database:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` was called."""
         return self._closed
 
     def __enter__(self) -> Database:
@@ -344,9 +534,35 @@ class Database:
             ``durability=``, ``initial_capacity=``, ``hnsw=``, ``ivf=``, ``quantization=`` and
             ``metadata_schema=`` (see :class:`vectordb.CollectionConfig`).
 
+        Returns
+        -------
+        Collection
+            A handle on the new (or, with ``exist_ok``, the existing) collection.
+
         Raises
         ------
-        CollectionExistsError, InvalidArgumentError, InvalidConfigError, ReadOnlyError
+        CollectionExistsError
+            If a collection of that name (or one differing only in case) exists and
+            ``exist_ok`` is false.
+        InvalidArgumentError
+            If ``name`` is not a valid collection name.
+        InvalidConfigError
+            If a setting is invalid, or with ``exist_ok`` the existing collection's differ.
+        ReadOnlyError
+            On a read-only handle.
+        TransactionError
+            Inside a transaction.
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     db.create_collection("docs", dim=3, metric="cosine")
+        ...     db.create_collection("docs", dim=3, exist_ok=True).name
+        <vectordb.Collection 'docs' count=0 dim=3 metric=cosine>
+        'docs'
         """
         self._ensure_open()
         self._ensure_writable("create_collection()")
@@ -372,16 +588,65 @@ class Database:
         return existing
 
     def get_collection(self, name: str) -> Collection:
-        """The collection called ``name``; raises CollectionNotFoundError if there is none."""
+        """The collection called ``name``.
+
+        Parameters
+        ----------
+        name
+            The collection's name.
+
+        Returns
+        -------
+        Collection
+            A handle on it.
+
+        Raises
+        ------
+        CollectionNotFoundError
+            If there is none.
+        CorruptionError
+            If its files are damaged (see :meth:`list_collections`).
+        InvalidArgumentError
+            If ``name`` is not a valid collection name.
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3).add([[1, 0, 0]], ids=["a"])
+        ...     db.get_collection("docs")
+        <vectordb.Collection 'docs' count=1 dim=3 metric=cosine>
+        """
         self._ensure_open()
         validate_collection_name(name)
         return Collection(self, self._engine.collections.get(name))
 
     def list_collections(self) -> list[CollectionInfo]:
-        """Every collection with its count and stats, sorted by name. A collection whose
-        files are damaged is listed too, with ``available`` False and the reason in
-        ``problem`` (the rest of the database works; ``check(repair=True)`` moves it to
-        ``quarantine/``)."""
+        """Every collection with its count and stats, sorted by name.
+
+        Returns
+        -------
+        list of CollectionInfo
+            One per collection. A collection whose files are damaged is listed too, with
+            ``available`` False and the reason in ``problem`` (the rest of the database
+            works; ``check(repair=True)`` moves it to ``quarantine/``).
+
+        Raises
+        ------
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3).add([[1, 0, 0]], ids=["a"])
+        ...     _ = db.create_collection("chunks", dim=2)
+        ...     [(info.name, info.count, info.available) for info in db.list_collections()]
+        [('chunks', 0, True), ('docs', 1, True)]
+        """
         self._ensure_open()
         engine = self._engine
         infos = [Collection(self, state).stats() for state in engine.collections]
@@ -394,7 +659,38 @@ class Database:
         return sorted(infos, key=lambda info: info.name)
 
     def drop_collection(self, name: str, *, missing_ok: bool = False) -> None:
-        """Delete a collection and every file of it."""
+        """Delete a collection and every file of it.
+
+        Parameters
+        ----------
+        name
+            The collection's name.
+        missing_ok
+            Do nothing, instead of raising, when there is no such collection.
+
+        Raises
+        ------
+        CollectionNotFoundError
+            If there is no such collection and ``missing_ok`` is false.
+        InvalidArgumentError
+            If ``name`` is not a valid collection name.
+        ReadOnlyError
+            On a read-only handle.
+        TransactionError
+            Inside a transaction.
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3)
+        ...     db.drop_collection("docs")
+        ...     db.drop_collection("docs", missing_ok=True)
+        ...     "docs" in db
+        False
+        """
         self._ensure_open()
         self._ensure_writable("drop_collection()")
         validate_collection_name(name)
@@ -422,10 +718,44 @@ class Database:
         ``lock_timeout``) - keep it short. Reads in the block see the committed state, not
         the block's own writes; validation (duplicate ids, missing ids) does count them.
 
-        ``idempotency_key``: a retried transaction with the same key is applied once;
-        ``already_applied`` on the returned object says whether it was, before the body runs.
+        Parameters
+        ----------
+        idempotency_key
+            A retried transaction with the same key is applied once; ``already_applied`` on
+            the returned object says whether it was, before the body runs.
 
-        Raises ``TransactionError`` when nested or used from another thread.
+        Returns
+        -------
+        Transaction
+            Enter it with ``with``; the block's end commits.
+
+        Raises
+        ------
+        TransactionError
+            At the ``with``, when nested in another transaction of this thread; when used
+            from another thread.
+        InvalidArgumentError
+            If ``idempotency_key`` is not a non-empty string of at most 256 characters.
+        IdempotencyKeyReuseError
+            At the block's end, if ``idempotency_key`` names an earlier transaction whose
+            writes differ.
+        LockTimeoutError
+            At the ``with``, if the writer lock is not free within ``lock_timeout``.
+        ReadOnlyError
+            On a read-only handle.
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     with db.transaction():
+        ...         _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"])
+        ...         _ = docs.delete(["a"])
+        ...     docs.ids()
+        ['b']
         """
         from vectordb.concurrency.idempotency import check_key
         from vectordb.engine.transaction import Transaction
@@ -437,20 +767,74 @@ class Database:
 
     # ----------------------------------------------------------------- maintenance
     def checkpoint(self) -> None:
-        """Write every collection's state to its files and drop the log they cover."""
+        """Write every collection's state to its files and drop the log they cover.
+
+        Raises
+        ------
+        ReadOnlyError
+            On a read-only handle.
+        TransactionError
+            Inside a transaction.
+        LockTimeoutError
+            If the writer lock is not free within ``lock_timeout``.
+        StorageError
+            If writing the files fails.
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3).add([[1, 0, 0]], ids=["a"])
+        ...     db.checkpoint()
+        ...     db.health()["records_since_checkpoint"]
+        0
+        """
         self._ensure_open()
         self._ensure_writable("checkpoint()")
         self._engine.checkpoint()
 
     def check(self, *, repair: bool = False) -> list[Problem]:
         """Verify every checksum in every file (database header, MANIFESTs, snapshots, vector
-        rows, log segments, index files) and look for stray files; returns the problems found
-        (empty if none).
+        rows, log segments, index files, idempotency keys) and each collection's count, live
+        rows and id map.
 
-        With ``repair=True`` (read-write handles), what can be rebuilt is: damaged index
-        files are rebuilt from the records in the background (searches are exact meanwhile)
-        and stray files are deleted. Damage to the records themselves cannot be repaired here:
-        restore from a backup. ``ReadOnlyError`` for ``repair=True`` on a read-only handle."""
+        Parameters
+        ----------
+        repair
+            (Read-write handles.) Mend what can be mended: damaged index files are rebuilt
+            from the records in the background (searches are exact meanwhile), a damaged
+            collection is moved to ``quarantine/``, a damaged ``IDEMPOTENCY`` file is written
+            again from the log, and a crash's stray files are deleted (and reported; they are
+            not damage, so a plain check does not list them). Damage to the records
+            themselves cannot be repaired here: restore from a backup.
+
+        Returns
+        -------
+        list of Problem
+            The problems found (empty if none), each with ``path``, ``offset`` and
+            ``message`` (ending in what the repair did).
+
+        Raises
+        ------
+        ReadOnlyError
+            For ``repair=True`` on a read-only handle.
+        DatabaseClosedError
+            If the handle is closed.
+
+        Examples
+        --------
+        >>> import os, tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     _ = db.create_collection("docs", dim=3).add([[1, 0, 0]], ids=["a"])
+        ...     db.check()
+        ...     open(os.path.join(db.path, "collections", "docs", "stray.tmp"), "wb").close()
+        ...     db.check(repair=True)
+        []
+        [Problem(path='...stray.tmp', offset=None,
+                 message='stray file (not named by MANIFEST or INDEX); repaired: deleted')]
+        """
         self._ensure_open()
         if repair:
             self._ensure_writable("check(repair=True)")
@@ -474,9 +858,49 @@ def restore(
     time (``datetime``, or Unix seconds as float; each record carries its commit time): the
     result is exactly the state after the last record at or before it.
 
-    Returns the backup's manifest plus ``restored_lsn``, the last LSN the result holds.
-    Collections created after the backup are not restored (creation is not logged), and a
-    collection dropped after it comes back.
+    Parameters
+    ----------
+    backup
+        A directory written by :meth:`Database.backup` (full or incremental).
+    dest
+        A directory that does not exist or is empty.
+    until
+        The last LSN (int) or commit time (``datetime``, or Unix seconds as float) to
+        replay up to; None replays every record found.
+    wal_archive
+        A directory of log segments, or several (e.g. the ``wal_archive`` and the live
+        ``wal/``); records the backup holds already are skipped. Collections created,
+        dropped or compacted in the replayed log are created, dropped or compacted again.
+
+    Returns
+    -------
+    dict
+        The backup's manifest (see :meth:`Database.backup`) plus ``restored_lsn``, the last
+        LSN the result holds.
+
+    Raises
+    ------
+    StorageError
+        If a file of the backup (or of its chain) fails its checksum; nothing is created.
+    InvalidArgumentError
+        If ``backup`` is not a backup, ``dest`` exists and is not empty, ``until`` is an
+        LSN before the full backup or of another type, or a time and a record lacks one.
+    LogGapError
+        If log records needed up to ``until`` are in none of the given directories.
+
+    Examples
+    --------
+    >>> import os, tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=3)
+    ...     _ = docs.add([[1, 0, 0]], ids=["a"])
+    ...     _ = db.backup(backup := os.path.join(tempfile.mkdtemp(), "backup"))
+    ...     _ = docs.add([[0, 1, 0]], ids=["b"])  # after the backup: only in the log
+    ...     dest = os.path.join(tempfile.mkdtemp(), "restored")
+    ...     _ = vectordb.restore(backup, dest, wal_archive=os.path.join(db.path, "wal"))
+    >>> with vectordb.open(dest) as restored:
+    ...     restored.get_collection("docs").ids()
+    ['a', 'b']
     """
     from vectordb.lifecycle.backup import restore_database
 
@@ -513,6 +937,30 @@ def open(
     config_file
         A YAML file of settings (default: ``$VECTORDB_CONFIG``, else ``vectordb.yaml`` in the
         database directory when it exists).
+
+    Returns
+    -------
+    Database
+        The open handle; close it (or use it in a ``with`` statement).
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``path`` exists and is not a directory, or holds no database and ``read_only``
+        is set.
+    InvalidConfigError
+        If a setting is invalid (the message names its source).
+    ReadOnlyError
+        If this process has ``path`` open read-only and this open would write.
+    LockTimeoutError
+        If another process keeps the database busy (closing it, say) past ``lock_timeout``.
+    UnsupportedFormatError
+        If the database was written by a newer vectordb, or ``path`` holds other files and
+        no database.
+    CorruptionError
+        If the database header is damaged, or ``verify_checksums_on_open`` finds damage.
+    StorageError
+        If the operating system refuses to create or read the files.
 
     Examples
     --------

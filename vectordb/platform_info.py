@@ -66,6 +66,10 @@ def info() -> dict[str, Any]:
         ``hnswlib`` versions, ``kernels_loaded`` (numba kernels compiled or loaded in this
         process), and ``execution_modes`` (the ``mode=`` values search accepts).
 
+    Raises
+    ------
+    Never raises: what cannot be read is left empty (CPU features) or None (versions).
+
     Examples
     --------
     >>> import vectordb

@@ -85,7 +85,28 @@ class Hit(tuple):  # type: ignore[type-arg]
         return text + (")" if self[3] is None else f", vector={vector_preview(self[3])})")
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"id", "score", "metadata"}``, and ``"vector"`` when the search included it."""
+        """The hit as a ``dict``, e.g. for JSON or a DataFrame row.
+
+        Returns
+        -------
+        dict
+            ``{"id", "score", "metadata"}``, and ``"vector"`` when the search included it.
+
+        Raises
+        ------
+        Never raises.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0]], ids=["a"], metadata=[{"k": 1}])
+        ...     docs.search([1, 0], k=1)[0].to_dict()
+        ...     docs.search([1, 0], k=1, include=("vector",))[0].to_dict()
+        {'id': 'a', 'score': 1.0, 'metadata': {'k': 1}}
+        {'id': 'a', 'score': 1.0, 'metadata': None, 'vector': array([1., 0.], dtype=float32)}
+        """
         fields = {"id": self[0], "score": self[1], "metadata": self[2]}
         if self[3] is not None:
             fields["vector"] = self[3]
@@ -137,7 +158,28 @@ class Record:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"id", "metadata"}``, and ``"vector"`` when the read included it."""
+        """The record as a ``dict``, e.g. for JSON or a DataFrame row.
+
+        Returns
+        -------
+        dict
+            ``{"id", "metadata"}``, and ``"vector"`` when the read included it.
+
+        Raises
+        ------
+        Never raises.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0]], ids=["a"], metadata=[{"k": 1}])
+        ...     docs.get("a").to_dict()
+        ...     docs.get("a", include=("metadata",)).to_dict()
+        {'id': 'a', 'metadata': {'k': 1}, 'vector': array([1., 0.], dtype=float32)}
+        {'id': 'a', 'metadata': {'k': 1}}
+        """
         fields: dict[str, Any] = {"id": self.id, "metadata": self.metadata}
         if self.vector is not None:
             fields["vector"] = self.vector
@@ -203,14 +245,58 @@ def _metadata_columns(items: Iterable[Any], limit: int = 8) -> list[str]:
 
 class SearchResults(list[Hit]):
     """The hits of one query, best first: a plain ``list`` of :class:`Hit` that also gives
-    ``to_pandas()`` and shows as a table in a notebook."""
+    ``to_pandas()`` and shows as a table in a notebook.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=2)
+    ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"k": 1}, {"k": 2}])
+    ...     hits = docs.search([1, 0], k=2)
+    >>> hits
+    [Hit(id='a', score=1.0, metadata={'k': 1}), Hit(id='b', score=0.0, metadata={'k': 2})]
+    >>> hits[0].id, hits[0].score
+    ('a', 1.0)
+    """
 
     __slots__ = ()
 
     def to_pandas(self, *, flatten: bool = True) -> Any:
-        """The hits as a ``pandas.DataFrame``: ``id``, ``score``, one column per metadata
-        field (nested fields as dotted names; ``flatten=False``: one ``metadata`` column of
-        dicts), and ``vector`` when the search included vectors. Needs pandas."""
+        """The hits as a ``pandas.DataFrame``. Needs pandas.
+
+        Parameters
+        ----------
+        flatten
+            One column per metadata field (nested fields as dotted names; a field named
+            like a leading column becomes ``metadata.<name>``); False: one ``metadata``
+            column of dicts.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, ``score``, the metadata, and ``vector`` when the search included
+            vectors; one row per hit, best first.
+
+        Raises
+        ------
+        MissingDependencyError
+            If pandas is not installed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"k": 1}, {"k": 2}])
+        ...     hits = docs.search([1, 0], k=2)
+        >>> hits.to_pandas()
+          id  score  k
+        0  a    1.0  1
+        1  b    0.0  2
+        >>> list(hits.to_pandas(flatten=False).columns)
+        ['id', 'score', 'metadata']
+        """
         return _frame([hit.to_dict() for hit in self], ["id", "score"], flatten)
 
     def _repr_html_(self) -> str:
@@ -231,14 +317,54 @@ class SearchResults(list[Hit]):
 
 class Records(list[Record]):
     """Records as ``find`` and ``scroll`` return them: a plain ``list`` of :class:`Record`
-    that also gives ``to_pandas()`` and shows as a table in a notebook."""
+    that also gives ``to_pandas()`` and shows as a table in a notebook.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=2)
+    ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"k": 1}, {"k": 2}])
+    ...     docs.find({"k": 2})
+    [Record(id='b', vector=[0.00, 1.00] (2), metadata={'k': 2})]
+    """
 
     __slots__ = ()
 
     def to_pandas(self, *, flatten: bool = True) -> Any:
-        """The records as a ``pandas.DataFrame``: ``id``, one column per metadata field
-        (see :meth:`SearchResults.to_pandas`), and ``vector`` when the read included
-        vectors. Needs pandas."""
+        """The records as a ``pandas.DataFrame``. Needs pandas.
+
+        Parameters
+        ----------
+        flatten
+            One column per metadata field (see :meth:`SearchResults.to_pandas`); False: one
+            ``metadata`` column of dicts.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, the metadata, and ``vector`` when the read included vectors;
+            one row per record.
+
+        Raises
+        ------
+        MissingDependencyError
+            If pandas is not installed.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"k": 1}, {"k": 2}])
+        ...     records = docs.find({"k": 2}, include=("metadata",))
+        >>> records.to_pandas()
+          id  k
+        0  b  2
+        >>> records.to_pandas(flatten=False)
+          id  metadata
+        0  b  {'k': 2}
+        """
         return _frame([record.to_dict() for record in self], ["id"], flatten)
 
     def _repr_html_(self) -> str:

@@ -109,6 +109,27 @@ class Transaction:
     before: the body still runs (Python cannot skip it) but its writes do nothing (no
     validation either: the state has moved on; they return the ids they were given), and a
     body that asks for different writes raises ``IdempotencyKeyReuseError`` at the end.
+
+    Attributes
+    ----------
+    idempotency_key : str or None
+        The key given to ``Database.transaction()``.
+    already_applied : bool
+        Whether the key names a transaction committed before (set when the block starts).
+    state : str
+        ``"new"``, ``"open"``, ``"committed"`` or ``"rolled back"``.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=2)
+    ...     for attempt in range(2):  # a retry with the same key is applied once
+    ...         with db.transaction(idempotency_key="load-1") as txn:
+    ...             _ = docs.add([[1, 0]], ids=["a"])
+    ...         print(txn.already_applied, txn.state, len(docs))
+    False committed 1
+    True committed 1
     """
 
     def __init__(self, engine: TransactionHost, idempotency_key: str | None = None) -> None:
@@ -161,7 +182,25 @@ class Transaction:
 
     def rollback(self) -> None:
         """Discard every write of the transaction now. The locks are held until the ``with``
-        block ends; writes later in the block raise ``TransactionError``."""
+        block ends; writes later in the block raise ``TransactionError``.
+
+        Raises
+        ------
+        TransactionError
+            If the transaction is not open (not entered yet, committed or rolled back
+            already), or when called from another thread than the one that opened it.
+
+        Examples
+        --------
+        >>> import tempfile, vectordb
+        >>> with vectordb.open(tempfile.mkdtemp()) as db:
+        ...     docs = db.create_collection("docs", dim=2)
+        ...     with db.transaction() as txn:
+        ...         _ = docs.add([[1, 0]], ids=["a"])
+        ...         txn.rollback()
+        ...     txn.state, len(docs)
+        ('rolled back', 0)
+        """
         self._check_thread()
         if self.state != "open":
             raise TransactionError(f"this transaction is {self.state}; nothing to roll back")

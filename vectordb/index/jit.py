@@ -15,6 +15,7 @@ Thread rules: a search's top-k selection and an IVF scan split large batches ove
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -43,11 +44,31 @@ _scan_kernels: ModuleType | None = None
 _lock = threading.Lock()
 _warm_thread: threading.Thread | None = None
 _pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+_announced: set[str] = set()
+_WARM_UP_THREAD = "vectordb-jit-warmup"
+log = logging.getLogger("vectordb")
+
+
+def _announce(what: str) -> None:
+    """Log, once per process and only outside the warm-up thread, that a search is waiting
+    for ``what`` to compile: an explicit ``mode="numba"`` before the warm-up finished (a
+    ``mode="auto"`` search never waits: it runs numpy meanwhile)."""
+    if threading.current_thread().name == _WARM_UP_THREAD or what in _announced:
+        return
+    _announced.add(what)
+    log.info(
+        "loading the numba %s (compiled on the first use after install, from numba's "
+        "cache afterwards); mode='numba' waits for them, mode='auto' runs numpy meanwhile",
+        what,
+    )
 
 
 def load_kernels() -> ModuleType:
     """Import (and JIT-compile, or load from numba's cache) the kernels; returns the module."""
     global _kernels
+    if _kernels is not None:
+        return _kernels
+    _announce("search kernels")
     with _lock:
         if _kernels is None:
             from vectordb.index import kernels
@@ -74,6 +95,9 @@ def load_filtered_kernels() -> ModuleType:
     """``filtered_kernels`` (the subset scan, the filtered graph walk), compiled or loaded
     from numba's cache; both warmed for writable and read-only vectors."""
     global _filtered_kernels
+    if _filtered_kernels is not None:
+        return _filtered_kernels
+    _announce("filtered-search kernels")
     with _lock:
         if _filtered_kernels is None:
             from vectordb.index import filtered_kernels
@@ -107,6 +131,9 @@ def load_filtered_kernels() -> ModuleType:
 def load_scan_kernels() -> ModuleType:
     """The IVF / quantized scan kernels (``scan_kernels``), compiled or loaded from cache."""
     global _scan_kernels
+    if _scan_kernels is not None:
+        return _scan_kernels
+    _announce("IVF scan kernels")
     with _lock:
         if _scan_kernels is None:
             from vectordb.index import scan_kernels
@@ -141,7 +168,7 @@ def warm_up_in_background(*more: Callable[[], object]) -> None:
             except Exception:
                 pass
 
-    _warm_thread = threading.Thread(target=warm, name="vectordb-jit-warmup", daemon=True)
+    _warm_thread = threading.Thread(target=warm, name=_WARM_UP_THREAD, daemon=True)
     _warm_thread.start()
 
 
@@ -159,7 +186,7 @@ def warm_scan_kernels_in_background() -> None:
         except Exception:
             pass
 
-    threading.Thread(target=warm, name="vectordb-ivf-warmup", daemon=True).start()
+    threading.Thread(target=warm, name=_WARM_UP_THREAD, daemon=True).start()
 
 
 _scan_warm_started = False
