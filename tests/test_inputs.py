@@ -159,7 +159,8 @@ def test_the_message_names_the_record_and_the_path(docs: vectordb.Collection) ->
         docs.add([[1, 1, 1, 1]] * 2, metadata=[None, {"l": [0, 1, {"k": {2: 0}}]}])
     with pytest.raises(vectordb.InvalidMetadataError, match=r"at \['a b'\]\.\(1, 2\)"):
         docs.add([[1, 1, 1, 1]], ids=["a1"], metadata=[{"a b": {(1, 2): 0}}])
-    with pytest.raises(vectordb.InvalidMetadataError, match=r"^metadata of id 'a1' at x cannot be stored: the key 'a.b'"):
+    dotted = r"^metadata of id 'a1' at x cannot be stored: the key 'a.b'"
+    with pytest.raises(vectordb.InvalidMetadataError, match=dotted):
         docs.add([[1, 1, 1, 1]], ids=["a1"], metadata=[{"x": {"a.b": 0}}])
 
 

@@ -112,3 +112,22 @@ def test_dates_are_stored_as_iso_text_with_and_without_a_schema(db: Database) ->
         typed.add([[1, 0]], ids=["bad"], metadata=[{"day": "not a date"}])
     with pytest.raises(vectordb.InvalidMetadataError, match="NaT"):
         loose.add([[1, 0]], ids=["nat"], metadata=[{"day": np.datetime64("NaT")}])
+
+
+def test_a_filter_on_a_field_no_record_has_creates_no_column(db_path: Path) -> None:
+    with vectordb.open(db_path) as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"year": 2020}, {"year": 2021}])
+        assert docs.count(where={"yaer": 2020}) == 0  # a typo
+        assert docs.explain({"nope": 1})["warnings"]
+        assert docs.count(where={"year": 2020}) == 1
+        assert docs.indexed_fields() == {"year": False}
+        db.checkpoint()
+    saved = (db_path / "collections" / "docs" / "columns.bin").read_bytes()
+    assert b"year" in saved and b"yaer" not in saved and b"nope" not in saved
+    with vectordb.open(db_path) as db:
+        docs = db.get_collection("docs")
+        assert docs.indexed_fields() == {"year": False}
+        docs.update("a", metadata={"yaer": 1})  # once a record has it, it is a column
+        assert docs.count(where={"yaer": 1}) == 1
+        assert "yaer" in docs.indexed_fields()

@@ -20,7 +20,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
-__all__ = ["HNSW_HEADER", "mutate_hnsw", "mutate_msgpack", "mutate_npz"]
+__all__ = ["GRAPH_HEADER", "HNSW_HEADER", "mutate_graph", "mutate_hnsw", "mutate_msgpack",
+           "mutate_npz"]  # fmt: skip
 
 Fallback = Callable[[bytes, int], bytes]
 
@@ -31,7 +32,8 @@ _KEYS = ["lsn", "op", "next", "ids", "rows", "vec", "meta", "c", "ops", "k", "h"
          "name", "config", "kind", "file", "file_size", "file_checksum", "present", "valid",
          "fields", "arrays", "declared", "n_rows", "keys", "snapshot", "checkpoint_lsn", "count",
          "live", "meta_offsets", "checksums", "sq_norms", "numbers", "codes", "categories",
-         "created_at", "updated_at", "dim", "metric", "index", "checkpoint", "reload"]  # fmt: skip
+         "created_at", "updated_at", "dim", "metric", "index", "checkpoint", "reload",
+         "version", "rows", "present_bits", "valid_bits", "strings"]  # fmt: skip
 
 
 def _interesting(rnd: random.Random) -> Any:
@@ -200,6 +202,71 @@ def _mutate_hnsw(buffer: bytearray, max_size: int, rnd: random.Random) -> bytes:
             where = rnd.randrange(level0_end, len(buffer) - 3)
             value = rnd.choice([0, 1, 4, count, 2**31, 2**32 - 1, 4 + 4 * fields[8]])
             struct.pack_into("<I", buffer, where, value & 0xFFFFFFFF)
+    return bytes(buffer[:max_size])
+
+
+# ------------------------------------------------------------------------------------ graph file
+#: vectordb's graph file header (``vectordb/index/graph_file.py``; not imported here, so that
+#: the fuzzer instruments that module when it imports it): magic, format, flags, count, dim,
+#: M, ef_construction, mult, max_level, entry, label_bytes, level_bytes, links0, upper_lists,
+#: upper_links, covered, vectors_checksum
+GRAPH_HEADER = struct.Struct("<8sIIQIIQdiIIIQQQQQ")
+_GRAPH_FIELDS = ["8s", "I", "I", "Q", "I", "I", "Q", "d", "i", "I", "I", "I", "Q", "Q", "Q", "Q",
+                 "Q"]  # fmt: skip
+
+
+def mutate_graph(data: bytes, max_size: int, seed: int, fallback: Fallback) -> bytes:
+    """Change a header field, a link count word, a link, a label or a level of a format 2
+    graph file, or cut or grow one of its sections (or fall back to a byte-level mutation)."""
+    rnd = random.Random(seed)
+    if rnd.random() < 0.2 or len(data) < GRAPH_HEADER.size:
+        return fallback(data, max_size)
+    try:
+        return _mutate_graph(bytearray(data), max_size, rnd)
+    except (struct.error, ValueError, OverflowError):
+        return fallback(data, max_size)
+
+
+def _mutate_graph(buffer: bytearray, max_size: int, rnd: random.Random) -> bytes:
+    fields = list(GRAPH_HEADER.unpack_from(buffer, 0))
+    count, m, label_bytes, level_bytes = fields[3], fields[5], fields[10], fields[11]
+    sizes = [4 * count, 4 * fields[12], label_bytes * count, level_bytes * count,
+             4 * fields[13], 4 * fields[14]]  # fmt: skip
+    starts = [GRAPH_HEADER.size]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    action = rnd.randrange(6)
+    if action == 0 or starts[-1] != len(buffer) or count == 0:
+        index = rnd.randrange(1, len(fields))
+        fields[index] = _field_value(_GRAPH_FIELDS[index], fields[index], rnd)
+        GRAPH_HEADER.pack_into(buffer, 0, *fields)
+        return bytes(buffer[:max_size])
+    section = rnd.choice([k for k in range(6) if sizes[k]] or [0])
+    if action == 5:  # cut or grow a section by one entry (the header no longer adds up)
+        width = {2: label_bytes, 3: level_bytes}.get(section, 4)
+        at = starts[section] + (rnd.randrange(sizes[section] // width) * width if sizes[section]
+                                else 0)  # fmt: skip
+        if rnd.random() < 0.5 and sizes[section]:
+            del buffer[at : at + width]
+        else:
+            buffer[at:at] = bytes(width)
+        return bytes(buffer[:max_size])
+    if not sizes[section]:
+        return bytes(buffer[:max_size])
+    if section in (0, 4):  # a link count word (count | deleted flag)
+        value = rnd.choice([0, m, 2 * m, 2 * m + 1, 0xFFFF, 0x10000, 0x1FFFF, 2**32 - 1])
+        fmt, width = "<I", 4
+    elif section in (1, 5):  # a link
+        value = rnd.choice([0, count - 1, count, count + 1, 2**31, 2**32 - 1])
+        fmt, width = "<I", 4
+    elif section == 2:  # a label (= row)
+        value = rnd.choice([0, count, 2**31, 2**32 - 1, 2**63, 10**6])
+        fmt, width = ("<Q", 8) if label_bytes == 8 else ("<I", 4)
+    else:  # a level
+        value = rnd.choice([0, 1, fields[8], fields[8] + 1, 255, 65535])
+        fmt, width = ("<H", 2) if level_bytes == 2 else ("<B", 1)
+    at = starts[section] + rnd.randrange(sizes[section] // width) * width
+    struct.pack_into(fmt, buffer, at, value & ((1 << (8 * width)) - 1))
     return bytes(buffer[:max_size])
 
 

@@ -7,7 +7,8 @@ every log operation (put with metadata, metadata update, delete, a transaction o
 collections, a write with an idempotency key), copies the log segment while the database is
 open (no checkpoint has sealed or replaced it yet), checkpoints, and keeps every file's bytes
 plus what the index targets need to load a structure (dim, configs, the checkpoint's ``live``
-rows and vectors).
+rows and vectors). The HNSW index is also kept as earlier versions wrote it (``graph_v1``:
+hnswlib's own graph file and a version 1 INDEX), which is still read.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def make_seeds() -> Seeds:
             sealed = sorted((root / "wal").iterdir())
             wal_sealed = sealed[0].read_bytes() if len(sealed) > 1 else wal
             seeds = _collect(root, wal, wal_sealed)
+            seeds.indexes["graph_v1"] = _format_1(seeds.indexes["graph"], root / "graph-v1")
         finally:
             db.close()
             shutil.rmtree(root, ignore_errors=True)
@@ -151,6 +153,37 @@ def _collect(root: Path, wal: bytes, wal_sealed: bytes) -> Seeds:
         columns_context=(int(columns_body["lsn"]), int(columns_body["n_rows"])),
         indexes=indexes,
     )
+
+
+def _format_1(seed: IndexSeed, scratch: Path) -> IndexSeed:
+    """``seed`` (an HNSW index) as vectordb wrote it before graph format 2 and INDEX version 2:
+    hnswlib's own graph file (with the vectors) and one byte per row for ``present`` and
+    ``valid``."""
+    import xxhash
+
+    from vectordb.config import CollectionConfig
+    from vectordb.files.checksummed import write_checksummed_map
+    from vectordb.index.hnsw import HnswGraph
+    from vectordb.index.saved import INDEX_MAGIC, saved_flags
+
+    config = CollectionConfig.from_mapping(seed.config)
+    scratch.mkdir()
+    flags = saved_flags(seed.index_body, scratch / "INDEX")
+    (scratch / "graph.bin").write_bytes(seed.structure)
+    graph = HnswGraph.load(scratch / "graph.bin", DIM, config.metric_enum, config.hnsw_config,
+                           1, flags, seed.vectors)  # fmt: skip
+    graph.save_hnswlib(scratch / "graph.bin")
+    structure = (scratch / "graph.bin").read_bytes()
+    body = {key: value for key, value in seed.index_body.items()
+            if key not in ("version", "rows", "present_bits", "valid_bits")}  # fmt: skip
+    body.update(
+        file_size=len(structure), file_checksum=xxhash.xxh3_64_intdigest(structure),
+        present=flags.present.astype(np.uint8).tobytes(),
+        valid=flags.valid.astype(np.uint8).tobytes(),
+    )  # fmt: skip
+    write_checksummed_map(scratch / "INDEX", INDEX_MAGIC, body)
+    index_file = (scratch / "INDEX").read_bytes()
+    return dataclasses.replace(seed, index_body=body, index_file=index_file, structure=structure)
 
 
 def _index_body(path: Path) -> dict[str, Any]:

@@ -10,9 +10,10 @@ Targets come in pairs for the checksummed formats: ``<name>`` feeds the raw file
 inputs fail the checksum or the header), ``<name>_body`` feeds the msgpack body, which the
 target wraps in a valid header, length and xxh3 checksum, so the body decoding (missing,
 mistyped, huge, negative or deeply nested fields) is what gets exercised; their mutator works
-on the decoded msgpack value (``mutators.py``). Index structure files (hnswlib graph, ``.npz``)
-are written next to an ``INDEX`` whose size and checksum match them, and a structure that loads
-is searched, since that is where a bad graph would crash the process.
+on the decoded msgpack value (``mutators.py``). Index structure files (the HNSW graph in
+vectordb's format 2 and in hnswlib's own format 1 with a version 1 INDEX, ``.npz``) are written
+next to an ``INDEX`` whose size and checksum match them, and a structure that loads is searched,
+since that is where a bad graph would crash the process.
 
 Each target is built by ``build(name, seeds, scratch)``: the seed corpus (files the real writer
 produced, ``seeds.py``), the one-input function, and an optional custom mutator.
@@ -436,7 +437,8 @@ TARGETS: dict[str, Callable[[Seeds, Path], FuzzTarget]] = {
     "idempotency_body": _idempotency(raw=False),
     "index_meta": _index_meta(raw=True),
     "index_meta_body": _index_meta(raw=False),
-    "hnsw_graph": _structure_file("graph", mutators.mutate_hnsw),
+    "hnsw_graph": _structure_file("graph", mutators.mutate_graph),
+    "hnsw_graph_v1": _structure_file("graph_v1", mutators.mutate_hnsw),
     "ivf_file": _structure_file("cells", mutators.mutate_npz),
     "quantized_file": _structure_file("coded", mutators.mutate_npz),
     "database_header": _database_header,

@@ -320,9 +320,11 @@ def _searches_after_open(root: Path) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"present": 5}, {"valid": "x"}, {"file": "../elsewhere.bin"}, {"file": "hnsw-\x00.bin"}],
-    ids=["present-int", "valid-str", "file-outside", "file-nul"],
-)
+    [{"present_bits": 5}, {"valid_bits": "x"}, {"version": 1, "present": 5},
+     {"version": 1, "valid": "x"}, {"file": "../elsewhere.bin"}, {"file": "hnsw-\x00.bin"}],
+    ids=["present-int", "valid-str", "v1-present-int", "v1-valid-str", "file-outside",
+         "file-nul"],
+)  # fmt: skip
 def test_index_meta_with_a_malformed_field(tmp_path: Path, changes: dict[str, Any]) -> None:
     """Found: ``np.frombuffer`` of an int raised TypeError, which escaped the index's fallback
     (it catches CorruptionError) and failed the open. A ``file`` with a NUL raised ValueError
@@ -338,7 +340,97 @@ def test_index_meta_with_a_malformed_field(tmp_path: Path, changes: dict[str, An
 _HEADER = struct.Struct("<QQQQQQiIQQQdQ")  # hnswlib's saveIndex header (see hnsw.py)
 
 
+def _hnswlib_structure(directory: Path) -> bytes:
+    """The graph saved in ``directory`` as hnswlib's own file (graph format 1: what vectordb
+    wrote before format 2, and still loads)."""
+    from vectordb.config import HnswConfig, Metric
+    from vectordb.index.hnsw import HnswGraph
+    from vectordb.index.saved import saved_flags
+
+    body = read_checksummed_map(directory / "INDEX", INDEX_MAGIC, "INDEX")
+    vectors = VectorFile(directory.parent / "vectors.bin", DIM, read_only=True, use_mmap=False)
+    path = directory.parent / "format-1.graph"
+    try:
+        graph = HnswGraph.load(directory / body["file"], DIM, Metric.COSINE, HnswConfig(M=4), 1,
+                               saved_flags(body, directory / "INDEX"), vectors.rows)  # fmt: skip
+        graph.save_hnswlib(path)
+        return path.read_bytes()
+    finally:
+        vectors.close()
+        path.unlink(missing_ok=True)
+
+
 def _graph_variants(data: bytes) -> dict[str, bytes]:
+    """Graph files of either format that pass their checksum but are not what vectordb
+    wrote: ``_hnswlib_variants`` for format 1, ``_links_variants`` for format 2."""
+    from vectordb.index.graph_file import GRAPH_MAGIC
+
+    if data.startswith(GRAPH_MAGIC):
+        return _links_variants(data)
+    return _hnswlib_variants(data)
+
+
+def _links_variants(data: bytes) -> dict[str, bytes]:
+    """Format 2 graph files (``graph_file.py``) that must be refused before hnswlib sees
+    them: each would make it read or write outside its arrays, or search a wrong graph."""
+    from vectordb.index.graph_file import GRAPH_HEADER
+
+    (_magic, _version, _flags, count, _dim, m, _efc, _mult, max_level, _entry, label_bytes,
+     level_bytes, n_links0, n_upper, _n_upper_links, _covered,
+     _checksum) = GRAPH_HEADER.unpack_from(data)  # fmt: skip
+    words_at = GRAPH_HEADER.size
+    links_at = words_at + 4 * count
+    labels_at = links_at + 4 * n_links0
+    levels_at = labels_at + label_bytes * count
+    upper_at = levels_at + level_bytes * count
+    upper_links_at = upper_at + 4 * n_upper
+    assert label_bytes == 4 and level_bytes == 1 and count > 1 and n_links0 > 0
+    variants = {}
+
+    def patched(offset: int, fmt: str, value: Any) -> bytes:
+        buffer = bytearray(data)
+        struct.pack_into(fmt, buffer, offset, value)
+        return bytes(buffer)
+
+    variants["format-unknown"] = patched(8, "<I", 3)
+    variants["dim-wrong"] = patched(24, "<I", DIM + 1)
+    variants["m-huge"] = patched(28, "<I", 2**20)
+    variants["ef-construction-below-m"] = patched(32, "<Q", 1)
+    variants["level-multiplier-nan"] = patched(40, "<d", float("nan"))
+    variants["entry-past-elements"] = patched(52, "<I", count + 10**6)
+    variants["entry-level-wrong"] = patched(48, "<i", max_level + 1)
+    variants["label-bytes-odd"] = patched(56, "<I", 3)
+    variants["elements-past-rows"] = patched(16, "<Q", 2**40)
+    variants["elements-checked-past-count"] = patched(88, "<Q", count + 1)
+    variants["link-past-elements"] = patched(links_at, "<I", 10**7)
+    first_count = struct.unpack_from("<I", data, words_at)[0] & 0xFFFF
+    variants["link-count-past-max"] = patched(words_at, "<I", 2 * m + 1)
+    variants["link-counts-short"] = patched(words_at, "<I", max(0, first_count - 1))
+    variants["label-past-rows"] = patched(labels_at, "<I", 64 + 10)
+    variants["label-repeated"] = patched(
+        labels_at + 4, "<I", struct.unpack_from("<I", data, labels_at)[0]
+    )
+    levels = np.frombuffer(data, np.uint8, count, levels_at)
+    variants["level-past-entry"] = patched(levels_at + int(np.argmin(levels)), "<B",
+                                           max_level + 1)  # fmt: skip
+    if n_upper and upper_links_at < len(data):
+        # the first upper-level link, pointed at an element with no upper level
+        variants["link-to-lower-level"] = patched(upper_links_at, "<I", int(np.argmin(levels)))
+    variants["cut-short"] = data[:-3]
+    variants["grown"] = data + bytes(4)
+    return variants
+
+
+def _load_time_variants(data: bytes) -> dict[str, bytes]:
+    """Format 2 files that pass ``check_graph_file`` but not the load: the vectors the graph
+    was built with are not the collection's rows (the checksum over them, or how many it
+    covers, differs)."""
+    buffer = bytearray(data)
+    buffer[96] ^= 1  # vectors_checksum
+    return {"vectors-checksum-wrong": bytes(buffer)}
+
+
+def _hnswlib_variants(data: bytes) -> dict[str, bytes]:
     """Graph files hnswlib loads and then reads out of bounds with (each crashed the process
     with SIGSEGV when its checksum matched: hnswlib checks only that sizes add up)."""
     header = list(_HEADER.unpack_from(data))
@@ -366,9 +458,10 @@ def _graph_variants(data: bytes) -> dict[str, bytes]:
     return variants
 
 
-def test_graph_file_checked_before_hnswlib(tmp_path: Path) -> None:
+@pytest.mark.parametrize("graph_format", [1, 2])
+def test_graph_file_checked_before_hnswlib(tmp_path: Path, graph_format: int) -> None:
     directory = _indexed_database(tmp_path / "db", "hnsw", hnsw={"M": 4})
-    data = _structure(directory)
+    data = _structure(directory) if graph_format == 2 else _hnswlib_structure(directory)
     path = tmp_path / "graph.bin"
     path.write_bytes(data)
     assert check_graph_file(path, DIM, 64) > 0
@@ -379,11 +472,14 @@ def test_graph_file_checked_before_hnswlib(tmp_path: Path) -> None:
         assert name
 
 
-def test_database_with_a_malformed_graph_opens_and_rebuilds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("graph_format", [1, 2])
+def test_database_with_a_malformed_graph_opens_and_rebuilds(
+    tmp_path: Path, graph_format: int
+) -> None:
     """End to end, in a child process (a regression would kill it with SIGSEGV): each
     malformed graph, with a matching INDEX checksum, is refused and the index rebuilt."""
     directory = _indexed_database(tmp_path / "db", "hnsw", hnsw={"M": 4})
-    data = _structure(directory)
+    data = _structure(directory) if graph_format == 2 else _hnswlib_structure(directory)
     script = textwrap.dedent(
         f"""
         import sys
@@ -393,7 +489,10 @@ def test_database_with_a_malformed_graph_opens_and_rebuilds(tmp_path: Path) -> N
         root = Path({str(tmp_path / "db")!r})
         directory = root / "collections" / "docs" / "index"
         data = Path(sys.argv[1]).read_bytes()
-        for name, variant in t._graph_variants(data).items():
+        variants = t._graph_variants(data)
+        if data.startswith(b"VDB-HNW"):
+            variants.update(t._load_time_variants(data))
+        for name, variant in variants.items():
             t._rewrite_structure(directory, variant)
             t._searches_after_open(root)
             t._rewrite_structure(directory, data)
@@ -490,5 +589,7 @@ def _load_cells(directory: Path, body: dict[str, Any]) -> Any:
     from vectordb.index.ivf import CellLists
 
     ivf = IvfConfig(nlist=2, train_after=8)
+    from vectordb.index.saved import saved_flags
+
     return CellLists.load(directory / body["file"], DIM, Metric.COSINE, None, ivf, 1,
-                          rows=len(body["present"]))  # fmt: skip
+                          rows=saved_flags(body, directory / "INDEX").rows)  # fmt: skip

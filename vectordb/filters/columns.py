@@ -12,11 +12,13 @@ int float64 cannot hold exactly may be among the values) and, for such columns, 
 compare exactly.
 
 Columns are saved with each checkpoint (the engine writes ``saved_state`` to ``columns.bin``
-in the collection directory: ``lsn``, ``n_rows``, ``declared`` (the paths given to
-``create_index``) and ``fields``: dotted path -> msgpack list of values, ``MISSING`` as ext
-type 1) and restored at open when the file is as of the MANIFEST's checkpoint, so the first
-filter after an open reads one array instead of decoding every record's metadata. Declared
-paths are built at once and kept across restarts; other paths are built on first use.
+in the collection directory: ``version`` (``COLUMNS_VERSION``), ``lsn``, ``n_rows``,
+``declared`` (the paths given to ``create_index``), ``fields``: dotted path -> msgpack list of
+values, ``MISSING`` as ext type 1, with their derived ``arrays``, and ``strings``: the columns
+whose every value is a string (or missing) as their ``codes`` and ``categories`` only, so a
+text is stored once) and restored at open when the file is as of the MANIFEST's checkpoint, so
+the first filter after an open reads one array instead of decoding every record's metadata.
+Declared paths are built at once and kept across restarts; other paths are built on first use.
 """
 
 from __future__ import annotations
@@ -29,9 +31,15 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MISSING", "Column", "MetadataColumns", "parse_path"]
+__all__ = ["COLUMNS_VERSION", "MISSING", "Column", "MetadataColumns", "parse_path"]
 
 _MISSING_EXT = 1
+#: the ``version`` key of ``columns.bin``'s body (absent: 1). 1 saved every column's values
+#: and all of its arrays (``numbers``, ``codes``, ``categories``, ``present``); 2 saves a column
+#: of strings as ``strings`` (codes + categories, no values) and leaves out ``numbers`` where
+#: no value is a number and ``codes`` / ``categories`` where none is a string. A newer version
+#: is not used (the columns are rebuilt on first use: derived data).
+COLUMNS_VERSION = 2
 
 
 class _Missing:
@@ -146,27 +154,54 @@ class Column:
                 del derived["strings"]
                 derived.pop("rank", None)
 
+    def all_strings(self, n: int) -> bool:
+        """Is every one of the first ``n`` values a string or missing? (Then the codes and
+        categories hold the column: ``saved_strings``.)"""
+        codes, _categories = self.strings()
+        return bool(np.array_equal(codes[:n] >= 0, self.present()[:n]))
+
     def saved_arrays(self, n: int) -> dict[str, Any]:
         """The derived arrays over the first ``n`` rows, as bytes (built now if missing:
-        once per column, then kept current row by row)."""
-        self.present()
-        self.numbers()
-        self.strings()
-        derived = self._derived
-        saved: dict[str, Any] = {}
-        if "present" in derived:
-            saved["present"] = derived["present"][:n].tobytes()
-        if "numbers" in derived:
-            saved["numbers"] = derived["numbers"][:n].astype("<f8").tobytes()
-        if "strings" in derived:
-            codes, categories = derived["strings"]
+        once per column, then kept current row by row); ``numbers`` only if some value is a
+        number, ``codes`` and ``categories`` only if some value is a string (version 2)."""
+        present = self.present()
+        numbers = self.numbers()
+        codes, categories = self.strings()
+        saved: dict[str, Any] = {"present": present[:n].tobytes()}
+        if not bool(np.isnan(numbers[:n]).all()):
+            saved["numbers"] = numbers[:n].astype("<f8").tobytes()
+        if bool((codes[:n] >= 0).any()):
             saved["codes"] = codes[:n].astype("<i4").tobytes()
             saved["categories"] = list(categories)
         return saved
 
-    def restore_arrays(self, saved: object, n: int) -> None:
+    def saved_strings(self, n: int) -> dict[str, Any]:
+        """The first ``n`` rows of a column of strings (``all_strings``) as ``codes`` (-1:
+        missing) and sorted distinct ``categories``: each text once, no values."""
+        codes, categories = self.strings()
+        return {"codes": codes[:n].astype("<i4").tobytes(), "categories": list(categories)}
+
+    @classmethod
+    def from_strings(cls, saved: object, n: int) -> Column:
+        """The column ``saved_strings`` saved (``ValueError`` or ``TypeError`` if malformed)."""
+        if not isinstance(saved, dict) or not isinstance(saved.get("codes"), bytes):
+            raise TypeError("a saved column of strings is not a map with codes")
+        codes, categories = _restored_codes(saved["codes"], saved.get("categories"), n)
+        table = np.empty(len(categories) + 1, dtype=object)
+        table[: len(categories)] = categories
+        table[-1] = MISSING  # code -1
+        objects = table[codes]
+        column = cls(objects.tolist())
+        column._derived = {
+            "objects": objects, "present": codes >= 0, "numbers": np.full(n, np.nan),
+            "wide": False, "strings": (codes, categories),
+        }  # fmt: skip
+        return column
+
+    def restore_arrays(self, saved: object, n: int, version: int = 1) -> None:
         """Take arrays written by ``saved_arrays`` (``ValueError`` or ``TypeError`` if they are
-        malformed: wrong types or sizes, codes outside the categories)."""
+        malformed: wrong types or sizes, codes outside the categories). ``version``: the
+        file's; from 2 on, an array left out is one with no number / no string."""
         if not isinstance(saved, dict) or not all(
             isinstance(saved.get(name, b""), bytes) for name in ("present", "numbers", "codes")
         ):
@@ -179,20 +214,16 @@ class Column:
             derived["present"] = present.astype(np.bool_)
         if "numbers" in saved:
             derived["numbers"] = np.frombuffer(saved["numbers"], "<f8").astype(np.float64)
+        elif version >= 2 and "present" in saved:
+            derived["numbers"] = np.full(n, np.nan)
+            derived["wide"] = False
         if "codes" in saved:
-            codes = np.frombuffer(saved["codes"], "<i4").astype(np.int32)
-            categories = saved["categories"]
-            # filters index categories by code and bisect them: sorted distinct strings
-            if not isinstance(categories, list) or not all(
-                isinstance(text, str) for text in categories
-            ):
-                raise TypeError("saved categories are not a list of strings")
-            if any(a >= b for a, b in itertools.pairwise(categories)):
-                raise ValueError("saved categories are not sorted and distinct")
-            if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(categories)):
-                raise ValueError("saved codes fall outside the categories")
-            derived["strings"] = (codes, categories)
+            derived["strings"] = _restored_codes(saved["codes"], saved.get("categories"), n)
+        elif version >= 2 and "present" in saved:
+            derived["strings"] = (np.full(n, -1, np.int32), [])
         for name, array in derived.items():
+            if name == "wide":
+                continue
             size = len(array[0] if name == "strings" else array)
             if size != n:
                 raise ValueError(f"saved {name} array holds {size} rows, not {n}")
@@ -267,6 +298,23 @@ class Column:
         return cached
 
 
+def _restored_codes(
+    packed: bytes, categories: object, n: int
+) -> tuple[npt.NDArray[np.int32], list[str]]:
+    """Saved ``codes`` (``n`` little-endian int32) and ``categories``, checked."""
+    codes = np.frombuffer(packed, "<i4").astype(np.int32)
+    # filters index categories by code and bisect them: sorted distinct strings
+    if not isinstance(categories, list) or not all(isinstance(text, str) for text in categories):
+        raise TypeError("saved categories are not a list of strings")
+    if any(a >= b for a, b in itertools.pairwise(categories)):
+        raise ValueError("saved categories are not sorted and distinct")
+    if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(categories)):
+        raise ValueError("saved codes fall outside the categories")
+    if len(codes) != n:
+        raise ValueError(f"saved codes hold {len(codes)} rows, not {n}")
+    return codes, categories
+
+
 def parse_path(field: object) -> tuple[str, ...]:
     """A dotted field name (``"a.b"``) as a path; ``InvalidArgumentError`` if malformed."""
     from vectordb.errors import InvalidArgumentError
@@ -320,7 +368,10 @@ class MetadataColumns:
             if column is None:
                 column = Column([value_at(_decode(store, row), path) for row in range(n)])
                 self._columns[path] = column
-                self.changed_since_save = True
+                # a filter on a field no record has (a typo) keeps its column in memory
+                # only: it is neither saved nor listed until a record has the field
+                if path in self.declared or _any_present(column.values):
+                    self.changed_since_save = True
             elif len(column.values) < n:
                 column.extend(
                     [value_at(_decode(store, row), path) for row in range(len(column.values), n)]
@@ -335,8 +386,13 @@ class MetadataColumns:
                 self.changed_since_save = True
 
     def paths(self) -> list[tuple[str, ...]]:
+        """The paths with a column: declared ones, and those some record has."""
         with self._lock:
-            return sorted(self._columns)
+            return sorted(
+                path
+                for path, column in self._columns.items()
+                if path in self.declared or _any_present(column.values)
+            )
 
     def drop(self, path: tuple[str, ...]) -> bool:
         """Forget a path's column (and its declaration); True if there was one."""
@@ -360,22 +416,32 @@ class MetadataColumns:
         with self._lock:
             n = store.n_rows
             self.changed_since_save = False
+            values: dict[str, bytes] = {}
+            arrays: dict[str, Any] = {}
+            strings: dict[str, Any] = {}
+            for field, column in self._columns.items():
+                if field not in self.declared and not _any_present(column.values[:n]):
+                    continue  # no record has the field: nothing to save (see column())
+                name = ".".join(field)
+                if column.all_strings(n):
+                    # codes and categories are the column: each text once (a text field of
+                    # distinct values would otherwise be stored twice)
+                    strings[name] = column.saved_strings(n)
+                    continue
+                values[name] = msgpack.packb(
+                    column.values[:n], use_bin_type=True, default=_pack_missing
+                )
+                # the arrays filters built from the values, so the first filter after an
+                # open does not build them again (float64 numbers, int32 codes + categories)
+                arrays[name] = column.saved_arrays(n)
             return {
+                "version": COLUMNS_VERSION,
                 "lsn": lsn,
                 "n_rows": n,
                 "declared": [".".join(field) for field in sorted(self.declared)],
-                "fields": {
-                    ".".join(field): msgpack.packb(
-                        column.values[:n], use_bin_type=True, default=_pack_missing
-                    )
-                    for field, column in self._columns.items()
-                },
-                # the arrays filters built from the values, so the first filter after an open
-                # does not build them again (float64 numbers, int32 codes + sorted categories)
-                "arrays": {
-                    ".".join(field): column.saved_arrays(n)
-                    for field, column in self._columns.items()
-                },
+                "fields": values,
+                "arrays": arrays,
+                "strings": strings,
             }
 
     def restore(self, body: dict[str, Any], lsn: int, n_rows: int) -> None:
@@ -408,6 +474,10 @@ class MetadataColumns:
         if not isinstance(declared, list):
             raise TypeError(f"declared is {declared!r:.40}, not a list")
         self.declared = {parse_path(field) for field in declared}
+        version = body.get("version", 1)
+        if type(version) is not int or not 1 <= version <= COLUMNS_VERSION:
+            raise ValueError(f"version {version!r:.20} (this vectordb reads 1 to "
+                             f"{COLUMNS_VERSION})")  # fmt: skip
         saved_lsn, saved_rows = body["lsn"], body["n_rows"]
         if type(saved_lsn) is not int or type(saved_rows) is not int:
             raise TypeError(f"lsn {saved_lsn!r:.40} / n_rows {saved_rows!r:.40} are not ints")
@@ -415,8 +485,13 @@ class MetadataColumns:
             return None
         columns = {}
         fields, arrays = body["fields"], body.get("arrays", {})
-        if not isinstance(fields, dict) or not isinstance(arrays, dict):
-            raise TypeError("fields and arrays are not maps")
+        strings = body.get("strings", {}) if version >= 2 else {}
+        if not all(isinstance(part, dict) for part in (fields, arrays, strings)):
+            raise TypeError("fields, arrays and strings are not maps")
+        for field, saved in strings.items():
+            if field in fields:
+                raise ValueError(f"column {field!r:.40} is saved twice")
+            columns[parse_path(field)] = Column.from_strings(saved, n_rows)
         for field, packed in fields.items():
             if not isinstance(packed, bytes):
                 raise TypeError(f"column {field!r:.40} is not msgpack bytes")
@@ -427,7 +502,7 @@ class MetadataColumns:
             if not isinstance(values, list) or len(values) != n_rows:
                 raise ValueError(f"column {field!r:.40} does not hold {n_rows} rows")
             column = Column(values)
-            column.restore_arrays(arrays.get(field, {}), n_rows)
+            column.restore_arrays(arrays.get(field, {}), n_rows, version)
             columns[parse_path(field)] = column
         return columns
 
@@ -438,6 +513,10 @@ class MetadataColumns:
         for path, column in self._columns.items():
             size = len(column.values)
             column.update({row: value_at(m, path) for row, m in decoded.items() if row < size})
+
+
+def _any_present(values: list[Any]) -> bool:
+    return any(value is not MISSING for value in values)
 
 
 def _pack_missing(value: Any) -> Any:

@@ -42,7 +42,7 @@ from vectordb.config import Metric
 from vectordb.errors import CorruptionError
 from vectordb.index.base import DEFAULT_KNOBS, RowSource, SearchKnobs
 from vectordb.index.flat import NO_ROW, answer_again, exact_search, rescore
-from vectordb.index.saved import SavedIndex
+from vectordb.index.saved import SavedFlags, SavedIndex, saved_flags
 from vectordb.locking import ReadWriteLatch
 
 __all__ = ["BackgroundIndex", "Structure"]
@@ -81,7 +81,9 @@ class Structure(Protocol):
     def element_count(self) -> int:
         """Elements ever inserted and still taking space (hnswlib counts marked-deleted ones)."""
 
-    def save(self, path: Path) -> None: ...
+    def save(self, path: Path) -> None:
+        """Write the structure file (``BackgroundIndex.save_structure`` calls it; a kind
+        whose file needs more, as HNSW's does, overrides that hook)."""
 
     def memory_bytes(self) -> int: ...
 
@@ -143,9 +145,16 @@ class BackgroundIndex:
         vectors, read under the shared collection latch."""
         raise NotImplementedError
 
-    def load_structure(self, path: Path, body: dict[str, Any], n_present: int) -> Any:
-        """Parse a saved structure file whose checksum was verified; CorruptionError if bad."""
+    def load_structure(self, path: Path, body: dict[str, Any], flags: SavedFlags) -> Any:
+        """Parse a saved structure file whose checksum was verified, saved with INDEX body
+        ``body`` and its per-row ``flags``; CorruptionError if bad. Called at open, before
+        the log is replayed: the collection's rows are as of the saved checkpoint."""
         raise NotImplementedError
+
+    def save_structure(self, path: Path, valid: npt.NDArray[np.bool_]) -> None:
+        """Write the structure to ``path``; ``valid``: per row, the structure holds the row's
+        current vector (caller holds the exclusive structure latch)."""
+        self.structure.save(path)
 
     def params(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -238,13 +247,9 @@ class BackgroundIndex:
         if body.get("file") is None:  # saved before the structure existed (too few rows)
             return None
         path = self.saved.verified_file(body)
-        if not isinstance(body.get("present"), bytes) or not isinstance(body.get("valid"), bytes):
-            raise CorruptionError("INDEX holds no present / valid flags", path=self.saved.meta_path)
-        present = np.frombuffer(body["present"], dtype=np.uint8).astype(np.bool_)
-        valid = np.frombuffer(body["valid"], dtype=np.uint8).astype(np.bool_)[: len(present)]
-        valid &= present[: len(valid)]
-        structure = self.load_structure(path, body, int(present.sum()))
-        return structure, present[:n_rows], valid[:n_rows]
+        flags = saved_flags(body, self.saved.meta_path)
+        structure = self.load_structure(path, body, flags)
+        return structure, flags.present[:n_rows], flags.valid[:n_rows]
 
     # ----------------------------------------------------------------- write hooks
     def rows_written(self, rows: npt.NDArray[np.int64]) -> None:
@@ -719,15 +724,17 @@ class BackgroundIndex:
         data = b""
         with self.structure_latch.write():
             self._apply_released(self.source.live())
-            if self.structure is not None:
-                name, data = self.saved.write_structure(lsn, self.structure.save)
-            else:
-                self.saved.make_directory()
             n = self.source.n_rows()
-            present = self.in_structure[:n].astype(np.uint8).tobytes()
+            present = self.in_structure[:n].copy()
             # rows rewritten since they were indexed are in the structure with an old vector:
             # present, but not valid
-            valid = (self.in_structure[:n] & self.indexed[:n]).astype(np.uint8).tobytes()
+            valid = present & self.indexed[:n]
+            if self.structure is not None:
+                name, data = self.saved.write_structure(
+                    lsn, lambda path: self.save_structure(path, valid)
+                )
+            else:
+                self.saved.make_directory()
             self.changed_since_save = False
         self.saved.write_meta(lsn, name, data, self.params(), present, valid)
         self.fallback_reason = None

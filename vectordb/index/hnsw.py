@@ -3,9 +3,16 @@ background by ``BackgroundIndex`` (see ``background.py`` for the delta, the inde
 and the files).
 
 Deletes are tombstones (``mark_deleted``); a row reused by a later add overwrites its element
-(hnswlib updates an existing label in place), so churn does not grow the graph. The graph file
-is hnswlib's own format, named ``hnsw-<lsn>.bin``; its xxh3 checksum is verified before hnswlib
-parses it.
+(hnswlib updates an existing label in place), so churn does not grow the graph. The graph file,
+``hnsw-<lsn>.bin``, holds the links, labels and levels without the vectors (``graph_file.py``,
+format 2): loading it takes each element's vector from the collection's rows. Files in hnswlib's
+own format (format 1, written by earlier versions) still load. The xxh3 checksum is verified,
+and the file checked field by field, before hnswlib sees it.
+
+Cosine collections normalize their vectors and queries here (``graph_file.normalized``), and
+hnswlib compares them in its ``ip`` space (what its ``cosine`` space does after normalizing
+them itself): vectordb's normalization gives the same bits on every machine, so a graph file
+without vectors is restored exactly as it was saved.
 """
 
 from __future__ import annotations
@@ -21,13 +28,22 @@ import numpy.typing as npt
 
 from vectordb.config import HnswConfig, Metric
 from vectordb.errors import CorruptionError
-from vectordb.files.io import write_with
+from vectordb.files.io import write_file, write_with
 from vectordb.index.background import BackgroundIndex
 from vectordb.index.base import RowSource, SearchKnobs
+from vectordb.index.graph_file import (
+    GRAPH_MAGIC,
+    encode_graph,
+    graph_state,
+    normalized,
+    read_graph,
+)
+from vectordb.index.saved import SavedFlags
 
 __all__ = ["GraphLinks", "HnswGraph", "HnswIndex"]
 
-_SPACES = {Metric.COSINE: "cosine", Metric.DOT: "ip", Metric.EUCLIDEAN: "l2"}
+#: hnswlib's space per metric: cosine vectors and queries arrive normalized (``HnswGraph``)
+_SPACES = {Metric.COSINE: "ip", Metric.DOT: "ip", Metric.EUCLIDEAN: "l2"}
 _EF_LOCK = threading.Lock()
 
 
@@ -154,6 +170,24 @@ def _as_rows(links: npt.NDArray[np.int32], labels: npt.NDArray[np.int64]) -> Any
 
 _WALK_BREADTH = 4
 
+
+def _unit(queries: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Queries at unit length for the ``ip`` space. Any rounding will do (a query is not
+    stored), as long as a query is scaled the same way alone or in a batch: one ``np.dot``
+    per query."""
+    if len(queries) == 1:  # the common case, in about a microsecond
+        one: npt.NDArray[np.float32] = queries * _scale(queries[0])
+        return one
+    scales = np.array([_scale(query) for query in queries], np.float32)
+    unit: npt.NDArray[np.float32] = queries * scales[:, None]
+    return unit
+
+
+def _scale(query: npt.NDArray[np.float32]) -> np.float32:
+    scale: np.float32 = np.float32(1.0 / (math.sqrt(float(np.dot(query, query))) + 1e-30))
+    return scale
+
+
 #: hnswlib's ``saveIndex`` header: offsetLevel0, max_elements, cur_element_count,
 #: size_data_per_element, label_offset, offsetData (size_t), maxlevel (int), enterpoint_node
 #: (tableint), maxM, maxM0, M (size_t), mult (double), ef_construction (size_t). Then each
@@ -164,25 +198,41 @@ _NO_ENTRY = 2**32 - 1  # enterpoint_node of an empty graph (-1 as tableint)
 
 
 def check_graph_file(path: Path, dim: int, rows: int) -> int:
-    """Check that the hnswlib index file at ``path`` is one hnswlib can load and search without
-    reading outside its arrays; returns its element count. ``rows``: labels must be below it.
+    """Check that the graph file at ``path`` (format 2, ``graph_file.py``, or hnswlib's own
+    format 1) is one hnswlib can load and search without reading outside its arrays; returns
+    its element count. ``rows``: labels must be below it.
 
     hnswlib checks little when it loads (only that the upper-level sizes add up to the file
     size): a wrong element size, label offset, link count or link id, an entry point or a
     neighbour on a level it is not on, makes it read or write outside its buffers. The
     checksum in INDEX catches damage; this catches a file that checksums but is not what
     vectordb wrote (``CorruptionError``, and the index is rebuilt)."""
+    data = _read(path)
+    refuse = _refusal(path)
+    if data[: len(GRAPH_MAGIC)] == GRAPH_MAGIC:
+        return read_graph(data, dim, rows, refuse).size
+    return _check_hnswlib_file(data, dim, rows, refuse)
+
+
+def _read(path: Path) -> bytes:
     from vectordb.files.atomic import os_error
 
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise os_error(error, f"read {path}") from error
 
+
+def _refusal(path: Path) -> Any:
     def refuse(why: str, offset: int = 0) -> CorruptionError:
         return CorruptionError(f"graph file is not an index vectordb wrote: {why}",
                                path=path, offset=offset)  # fmt: skip
 
+    return refuse
+
+
+def _check_hnswlib_file(data: bytes, dim: int, rows: int, refuse: Any) -> int:
+    """``check_graph_file`` for hnswlib's own format (format 1)."""
     if len(data) < _GRAPH_HEADER.size:
         raise refuse(f"{len(data)} bytes, shorter than the header")
     (level0_at, _capacity, count, element_bytes, label_at, vector_at, max_level, entry, max_m,
@@ -276,6 +326,7 @@ class HnswGraph:
     def __init__(self, graph: Any, metric: Metric, params: HnswConfig, threads: int) -> None:
         self.graph = graph
         self.metric = metric
+        self.normalize = metric is Metric.COSINE  # in hnswlib's "ip" space: unit vectors
         self.params = params
         self.threads = threads
         self.capacity = int(graph.get_max_elements())
@@ -307,21 +358,38 @@ class HnswGraph:
         dim: int,
         metric: Metric,
         params: HnswConfig,
-        n_present: int,
         threads: int,
-        *,
-        rows: int,
+        flags: SavedFlags,
+        vectors: npt.NDArray[np.float32],
     ) -> HnswGraph:
-        """Load a graph file whose checksum was verified; ``rows``: the collection's rows when
-        it was saved (labels are rows). The file is checked first (``check_graph_file``):
-        hnswlib trusts every size, offset and link in it, and a bad one crashes the process."""
+        """Load a graph file whose checksum was verified, saved with INDEX's ``flags``
+        (labels are rows, below ``flags.rows``). ``vectors``: the collection's rows as of
+        the save (a format 2 file holds no vectors; a format 1 file, hnswlib's own, holds
+        them and ignores these). The file is checked first (``check_graph_file``): hnswlib
+        trusts every size, offset and link in it, and a bad one crashes the process."""
         import hnswlib
 
-        count = check_graph_file(path, dim, rows)
-        graph = hnswlib.Index(space=_SPACES[metric], dim=dim)
+        data = _read(path)
+        refuse = _refusal(path)
+        n_present = int(np.count_nonzero(flags.present))
         try:
-            # never fewer than the file's elements: hnswlib would take its max_elements then
-            graph.load_index(str(path), max_elements=max(n_present, count, 1024))
+            if data[: len(GRAPH_MAGIC)] == GRAPH_MAGIC:
+                saved = read_graph(data, dim, flags.rows, refuse)
+                del data
+                state = graph_state(
+                    saved, vectors, flags.valid, space=_SPACES[metric],
+                    normalize=metric is Metric.COSINE,
+                    max_elements=max(n_present, saved.size, 1024), ef=params.ef_search,
+                    threads=threads, refuse=refuse,
+                )  # fmt: skip
+                graph = hnswlib.Index.__new__(hnswlib.Index)
+                graph.__setstate__((state,))
+            else:
+                count = _check_hnswlib_file(data, dim, flags.rows, refuse)
+                del data
+                graph = hnswlib.Index(space=_SPACES[metric], dim=dim)
+                # never fewer than the file's elements: hnswlib would take its max_elements
+                graph.load_index(str(path), max_elements=max(n_present, count, 1024))
         except (RuntimeError, ValueError) as error:
             raise CorruptionError(f"graph file does not load: {error}", path=path) from error
         return cls(graph, metric, params, threads)
@@ -334,6 +402,8 @@ class HnswGraph:
         if need > self.capacity:
             self.capacity = max(need, 2 * self.capacity)
             self.graph.resize_index(self.capacity)
+        if self.normalize:
+            vectors = normalized(np.ascontiguousarray(vectors, np.float32))
         self.graph.add_items(vectors, rows.astype(np.uint64), num_threads=threads)
         links = self._links
         if links is not None:
@@ -373,6 +443,8 @@ class HnswGraph:
             with _EF_LOCK:
                 self.graph.set_ef(want_ef)
                 self._ef = want_ef
+        if self.normalize:
+            queries = _unit(queries)
         # hnswlib searches with max(ef, k) candidates, so a larger k needs no larger ef
         try:
             labels, distances = self.graph.knn_query(queries, k=wanted, num_threads=threads)
@@ -394,7 +466,21 @@ class HnswGraph:
             return np.sqrt(np.maximum(distances, 0.0, dtype=np.float64))
         return np.subtract(1.0, distances, dtype=np.float64)
 
-    def save(self, path: Path) -> None:
+    def save(
+        self, path: Path, valid: npt.NDArray[np.bool_], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        """Write the graph file (format 2: no vectors); ``valid``: per row, the graph holds
+        the row's current vector (the elements whose rows the file's checksum covers);
+        ``vectors``: the collection's rows (stable meanwhile). An hnswlib whose layout
+        ``encode_graph`` does not know gets its own file written (format 1)."""
+        data = encode_graph(self.graph.__getstate__()[0], valid, vectors)
+        if data is None:
+            self.save_hnswlib(path)
+        else:
+            write_file(path, data)
+
+    def save_hnswlib(self, path: Path) -> None:
+        """Write hnswlib's own file (format 1, with the vectors), as earlier versions did."""
         write_with(path, self.graph.save_index)
 
     def memory_bytes(self) -> int:
@@ -434,11 +520,13 @@ class HnswIndex(BackgroundIndex):
     def new_structure(self, capacity: int, sample: Any) -> HnswGraph:
         return HnswGraph.empty(self.dim, self.metric, self.hnsw_params, capacity, self.threads)
 
-    def load_structure(self, path: Path, body: dict[str, Any], n_present: int) -> HnswGraph:
-        return HnswGraph.load(
-            path, self.dim, self.metric, self.hnsw_params, n_present, self.threads,
-            rows=len(body["present"]),
-        )  # fmt: skip
+    def load_structure(self, path: Path, body: dict[str, Any], flags: SavedFlags) -> HnswGraph:
+        # before log replay: the rows are as of the checkpoint the graph was saved at
+        return HnswGraph.load(path, self.dim, self.metric, self.hnsw_params, self.threads,
+                              flags, self.source.vectors())  # fmt: skip
+
+    def save_structure(self, path: Path, valid: npt.NDArray[np.bool_]) -> None:
+        self.structure.save(path, valid, self.source.vectors())
 
     def params(self) -> dict[str, Any]:
         return self.hnsw_params.to_dict()

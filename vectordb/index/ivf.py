@@ -46,6 +46,7 @@ from vectordb.index.base import RowSource, SearchKnobs
 from vectordb.index.jit import NO_ROW
 from vectordb.index.kmeans import assign, kmeans
 from vectordb.index.quantization import Codec, codec_class, codec_from_state, make_codec
+from vectordb.index.saved import SavedFlags
 
 __all__ = ["CellLists", "IvfIndex"]
 
@@ -307,7 +308,8 @@ class CellLists:
         use_numba = knobs.mode == "numba" or (knobs.mode == "auto" and jit.scan_kernels_ready())
         if knobs.mode == "auto" and not jit.scan_kernels_ready():
             jit.warm_scan_kernels_in_background()
-        if use_numba and self.codec.linear and len(prepared) >= 16:
+        blas_ready = knobs.mode == "numba" or jit.kernels_ready()  # auto never waits for a JIT
+        if use_numba and blas_ready and self.codec.linear and len(prepared) >= 16:
             if self.centroids is None:
                 ranks, rows = self._scan_blocks_blas(prepared, wanted)
             else:
@@ -642,10 +644,10 @@ class IvfIndex(BackgroundIndex):
             self.dim, self.metric, self.quantization, self.ivf, vectors, live, self.threads
         )
 
-    def load_structure(self, path: Path, body: dict[str, Any], n_present: int) -> CellLists:
+    def load_structure(self, path: Path, body: dict[str, Any], flags: SavedFlags) -> CellLists:
         return CellLists.load(
             path, self.dim, self.metric, self.quantization, self.ivf, self.threads,
-            rows=len(body["present"]),
+            rows=flags.rows,
         )  # fmt: skip
 
     def wants_rebuild(self) -> bool:

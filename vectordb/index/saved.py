@@ -2,12 +2,14 @@
 
 ``<kind>-<lsn:012d>.bin`` is the structure in its own format (hnswlib's, or the IVF lists');
 ``INDEX`` names it (header ``VDB-IDX``, then body length, xxh3-64 of the body, and a msgpack
-body: ``kind``, ``lsn``, ``file``, ``file_size``, ``file_checksum`` = xxh3-64 of the structure
-file, ``params``, ``present`` = one byte per row of ``in_structure``, ``valid`` = one byte per
-row: present and holding the row's current vector). The structure file's checksum is verified
-before it is parsed, so a damaged file is refused instead of crashing the process. A save
-writes the structure file, then replaces INDEX atomically, then deletes the structure files
-INDEX no longer names: a crash leaves the old pair or the new one.
+body: ``version`` (``INDEX_VERSION``), ``kind``, ``lsn``, ``file``, ``file_size``,
+``file_checksum`` = xxh3-64 of the structure file, ``params``, ``rows``, ``present_bits`` = a
+bitmap of ``in_structure`` over the rows, ``valid_bits`` = a bitmap of the rows present and
+holding the row's current vector). Version 1 (no ``version`` key, still read) kept ``present``
+and ``valid`` as one byte per row instead. The structure file's checksum is verified before it
+is parsed, so a damaged file is refused instead of crashing the process. A save writes the
+structure file, then replaces INDEX atomically, then deletes the structure files INDEX no
+longer names: a crash leaves the old pair or the new one.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 import xxhash
 
 from vectordb.errors import CorruptionError, StorageError
@@ -24,11 +28,67 @@ from vectordb.files import io
 from vectordb.files.atomic import os_error
 from vectordb.files.checksummed import read_checksummed_map, write_checksummed_map
 
-__all__ = ["INDEX_FILE", "INDEX_MAGIC", "SavedIndex", "saved_index_files"]
+__all__ = [
+    "INDEX_FILE", "INDEX_MAGIC", "INDEX_VERSION", "SavedFlags", "SavedIndex", "saved_flags",
+    "saved_index_files",
+]  # fmt: skip
 
 INDEX_MAGIC = b"VDB-IDX\x00"
 #: in a collection's index directory: names the structure file in force, its LSN and checksum
 INDEX_FILE = "INDEX"
+#: the INDEX body's own version (its ``version`` key; absent in version 1): 1 kept ``present``
+#: and ``valid`` as one byte per row; 2 keeps ``rows`` and the bitmaps ``present_bits`` and
+#: ``valid_bits`` (bit ``r % 8`` of byte ``r // 8``). INDEX is derived data: a version this
+#: code does not know is refused like a damaged file, and the index rebuilt.
+INDEX_VERSION = 2
+
+
+class SavedFlags(NamedTuple):
+    """INDEX's per-row flags: ``rows`` (the collection's rows when it was saved),
+    ``present`` (the structure holds an element for the row) and ``valid`` (present, and
+    the element holds the row's vector as of the save), both ``rows`` long."""
+
+    rows: int
+    present: npt.NDArray[np.bool_]
+    valid: npt.NDArray[np.bool_]
+
+
+def saved_flags(body: dict[str, Any], path: Path) -> SavedFlags:
+    """The flags of an INDEX body of either version (``CorruptionError`` if malformed)."""
+    version = body.get("version", 1)
+    if version == 1:
+        present_bytes, valid_bytes = body.get("present"), body.get("valid")
+        if not isinstance(present_bytes, bytes) or not isinstance(valid_bytes, bytes):
+            raise CorruptionError("INDEX holds no present / valid flags", path=path)
+        present = np.frombuffer(present_bytes, dtype=np.uint8).astype(np.bool_)
+        valid = np.zeros(len(present), np.bool_)
+        given = np.frombuffer(valid_bytes, dtype=np.uint8)[: len(present)].astype(np.bool_)
+        valid[: len(given)] = given
+        return SavedFlags(len(present), present, valid & present)
+    if type(version) is not int or version != INDEX_VERSION:
+        raise CorruptionError(
+            f"INDEX has version {version!r:.20}; this vectordb reads 1 to {INDEX_VERSION}",
+            path=path,
+        )
+    rows = body.get("rows")
+    present_bits, valid_bits = body.get("present_bits"), body.get("valid_bits")
+    if type(rows) is not int or rows < 0:
+        raise CorruptionError(f"INDEX counts {rows!r:.20} rows", path=path)
+    size = (rows + 7) // 8
+    if not (isinstance(present_bits, bytes) and isinstance(valid_bits, bytes)
+            and len(present_bits) == size and len(valid_bits) == size):  # fmt: skip
+        raise CorruptionError(f"INDEX holds no present / valid bitmaps of {rows} rows", path=path)
+    present = _unpacked(present_bits, rows)
+    return SavedFlags(rows, present, _unpacked(valid_bits, rows) & present)
+
+
+def _packed(flags: npt.NDArray[np.bool_]) -> bytes:
+    return np.packbits(flags, bitorder="little").tobytes()
+
+
+def _unpacked(bits: bytes, rows: int) -> npt.NDArray[np.bool_]:
+    unpacked = np.unpackbits(np.frombuffer(bits, np.uint8), count=rows, bitorder="little")
+    return unpacked.astype(np.bool_)
 
 
 class SavedIndex:
@@ -106,23 +166,26 @@ class SavedIndex:
         name: str | None,
         data: bytes,
         params: dict[str, Any],
-        present: bytes,
-        valid: bytes,
+        present: npt.NDArray[np.bool_],
+        valid: npt.NDArray[np.bool_],
     ) -> None:
         """Replace INDEX so it names structure file ``name`` (None: no structure yet) holding
-        ``data``, then delete the structure files it no longer names."""
+        ``data``, with the per-row flags ``present`` and ``valid`` (as long as the rows), then
+        delete the structure files it no longer names."""
         write_checksummed_map(
             self.meta_path,
             INDEX_MAGIC,
             {
+                "version": INDEX_VERSION,
                 "kind": self.kind,
                 "lsn": lsn,
                 "file": name,
                 "file_size": len(data),
                 "file_checksum": xxhash.xxh3_64_intdigest(data),
                 "params": params,
-                "present": present,
-                "valid": valid,
+                "rows": len(present),
+                "present_bits": _packed(present),
+                "valid_bits": _packed(valid & present),
             },
         )
         try:
