@@ -541,3 +541,25 @@ def test_indexed_collections_reopen_after_the_trim(
         assert docs.count() == 259
         assert docs.search(vectors[259], k=1)[0].id == "d259"
         assert db.check() == []
+
+
+def test_a_column_of_long_texts_is_not_saved_twice(tmp_path: Path) -> None:
+    """Documents kept in metadata are in the snapshot already: a filter on them builds a
+    column for the session, but columns.bin does not store the texts again, unless the
+    field was declared with create_index."""
+    path = tmp_path / "texts.vdb"
+    texts = [f"document {i} " + "lorem ipsum dolor " * 20 for i in range(50)]
+    with vectordb.open(path) as db:
+        docs = db.create_collection("docs", dim=2)
+        docs.add(np.ones((50, 2)), ids=[f"d{i}" for i in range(50)],
+                 metadata=[{"text": t, "lang": "en"} for t in texts])  # fmt: skip
+        assert docs.count(where={"text": {"$contains": "document 7 "}}) == 1
+        assert docs.count(where={"lang": "en"}) == 50
+    saved = (path / "collections" / "docs" / "columns.bin").read_bytes()
+    assert b"lorem ipsum" not in saved and b"lang" in saved
+    with vectordb.open(path) as db:
+        docs = db.get_collection("docs")
+        assert docs.count(where={"text": {"$contains": "document 7 "}}) == 1  # read anew
+        docs.create_index("text")
+    saved = (path / "collections" / "docs" / "columns.bin").read_bytes()
+    assert saved.count(b"document ") == 50  # declared: saved, each text once

@@ -175,6 +175,11 @@ class Column:
             saved["categories"] = list(categories)
         return saved
 
+    def long_texts(self) -> bool:
+        """Are the distinct strings long on average (documents rather than labels)?"""
+        _codes, categories = self.strings()
+        return bool(categories) and sum(map(len, categories)) > _LONG_TEXT * len(categories)
+
     def saved_strings(self, n: int) -> dict[str, Any]:
         """The first ``n`` rows of a column of strings (``all_strings``) as ``codes`` (-1:
         missing) and sorted distinct ``categories``: each text once, no values."""
@@ -420,9 +425,15 @@ class MetadataColumns:
             arrays: dict[str, Any] = {}
             strings: dict[str, Any] = {}
             for field, column in self._columns.items():
-                if field not in self.declared and not _any_present(column.values[:n]):
+                declared = field in self.declared
+                if not declared and not _any_present(column.values[:n]):
                     continue  # no record has the field: nothing to save (see column())
                 name = ".".join(field)
+                if column.all_strings(n) and not declared and column.long_texts():
+                    # documents, not labels: saving them would store the text a second time
+                    # (the snapshot holds it); the first filter after an open reads them
+                    # from the records instead. create_index() keeps such a column saved.
+                    continue
                 if column.all_strings(n):
                     # codes and categories are the column: each text once (a text field of
                     # distinct values would otherwise be stored twice)
@@ -513,6 +524,10 @@ class MetadataColumns:
         for path, column in self._columns.items():
             size = len(column.values)
             column.update({row: value_at(m, path) for row, m in decoded.items() if row < size})
+
+
+_LONG_TEXT = 200
+"""Characters per distinct string above which a column of strings is not saved."""
 
 
 def _any_present(values: list[Any]) -> bool:
