@@ -25,7 +25,8 @@ import numpy as np
 import vectordb
 
 RESULTS = Path(__file__).resolve().parent / "results" / "size_on_disk.json"
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "vectors", "sleep", "in", "columns"]
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while",
+         "vectors", "sleep", "in", "columns"]
 
 
 def files_of(root: Path) -> dict[str, int]:
