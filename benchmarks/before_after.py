@@ -117,9 +117,12 @@ _MEASURE = textwrap.dedent("""
 
 def _run(code: Path, script: str, *args: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(code.resolve()), VECTORDB_NO_WARMUP="1")
+    # cwd is the checkout: ``python -c`` puts the working directory first on sys.path,
+    # before PYTHONPATH, so running from the other checkout would import that one
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-c", script, *args],
+        env=env, cwd=code.resolve(), capture_output=True, text=True,
+    )  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"{code}: failed\n{done.stderr}")
     return done.stdout
@@ -136,6 +139,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="10k x 32, 2 rounds")
     parser.add_argument(
+        "--separate",
+        action="store_true",
+        help="each checkout builds its own database from the same data (when the change "
+        "alters a file format the before code cannot read, e.g. the HNSW graph file)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "before_after.json"
     )
     args = parser.parse_args()
@@ -150,14 +159,19 @@ def main() -> None:
         np.save(work / "queries.npy", points[n:])
         np.save(work / "writes.npy", points[: min(n, 20_000)])
         np.save(work / "meta.npy", np.stack([np.arange(n) % 1000, rng.random(n)]))
-        database = work / "db"
-        _run(args.before, _BUILD, str(database), str(work / "data.npy"), str(work / "meta.npy"))
+        databases = {"before": work / "db", "after": work / "db"}
+        if args.separate:
+            databases["after"] = work / "db-after"
+        for side in dict.fromkeys(("before", "after") if args.separate else ("before",)):
+            code = args.before if side == "before" else args.after
+            _run(code, _BUILD, str(databases[side]), str(work / "data.npy"),
+                 str(work / "meta.npy"))  # fmt: skip
         results: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
         for round_number in range(rounds):
             order = ("before", "after") if round_number % 2 == 0 else ("after", "before")
             for side in order:
                 code = args.before if side == "before" else args.after
-                line = _run(code, _MEASURE, str(database), str(work / "queries.npy"),
+                line = _run(code, _MEASURE, str(databases[side]), str(work / "queries.npy"),
                             str(work / "writes.npy"), str(args.passes))  # fmt: skip
                 measured = json.loads(line.strip().splitlines()[-1])
                 results[side].append(measured)
