@@ -1,9 +1,16 @@
 """Every public function and method of the API is documented the numpydoc way (Parameters,
-Returns, Raises, Examples), and its Examples run as doctests and print what they show."""
+Returns, Raises, Examples), and its Examples run as doctests and print what they show.
+
+Every public class has Examples that run too; the value and configuration classes (dataclasses,
+enums, ``Hit``) list each of their fields in a Parameters or Attributes section; every public
+exception derives from ``VectorDBError`` and has a docstring of its own saying when it is
+raised."""
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
+import enum
 import inspect
 import re
 import tempfile
@@ -31,7 +38,36 @@ for _cls in (Database, Collection):
         if not _name.startswith("_"):
             FUNCTIONS[f"{_cls.__name__}.{_name}"] = _member
 
-CLASSES = [Database, Collection, Transaction, vectordb.SearchResults, vectordb.Records]
+
+def _public(name: str) -> Any:
+    return getattr(vectordb, name)  # ImportReport is a lazy attribute: getattr loads it
+
+
+EXCEPTIONS: dict[str, type[BaseException]] = {
+    name: _public(name)
+    for name in vectordb.__all__
+    if isinstance(_public(name), type) and issubclass(_public(name), BaseException)
+}
+#: every public class that is not an exception (Database, Collection, the config classes and
+#: enums, the values results hold, ImportReport ...), and the root of the exceptions, whose
+#: Examples show how to catch them
+CLASSES: list[type] = [
+    _public(name)
+    for name in sorted(vectordb.__all__)
+    if isinstance(_public(name), type) and name not in EXCEPTIONS
+] + [vectordb.VectorDBError]
+
+
+def _fields(cls: type) -> list[str]:
+    """The fields a value or configuration class must document (none for other classes)."""
+    if dataclasses.is_dataclass(cls):
+        return [field.name for field in dataclasses.fields(cls)]
+    if issubclass(cls, enum.Enum):
+        return [member.name for member in cls]
+    return list(getattr(cls, "_fields", ()))  # Hit: a tuple with named fields
+
+
+FIELD_CLASSES = [cls for cls in CLASSES if _fields(cls)]
 
 
 def _section(doc: str, title: str) -> bool:
@@ -63,9 +99,55 @@ def test_numpydoc_sections(name: str) -> None:
     assert missing == [], f"{name}'s docstring lacks {missing}"
 
 
+def _entries(doc: str, titles: tuple[str, ...]) -> dict[str, str]:
+    """The entries of the sections ``titles`` of ``doc``: each documented name (``a, b`` and
+    ``a : type`` lines give ``a`` and ``b``) mapped to its description."""
+    entries: dict[str, str] = {}
+    lines = doc.splitlines()
+    for start, line in enumerate(lines[:-1]):
+        if line not in titles or lines[start + 1] != "-" * len(line):
+            continue
+        names: list[str] = []
+        following = lines[start + 2 :]
+        for index, text in enumerate(following):
+            if index + 1 < len(following) and re.fullmatch(r"-+", following[index + 1]):
+                break  # the title of the next section
+            if text and not text[0].isspace():
+                names = [name.strip() for name in text.split(" : ")[0].split(",")]
+                entries.update(dict.fromkeys(names, ""))
+            elif text.strip():
+                for name in names:
+                    entries[name] = (entries[name] + " " + text.strip()).strip()
+    return entries
+
+
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
 def test_public_classes_have_examples(cls: type) -> None:
     assert _section(inspect.getdoc(cls) or "", "Examples"), cls.__name__
+
+
+def test_value_and_config_classes_are_checked() -> None:
+    expected = {"CollectionConfig", "CollectionInfo", "DatabaseConfig", "Durability", "Hit",
+                "HnswConfig", "ImportReport", "IvfConfig", "Metric", "Problem",
+                "QuantizationConfig", "Record"}  # fmt: skip
+    assert expected <= {cls.__name__ for cls in FIELD_CLASSES}
+
+
+@pytest.mark.parametrize("cls", FIELD_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_field_is_documented(cls: type) -> None:
+    doc = inspect.getdoc(cls) or ""
+    assert _section(doc, "Parameters") or _section(doc, "Attributes"), cls.__name__
+    entries = _entries(doc, ("Parameters", "Attributes"))
+    undocumented = [name for name in _fields(cls) if not entries.get(name)]
+    assert undocumented == [], f"{cls.__name__}'s docstring does not describe {undocumented}"
+
+
+@pytest.mark.parametrize("name", sorted(EXCEPTIONS))
+def test_exceptions_say_when_they_are_raised(name: str) -> None:
+    cls = EXCEPTIONS[name]
+    assert issubclass(cls, vectordb.VectorDBError), f"{name} is not a VectorDBError"
+    doc = cls.__dict__.get("__doc__") or ""  # its own, not one inherited
+    assert len(doc.split()) >= 8, f"{name}'s docstring does not say when it is raised: {doc!r}"
 
 
 def _doctests() -> list[tuple[str, Any]]:

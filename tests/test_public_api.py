@@ -10,6 +10,7 @@ import pytest
 import vectordb
 
 PUBLIC = [
+    "CircuitOpenError",
     "Collection",
     "CollectionConfig",
     "CollectionExistsError",
@@ -24,6 +25,7 @@ PUBLIC = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "Durability",
+    "EmbeddingError",
     "Hit",
     "HnswConfig",
     "IdNotFoundError",
@@ -43,7 +45,10 @@ PUBLIC = [
     "MissingDependencyError",
     "PathNotFoundError",
     "Problem",
+    "ProviderResponseError",
+    "ProviderUnavailableError",
     "QuantizationConfig",
+    "RateLimitedError",
     "ReadOnlyError",
     "Record",
     "Records",

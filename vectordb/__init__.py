@@ -13,6 +13,7 @@ from vectordb.config import (
 from vectordb.database import Database, open, restore
 from vectordb.engine.transaction import Transaction
 from vectordb.errors import (
+    CircuitOpenError,
     CollectionExistsError,
     CollectionFullError,
     CollectionNotFoundError,
@@ -21,6 +22,7 @@ from vectordb.errors import (
     DatabaseClosedError,
     DimensionMismatchError,
     DuplicateIdError,
+    EmbeddingError,
     IdempotencyKeyReuseError,
     IdNotFoundError,
     ImportInterruptedError,
@@ -34,6 +36,9 @@ from vectordb.errors import (
     LogGapError,
     MissingDependencyError,
     PathNotFoundError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+    RateLimitedError,
     ReadOnlyError,
     StorageError,
     StorageFullError,
@@ -58,6 +63,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "CircuitOpenError",
     "Collection",
     "CollectionConfig",
     "CollectionExistsError",
@@ -72,6 +78,7 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "Durability",
+    "EmbeddingError",
     "Hit",
     "HnswConfig",
     "IdNotFoundError",
@@ -91,7 +98,10 @@ __all__ = [
     "MissingDependencyError",
     "PathNotFoundError",
     "Problem",
+    "ProviderResponseError",
+    "ProviderUnavailableError",
     "QuantizationConfig",
+    "RateLimitedError",
     "ReadOnlyError",
     "Record",
     "Records",
@@ -102,8 +112,8 @@ __all__ = [
     "TransactionError",
     "UnsupportedFormatError",
     "VectorDBError",
-    "__version__",
     "info",
     "open",
     "restore",
+    "__version__",
 ]

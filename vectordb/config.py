@@ -31,13 +31,32 @@ __all__ = [
 class Durability(str, enum.Enum):
     """When an acknowledged write is safe against power loss.
 
-    ``full``: the log is fsynced before the call returns (the default).
-    ``normal``: the log is written before the call returns but fsynced only at checkpoints,
-    segment rotation and close; a killed process loses nothing, a power cut loses the
-    writes since the last fsync.
-    ``off``: nothing is logged; writes are durable only once a checkpoint or close has run.
-    The process then keeps the database's writer lock until that checkpoint (other
-    processes' writes wait, and see the writes after it): a mode for bulk loads.
+    Set for a database (``DatabaseConfig.durability``), a collection
+    (``create_collection(..., durability=)``) or in the configuration's per-collection
+    overrides; a plain string such as ``"normal"`` is accepted wherever a Durability is.
+
+    Attributes
+    ----------
+    FULL
+        ``"full"``: the log is fsynced before the call returns (the default).
+    NORMAL
+        ``"normal"``: the log is written before the call returns but fsynced only at
+        checkpoints, segment rotation and close; a killed process loses nothing, a power cut
+        loses the writes since the last fsync.
+    OFF
+        ``"off"``: nothing is logged; writes are durable only once a checkpoint or close has
+        run. The process then keeps the database's writer lock until that checkpoint (other
+        processes' writes wait, and see the writes after it): a mode for bulk loads.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> vectordb.Durability("normal"), vectordb.Durability.OFF.value
+    (<Durability.NORMAL: 'normal'>, 'off')
+    >>> with vectordb.open(tempfile.mkdtemp(), config={"durability": "normal"}) as db:
+    ...     bulk = db.create_collection("bulk", dim=2, durability="off")
+    ...     db.config.durability, bulk.config.durability
+    (<Durability.NORMAL: 'normal'>, <Durability.OFF: 'off'>)
     """
 
     FULL = "full"
@@ -47,7 +66,33 @@ class Durability(str, enum.Enum):
 
 class Metric(str, enum.Enum):
     """How vectors are compared. ``cosine`` and ``dot`` rank higher scores first,
-    ``euclidean`` ranks smaller distances first."""
+    ``euclidean`` ranks smaller distances first.
+
+    Chosen per collection (``create_collection(name, dim, metric=)``) and fixed for its
+    life. A plain string is accepted wherever a Metric is, also the aliases ``"cos"``,
+    ``"ip"`` / ``"inner_product"`` (dot) and ``"l2"`` (euclidean).
+
+    Attributes
+    ----------
+    COSINE
+        ``"cosine"``: cosine similarity, from -1 to 1 (the default). All-zero vectors are
+        refused.
+    DOT
+        ``"dot"``: the inner product, unbounded; equals cosine on unit-length vectors.
+    EUCLIDEAN
+        ``"euclidean"``: the euclidean (L2) distance, 0 or more; not squared.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> [metric.value for metric in vectordb.Metric], vectordb.Metric.DOT.higher_is_better
+    (['cosine', 'dot', 'euclidean'], True)
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     points = db.create_collection("points", dim=2, metric="l2")
+    ...     _ = points.add([[0, 0], [3, 4]], ids=["near", "far"])
+    ...     points.search([0, 0], k=2)
+    [Hit(id='near', score=0.0, metadata=None), Hit(id='far', score=5.0, metadata=None)]
+    """
 
     COSINE = "cosine"
     DOT = "dot"
@@ -55,6 +100,7 @@ class Metric(str, enum.Enum):
 
     @property
     def higher_is_better(self) -> bool:
+        """True when a higher score is a better match (cosine, dot); False for euclidean."""
         return self is not Metric.EUCLIDEAN
 
 
@@ -153,36 +199,45 @@ _NO_OVERRIDES = CollectionOverrides()
 class DatabaseConfig:
     """Settings of one database directory.
 
+    Passed to :func:`vectordb.open` as ``config=`` (a DatabaseConfig, used as it is, or a
+    mapping of the same keys, layered over the YAML file and ``VECTORDB_*`` environment
+    variables); ``Database.config`` holds the settings in force. Every field has a default.
+
     Parameters
     ----------
     durability
-        Default :class:`Durability` of writes (``"full"``, ``"normal"`` or ``"off"``).
+        Default :class:`Durability` of writes (``"full"``, the default, ``"normal"`` or
+        ``"off"``).
     lock_timeout
         Seconds to wait for the writer lock (another thread's or process's write or
-        transaction holds it) before raising ``LockTimeoutError``.
+        transaction holds it) before raising ``LockTimeoutError``. Default 5.0.
     idempotency_window
-        Seconds an ``idempotency_key`` is remembered after its write (default one day).
+        Seconds an ``idempotency_key`` is remembered after its write (default 86,400: one
+        day).
     checkpoint_records
-        Write a checkpoint after this many log records since the last one.
+        Write a checkpoint after this many log records since the last one (default 100,000).
     checkpoint_bytes
-        ... or after the log grew by this many bytes since the last one.
+        ... or after the log grew by this many bytes since the last one (default 256 MiB).
     initial_capacity
-        Rows reserved in a new collection's vector file; it then grows by a quarter.
+        Rows reserved in a new collection's vector file (default 1,024); it then grows by a
+        quarter.
     use_mmap
         Map vector files into memory (the default). ``False`` keeps vectors in process
         memory and writes them with plain file I/O, for file systems without mmap.
     verify_checksums_on_open
         Check every stored checksum when the database opens (slower open, early detection).
+        Default False.
     warmup_on_open
         Run :meth:`Collection.warmup` for every collection in a background thread at open, so
-        the first queries do not pay for page faults and kernel compilation.
+        the first queries do not pay for page faults and kernel compilation. Default False.
     check_on_open
         Run :meth:`Database.check` at open, repairing what can be rebuilt (read-write opens);
-        problems are logged and kept in ``Database.open_problems``.
+        problems are logged and kept in ``Database.open_problems``. Default False.
     threads
-        Threads for batch searches and index builds: ``"auto"`` (the machine's cores, at most
-        8), ``"single"`` (everything on the calling thread or one indexer thread) or a
-        number. BLAS products follow their own setting (``OPENBLAS_NUM_THREADS``).
+        Threads for batch searches and index builds: ``"auto"`` (the default: the machine's
+        cores, at most 8), ``"single"`` (everything on the calling thread or one indexer
+        thread) or a number (at most 1,024). BLAS products follow their own setting
+        (``OPENBLAS_NUM_THREADS``).
     log_level
         Level of the ``vectordb`` logger (``"DEBUG"`` .. ``"CRITICAL"``); ``None`` (default)
         leaves logging as the application configured it.
@@ -199,10 +254,11 @@ class DatabaseConfig:
     compact_min_dead_bytes
         The least dead vector bytes worth an automatic compaction (default 64 MiB).
     max_vectors
-        Most records a collection may hold (``None``: no limit); a write past it raises
-        ``CollectionFullError`` and writes nothing.
+        Most records (live rows) a collection may hold (``None``, the default: no limit); a
+        write past it raises ``CollectionFullError`` and writes nothing.
     max_bytes
-        Most bytes of vectors (records x dim x 4) a collection may hold (``None``: no limit).
+        Most bytes of vectors (records x dim x 4) a collection may hold (``None``, the
+        default: no limit); a write past it raises ``CollectionFullError``.
     min_free_disk_bytes
         Below this much free space on the database's file system, writes raise
         ``ReadOnlyError`` (reads go on) until space returns; 0 turns the check off. Default
@@ -210,10 +266,31 @@ class DatabaseConfig:
     wal_archive
         A directory (absolute, or relative to the database directory) where checkpoints move
         the log segments they cover instead of deleting them. Needed for incremental backups
-        and point-in-time restore; the archive grows until you prune it.
+        and point-in-time restore; the archive grows until you prune it. ``None`` (the
+        default): segments are deleted.
     collections
         Per-collection overrides by name: :class:`CollectionOverrides` or mappings such as
-        ``{"docs": {"durability": "normal", "ef": 128}}``.
+        ``{"docs": {"durability": "normal", "ef": 128}}`` (default: none).
+
+    Raises
+    ------
+    InvalidConfigError
+        If a value is out of range or of the wrong type, or (``from_mapping``) a key is
+        unknown.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> config = vectordb.DatabaseConfig(durability="normal", lock_timeout=2.0, max_vectors=1000)
+    >>> config.durability, config.lock_timeout, config.max_vectors
+    (<Durability.NORMAL: 'normal'>, 2.0, 1000)
+    >>> with vectordb.open(tempfile.mkdtemp(), config={"checkpoint_records": 500}) as db:
+    ...     db.config.checkpoint_records, db.config.lock_timeout
+    (500, 5.0)
+    >>> vectordb.DatabaseConfig.from_mapping({"lock_timout": 1})
+    Traceback (most recent call last):
+        ...
+    vectordb.errors.InvalidConfigError: unknown database config key(s) ['lock_timout']; ...
     """
 
     durability: Durability | str = Durability.FULL
@@ -347,16 +424,37 @@ class DatabaseConfig:
 class HnswConfig:
     """Parameters of an HNSW graph (Malkov & Yashunin's names, as in hnswlib and FAISS).
 
+    Given as ``create_collection(..., index="hnsw", hnsw=)``, a HnswConfig or a mapping of
+    the same keys; ``CollectionConfig.hnsw`` holds it.
+
     Parameters
     ----------
     M
         Links per node (the paper's M; layer 0 keeps 2*M). More links: higher recall at a
-        given ef and more memory (about 8*M bytes per vector) and build time. 4 .. 128.
+        given ef and more memory (about 8*M bytes per vector) and build time. 2 .. 128,
+        default 16.
     ef_construction
-        Candidate list size while inserting. Larger builds a better graph, more slowly.
+        Candidate list size (nodes) while inserting, at most 10,000 (default 200). Larger
+        builds a better graph, more slowly.
     ef_search
-        Default candidate list size while searching (at least k is always used). Larger: higher
-        recall, lower QPS; override per query with ``search(..., ef=)``.
+        Default candidate list size (nodes) while searching, at most 10,000 (default 64; at
+        least k is always used). Larger: higher recall, lower QPS; override per query with
+        ``search(..., ef=)``.
+
+    Raises
+    ------
+    InvalidConfigError
+        If a value is out of its range, or a mapping has an unknown key.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=8, index="hnsw", hnsw={"M": 32})
+    ...     docs.config.hnsw
+    HnswConfig(M=32, ef_construction=200, ef_search=64)
+    >>> vectordb.HnswConfig(ef_search=128).to_dict()
+    {'M': 16, 'ef_construction': 200, 'ef_search': 128}
     """
 
     M: int = 16
@@ -388,22 +486,41 @@ class HnswConfig:
 class IvfConfig:
     """Parameters of an inverted-file index (FAISS's names).
 
+    Given as ``create_collection(..., index="ivf", ivf=)``, an IvfConfig or a mapping of the
+    same keys; ``CollectionConfig.ivf`` holds it.
+
     Parameters
     ----------
     nlist
-        Number of k-means cells. ``None`` (the default) picks ``4 * sqrt(rows)`` (at least 1,
-        at most 65,536) each time the index trains, so it grows with the data.
+        Number of k-means cells, at most 65,536. ``None`` (the default) picks
+        ``4 * sqrt(rows)`` (at least 1, at most ``rows / 39`` and 65,536) each time the
+        index trains, so it grows with the data.
     nprobe
-        Default number of cells searched per query. ``None`` picks about 1/16 of the cells
-        (at least 8). Override per query with ``search(..., nprobe=)``; ``nprobe = nlist``
-        scans every vector.
+        Default number of cells searched per query, at most 65,536. ``None`` (the default)
+        picks about 1/16 of the cells (at least 8). Override per query with
+        ``search(..., nprobe=)``; ``nprobe = nlist`` scans every vector.
     training_sample
-        At most this many vectors (drawn at random) train the k-means.
+        At most this many vectors (rows, drawn at random) train the k-means (default
+        65,536; at least ``nlist``).
     train_after
-        Rows needed before the first training; until then searches are exact.
+        Rows needed before the first training (default 1,024); until then searches are
+        exact.
     retrain_growth
         Retrain in the background when the live rows grow to this multiple of the rows the
-        index was trained on (the cells then fit the data again). At least 1.5.
+        index was trained on (the cells then fit the data again). At least 1.5, default 8.0.
+
+    Raises
+    ------
+    InvalidConfigError
+        If a value is out of its range, or a mapping has an unknown key.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=8, index="ivf", ivf={"nlist": 64})
+    ...     docs.config.ivf
+    IvfConfig(nlist=64, nprobe=None, training_sample=65536, train_after=1024, retrain_growth=8.0)
     """
 
     nlist: int | None = None
@@ -459,19 +576,38 @@ class QuantizationConfig:
     """How a flat or IVF index compresses the vectors it scans. The best ``rescore * k``
     candidates by the compressed score are re-scored exactly from the stored vectors.
 
+    Given as ``create_collection(..., quantization=)``: a name such as ``"int8"``, a mapping
+    with a ``"kind"``, or a QuantizationConfig; ``CollectionConfig.quantization`` holds it.
+
     Parameters
     ----------
     kind
         ``"float16"`` (2 bytes per dimension), ``"int8"`` (1 byte per dimension, a trained
         range per dimension), ``"int4"`` (half a byte), ``"binary"`` (one bit: the sign
         around the trained mean; hamming distance) or ``"pq"`` (product quantization: ``m``
-        bytes per vector).
+        bytes per vector). Required.
     m
         PQ only: sub-spaces, each coded in one byte; must divide ``dim``. Default: ``dim / 4``
         rounded down to a divisor of ``dim`` (16x smaller than float32).
     rescore
-        Candidates per wanted hit that are re-scored exactly (default by kind: float16 2,
-        int8 4, int4 8, binary 16, pq 10).
+        Candidates per wanted hit that are re-scored exactly, at most 1,000 (default by
+        kind: float16 2, int8 4, int4 8, binary 16, pq 10).
+
+    Raises
+    ------
+    InvalidConfigError
+        For an unknown ``kind``, ``m`` with a kind other than ``"pq"``, or a value out of
+        its range.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> vectordb.QuantizationConfig("int8").rescore_factor
+    4
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=8, quantization={"kind": "pq", "m": 4})
+    ...     docs.config.quantization
+    QuantizationConfig(kind='pq', m=4, rescore=None)
     """
 
     kind: str
@@ -530,11 +666,11 @@ class CollectionConfig:
     Parameters
     ----------
     dim
-        Length of every vector (1 .. 65,536).
+        Length of every vector, in numbers (1 .. 65,536). Required.
     metric
         :class:`Metric`: ``"cosine"`` (default), ``"dot"`` or ``"euclidean"``.
     index
-        ``"flat"``: a scan of every stored vector (exact, or over quantized codes with
+        ``"flat"`` (the default): a scan of every stored vector (exact, or over quantized codes with
         ``quantization=``). ``"hnsw"``: an approximate graph (hnswlib). ``"ivf"``: k-means
         cells, of which ``nprobe`` are scanned per query. Approximate indexes are kept up to
         date in the background; writes are searchable at once.
@@ -547,15 +683,33 @@ class CollectionConfig:
         ``"pq"``) or a :class:`QuantizationConfig`; flat and IVF indexes only.
     normalize
         Store vectors scaled to unit length (cosine then becomes a plain dot product and
-        ``get()`` returns the normalized vector).
+        ``get()`` returns the normalized vector). Default False.
     durability
         Overrides the database's durability for writes to this collection.
     initial_capacity
-        Overrides the database's initial row capacity for this collection.
+        Overrides the database's initial capacity (rows reserved in the vector file) for
+        this collection.
     metadata_schema
         Optional ``{field: type}`` or ``{field: {"type": ..., "required": bool}}`` that
         every write's metadata must satisfy (``vectordb.filters.schema``); other fields are
         allowed. Declared fields are indexed for filters at once.
+
+    Raises
+    ------
+    InvalidConfigError
+        If a value is invalid, or parameters do not fit the index (``hnsw=`` without
+        ``index="hnsw"``, quantization with HNSW).
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> vectordb.CollectionConfig(dim=3, metric="l2").metric
+    <Metric.EUCLIDEAN: 'euclidean'>
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=3, index="hnsw", normalize=True)
+    ...     docs.config.to_dict()
+    {'dim': 3, 'metric': 'cosine', 'index': 'hnsw', 'normalize': True, 'durability': None,
+     'initial_capacity': None, 'hnsw': {'M': 16, 'ef_construction': 200, 'ef_search': 64}}
     """
 
     dim: int

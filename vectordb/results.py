@@ -41,14 +41,37 @@ __all__ = [
 class Hit(tuple):  # type: ignore[type-arg]
     """One search result: ``id``, ``score``, ``metadata``, ``vector``.
 
-    ``score`` is the metric's natural value: cosine similarity or inner product (higher is
-    better) or euclidean distance (lower is better). ``vector`` is set only when asked for
-    with ``include=("vector",)``; ``metadata`` is None when the record has none or when it
-    was left out of ``include``.
-
     Immutable. A tuple underneath (``id, score, metadata, vector = hit`` works) because a
     search builds k of them per query and a tuple costs a quarter of a dataclass to create.
     Equality compares ``id``, ``score`` and ``metadata``, not ``vector``.
+
+    Attributes
+    ----------
+    id : str
+        The id of the matching record.
+    score : float
+        The metric's natural value, unitless: cosine similarity (-1 to 1) or inner product
+        (higher is better), or euclidean distance (0 or more, not squared; lower is
+        better). Hits come best first.
+    metadata : dict or None
+        The record's metadata; None when the record has none or when it was left out of
+        ``include``.
+    vector : numpy.ndarray or None
+        The stored vector, float32 of shape ``(dim,)`` (unit length in a ``normalize``
+        collection); set only when asked for with ``include=("vector",)``, else None.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=2)
+    ...     _ = docs.add([[1, 0], [1, 1]], ids=["a", "b"], metadata=[{"k": 1}, None])
+    ...     best, second = docs.search([1, 0], k=2)
+    >>> best
+    Hit(id='a', score=1.0, metadata={'k': 1})
+    >>> hit_id, score, metadata, vector = second
+    >>> hit_id, round(score, 4), metadata, vector
+    ('b', 0.7071, None, None)
     """
 
     __slots__ = ()
@@ -143,9 +166,33 @@ def make_hit(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Record:
-    """A stored record as ``get()`` returns it. ``vector`` is None when the read left it out
-    (``include=("metadata",)``); ``metadata`` is None when the record has none or when the
-    read left it out."""
+    """A stored record as ``get()`` returns it (and, in a :class:`Records` list, ``find()``
+    and ``scroll()``). Immutable; equality compares ``id``, ``metadata`` and the vector's
+    values.
+
+    Attributes
+    ----------
+    id : str
+        The record's id.
+    vector : numpy.ndarray or None
+        The stored vector, float32 of shape ``(dim,)`` (scaled to unit length in a
+        ``normalize`` collection); None when the read left it out
+        (``include=("metadata",)``).
+    metadata : dict or None
+        The record's metadata; None when the record has none or when the read left it out.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=2, normalize=True)
+    ...     _ = docs.add([[3, 4]], ids=["a"], metadata=[{"k": 1}])
+    ...     record = docs.get("a")
+    >>> record
+    Record(id='a', vector=[0.60, 0.80] (2), metadata={'k': 1})
+    >>> record.vector.dtype, record.vector.shape
+    (dtype('float32'), (2,))
+    """
 
     id: str
     vector: npt.NDArray[np.float32] | None = dataclasses.field(compare=False)
@@ -384,7 +431,33 @@ class Records(list[Record]):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Problem:
-    """One finding of ``Database.check()``: where the damage is and what it is."""
+    """One finding of ``Database.check()``: where the damage is and what it is.
+
+    Attributes
+    ----------
+    path : str
+        The damaged (or stray, or missing) file or directory: a path inside the database
+        directory (``db.path`` joined with the file's place in it).
+    offset : int or None
+        The byte offset in ``path`` where the damage was found (0 for a bad header); None
+        when it is not at one place in a file (a missing or stray file, counts that
+        disagree).
+    message : str
+        What is wrong; after ``check(repair=True)`` it ends in what the repair did
+        (``"; repaired: ..."``).
+
+    Examples
+    --------
+    >>> import os, tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     _ = db.create_collection("docs", dim=2)
+    ...     open(os.path.join(db.path, "collections", "docs", "stray.tmp"), "wb").close()
+    ...     [problem] = db.check(repair=True)
+    >>> os.path.basename(problem.path), problem.offset
+    ('stray.tmp', None)
+    >>> problem.message
+    'stray file (not named by MANIFEST or INDEX); repaired: deleted'
+    """
 
     path: str
     offset: int | None
@@ -393,7 +466,61 @@ class Problem:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CollectionInfo:
-    """Summary of a collection, as ``list_collections()`` and ``stats()`` return it."""
+    """Summary of a collection, as ``list_collections()`` and ``stats()`` return it.
+
+    Attributes
+    ----------
+    name : str
+        The collection's name.
+    count : int
+        Live records (rows holding a stored record; deleted and replaced ones not counted).
+    dim : int
+        Length of every vector, in numbers.
+    metric : str
+        ``"cosine"``, ``"dot"`` or ``"euclidean"`` (see :class:`Metric`).
+    index : str
+        ``"flat"``, ``"hnsw"`` or ``"ivf"``.
+    normalize : bool
+        Whether vectors are stored scaled to unit length.
+    created_at : float
+        When the collection was created, in Unix seconds.
+    updated_at : float
+        When its last write was applied, in Unix seconds.
+    disk_bytes : int
+        Bytes of every file in the collection's directory (vector file with its reserved
+        rows, metadata, index files); the database's log is not counted.
+    memory_bytes : int
+        An estimate, in bytes, of the process memory the collection holds: per-row
+        bookkeeping, the id map, the index, and the vectors when ``use_mmap`` is off
+        (memory-mapped vector files are not counted).
+    config : dict
+        The collection's configuration, as ``CollectionConfig.to_dict()`` gives it.
+    index_info : dict or None
+        Index state (HNSW: indexed and pending rows, parameters, graph memory in bytes,
+        fallback reason); None for a flat index without quantization.
+    dead_rows : int
+        Rows that held deleted or replaced records: reclaimed by :meth:`Collection.compact`.
+    dead_bytes : int
+        Vector bytes of ``dead_rows`` (``dead_rows * dim * 4``).
+    problem : str or None
+        Why the collection cannot be used (its files are damaged), or None. An unavailable
+        collection is listed with zero counts; using it raises ``CorruptionError``, and
+        ``Database.check(repair=True)`` moves it to ``quarantine/``. ``available`` is True
+        when it is None.
+
+    Examples
+    --------
+    >>> import tempfile, vectordb
+    >>> with vectordb.open(tempfile.mkdtemp()) as db:
+    ...     docs = db.create_collection("docs", dim=4)
+    ...     _ = docs.add([[1, 0, 0, 0], [0, 1, 0, 0]], ids=["a", "b"])
+    ...     _ = docs.delete(["a"])
+    ...     info = docs.stats()
+    >>> info.count, info.dim, info.metric, info.index, info.dead_rows, info.dead_bytes
+    (1, 4, 'cosine', 'flat', 1, 16)
+    >>> info.available, info.disk_bytes > 0, info.updated_at >= info.created_at
+    (True, True, True)
+    """
 
     name: str
     count: int

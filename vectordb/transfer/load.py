@@ -59,7 +59,35 @@ ON_CONFLICT_CHOICES = ("error", "skip", "replace")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ImportReport:
-    """What an import did: ``imported + skipped + replaced == rows_read``."""
+    """What an import did: ``imported + skipped + replaced == rows_read``.
+
+    Returned by :meth:`Collection.import_file` and :meth:`Collection.add_dataframe`.
+
+    Attributes
+    ----------
+    imported : int
+        Records (rows) added whose id was not stored before.
+    skipped : int
+        Rows left out because their id was already stored (``on_conflict="skip"``).
+    replaced : int
+        Stored records replaced by a row of the source (``on_conflict="replace"``).
+    rows_read : int
+        Data rows of the source this import read, after the first ``start_at``.
+    source : str
+        The file imported (as given), or ``"DataFrame"``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, vectordb
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with vectordb.open(folder / "db") as db:
+    ...     docs = db.create_collection("docs", dim=2)
+    ...     _ = docs.add([[1, 0], [0, 1]], ids=["a", "b"])
+    ...     _ = docs.export(folder / "docs.jsonl")
+    ...     _ = docs.delete(["b"])
+    ...     docs.import_file(folder / "docs.jsonl", on_conflict="skip")
+    ImportReport(imported=1, skipped=1, replaced=0, rows_read=2, source='.../docs.jsonl')
+    """
 
     imported: int
     """Records added whose id was not stored before."""
