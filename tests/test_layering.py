@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"errors", "version"},
     {"dependencies", "display"},
     {"results"},
-    {"files", "filters"},
+    {"files", "filters", "embeddings"},
     {"config"},
     {"config_sources", "locking", "observability"},
     {"storage", "index"},
