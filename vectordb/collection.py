@@ -538,12 +538,7 @@ class Collection:
             one = isinstance(metadata, Mapping)
             count = 1 if one or id_list is None else len(id_list)
             given = checked_metadata(metadata, count, None if one else id_list)
-        request = (
-            "update", repr(expression) if id_list is None else "\x1f".join(id_list),
-            None if matrix is None else matrix.data.cast("B"),
-            None if given is None else _joined(packed_metadata(given)),
-            "merge" if merge else "replace", "\x1f".join(".".join(p) for p in paths),
-        )  # fmt: skip
+        request = _update_request(id_list, expression, matrix, given, merge, paths)
         state = self._live_state()
         with self._writing():
             done_before, result, keyed = self._engine.applied_before(
@@ -1928,24 +1923,11 @@ class Collection:
         0  a  1
         1  b  2
         """
-        import warnings
-
         from vectordb.transfer.dataframe import collection_to_dataframe
 
-        if include_vectors is not None:
-            warnings.warn(
-                "include_vectors= is deprecated; pass include=('metadata',) to leave the "
-                "vectors out (or include=('vector', 'metadata'), the default, to keep them)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if include_vectors is False:
-                include = tuple(name for name in include if name != "vector")
-            elif include_vectors is not True:
-                raise InvalidArgumentError(
-                    f"include_vectors must be True or False; got {include_vectors!r}"
-                )
-        return collection_to_dataframe(self, where=where, include=include, flatten=flatten)
+        return collection_to_dataframe(self, where=where, include=include, flatten=flatten,
+                                       include_vectors=include_vectors, warn_depth=3)  # fmt: skip
+
 
     def add_dataframe(
         self,
@@ -2083,6 +2065,23 @@ class Collection:
 
 
 # --------------------------------------------------------------------- helpers
+def _update_request(
+    id_list: list[str] | None,
+    expression: Expression | None,
+    matrix: npt.NDArray[np.float32] | None,
+    given: list[dict[str, Any] | None] | None,
+    merge: bool,
+    paths: list[tuple[str, ...]],
+) -> tuple[Any, ...]:
+    """What an ``update`` call asked for, for its idempotency key's digest."""
+    return (
+        "update", repr(expression) if id_list is None else "\x1f".join(id_list),
+        None if matrix is None else matrix.data.cast("B"),
+        None if given is None else _joined(packed_metadata(given)),
+        "merge" if merge else "replace", "\x1f".join(".".join(p) for p in paths),
+    )  # fmt: skip
+
+
 def _joined(blobs: list[bytes] | None) -> bytes | None:
     """Metadata blobs as one byte string for a request digest (each length-prefixed)."""
     if blobs is None:

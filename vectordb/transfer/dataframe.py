@@ -59,6 +59,7 @@ def collection_to_dataframe(
     include: Iterable[str] = ("vector", "metadata"),
     flatten: bool = True,
     include_vectors: bool | None = None,
+    warn_depth: int = 2,
 ) -> Any:
     """The records of ``collection`` (all, or those matching ``where``) as a
     ``pandas.DataFrame``, in storage order.
@@ -82,6 +83,8 @@ def collection_to_dataframe(
         ``metadata`` column of dicts (None for a record without metadata).
     include_vectors
         Deprecated: ``include_vectors=False`` is ``include=("metadata",)``.
+    warn_depth
+        The stack level the deprecation warning names (3 through ``Collection.to_dataframe``).
 
     Returns
     -------
@@ -118,7 +121,7 @@ def collection_to_dataframe(
             "include_vectors= is deprecated; pass include=('metadata',) to leave the vectors "
             "out (or include=('vector', 'metadata'), the default, to keep them)",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=warn_depth,
         )
         check_flag("include_vectors", include_vectors)
         if not include_vectors:
