@@ -44,6 +44,7 @@ from typing_extensions import Self
 from vectordb.embeddings.base import Embeddings, checked_texts
 from vectordb.embeddings.http import EmbeddingMetrics, check_int, check_number
 from vectordb.errors import InvalidArgumentError
+from vectordb.files import io
 
 __all__ = ["CachedEmbeddings", "EmbeddingCache", "model_key"]
 
@@ -310,7 +311,7 @@ class EmbeddingCache:
                 uri = "file:" + urllib.parse.quote(os.fspath(path.absolute())) + "?mode=ro"
                 db = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                io.mkdir(path.parent, parents=True, exist_ok=True)
                 db = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
         except (sqlite3.Error, OSError) as error:
             log.warning("embedding cache %s cannot be opened (%s); memory only", path, error)
