@@ -44,6 +44,8 @@ from vectordb.inputs import (
     checked_metadata,
     checked_query,
     checked_vectors,
+    document_blobs,
+    document_updates,
     merged_blobs,
     metadata_blobs,
     non_negative_int,
@@ -280,6 +282,7 @@ class Collection:
         *,
         ids: Sequence[str] | str | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+        documents: Sequence[str | None] | str | None = None,
         idempotency_key: str | None = None,
     ) -> list[str]:
         """Insert new records; returns their ids.
@@ -292,6 +295,11 @@ class Collection:
             ``n`` unique strings, or None for generated uuid4 strings.
         metadata
             ``n`` mappings (or None entries), or None; values must be storable by msgpack.
+        documents
+            ``n`` texts (``str``, or None entries: no document), or None: the records' text,
+            returned by reads with ``include=("document",)`` (and by ``search`` by default
+            once the collection holds any). An empty string is no document. At most 1 MiB
+            of UTF-8 each.
         idempotency_key
             A string naming this request: a retry with the same key (after a timeout, a
             lost response, a restart) is applied once and returns the first call's ids, even
@@ -336,11 +344,12 @@ class Collection:
         blobs = metadata_blobs(
             metadata, len(matrix), self.config.metadata_schema, None if generated else id_list
         )
+        texts = document_blobs(documents, len(matrix), None if generated else id_list)
         state = self._live_state()
         with self._writing():
             done_before, result, keyed = self._engine.applied_before(
                 state, idempotency_key, "add", None if generated else "\x1f".join(id_list),
-                matrix.data.cast("B"), _joined(blobs),
+                matrix.data.cast("B"), _joined(blobs), *_documents_part(texts),
             )  # fmt: skip
             if done_before:
                 return id_list if result is None else list(result)
@@ -360,9 +369,8 @@ class Collection:
                         f"{len(taken)} id(s) already stored in {self.name!r}, e.g. {example}; "
                         "nothing was added. Use upsert() to replace records"
                     )
-            self._engine.put(
-                state, id_list, matrix, blobs, ids_are_new=True, keyed=keyed, result=id_list
-            )
+            self._engine.put(state, id_list, matrix, blobs, documents=texts, ids_are_new=True,
+                             keyed=keyed, result=id_list)  # fmt: skip
         return id_list
 
     @_measured("upsert")
@@ -372,9 +380,11 @@ class Collection:
         *,
         ids: Sequence[str] | str,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
+        documents: Sequence[str | None] | str | None = None,
         idempotency_key: str | None = None,
     ) -> list[str]:
-        """Insert records, or replace whole records (vector and metadata) whose id exists.
+        """Insert records, or replace whole records (vector, metadata and document) whose id
+        exists.
 
         ``metadata=None`` stores the records without metadata; to change only vectors or only
         metadata of existing records use :meth:`update`.
@@ -387,6 +397,9 @@ class Collection:
             ``n`` unique strings (required: they say which records to replace).
         metadata
             ``n`` mappings (or None entries), or None; as in :meth:`add`.
+        documents
+            ``n`` texts (or None entries), or None: as in :meth:`add` (a replaced record
+            keeps no document it is not given).
         idempotency_key
             See :meth:`add`.
 
@@ -426,15 +439,17 @@ class Collection:
         matrix = self._vectors(vectors)
         id_list = checked_ids(ids, len(matrix))
         blobs = metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
+        texts = document_blobs(documents, len(matrix), id_list)
         state = self._live_state()
         with self._writing():
             done_before, result, keyed = self._engine.applied_before(
                 state, idempotency_key, "upsert", "\x1f".join(id_list), matrix.data.cast("B"),
-                _joined(blobs),
+                _joined(blobs), *_documents_part(texts),
             )  # fmt: skip
             if done_before:
                 return id_list if result is None else list(result)
-            self._engine.put(state, id_list, matrix, blobs, keyed=keyed, result=id_list)
+            self._engine.put(state, id_list, matrix, blobs, documents=texts, keyed=keyed,
+                             result=id_list)  # fmt: skip
         return id_list
 
     @_measured("update")
@@ -447,6 +462,7 @@ class Collection:
         where: Mapping[str, Any] | None = None,
         merge: bool = True,
         unset: Sequence[str] | None = None,
+        documents: Sequence[str | None] | str | None = None,
         idempotency_key: str | None = None,
     ) -> int:
         """Change stored records: their vectors, their metadata, or both; returns how many
@@ -476,6 +492,10 @@ class Collection:
         unset
             Metadata keys to remove from every record updated; ``"a.b"`` removes key ``b``
             of the mapping under ``a``. Keys a record does not have are ignored.
+        documents
+            New documents, one per id (a ``str`` for one id): a None entry keeps that
+            record's document, ``""`` removes it. Not with ``where=``. Without it (and with
+            ``vectors=`` too) every record keeps its document.
         idempotency_key
             See :meth:`add` (a retry returns the first call's count).
 
@@ -521,11 +541,13 @@ class Collection:
         """
         if (ids is None) == (where is None):
             raise InvalidArgumentError("update() takes ids or where=, exactly one of them")
-        if vectors is None and metadata is None and not unset:
-            raise InvalidArgumentError("update() needs vectors=, metadata=, unset= or a mix")
-        if where is not None and vectors is not None:
+        if vectors is None and metadata is None and not unset and documents is None:
             raise InvalidArgumentError(
-                "update(where=...) changes metadata only: vectors belong to given ids"
+                "update() needs vectors=, metadata=, unset=, documents= or a mix"
+            )
+        if where is not None and (vectors is not None or documents is not None):
+            raise InvalidArgumentError(
+                "update(where=...) changes metadata only: vectors and documents belong to given ids"
             )
         paths = [] if unset is None else checked_key_paths(unset)
         expression = None if where is None else parse_filter(where)
@@ -538,7 +560,11 @@ class Collection:
             one = isinstance(metadata, Mapping)
             count = 1 if one or id_list is None else len(id_list)
             given = checked_metadata(metadata, count, None if one else id_list)
-        request = _update_request(id_list, expression, matrix, given, merge, paths)
+        texts = None
+        if documents is not None:
+            assert id_list is not None
+            texts = document_updates(documents, len(id_list), id_list)
+        request = _update_request(id_list, expression, matrix, given, merge, paths, texts)
         state = self._live_state()
         with self._writing():
             done_before, result, keyed = self._engine.applied_before(
@@ -561,11 +587,36 @@ class Collection:
                 blobs = merged_blobs(self._stored_metadata(state, id_list, pending), entries,
                                      paths, merge=merge, schema=self.config.metadata_schema,
                                      ids=id_list)  # fmt: skip
+            resolved = None  # None: every document stays as it is
+            if texts is not None or matrix is not None:
+                stored = self._stored_documents(state, id_list, pending)
+                resolved = stored if texts is None else [
+                    old if new is None else new for old, new in zip(stored, texts)
+                ]  # fmt: skip
             if matrix is None:
-                self._engine.set_metadata(state, id_list, blobs, keyed, result=len(id_list))
+                self._engine.set_metadata(state, id_list, blobs, keyed, documents=resolved,
+                                          result=len(id_list))  # fmt: skip
             else:
-                self._engine.put(state, id_list, matrix, blobs, keyed=keyed, result=None)
+                self._engine.put(
+                    state,
+                    id_list,
+                    matrix,
+                    blobs,
+                    keyed=keyed,
+                    result=None,
+                    documents=resolved if resolved and any(resolved) else None,
+                )
             return len(id_list)
+
+    def _stored_documents(
+        self, state: CollectionState, id_list: list[str], pending: PendingWrites | None
+    ) -> list[bytes]:
+        """The documents stored for ``id_list`` (b"": none), as ``_stored_metadata``."""
+        if pending is not None:
+            return [pending.document_bytes(vector_id) for vector_id in id_list]
+        store = state.store
+        row_of = store.row_of
+        return [store.documents.get(row_of[vector_id]) for vector_id in id_list]
 
     def _stored_metadata(
         self, state: CollectionState, id_list: list[str], pending: PendingWrites | None
@@ -699,9 +750,7 @@ class Collection:
 
     # ----------------------------------------------------------------- reads
     @_measured("get")
-    def get(
-        self, id: str, *, include: Iterable[str] = READ_INCLUDE
-    ) -> Record | None:
+    def get(self, id: str, *, include: Iterable[str] = READ_INCLUDE) -> Record | None:
         """The record stored under ``id``, or None.
 
         Parameters
@@ -804,9 +853,7 @@ class Collection:
                 break
         return result
 
-    def _read_records(
-        self, id_list: list[str], included: frozenset[str]
-    ) -> list[Record | None]:
+    def _read_records(self, id_list: list[str], included: frozenset[str]) -> list[Record | None]:
         return execute.records(self._live_state(refresh=False), id_list, included)  # refreshed
 
     def __contains__(self, id: object) -> bool:
@@ -908,9 +955,7 @@ class Collection:
         cursor = 0
         while True:
             state = self._live_state()
-            ids, cursor = execute.matching_ids(
-                state, expression, from_row=cursor, limit=batch_size
-            )
+            ids, cursor = execute.matching_ids(state, expression, from_row=cursor, limit=batch_size)
             if not ids:
                 return
             yield Records(r for r in self._get_many(ids, included) if r is not None)
@@ -1378,7 +1423,7 @@ class Collection:
         query: Any,
         k: int = 10,
         *,
-        include: Iterable[str] = ("metadata",),
+        include: Iterable[str] | None = None,
         mode: SearchMode = "auto",
         ef: int | None = None,
         nprobe: int | None = None,
@@ -1395,7 +1440,9 @@ class Collection:
         k
             How many hits at most (fewer when fewer records are stored).
         include
-            Any of ``"metadata"`` and ``"vector"``: what the hits carry besides id and score.
+            Any of ``"metadata"``, ``"vector"`` and ``"document"``: what the hits carry
+            besides id and score. Default: the metadata, and the document once the
+            collection holds any document.
         mode
             How exact scans run: ``"auto"`` (numba kernels once loaded, numpy before),
             ``"numba"``, ``"numpy"`` or ``"scalar"`` (slow reference).
@@ -1494,7 +1541,7 @@ class Collection:
         queries: Any,
         k: int = 10,
         *,
-        include: Iterable[str] = ("metadata",),
+        include: Iterable[str] | None = None,
         mode: SearchMode = "auto",
         ef: int | None = None,
         nprobe: int | None = None,
@@ -1554,7 +1601,7 @@ class Collection:
         queries: Any,
         k: int,
         *,
-        include: Iterable[str],
+        include: Iterable[str] | None,
         mode: SearchMode,
         ef: int | None,
         nprobe: int | None,
@@ -1928,7 +1975,6 @@ class Collection:
         return collection_to_dataframe(self, where=where, include=include, flatten=flatten,
                                        include_vectors=include_vectors, warn_depth=3)  # fmt: skip
 
-
     def add_dataframe(
         self,
         frame: Any,
@@ -2072,14 +2118,24 @@ def _update_request(
     given: list[dict[str, Any] | None] | None,
     merge: bool,
     paths: list[tuple[str, ...]],
+    texts: list[bytes | None] | None = None,
 ) -> tuple[Any, ...]:
     """What an ``update`` call asked for, for its idempotency key's digest."""
+    documents = () if texts is None else (
+        "documents", _joined([b"\xff" if text is None else b"\x00" + text for text in texts]),
+    )  # fmt: skip
     return (
         "update", repr(expression) if id_list is None else "\x1f".join(id_list),
         None if matrix is None else matrix.data.cast("B"),
         None if given is None else _joined(packed_metadata(given)),
-        "merge" if merge else "replace", "\x1f".join(".".join(p) for p in paths),
+        "merge" if merge else "replace", "\x1f".join(".".join(p) for p in paths), *documents,
     )  # fmt: skip
+
+
+def _documents_part(texts: list[bytes] | None) -> tuple[Any, ...]:
+    """The documents of an ``add`` / ``upsert`` for its request digest: nothing when there
+    are none (so the digests of requests without documents are as before format 3)."""
+    return () if texts is None else ("documents", _joined(texts))
 
 
 def _joined(blobs: list[bytes] | None) -> bytes | None:

@@ -60,6 +60,9 @@ __all__ = [
     "checked_metadata",
     "checked_query",
     "checked_vectors",
+    "MAX_DOCUMENT_BYTES",
+    "document_blobs",
+    "document_updates",
     "merged_blobs",
     "merged_metadata",
     "metadata_blobs",
@@ -77,6 +80,8 @@ __all__ = [
 ]
 
 MAX_ID_BYTES = 512
+#: the largest document a record may carry, in UTF-8 bytes
+MAX_DOCUMENT_BYTES = 1 << 20
 
 #: A stored vector's or a query's squared L2 norm may be at most this: 2**125, float32's
 #: largest value (~2**128) / 8. The search kernels compute in float32: dot products
@@ -539,7 +544,6 @@ def _shown(value: Any) -> str:
         return f"<a {type(value).__name__}>"
 
 
-
 def checked_vectors(
     vectors: Any,
     *,
@@ -588,9 +592,7 @@ _QUERY_DTYPE = np.dtype("<f4")
 
 
 # ----------------------------------------------------------------------------- ids, metadata, ints
-def checked_ids(
-    ids: Any, expected: int | None, *, allow_repeats: bool = False
-) -> list[str]:
+def checked_ids(ids: Any, expected: int | None, *, allow_repeats: bool = False) -> list[str]:
     """``ids`` (one string or a sequence of them: list, tuple, numpy array, pandas Series or
     Index; any ``str`` subclass such as ``np.str_``) as a list of valid plain-``str`` ids,
     ``expected`` of them when given; ``DuplicateIdError`` for a repeat unless
@@ -722,6 +724,67 @@ def metadata_blobs(
         blobs.append(blob)
     if schema is not None:
         check_metadata(schema, entries, ids)
+    return blobs
+
+
+def document_blobs(documents: Any, n: int, ids: Sequence[str] | None = None) -> list[bytes] | None:
+    """``n`` documents (``str``, or None for none; one ``str`` counts for ``n == 1``) as
+    UTF-8 bytes, b"" for none (an empty string is no document); None when none has text.
+    ``InvalidArgumentError`` naming the record for anything else."""
+    if documents is None:
+        return None
+    blobs = [b"" if blob is None else blob for blob in document_updates(documents, n, ids)]
+    return blobs if any(blobs) else None
+
+
+def document_updates(
+    documents: Any, n: int, ids: Sequence[str] | None = None
+) -> list[bytes | None]:
+    """Like ``document_blobs``, but a None entry stays None (``update``: keep the stored
+    document) and ``""`` is b"" (remove it)."""
+    if isinstance(documents, str):
+        if n != 1:
+            raise InvalidArgumentError(
+                f"documents is one string for {n} records; pass a list of {n} strings"
+            )
+        documents = [documents]
+    elif isinstance(documents, (bytes, bytearray, Mapping)) or not isinstance(
+        documents, (Sequence, np.ndarray)
+    ):
+        raise InvalidArgumentError(
+            f"documents must be a sequence of strings (or None); got {type(documents).__name__}"
+        )
+    if len(documents) != n:
+        raise InvalidArgumentError(f"got {len(documents)} documents for {n} records")
+    blobs: list[bytes | None] = []
+    for position, document in enumerate(documents):
+        if document is None:
+            blobs.append(None)
+            continue
+        where = (
+            f"the document of id {ids[position]!r}"
+            if ids is not None
+            else f"document {position} (of record {position})"
+        )
+        if not isinstance(document, str):
+            raise InvalidArgumentError(
+                f"{where} must be a str (or None), not {type(document).__name__}; nothing was "
+                "written"
+            )
+        try:
+            blob = document.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InvalidArgumentError(
+                f"{where} is not valid text: {error.reason} at character {error.start}; "
+                "nothing was written"
+            ) from None
+        if len(blob) > MAX_DOCUMENT_BYTES:
+            raise InvalidArgumentError(
+                f"{where} is {len(blob)} bytes of UTF-8, over the limit of "
+                f"{MAX_DOCUMENT_BYTES} (1 MiB); split it into several records; nothing was "
+                "written"
+            )
+        blobs.append(blob)
     return blobs
 
 

@@ -39,11 +39,12 @@ __all__ = [
 
 
 class Hit(tuple):  # type: ignore[type-arg]
-    """One search result: ``id``, ``score``, ``metadata``, ``vector``.
+    """One search result: ``id``, ``score``, ``metadata``, ``vector``, ``document``.
 
-    Immutable. A tuple underneath (``id, score, metadata, vector = hit`` works) because a
-    search builds k of them per query and a tuple costs a quarter of a dataclass to create.
-    Equality compares ``id``, ``score`` and ``metadata``, not ``vector``.
+    Immutable. A tuple underneath (``id, score, metadata, vector, document = hit`` works)
+    because a search builds k of them per query and a tuple costs a quarter of a dataclass
+    to create. Equality compares ``id``, ``score``, ``metadata`` and ``document``, not
+    ``vector``.
 
     Attributes
     ----------
@@ -59,24 +60,29 @@ class Hit(tuple):  # type: ignore[type-arg]
     vector : numpy.ndarray or None
         The stored vector, float32 of shape ``(dim,)`` (unit length in a ``normalize``
         collection); set only when asked for with ``include=("vector",)``, else None.
+    document : str or None
+        The record's document (its text); None when it has none or when it was left out of
+        ``include`` (``search`` includes it by default once the collection holds any).
 
     Examples
     --------
     >>> import tempfile, vectordb
     >>> with vectordb.open(tempfile.mkdtemp()) as db:
     ...     docs = db.create_collection("docs", dim=2)
-    ...     _ = docs.add([[1, 0], [1, 1]], ids=["a", "b"], metadata=[{"k": 1}, None])
+    ...     _ = docs.add([[1, 0], [1, 1]], ids=["a", "b"], metadata=[{"k": 1}, None],
+    ...                  documents=["first", None])
     ...     best, second = docs.search([1, 0], k=2)
     >>> best
-    Hit(id='a', score=1.0, metadata={'k': 1})
-    >>> hit_id, score, metadata, vector = second
-    >>> hit_id, round(score, 4), metadata, vector
-    ('b', 0.7071, None, None)
+    Hit(id='a', score=1.0, metadata={'k': 1}, document='first')
+    >>> hit_id, score, metadata, vector, document = second
+    >>> hit_id, round(score, 4), metadata, vector, document
+    ('b', 0.7071, None, None, None)
     """
 
     __slots__ = ()
-    __match_args__ = ("id", "score", "metadata", "vector")
-    _fields = ("id", "score", "metadata", "vector")  # pd.DataFrame(hits) names its columns
+    __match_args__ = ("id", "score", "metadata", "vector", "document")
+    # pd.DataFrame(hits) names its columns
+    _fields = ("id", "score", "metadata", "vector", "document")
 
     def __new__(
         cls,
@@ -84,8 +90,9 @@ class Hit(tuple):  # type: ignore[type-arg]
         score: float,
         metadata: dict[str, Any] | None = None,
         vector: npt.NDArray[np.float32] | None = None,
+        document: str | None = None,
     ) -> Hit:
-        return tuple.__new__(cls, (id, score, metadata, vector))
+        return tuple.__new__(cls, (id, score, metadata, vector, document))
 
     @property
     def id(self) -> str:
@@ -103,9 +110,15 @@ class Hit(tuple):  # type: ignore[type-arg]
     def vector(self) -> npt.NDArray[np.float32] | None:
         return self[3]  # type: ignore[no-any-return]
 
+    @property
+    def document(self) -> str | None:
+        return self[4]  # type: ignore[no-any-return]
+
     def __repr__(self) -> str:
         text = f"Hit(id={short_repr(self[0])}, score={self[1]!r}, metadata={short_repr(self[2])}"
-        return text + (")" if self[3] is None else f", vector={vector_preview(self[3])})")
+        if self[3] is not None:
+            text += f", vector={vector_preview(self[3])}"
+        return text + (")" if self[4] is None else f", document={short_repr(self[4])})")
 
     def to_dict(self) -> dict[str, Any]:
         """The hit as a ``dict``, e.g. for JSON or a DataFrame row.
@@ -113,7 +126,8 @@ class Hit(tuple):  # type: ignore[type-arg]
         Returns
         -------
         dict
-            ``{"id", "score", "metadata"}``, and ``"vector"`` when the search included it.
+            ``{"id", "score", "metadata"}``, ``"vector"`` when the search included it, and
+            ``"document"`` when the hit has one.
 
         Raises
         ------
@@ -133,12 +147,15 @@ class Hit(tuple):  # type: ignore[type-arg]
         fields = {"id": self[0], "score": self[1], "metadata": self[2]}
         if self[3] is not None:
             fields["vector"] = self[3]
+        if self[4] is not None:
+            fields["document"] = self[4]
         return fields
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Hit):
             return NotImplemented
-        return bool(self[0] == other[0] and self[1] == other[1] and self[2] == other[2])
+        return bool(self[0] == other[0] and self[1] == other[1] and self[2] == other[2]
+                    and self[4] == other[4])  # fmt: skip
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
@@ -159,16 +176,17 @@ def make_hit(
     score: float,
     metadata: dict[str, Any] | None = None,
     vector: npt.NDArray[np.float32] | None = None,
+    document: str | None = None,
 ) -> Hit:
     """``Hit(...)`` without the Python-level ``__new__`` call (the search hot path)."""
-    return _new_tuple(Hit, (id, score, metadata, vector))
+    return _new_tuple(Hit, (id, score, metadata, vector, document))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Record:
     """A stored record as ``get()`` returns it (and, in a :class:`Records` list, ``find()``
-    and ``scroll()``). Immutable; equality compares ``id``, ``metadata`` and the vector's
-    values.
+    and ``scroll()``). Immutable; equality compares ``id``, ``metadata``, ``document`` and
+    the vector's values.
 
     Attributes
     ----------
@@ -180,6 +198,9 @@ class Record:
         (``include=("metadata",)``).
     metadata : dict or None
         The record's metadata; None when the record has none or when the read left it out.
+    document : str or None
+        The record's document (its text); None when it has none or when the read left it
+        out (reads include it when asked: ``include=("vector", "metadata", "document")``).
 
     Examples
     --------
@@ -197,12 +218,14 @@ class Record:
     id: str
     vector: npt.NDArray[np.float32] | None = dataclasses.field(compare=False)
     metadata: dict[str, Any] | None = None
+    document: str | None = None
 
     def __repr__(self) -> str:
-        return (
+        text = (
             f"Record(id={short_repr(self.id)}, vector={vector_preview(self.vector)}, "
-            f"metadata={short_repr(self.metadata)})"
+            f"metadata={short_repr(self.metadata)}"
         )
+        return text + (")" if self.document is None else f", document={short_repr(self.document)})")
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a ``dict``, e.g. for JSON or a DataFrame row.
@@ -210,7 +233,8 @@ class Record:
         Returns
         -------
         dict
-            ``{"id", "metadata"}``, and ``"vector"`` when the read included it.
+            ``{"id", "metadata"}``, ``"vector"`` when the read included it, and
+            ``"document"`` when the record has one (and the read included it).
 
         Raises
         ------
@@ -230,12 +254,14 @@ class Record:
         fields: dict[str, Any] = {"id": self.id, "metadata": self.metadata}
         if self.vector is not None:
             fields["vector"] = self.vector
+        if self.document is not None:
+            fields["document"] = self.document
         return fields
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
             return NotImplemented
-        if self.id != other.id or self.metadata != other.metadata:
+        if (self.id, self.metadata, self.document) != (other.id, other.metadata, other.document):
             return False
         if self.vector is None or other.vector is None:
             return self.vector is other.vector
@@ -579,9 +605,7 @@ def database_html(
     path: str, state: str, infos: list[CollectionInfo], disk_bytes: int, text: str
 ) -> str:
     """``Database._repr_html_``: its path and state, and a table of its collections."""
-    fields = html_fields(
-        [("path", path), ("state", state), ("on disk", human_bytes(disk_bytes))]
-    )
+    fields = html_fields([("path", path), ("state", state), ("on disk", human_bytes(disk_bytes))])
     rows = [
         [info.name, f"{info.count:,}", str(info.dim), info.metric, info.index,
          human_bytes(info.disk_bytes)]

@@ -626,6 +626,7 @@ class Engine:
         matrix: npt.NDArray[np.float32],
         blobs: list[bytes] | None,
         *,
+        documents: list[bytes] | None = None,
         ids_are_new: bool = False,
         keyed: tuple[str, bytes] | None = None,
         result: Any = None,
@@ -640,10 +641,10 @@ class Engine:
         if pending is not None:
             matrix = np.array(matrix, dtype="<f4", copy=True)  # applied at the commit
         store.vectors.write(rows, matrix)
-        put = Put(state.uid, ids, rows, matrix, blobs)
+        put = Put(state.uid, ids, rows, matrix, blobs, documents)
         self.commit(state, put, _stamp(keyed, result), ids_are_new=ids_are_new)
         if pending is not None:
-            pending.put(ids, blobs)
+            pending.put(ids, blobs, documents)
 
     def delete(
         self, state: CollectionState, ids: list[str], keyed: tuple[str, bytes] | None
@@ -664,14 +665,17 @@ class Engine:
         blobs: list[bytes],
         keyed: tuple[str, bytes] | None,
         *,
+        documents: list[bytes] | None = None,
         result: Any = None,
     ) -> None:
-        """Log and apply new metadata for ``ids`` (all stored; caller holds ``writing()``);
-        ``result``: what a retry with the same idempotency key returns."""
-        self.commit(state, SetMetadata(state.uid, ids, blobs), _stamp(keyed, result))
+        """Log and apply new metadata (and documents, unless None) for ``ids`` (all stored;
+        caller holds ``writing()``); ``result``: what a retry with the same idempotency key
+        returns."""
+        write = SetMetadata(state.uid, ids, blobs, documents)
+        self.commit(state, write, _stamp(keyed, result))
         pending = self.pending_view(state)
         if pending is not None:
-            pending.set_metadata(ids, blobs)
+            pending.set_metadata(ids, blobs, documents)
 
     def _counted(self, size: int) -> None:
         if self.log.counted(size) and self.checkpoints.due():

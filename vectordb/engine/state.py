@@ -138,12 +138,13 @@ class CollectionState:
         ids: list[str],
         vectors: npt.NDArray[np.float32],
         metadata: list[bytes] | None,
+        documents: list[bytes] | None = None,
         *,
         ids_are_new: bool = False,
         vectors_in_file: bool = False,
     ) -> None:
         replaced = self.store.apply_put(
-            lsn, rows, ids, vectors, metadata, ids_are_new=ids_are_new,
+            lsn, rows, ids, vectors, metadata, documents, ids_are_new=ids_are_new,
             vectors_in_file=vectors_in_file,
         )  # fmt: skip
         self.columns.rows_changed(rows)
@@ -159,11 +160,17 @@ class CollectionState:
         if self.index is not None and deleted:
             self.index.rows_released(np.asarray(deleted, np.int64))
 
-    def set_metadata(self, lsn: int, ids: list[str], metadata: list[bytes]) -> None:
+    def set_metadata(
+        self,
+        lsn: int,
+        ids: list[str],
+        metadata: list[bytes],
+        documents: list[bytes] | None = None,
+    ) -> None:
         row_of = self.store.row_of
         self.columns.rows_changed([row_of[i] for i in ids if i in row_of])
         self.generation += 1
-        self.store.apply_metadata(lsn, ids, metadata)
+        self.store.apply_metadata(lsn, ids, metadata, documents)
 
     def info(self) -> CollectionInfo:
         """Counts, shape, times, and disk and memory bytes (``Collection.stats``)."""
@@ -260,11 +267,12 @@ def apply_write(
     before it logged them); ``ids_are_new``: ``add`` checked no id is stored (live only)."""
     if isinstance(write, Put):
         state.put(lsn, write.rows, write.ids, write.vector_array(state.store.dim), write.metadata,
-                 ids_are_new=ids_are_new, vectors_in_file=vectors_in_file)  # fmt: skip
+                  write.documents, ids_are_new=ids_are_new,
+                  vectors_in_file=vectors_in_file)  # fmt: skip
     elif isinstance(write, Delete):
         state.delete(lsn, write.ids)
     else:
-        state.set_metadata(lsn, write.ids, write.metadata)
+        state.set_metadata(lsn, write.ids, write.metadata, write.documents)
 
 
 def write_targets(

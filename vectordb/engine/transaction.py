@@ -51,6 +51,7 @@ class PendingWrites:
     def __init__(self, store: CollectionStore) -> None:
         self.store = store
         self._state: dict[str, Any] = {}  # id -> metadata bytes after the writes, or _DELETED
+        self._documents: dict[str, bytes] = {}  # id -> document after the writes (b"": none)
         self.net_new = 0  # records added minus records deleted
 
     def exists(self, vector_id: str) -> bool:
@@ -66,11 +67,21 @@ class PendingWrites:
         assert state is not _DELETED
         return bytes(state)
 
-    def put(self, ids: list[str], blobs: list[bytes] | None) -> None:
+    def document_bytes(self, vector_id: str) -> bytes:
+        """The document of a stored id as the transaction's writes leave it (b"": none)."""
+        found = self._documents.get(vector_id)
+        if found is not None:
+            return found
+        return self.store.documents.get(self.store.row_of[vector_id])
+
+    def put(
+        self, ids: list[str], blobs: list[bytes] | None, documents: list[bytes] | None = None
+    ) -> None:
         for position, vector_id in enumerate(ids):
             if not self.exists(vector_id):
                 self.net_new += 1
             self._state[vector_id] = b"" if blobs is None else blobs[position]
+            self._documents[vector_id] = b"" if documents is None else documents[position]
 
     def delete(self, ids: list[str]) -> None:
         for vector_id in ids:
@@ -78,10 +89,14 @@ class PendingWrites:
                 self.net_new -= 1
                 self._state[vector_id] = _DELETED
 
-    def set_metadata(self, ids: list[str], blobs: list[bytes]) -> None:
-        for vector_id, blob in zip(ids, blobs):
+    def set_metadata(
+        self, ids: list[str], blobs: list[bytes], documents: list[bytes] | None = None
+    ) -> None:
+        for position, (vector_id, blob) in enumerate(zip(ids, blobs)):
             if self.exists(vector_id):
                 self._state[vector_id] = blob
+                if documents is not None:
+                    self._documents[vector_id] = documents[position]
 
     def written(self) -> Iterator[tuple[str, bytes]]:
         """(id, metadata bytes) of every record the transaction put or changed."""

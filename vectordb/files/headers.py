@@ -15,7 +15,9 @@ from vectordb.errors import CorruptionError, UnsupportedFormatError
 __all__ = ["FORMAT_VERSION", "HEADER", "pack_header", "unpack_header"]
 
 #: 2: ``create`` log records carry the collection's configuration (storage/migrations.py)
-FORMAT_VERSION = 2
+#: 3: records may carry a document (``doc`` in ``put`` / ``meta`` log records, ``docs`` and
+#: ``doc_offsets`` in snapshots)
+FORMAT_VERSION = 3
 HEADER = struct.Struct("<8sII")
 
 DATABASE_MAGIC = b"VECTORDB"

@@ -19,6 +19,7 @@ from vectordb.filters.parse import Expression
 from vectordb.index.base import SearchKnobs
 from vectordb.index.flat import SearchMode, answer_again, exact_search, subset_search
 from vectordb.results import Hit, Record, SearchResults, make_hit
+from vectordb.search.options import AUTO_DOCUMENT
 from vectordb.search.planner import (
     EXACT,
     WALK,
@@ -145,7 +146,21 @@ def hits(
         return SearchResults([make_hit(ids[row], score) for row, score in zip(rows, scores)])
     with_metadata = "metadata" in included
     with_vector = "vector" in included
+    with_document = "document" in included or (AUTO_DOCUMENT in included and store.has_documents)
     vectors = store.vectors.rows
+    if not with_document:
+        return SearchResults(
+            [
+                make_hit(
+                    ids[row],
+                    score,
+                    store.metadata(row) if with_metadata else None,
+                    vectors[row].copy() if with_vector else None,
+                )
+                for row, score in zip(rows, scores)
+            ]
+        )
+    document = store.document
     return SearchResults(
         [
             make_hit(
@@ -153,6 +168,7 @@ def hits(
                 score,
                 store.metadata(row) if with_metadata else None,
                 vectors[row].copy() if with_vector else None,
+                document(row),
             )
             for row, score in zip(rows, scores)
         ]
@@ -173,6 +189,7 @@ def records(
     fields ``included`` names; vectors only from rows whose checksums hold."""
     with_vector = "vector" in included
     with_metadata = "metadata" in included
+    with_document = "document" in included
     with state.latch.read():
         store = state.store
         row_of = store.row_of
@@ -187,6 +204,7 @@ def records(
                 vector_id,
                 vectors[row].copy() if with_vector else None,
                 store.metadata(row) if with_metadata else None,
+                store.document(row) if with_document else None,
             )
             for vector_id, row in zip(id_list, rows)
         ]

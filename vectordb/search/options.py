@@ -18,16 +18,27 @@ from vectordb.inputs import positive_int
 if TYPE_CHECKING:
     from vectordb.engine.state import CollectionState
 
-__all__ = ["READ_INCLUDE", "check_radius", "include_set", "search_knobs", "search_options"]
+__all__ = [
+    "AUTO_DOCUMENT",
+    "READ_INCLUDE",
+    "check_radius",
+    "include_set",
+    "search_knobs",
+    "search_options",
+]
 
-INCLUDE_CHOICES = frozenset({"metadata", "vector"})
+INCLUDE_CHOICES = frozenset({"metadata", "vector", "document"})
 READ_INCLUDE = ("vector", "metadata")
 """What ``get``, ``get_many``, ``find`` and ``scroll`` read unless told otherwise."""
+#: in an include set: the document too when the collection holds any (``include=None``,
+#: search's default); never a user's choice
+AUTO_DOCUMENT = "document if any"
+_SEARCH_DEFAULT = frozenset({"metadata", AUTO_DOCUMENT})
 _MODES: tuple[SearchMode, ...] = ("auto", "numba", "numpy", "scalar")
 _KNOBS_BY_MODE = {mode: SearchKnobs(mode=mode) for mode in _MODES}
 
 
-def search_options(k: Any, ef: Any, include: Iterable[str], mode: Any) -> frozenset[str]:
+def search_options(k: Any, ef: Any, include: Iterable[str] | None, mode: Any) -> frozenset[str]:
     """Check search()'s options; returns what the hits should carry (see ``include_set``)."""
     positive_int("k", k)
     if ef is not None:
@@ -78,7 +89,11 @@ def check_radius(radius: Any) -> None:
 _INCLUDE_CACHE: dict[Any, frozenset[str]] = {}
 
 
-def include_set(include: Iterable[str]) -> frozenset[str]:
+def include_set(include: Iterable[str] | None) -> frozenset[str]:
+    """The fields ``include`` names, checked; None: search's default (the metadata, and the
+    document when the collection holds any: ``AUTO_DOCUMENT``)."""
+    if include is None:
+        return _SEARCH_DEFAULT
     if type(include) is tuple:
         cached = _INCLUDE_CACHE.get(include)
         if cached is not None:

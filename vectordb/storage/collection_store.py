@@ -112,6 +112,7 @@ class CollectionStore:
         self._snapshot_meta_offsets = snapshot.meta_offsets
         self._snapshot_rows = n
         self._meta_overlay: dict[int, bytes] = {}
+        self.documents = DocumentColumn(snapshot.doc_offsets, snapshot.docs, n)
         self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
         self._reserved_free = 0  # rows a transaction's buffered writes will take
         self._reserved_fresh = 0
@@ -184,6 +185,7 @@ class CollectionStore:
         ids = self.row_ids
         overlay = self._meta_overlay
         snapshot_rows = self._snapshot_rows
+        documents = self.documents
         for row in rows:
             if row_of is not None:
                 row_of.pop(ids[row], None)
@@ -192,6 +194,7 @@ class CollectionStore:
                 overlay[row] = b""
             else:
                 overlay.pop(row, None)
+            documents.release(row)
         # the rows become reusable at the next checkpoint (finish_checkpoint), not now
         self.count -= len(rows)
 
@@ -203,6 +206,7 @@ class CollectionStore:
         ids: Sequence[str],
         vectors: npt.NDArray[np.float32],
         metadata: Sequence[bytes] | None,
+        documents: Sequence[bytes] | None = None,
         *,
         ids_are_new: bool = False,
         vectors_in_file: bool = False,
@@ -247,6 +251,7 @@ class CollectionStore:
                 id_list[row] = vector_id
         row_of.update(zip(ids, row_list))
         self._set_metadata(row_list, metadata)
+        self.documents.set(row_list, documents)
         self.count += len(row_list)
         self._touch(lsn)
         return replaced
@@ -259,12 +264,22 @@ class CollectionStore:
         self._touch(lsn)
         return rows
 
-    def apply_metadata(self, lsn: int, ids: Sequence[str], metadata: Sequence[bytes]) -> None:
+    def apply_metadata(
+        self,
+        lsn: int,
+        ids: Sequence[str],
+        metadata: Sequence[bytes],
+        documents: Sequence[bytes] | None = None,
+    ) -> None:
+        """New metadata (and, when ``documents`` is given, new documents) for the stored
+        ``ids``; ids not stored are skipped."""
         row_of = self.row_of
-        pairs = [
-            (row, blob) for row, blob in zip(map(row_of.get, ids), metadata) if row is not None
-        ]
+        rows = list(map(row_of.get, ids))
+        pairs = [(row, blob) for row, blob in zip(rows, metadata) if row is not None]
         self._set_metadata([row for row, _ in pairs], [blob for _, blob in pairs])
+        if documents is not None:
+            texts = [(row, text) for row, text in zip(rows, documents) if row is not None]
+            self.documents.replace([row for row, _ in texts], [text for _, text in texts])
         self._touch(lsn)
 
     def _set_metadata(self, rows: list[int], metadata: Sequence[bytes] | None) -> None:
@@ -307,6 +322,24 @@ class CollectionStore:
                 f"metadata of row {row} does not decode: {error}", path=self.files.directory
             ) from error
         return value
+
+    def document(self, row: int) -> str | None:
+        """The document of ``row`` (None: it has none)."""
+        blob = self.documents.get(row)
+        if not blob:
+            return None
+        try:
+            return blob.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise CorruptionError(
+                f"document of row {row} is not UTF-8: {error}", path=self.files.directory
+            ) from error
+
+    @property
+    def has_documents(self) -> bool:
+        """Whether some record may have a document (cheap; may stay True after the last
+        document is deleted, until the next checkpoint)."""
+        return self.documents.any
 
     def row_checksum(self, row: int) -> int:
         return xxhash.xxh3_64_intdigest(self.vectors.rows[row])
@@ -431,6 +464,7 @@ class CollectionStore:
             for row in pending.tolist():
                 checksums[row] = digest(raw[row * row_bytes : (row + 1) * row_bytes])
         meta, meta_offsets = self._merged_metadata(n)
+        docs, doc_offsets = self.documents.merged(n)
         old_snapshot = self.manifest.snapshot
         name = None
         if n:
@@ -443,6 +477,8 @@ class CollectionStore:
                 meta,
                 checksums[:n],
                 self.sq_norms[:n],
+                doc_offsets,
+                docs,
             )
             path = self.files.snapshot(lsn)
             try:
@@ -465,7 +501,7 @@ class CollectionStore:
             if stale.name != name:
                 with contextlib.suppress(OSError):
                     io.unlink(stale)
-        return _PreparedCheckpoint(manifest, n, pending, meta, meta_offsets)
+        return _PreparedCheckpoint(manifest, n, pending, meta, meta_offsets, docs, doc_offsets)
 
     def _discard_unnamed_snapshot(self, name: str) -> None:
         """After a failed MANIFEST commit: delete the new snapshot unless the MANIFEST on disk
@@ -486,6 +522,7 @@ class CollectionStore:
         self._snapshot_meta, self._snapshot_meta_offsets = meta, meta_offsets
         self._snapshot_rows = n
         self._meta_overlay = {}
+        self.documents = DocumentColumn(prepared.doc_offsets, prepared.docs, n)
         self._free = np.flatnonzero(~self.live[:n]).astype(np.int64)
         self.dirty = False
 
@@ -543,3 +580,69 @@ class _PreparedCheckpoint:
     pending: npt.NDArray[np.intp]
     meta: bytes
     meta_offsets: npt.NDArray[np.uint64]
+    docs: bytes
+    doc_offsets: npt.NDArray[np.uint64] | None
+
+
+class DocumentColumn:
+    """The documents of a collection's rows (format 3): the snapshot's UTF-8 bytes
+    (``docs[offsets[r]:offsets[r + 1]]``) under an overlay of rows changed since; b"": the
+    row has no document. Kept like the metadata (``CollectionStore._meta_overlay``)."""
+
+    __slots__ = ("_blob", "_offsets", "_snapshot_rows", "any", "overlay")
+
+    def __init__(
+        self, offsets: npt.NDArray[np.uint64] | None, blob: bytes, snapshot_rows: int
+    ) -> None:
+        self._offsets = offsets if blob else None
+        self._blob = blob
+        self._snapshot_rows = snapshot_rows if blob else 0
+        self.overlay: dict[int, bytes] = {}
+        self.any = bool(blob)  # some row may have a document (search's default include)
+
+    def get(self, row: int) -> bytes:
+        blob = self.overlay.get(row)
+        if blob is not None:
+            return blob
+        offsets = self._offsets
+        if offsets is None or row >= self._snapshot_rows:
+            return b""
+        return self._blob[int(offsets[row]) : int(offsets[row + 1])]
+
+    def set(self, rows: list[int], documents: Sequence[bytes] | None) -> None:
+        """Rows written whole: their documents (None: none of them has one)."""
+        if documents is not None:
+            self.replace(rows, documents)
+            return
+        if not self.overlay and (not rows or rows[0] >= self._snapshot_rows):
+            return  # the common append: fresh rows, nothing recorded for them
+        for row in rows:
+            self.release(row)
+
+    def replace(self, rows: list[int], documents: Sequence[bytes]) -> None:
+        overlay = self.overlay
+        for row, document in zip(rows, documents):
+            if document:
+                overlay[row] = document
+                self.any = True
+            else:
+                self.release(row)
+
+    def release(self, row: int) -> None:
+        if row < self._snapshot_rows:
+            self.overlay[row] = b""
+        else:
+            self.overlay.pop(row, None)
+
+    def merged(self, n: int) -> tuple[bytes, npt.NDArray[np.uint64] | None]:
+        """The documents of rows ``0 .. n-1`` as one blob and its offsets (None, b"": no
+        row has a document)."""
+        if not self.overlay and self._offsets is None:
+            return b"", None
+        pieces = [self.get(row) for row in range(n)]
+        lengths = np.fromiter(map(len, pieces), np.int64, n)
+        if not lengths.any():
+            return b"", None
+        offsets = np.zeros(n + 1, np.uint64)
+        offsets[1:] = np.cumsum(lengths)
+        return b"".join(pieces), offsets

@@ -80,6 +80,11 @@ def write_compacted(
         blobs = [store.metadata_bytes(int(row)) for row in live_rows.tolist()]
         offsets = np.zeros(count + 1, np.uint64)
         offsets[1:] = np.cumsum([len(blob) for blob in blobs])
+        documents = [store.documents.get(int(row)) for row in live_rows.tolist()]
+        doc_offsets = None
+        if any(documents):
+            doc_offsets = np.zeros(count + 1, np.uint64)
+            doc_offsets[1:] = np.cumsum([len(text) for text in documents])
         snapshot = Snapshot(
             lsn,
             count,
@@ -89,6 +94,8 @@ def write_compacted(
             b"".join(blobs),
             store.checksums[live_rows].copy(),
             store.sq_norms[live_rows].copy(),
+            doc_offsets,
+            b"".join(documents) if doc_offsets is not None else b"",
         )
         path = files.snapshot(lsn)
         write_snapshot(path, snapshot)

@@ -31,8 +31,19 @@ def _to_format_2(files: DatabaseFiles) -> None:
     ``create`` only where the collection's directory exists (as format 1 did)."""
 
 
+def _to_format_3(files: DatabaseFiles) -> None:
+    """Format 3: a record may carry a document (UTF-8 text): an optional ``doc`` list in
+    ``put`` and ``meta`` log records, optional ``doc_offsets`` / ``docs`` in snapshots.
+
+    Nothing to convert: the new keys are optional, and a record of format 1 or 2 (which has
+    none of them) reads as a record without a document. Only ``vectordb.meta`` changes (to
+    version 3), which makes a vectordb that knows only format 2 refuse the database instead
+    of dropping documents it cannot see; snapshots and log segments take version 3 as they
+    are rewritten (the next checkpoint, the next segment)."""
+
+
 #: format version -> the step from the version before it
-MIGRATIONS: dict[int, Callable[[DatabaseFiles], None]] = {2: _to_format_2}
+MIGRATIONS: dict[int, Callable[[DatabaseFiles], None]] = {2: _to_format_2, 3: _to_format_3}
 
 
 def migrate(files: DatabaseFiles, version: int) -> None:

@@ -7,9 +7,10 @@ write made with an idempotency key, and the fields of its operation:
 
 =============  =================================================================
 ``put``        ``ids``, ``rows`` (bin of ``<i8``), ``meta`` (list of bin, or nil),
+               ``doc`` (format 3, optional: list of str or nil per record),
                ``vec`` (bin of ``<f4``, always the map's last value)
 ``del``        ``ids``
-``meta``       ``ids``, ``meta``
+``meta``       ``ids``, ``meta``, ``doc`` (format 3, optional: absent = documents kept)
 ``txn``        ``ops``: the writes above, each with its own ``c``
 ``seal``       ``checkpoint`` / ``reload`` (optional), ``next``
 ``create``     ``name``, ``uid``, ``config`` (format 2)
@@ -58,6 +59,8 @@ EVENTS = frozenset({CREATE, DROP, COMPACTED})
 
 #: the key of a record's vector bytes: the map's last value, written from the caller's buffer
 VECTORS_KEY = "vec"
+#: a record's documents (format 3): a list of str or nil, one per id
+DOCUMENTS_KEY = "doc"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class Put:
     rows: npt.NDArray[np.int64]
     vectors: Any  # (n, dim) float32 array when written; the raw bytes when decoded
     metadata: list[bytes] | None
+    #: UTF-8 documents, b"" for none (format 3; None: no record of the batch has one)
+    documents: list[bytes] | None = None
 
     def vector_array(self, dim: int) -> npt.NDArray[np.float32]:
         """The vectors as an ``(n, dim)`` float32 array (a view of the record's bytes)."""
@@ -98,6 +103,8 @@ class SetMetadata:
     collection: str
     ids: list[str]
     metadata: list[bytes]
+    #: new UTF-8 documents, b"" for none (format 3; None: the documents do not change)
+    documents: list[bytes] | None = None
 
 
 Write = Put | Delete | SetMetadata
@@ -144,11 +151,20 @@ class Decoded:
 # ----------------------------------------------------------------------------- encoding
 def _write_fields(write: Write) -> dict[str, Any]:
     if isinstance(write, Put):
-        return {"op": PUT, "ids": write.ids, "rows": write.rows.astype("<i8").tobytes(),
-                "meta": write.metadata}  # fmt: skip
-    if isinstance(write, Delete):
+        rows = write.rows.astype("<i8").tobytes()
+        fields: dict[str, Any] = {"op": PUT, "ids": write.ids, "rows": rows, "meta": write.metadata}
+    elif isinstance(write, Delete):
         return {"op": DELETE, "ids": write.ids}
-    return {"op": SET_METADATA, "ids": write.ids, "meta": write.metadata}
+    else:
+        fields = {"op": SET_METADATA, "ids": write.ids, "meta": write.metadata}
+    if write.documents is not None:
+        fields[DOCUMENTS_KEY] = _document_texts(write.documents)
+    return fields
+
+
+def _document_texts(documents: list[bytes]) -> list[str | None]:
+    """The ``doc`` list: each document as msgpack ``str`` (nil for none)."""
+    return [blob.decode("utf-8") if blob else None for blob in documents]
 
 
 def _vector_bytes(write: Write) -> memoryview | None:
@@ -277,15 +293,27 @@ def _decode_write(part: Mapping[str, Any]) -> Write:
         if len(rows) != len(ids) or (metadata is not None and len(metadata) != len(ids)):
             raise ValueError(f"put of {len(ids)} ids with {len(rows)} rows")
         return Put(collection, ids, rows, vectors,
-                   None if metadata is None else [_bytes(blob) for blob in metadata])  # fmt: skip
+                   None if metadata is None else [_bytes(blob) for blob in metadata],
+                   _documents(part, len(ids)))  # fmt: skip
     if op == DELETE:
         return Delete(collection, ids)
     if op == SET_METADATA:
         metadata = [_bytes(blob) for blob in part["meta"]]
         if len(metadata) != len(ids):
             raise ValueError(f"metadata for {len(ids)} ids holds {len(metadata)} entries")
-        return SetMetadata(collection, ids, metadata)
+        return SetMetadata(collection, ids, metadata, _documents(part, len(ids)))
     raise CorruptionError(f"unknown log operation {op!r}")
+
+
+def _documents(part: Mapping[str, Any], count: int) -> list[bytes] | None:
+    """A write's ``doc`` list as UTF-8 bytes (b"" for nil); None when the key is absent or
+    nil (records of formats 1 and 2 never have it)."""
+    documents = part.get(DOCUMENTS_KEY)
+    if documents is None:
+        return None
+    if not isinstance(documents, list) or len(documents) != count:
+        raise ValueError(f"documents for {count} ids: {type(documents).__name__} {documents!r:.40}")
+    return [b"" if text is None else _text(text).encode("utf-8") for text in documents]
 
 
 def _text(value: Any) -> str:

@@ -14,6 +14,9 @@ File ``snapshot-<lsn:012d>.bin``::
         meta          bin     concatenated msgpack maps
         checksums     bin     uint64 LE per row: xxh3-64 of the row's bytes in vectors.bin
         sq_norms      bin     float32 LE per row: squared L2 norm of the row
+        doc_offsets   bin     format 3, optional (with docs; absent: no row has a document):
+                              uint64 LE, n_rows + 1 entries, like meta_offsets
+        docs          bin     concatenated UTF-8 documents (empty: the row has none)
 
 Written once to a fresh name (temp file, fsync, rename, fsync dir) and never modified; the
 MANIFEST names the snapshot in force.
@@ -49,6 +52,10 @@ class Snapshot:
     meta: bytes
     checksums: npt.NDArray[np.uint64]
     sq_norms: npt.NDArray[np.float32]
+    #: format 3: row r's document is docs[doc_offsets[r]:doc_offsets[r+1]] (UTF-8, empty:
+    #: none); doc_offsets None when no row has a document (written without the two keys)
+    doc_offsets: npt.NDArray[np.uint64] | None = None
+    docs: bytes = b""
 
     @classmethod
     def empty(cls, lsn: int) -> Snapshot:
@@ -67,8 +74,7 @@ class Snapshot:
 def write_snapshot(path: Path, snapshot: Snapshot) -> int:
     """Write ``snapshot`` durably to ``path``; returns the file size."""
     n = snapshot.n_rows
-    body = msgpack.packb(
-        {
+    fields: dict[str, object] = {
             "lsn": snapshot.lsn,
             "n_rows": n,
             "live": snapshot.live[:n].astype(np.uint8).tobytes(),
@@ -77,9 +83,11 @@ def write_snapshot(path: Path, snapshot: Snapshot) -> int:
             "meta": snapshot.meta,
             "checksums": snapshot.checksums[:n].astype("<u8").tobytes(),
             "sq_norms": snapshot.sq_norms[:n].astype("<f4").tobytes(),
-        },
-        use_bin_type=True,
-    )
+    }  # fmt: skip
+    if snapshot.doc_offsets is not None and snapshot.docs:
+        fields["doc_offsets"] = snapshot.doc_offsets[: n + 1].astype("<u8").tobytes()
+        fields["docs"] = snapshot.docs
+    body = msgpack.packb(fields, use_bin_type=True)
     data = (
         pack_header(SNAPSHOT_MAGIC) + _BODY.pack(len(body), xxhash.xxh3_64_intdigest(body)) + body
     )
@@ -128,6 +136,11 @@ def read_snapshot(path: Path) -> Snapshot:
             checksums=np.frombuffer(_bytes(fields, "checksums"), dtype="<u8").astype(np.uint64),
             sq_norms=np.frombuffer(_bytes(fields, "sq_norms"), dtype="<f4").astype(np.float32),
         )
+        if fields.get("doc_offsets") is not None:  # format 3, when some row has a document
+            snapshot.doc_offsets = np.frombuffer(_bytes(fields, "doc_offsets"), "<u8").astype(
+                np.uint64
+            )
+            snapshot.docs = _bytes(fields, "docs")
     except (KeyError, TypeError, ValueError) as error:
         raise CorruptionError(
             f"snapshot does not decode: {error}", path=path, offset=start
@@ -137,17 +150,27 @@ def read_snapshot(path: Path) -> Snapshot:
         and len(snapshot.meta_offsets) == n + 1
     ):
         raise CorruptionError("snapshot arrays disagree on the row count", path=path, offset=start)
-    offsets = snapshot.meta_offsets
+    _check_offsets(snapshot.meta_offsets, snapshot.meta, "metadata", path, start)
+    if snapshot.doc_offsets is not None:
+        if len(snapshot.doc_offsets) != n + 1:
+            raise CorruptionError("snapshot document offsets disagree on the row count",
+                                  path=path, offset=start)  # fmt: skip
+        _check_offsets(snapshot.doc_offsets, snapshot.docs, "document", path, start)
+    return snapshot
+
+
+def _check_offsets(
+    offsets: npt.NDArray[np.uint64], blob: bytes, what: str, path: Path, start: int
+) -> None:
+    # a row's bytes are blob[offsets[r]:offsets[r + 1]]: the offsets must climb from 0 to the
+    # end of the blob, or rows would read other rows' bytes
     climbs = not np.any(offsets[1:] < offsets[:-1])
-    if offsets[0] != 0 or offsets[-1] != len(snapshot.meta) or not climbs:
-        # a row's metadata is meta[offsets[r]:offsets[r + 1]]: the offsets must climb from 0
-        # to the end of meta, or rows would read other rows' bytes
+    if offsets[0] != 0 or offsets[-1] != len(blob) or not climbs:
         raise CorruptionError(
-            "snapshot metadata offsets do not climb from 0 to the metadata's length",
+            f"snapshot {what} offsets do not climb from 0 to the length of the {what} bytes",
             path=path,
             offset=start,
         )
-    return snapshot
 
 
 def _count(fields: dict[str, object], name: str) -> int:
