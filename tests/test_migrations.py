@@ -1,7 +1,9 @@
 """Databases written by earlier on-disk formats open, read and write with today's code.
 
 ``tests/data/format-<n>/`` holds a database written by the last commit before format n + 1
-(tests/data/README.md); each test copies it to a temporary directory first.
+(tests/data/README.md); each test copies it to a temporary directory first. Formats 1 and 2
+hold the same records (``make_format_2.py`` repeats ``make_format_1.py``), none with a
+document: every record must read back with ``document`` None, and take one after migrating.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ def _maker() -> ModuleType:
     return module
 
 
-def _expected() -> dict[str, dict[str, tuple[bytes, object]]]:
-    """What make_format_1.py wrote, collection by collection: id -> (vector, metadata)."""
+def _expected(version: int = 1) -> dict[str, dict[str, tuple[bytes, object]]]:
+    """What make_format_<version>.py wrote, collection by collection: id -> (vector,
+    metadata). The scripts make the same calls, but ``update(metadata=)`` merges since format
+    2's code (it replaced the mapping before)."""
     records = _maker().records
 
     def as_state(seed: int, n: int) -> dict[str, tuple[bytes, object]]:
@@ -40,9 +44,12 @@ def _expected() -> dict[str, dict[str, tuple[bytes, object]]]:
     for gone in ("s0-1", "s0-2", "s0-5"):
         del flat[gone]
     flat.update(as_state(10, 6))
-    flat["s0-0"] = (flat["s0-0"][0], {"i": 0, "lang": "xx"})
+    merged = version >= 2
+    old: dict[str, object] = dict(flat["s0-0"][1]) if merged else {}  # type: ignore[call-overload]
+    flat["s0-0"] = (flat["s0-0"][0], {**old, "i": 0, "lang": "xx"})
     graph = as_state(1, 24)
-    graph["s1-3"] = (graph["s1-3"][0], {"note": "updated"})
+    old = dict(graph["s1-3"][1]) if merged else {}  # type: ignore[call-overload]
+    graph["s1-3"] = (graph["s1-3"][0], {**old, "note": "updated"})
     upserted = records(11, 2, 8)[0]
     graph["s1-0"] = (upserted[0].tobytes(), None)
     graph["new-1"] = (upserted[1].tobytes(), None)
@@ -57,8 +64,15 @@ def _state(db: vectordb.Database) -> dict[str, dict[str, tuple[bytes, object]]]:
         collection = db.get_collection(info.name)
         ids = collection.ids()
         assert len(ids) == len(collection)
-        records = collection.get_many(ids) if ids else []
-        state[info.name] = {r.id: (r.vector.tobytes(), r.metadata) for r in records if r}
+        include = ("vector", "metadata", "document")
+        records = collection.get_many(ids, include=include) if ids else []
+        state[info.name] = {}
+        for record in records:
+            assert record is not None
+            value = (record.vector.tobytes(), record.metadata)
+            if record.document is not None:
+                value += (record.document,)  # type: ignore[assignment]
+            state[info.name][record.id] = value
     return state
 
 
@@ -66,27 +80,34 @@ def _version(path: Path) -> int:
     return int(HEADER.unpack_from((path / "vectordb.meta").read_bytes())[1])
 
 
-@pytest.fixture
-def format_1(tmp_path: Path) -> Path:
-    target = tmp_path / "format-1"
-    shutil.copytree(DATA / "format-1", target)
-    return target
+@pytest.fixture(params=[1, 2])
+def old_format(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, int]:
+    """A copy of ``tests/data/format-<n>/`` and ``n``."""
+    version = int(request.param)
+    target = tmp_path / f"format-{version}"
+    shutil.copytree(DATA / f"format-{version}", target)
+    assert _version(target) == version
+    return target, version
 
 
-def test_a_format_1_database_opens_read_only_as_it_is(format_1: Path) -> None:
+def test_a_format_1_database_opens_read_only_as_it_is(old_format: tuple[Path, int]) -> None:
+    format_1, version = old_format
     before = {p: p.read_bytes() for p in format_1.rglob("*") if p.is_file()}
     with vectordb.open(format_1, read_only=True) as db:
-        assert _state(db) == _expected()
+        assert _state(db) == _expected(version)
         german = [i for i, (_, m) in _expected()["flat"].items() if m and m.get("lang") == "de"]
         assert db.get_collection("flat").count(where={"lang": "de"}) == len(german) > 0
     after = {p: p.read_bytes() for p in format_1.rglob("*") if p.is_file()}
     assert after == before  # nothing migrated, nothing written
-    assert _version(format_1) == 1
+    assert _version(format_1) == version
 
 
-def test_a_format_1_database_is_migrated_by_a_read_write_open(format_1: Path) -> None:
-    assert FORMAT_VERSION == 2
-    expected = _expected()
+def test_a_format_1_database_is_migrated_by_a_read_write_open(
+    old_format: tuple[Path, int],
+) -> None:
+    format_1, version = old_format
+    assert FORMAT_VERSION == 3
+    expected = _expected(version)
     with vectordb.open(format_1) as db:
         assert _version(format_1) == FORMAT_VERSION
         assert _state(db) == expected
@@ -103,10 +124,21 @@ def test_a_format_1_database_is_migrated_by_a_read_write_open(format_1: Path) ->
         quantized = db.get_collection("quantized")
         query = np.frombuffer(expected["quantized"]["s2-5"][0], np.float32)
         assert quantized.search(query, k=1, exact=True)[0].id == "s2-5"
-        graph.add([[1.0] * 8], ids=["after"])
+        assert graph.search(query, k=1)[0].document is None
+        graph.add([[1.0] * 8], ids=["after"], documents=["written in format 3"])
         db.create_collection("later", dim=2).add([[1, 2]], ids=["l"])
-        expected["graph"]["after"] = (np.ones(8, np.float32).tobytes(), None)
+        # an old record takes a document, keeping its vector and metadata
+        flat.update(["s0-3"], documents=["a document for an old record"])
+        expected["flat"]["s0-3"] += ("a document for an old record",)  # type: ignore[assignment]
+        expected["graph"]["after"] = (np.ones(8, np.float32).tobytes(), None,
+                                      "written in format 3")  # type: ignore[assignment]  # fmt: skip
         expected["later"] = {"l": (np.float32([1, 2]).tobytes(), None)}
+        assert _state(db) == expected
     with vectordb.open(format_1, read_only=True) as db:
         assert _state(db) == expected
         assert db.check() == []
+    with vectordb.open(format_1) as db:  # after a checkpoint: documents in the snapshots
+        db.checkpoint()
+        assert _state(db) == expected
+    with vectordb.open(format_1, read_only=True) as db:
+        assert _state(db) == expected
