@@ -451,9 +451,13 @@ def test_hit_is_an_immutable_value() -> None:
     hit = vectordb.Hit("a", 0.5, {"k": 1}, vector)
     assert (hit.id, hit.score, hit.metadata) == ("a", 0.5, {"k": 1})
     assert hit.vector is vector
-    vector_id, score, metadata, stored = hit
-    assert (vector_id, score, metadata, stored is vector) == ("a", 0.5, {"k": 1}, True)
+    vector_id, score, metadata, stored, document = hit  # format 3: the document is the fifth
+    assert (vector_id, score, metadata, stored is vector, document) == (
+        "a", 0.5, {"k": 1}, True, None
+    )  # fmt: skip
     assert hit == vectordb.Hit("a", 0.5, {"k": 1})  # vectors do not take part in equality
+    assert hit != vectordb.Hit("a", 0.5, {"k": 1}, None, "text")  # documents do
+    assert len(repr(vectordb.Hit("a", 0.5, None, None, "t" * 1000))) < 120  # short
     assert hit != vectordb.Hit("a", 0.25, {"k": 1})
     assert hash(hit) == hash(vectordb.Hit("a", 0.5))
     with pytest.raises(AttributeError):

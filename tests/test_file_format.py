@@ -29,7 +29,7 @@ import vectordb
 
 # ----------------------------------------------------------------------------- the reader
 
-KNOWN_VERSION = 2
+KNOWN_VERSION = 3
 HEADER = struct.Struct("<8sII")  # magic, format_version, flags (section 3)
 BODY = struct.Struct("<QQ")  # body_length, xxh3-64 of the body (sections 7, 8)
 FRAME = struct.Struct("<IQ")  # payload_length, xxh3-64 of length bytes + payload (6.2)
@@ -55,6 +55,7 @@ MANIFEST_KEYS = {
     "count",
 }
 SNAPSHOT_KEYS = {"lsn", "n_rows", "live", "ids", "meta_offsets", "meta", "checksums", "sq_norms"}
+SNAPSHOT_DOCUMENT_KEYS = {"doc_offsets", "docs"}  # format 3, both or neither
 
 
 class FormatError(Exception):
@@ -206,6 +207,7 @@ class CollectionImage:
         self.row_of: dict[str, int] = {}  # live id -> row
         self.id_at: dict[int, str] = {}  # live row -> id
         self.blob: dict[int, bytes] = {}  # row -> metadata blob (b"": none)
+        self.doc: dict[int, str | None] = {}  # row -> document (section 6.5, format 3)
         self.logged: dict[int, np.ndarray] = {}  # row -> vector from a replayed put
         self.checkpoint_live: set[int] = set()
         self.snapshot_rows = 0
@@ -222,7 +224,7 @@ class CollectionImage:
             )
         snapshot_path = directory / name
         snapshot = read_checked_map(snapshot_path, SNAPSHOT_MAGIC)
-        if set(snapshot) != SNAPSHOT_KEYS:
+        if set(snapshot) not in (SNAPSHOT_KEYS, SNAPSHOT_KEYS | SNAPSHOT_DOCUMENT_KEYS):
             raise FormatError(f"snapshot keys {sorted(snapshot)}", snapshot_path)
         n = snapshot["n_rows"]
         if snapshot["lsn"] != self.checkpoint_lsn:
@@ -243,6 +245,17 @@ class CollectionImage:
             or np.any(np.diff(offsets.astype(np.int64)) < 0)
         ):
             raise FormatError("meta_offsets do not partition meta", snapshot_path)
+        doc_offsets = np.zeros(n + 1, "<u8")
+        docs: bytes = snapshot.get("docs", b"")
+        if "doc_offsets" in snapshot:
+            doc_offsets = np.frombuffer(snapshot["doc_offsets"], dtype="<u8")
+            if (
+                len(doc_offsets) != n + 1
+                or doc_offsets[0] != 0
+                or int(doc_offsets[-1]) != len(docs)
+                or np.any(np.diff(doc_offsets.astype(np.int64)) < 0)
+            ):
+                raise FormatError("doc_offsets do not partition docs", snapshot_path)
         if n > self.capacity:
             raise FormatError(f"{n} rows described, {self.capacity} in vectors.bin", vectors_path)
         for row in np.flatnonzero(live).tolist():
@@ -258,6 +271,8 @@ class CollectionImage:
             self.row_of[vector_id] = row
             self.id_at[row] = vector_id
             self.blob[row] = meta[int(offsets[row]) : int(offsets[row + 1])]
+            text = docs[int(doc_offsets[row]) : int(doc_offsets[row + 1])]
+            self.doc[row] = text.decode("utf-8") if text else None
             self.checkpoint_live.add(row)
         if len(self.row_of) != manifest["count"]:
             raise FormatError("MANIFEST count differs from the snapshot's live rows", manifest_path)
@@ -271,10 +286,12 @@ class CollectionImage:
             rows = np.frombuffer(record["rows"], dtype="<i8").tolist()
             vectors = np.frombuffer(record["vec"], dtype="<f4")
             blobs = record.get("meta")
+            documents = record.get("doc")
             if (
                 len(rows) != len(ids)
                 or vectors.size != len(ids) * self.dim
                 or (blobs is not None and len(blobs) != len(ids))
+                or (documents is not None and len(documents) != len(ids))
             ):
                 raise FormatError(f"put {record['lsn']} has inconsistent lengths", self.directory)
             vectors = vectors.reshape(len(ids), self.dim)
@@ -293,16 +310,20 @@ class CollectionImage:
                 self.id_at[row] = vector_id
                 self.logged[row] = vectors[i].copy()
                 self.blob[row] = b"" if blobs is None else blobs[i]
+                self.doc[row] = None if documents is None else documents[i] or None
         elif op == "del":
             for vector_id in ids:
                 row = self.row_of.pop(vector_id, None)
                 if row is not None:
                     del self.id_at[row]
         elif op == "meta":
-            for vector_id, blob in zip(ids, record["meta"], strict=True):
+            documents = record.get("doc")  # absent or nil: documents unchanged
+            for i, (vector_id, blob) in enumerate(zip(ids, record["meta"], strict=True)):
                 row = self.row_of.get(vector_id)
                 if row is not None:
                     self.blob[row] = blob
+                    if documents is not None:
+                        self.doc[row] = documents[i] or None
         else:
             raise FormatError(f"unknown op {op!r} at LSN {record['lsn']}", self.directory)
         self.replayed += 1
@@ -318,7 +339,8 @@ class CollectionImage:
                     )
                 vector = self.file_rows[row].copy()
             blob = self.blob.get(row, b"")
-            result[vector_id] = (vector, msgpack.unpackb(blob, raw=False) if blob else None)
+            metadata = msgpack.unpackb(blob, raw=False) if blob else None
+            result[vector_id] = (vector, metadata, self.doc.get(row))
         return result
 
     def untouched_checkpoint_rows(self) -> list[int]:
@@ -399,9 +421,12 @@ def collection_records(db: vectordb.Database) -> dict[str, dict[str, tuple[np.nd
     for info in db.list_collections():
         collection = db.get_collection(info.name)
         ids = collection.ids()
-        records = collection.get_many(ids) if ids else []
+        include = ("vector", "metadata", "document")
+        records = collection.get_many(ids, include=include) if ids else []
         result[info.name] = {
-            record.id: (record.vector, record.metadata) for record in records if record is not None
+            record.id: (record.vector, record.metadata, record.document)
+            for record in records
+            if record is not None
         }
     return result
 
@@ -413,11 +438,12 @@ def assert_same(
     assert sorted(ours) == sorted(theirs)
     for name in theirs:
         assert sorted(ours[name]) == sorted(theirs[name]), name
-        for vector_id, (vector, metadata) in theirs[name].items():
-            our_vector, our_metadata = ours[name][vector_id]
+        for vector_id, (vector, metadata, document) in theirs[name].items():
+            our_vector, our_metadata, our_document = ours[name][vector_id]
             assert our_vector.dtype == np.float32
             np.testing.assert_array_equal(our_vector, vector, err_msg=f"{name}/{vector_id}")
             assert our_metadata == metadata, f"{name}/{vector_id}"
+            assert our_document == document, f"{name}/{vector_id}"
 
 
 # ----------------------------------------------------------------------------- databases
@@ -446,7 +472,8 @@ WRITER = textwrap.dedent("""
     cleared = db.create_collection("cleared", dim=2, metric="euclidean")
 
     docs.add(vectors(60, 8), ids=[f"d{i}" for i in range(60)],
-             metadata=[meta(i) if i % 3 else None for i in range(60)])
+             metadata=[meta(i) if i % 3 else None for i in range(60)],
+             documents=[f"text {i} \u00e9" if i % 4 else None for i in range(60)])
     unit.add(vectors(30, 5), ids=[f"u{i}" for i in range(30)])
     bulk.add(vectors(20, 3), ids=[f"b{i}" for i in range(20)])
     gone.add(vectors(4, 3), ids=["g0", "g1", "g2", "g3"])
@@ -459,8 +486,10 @@ WRITER = textwrap.dedent("""
     db.checkpoint()                                   # the state so far: snapshots + vectors.bin
 
     docs.add(vectors(15, 8), ids=[f"e{i}" for i in range(15)])    # reuses rows freed before
-    docs.upsert(vectors(2, 8), ids=["d4", "d5"], metadata=[{"v": 2}, None])
-    docs.update(["d8", "d10"], metadata=[{"only": "meta"}, {}], merge=False)
+    docs.upsert(vectors(2, 8), ids=["d4", "d5"], metadata=[{"v": 2}, None],
+                documents=["upserted", None])
+    docs.update(["d8", "d10"], metadata=[{"only": "meta"}, {}], merge=False,
+                documents=["eight", ""])
     docs.update(["d11"], vectors=vectors(1, 8))       # vector only: metadata kept, new row
     docs.delete(["d13", "e3"])
     docs.add(vectors(1, 8), ids=["e3"], metadata={"back": True})
@@ -473,9 +502,10 @@ WRITER = textwrap.dedent("""
     again.add(vectors(2, 3), ids=["g-new", "g1"])
     db.create_collection("empty", dim=2)              # never written: no snapshot
     with db.transaction():                            # one "txn" record, two collections
-        docs.add(vectors(2, 8), ids=["t0", "t1"], metadata=[{"txn": 1}, None])
+        docs.add(vectors(2, 8), ids=["t0", "t1"], metadata=[{"txn": 1}, None],
+                 documents=["in a transaction", None])
         unit.delete("u2")
-        docs.update(["t0"], metadata=[{"txn": 2}])
+        docs.update(["t0"], metadata=[{"txn": 2}], documents=[None])
     for i in range(int(sys.argv[3]) if len(sys.argv) > 3 else 0):
         docs.upsert(vectors(3, 8), ids=[f"loop{i % 4}", f"d{30 + i % 9}", f"x{i}"])
     os._exit(0)                                        # a crash: no close, no checkpoint
@@ -527,6 +557,12 @@ def test_reader_matches_vectordb_after_a_crash(crashed_db: Path) -> None:
     assert ours["cleared"] == {} and image.collections["cleared"].snapshot_rows == 2
     assert ours["empty"] == {} and image.collections["empty"].snapshot_rows == 0
     assert ours["docs"]["d8"][1] == {"only": "meta"} and ours["docs"]["d10"][1] == {}
+    # documents (format 3): from the snapshot, put and meta records, kept and cleared
+    assert ours["docs"]["d1"][2] is None and ours["docs"]["d3"][2] == "text 3 \u00e9"
+    assert ours["docs"]["d4"][2] == "upserted" and ours["docs"]["d5"][2] is None
+    assert ours["docs"]["d8"][2] == "eight" and ours["docs"]["d10"][2] is None
+    assert ours["docs"]["d11"][2] == "text 11 \u00e9"  # vector update keeps the document
+    assert ours["docs"]["t0"][2] == "in a transaction" and ours["docs"]["t1"][2] is None
     assert ours["docs"]["d11"][1] == {
         "i": 11,
         "tag": "y",
@@ -534,7 +570,7 @@ def test_reader_matches_vectordb_after_a_crash(crashed_db: Path) -> None:
         "list": [1, None, True, 2.5],
     }
     assert ours["docs"]["e3"][1] == {"back": True} and "d13" not in ours["docs"]
-    norms = np.linalg.norm(np.array([vector for vector, _ in ours["unit"].values()]), axis=1)
+    norms = np.linalg.norm(np.array([vector for vector, *_ in ours["unit"].values()]), axis=1)
     np.testing.assert_allclose(norms, 1.0, rtol=1e-6)
 
 

@@ -64,7 +64,7 @@ def test_scroll_takes_include(docs: Collection) -> None:
     assert isinstance(batches[0], vectordb.Records)
 
 
-@pytest.mark.parametrize("include", [("vectors",), ("metadata", "document"), 5])
+@pytest.mark.parametrize("include", [("vectors",), ("metadata", "documents"), 5])
 def test_an_unknown_include_is_refused_everywhere(docs: Collection, include: object) -> None:
     for read in (
         lambda: docs.get("a", include=include),  # type: ignore[arg-type]
@@ -93,12 +93,12 @@ def test_search_returns_a_list_that_becomes_a_dataframe(docs: Collection) -> Non
     nested = hits.to_pandas(flatten=False)
     assert list(nested.columns) == ["id", "score", "metadata", "vector"]
     named = pandas.DataFrame(hits)
-    assert list(named.columns) == ["id", "score", "metadata", "vector"]
+    assert list(named.columns) == ["id", "score", "metadata", "vector", "document"]
     assert docs.search_batch([[1, 0, 0, 0]], k=1)[0].to_pandas()["id"].tolist() == ["a"]
     records = docs.find({"lang": "en"}).to_pandas()
     assert records["id"].tolist() == ["a", "c"] and "vector" in records.columns
     assert pandas.DataFrame(docs.find({"lang": "en"})).columns.tolist() == [
-        "id", "vector", "metadata",
+        "id", "vector", "metadata", "document",
     ]  # fmt: skip
 
 

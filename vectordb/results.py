@@ -287,9 +287,10 @@ def _frame(rows: list[dict[str, Any]], leading: list[str], flatten: bool) -> Any
     """A DataFrame of ``rows`` (each a ``to_dict()``): the ``leading`` columns, then one
     column per metadata field (dotted for nested ones; ``metadata.<key>`` when a key
     clashes with a leading column) with ``flatten``, else one ``metadata`` column; then
-    ``vector`` when any row has one."""
+    ``document`` and ``vector`` when any row has one."""
     pandas = require_module("pandas", extra="pandas", purpose=_PANDAS_PURPOSE)
     with_vector = any("vector" in row for row in rows)
+    with_document = any("document" in row for row in rows)
     columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in leading}
     if flatten:
         flat = [flat_fields(row["metadata"]) for row in rows]
@@ -297,10 +298,13 @@ def _frame(rows: list[dict[str, Any]], leading: list[str], flatten: bool) -> Any
         for fields in flat:
             names.update(dict.fromkeys(fields))
         for name in names:
-            column = f"metadata.{name}" if name in leading or name == "vector" else name
+            clash = name in leading or name in ("vector", "document")
+            column = f"metadata.{name}" if clash else name
             columns[column] = [fields.get(name) for fields in flat]
     else:
         columns["metadata"] = [row["metadata"] for row in rows]
+    if with_document:
+        columns["document"] = [row.get("document") for row in rows]
     if with_vector:
         columns["vector"] = [row.get("vector") for row in rows]
     return pandas.DataFrame(columns, columns=list(columns))
@@ -348,8 +352,8 @@ class SearchResults(list[Hit]):
         Returns
         -------
         pandas.DataFrame
-            Columns ``id``, ``score``, the metadata, and ``vector`` when the search included
-            vectors; one row per hit, best first.
+            Columns ``id``, ``score``, the metadata, ``document`` when a hit has one, and
+            ``vector`` when the search included vectors; one row per hit, best first.
 
         Raises
         ------
