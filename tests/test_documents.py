@@ -59,7 +59,7 @@ def test_documents_round_trip_on_every_write_path(tmp_path: Path) -> None:
         assert _documents(db.get_collection("docs")) == expected
     with vectordb.open(tmp_path / "db") as db:
         docs = db.get_collection("docs")
-        db.compact("docs")
+        docs.compact()
         assert _documents(docs) == expected
         assert db.check() == []
 
