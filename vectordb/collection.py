@@ -198,6 +198,13 @@ class Collection:
     def metric(self) -> str:
         return Metric(self.config.metric).value
 
+    @property
+    def has_documents(self) -> bool:
+        """Whether some record may hold a document: False when none does; may stay True
+        after the last document is removed, until the next checkpoint (cheap: no records
+        are read). Export uses it to add a document column."""
+        return self._live_state().store.has_documents
+
     def __repr__(self) -> str:
         try:
             count = f" count={self._live_state().store.count}"
@@ -1920,7 +1927,7 @@ class Collection:
     def to_dataframe(
         self,
         where: Mapping[str, Any] | None = None,
-        include: Iterable[str] = READ_INCLUDE,
+        include: Iterable[str] = ("vector", "metadata", "document"),
         flatten: bool = True,
         *,
         include_vectors: bool | None = None,
@@ -1936,7 +1943,8 @@ class Collection:
         where
             A filter: only the records it matches; None for all.
         include
-            As in :meth:`get`.
+            As in :meth:`get`, but all three by default: a ``document`` column is there
+            when "document" is included and some record has one.
         flatten
             True: one column per metadata field, nested fields under dotted names; False: one
             ``metadata`` column of dicts.
@@ -1946,7 +1954,8 @@ class Collection:
         Returns
         -------
         pandas.DataFrame
-            Columns ``id``, ``vector`` and one per metadata field (or ``metadata``).
+            Columns ``id``, ``vector``, one per metadata field (or ``metadata``) and
+            ``document`` when some record has one.
 
         Raises
         ------
@@ -1985,6 +1994,7 @@ class Collection:
         metadata_columns: Sequence[str] | None = None,
         on_conflict: str = "error",
         progress: bool = False,
+        document_column: str | None = "document",
     ) -> ImportReport:
         """Add a pandas DataFrame's rows, all or nothing, with :meth:`import_file`'s checks
         (errors name the row).
@@ -2009,6 +2019,9 @@ class Collection:
             ``"error"`` (an id already stored raises), ``"skip"`` or ``"replace"``.
         progress
             Show a progress bar on stderr while storing (needs tqdm).
+        document_column
+            A column of documents (str; None / NaN / "" for none), if the frame has it;
+            None for none.
 
         Returns
         -------
@@ -2042,7 +2055,7 @@ class Collection:
         return add_dataframe(
             self, frame, id_column=id_column, vector_column=vector_column,
             metadata_column=metadata_column, metadata_columns=metadata_columns,
-            on_conflict=on_conflict, progress=progress,
+            on_conflict=on_conflict, progress=progress, document_column=document_column,
         )  # fmt: skip
 
     def compact(self) -> dict[str, int]:

@@ -653,7 +653,7 @@ def test_export_fails_cleanly_when_the_disk_is_full(
 
     source = filled(db, rng, n=12)
 
-    def full(self: Any, ids: Any, vectors: Any, metadata: Any) -> None:
+    def full(self: Any, ids: Any, vectors: Any, metadata: Any, documents: Any = None) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(writers.CsvWriter, "write", full)

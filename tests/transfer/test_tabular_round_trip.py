@@ -600,7 +600,8 @@ def test_to_dataframe_where_and_include(db: vectordb.Database, rng: np.random.Ge
     vectors = source.to_dataframe(include="vector")
     assert list(vectors.columns) == ["id", "vector"]
     assert vectors["vector"][0].dtype == np.float32
-    with pytest.raises(InvalidArgumentError, match="include accepts 'vector' and 'metadata'"):
+    accepted = "include accepts 'vector', 'metadata' and 'document'"
+    with pytest.raises(InvalidArgumentError, match=accepted):
         source.to_dataframe(include=("vectors",))
     with pytest.raises(InvalidArgumentError, match="flatten must be True or False"):
         source.to_dataframe(flatten="yes")  # type: ignore[arg-type]

@@ -1,12 +1,13 @@
 """pandas DataFrames in and out: ``collection_to_dataframe`` and ``add_dataframe``.
 
 A frame is one row per record: ``id`` (str), ``vector`` (a 1-D numpy float32 array per
-cell) and the metadata, either as one column per field (``flatten=True``, the default: a
-nested field under its dotted name, ``a.b``) or as one ``metadata`` column of dicts.
-``add_dataframe`` reads both shapes, and any frame of flat columns: every column other than
-the id, the vector and ``metadata`` is a metadata field (see ``fields``). It checks every row
-with the rules of a file import before storing any (all or nothing), then stores the frame
-in batches. ``add_dataframe(collection_to_dataframe(c))`` stores the same records again.
+cell), the metadata, either as one column per field (``flatten=True``, the default: a
+nested field under its dotted name, ``a.b``) or as one ``metadata`` column of dicts, and a
+``document`` column (str or None) when some record has a document. ``add_dataframe`` reads
+both shapes, and any frame of flat columns: every column other than the id, the vector,
+``metadata`` and ``document`` is a metadata field (see ``fields``). It checks every row with
+the rules of a file import before storing any (all or nothing), then stores the frame in
+batches. ``add_dataframe(collection_to_dataframe(c))`` stores the same records again.
 """
 
 from __future__ import annotations
@@ -49,14 +50,16 @@ __all__ = ["add_dataframe", "collection_to_dataframe"]
 
 _PURPOSE = "Converting collections to and from DataFrames"
 _BATCH_SIZE = 10_000
-_INCLUDE_CHOICES = ("vector", "metadata")
+_INCLUDE_CHOICES = ("vector", "metadata", "document")
+FRAME_INCLUDE = _INCLUDE_CHOICES
+"""What ``to_dataframe`` reads unless told otherwise: everything."""
 
 
 def collection_to_dataframe(
     collection: TransferTarget,
     *,
     where: Mapping[str, Any] | None = None,
-    include: Iterable[str] = ("vector", "metadata"),
+    include: Iterable[str] = FRAME_INCLUDE,
     flatten: bool = True,
     include_vectors: bool | None = None,
     warn_depth: int = 2,
@@ -71,7 +74,8 @@ def collection_to_dataframe(
     where
         A filter, as in ``Collection.count``: only the records it matches are read.
     include
-        ``"vector"`` and / or ``"metadata"``: the columns besides ``id`` (both by default).
+        Any of ``"vector"``, ``"metadata"`` and ``"document"``: the columns besides ``id``
+        (all by default; the ``document`` column is there when some record has one).
     flatten
         True (the default): one column per metadata field, a nested field under its dotted
         name (``{"a": {"b": 1}}`` -> column ``a.b``); a record without a field has None in
@@ -90,7 +94,8 @@ def collection_to_dataframe(
     -------
     pandas.DataFrame
         Columns ``id`` (str), ``vector`` (a 1-D float32 numpy array per cell) when included,
-        then the metadata columns when included, all of dtype object (each cell holds the
+        then the metadata columns when included, then ``document`` (str or None per row)
+        when included and some record has one, all of dtype object (each cell holds the
         stored value, exactly: ints stay ints, lists lists, dicts dicts).
 
     Raises
@@ -129,10 +134,12 @@ def collection_to_dataframe(
     check_flag("flatten", flatten)
     with_vector = "vector" in included
     with_metadata = "metadata" in included
+    with_document = "document" in included
     read = tuple(name for name in _INCLUDE_CHOICES if name in included)
     ids: list[str] = []
     vectors: list[npt.NDArray[np.float32] | None] = []
     metadata: list[dict[str, Any] | None] = []
+    documents: list[str | None] = []
     for records in collection.scroll(where, _BATCH_SIZE, include=read):
         for record in records:
             ids.append(record.id)
@@ -140,6 +147,8 @@ def collection_to_dataframe(
                 vectors.append(record.vector)
             if with_metadata:
                 metadata.append(record.metadata)
+            if with_document:
+                documents.append(record.document)
     # dtype=object everywhere: one array per vector cell (pandas would otherwise try to
     # widen them), and metadata values exactly as stored (no int column turned float)
     columns: dict[str, Any] = {"id": pandas.Series(ids, dtype=object)}
@@ -151,6 +160,8 @@ def collection_to_dataframe(
                 columns[name] = pandas.Series(values, dtype=object)
         else:
             columns["metadata"] = pandas.Series(metadata, dtype=object)
+    if any(document is not None for document in documents):
+        columns["document"] = pandas.Series(documents, dtype=object)
     return pandas.DataFrame(columns, columns=list(columns))
 
 
@@ -161,12 +172,13 @@ def _include_set(include: Any) -> frozenset[str]:
         included = frozenset(include)
     except TypeError:
         raise InvalidArgumentError(
-            f"include must be a sequence of 'vector' and / or 'metadata'; got {include!r}"
+            f"include must be a sequence of 'vector', 'metadata' and / or 'document'; got "
+            f"{include!r}"
         ) from None
     unknown = included - set(_INCLUDE_CHOICES)
     if unknown:
         raise InvalidArgumentError(
-            f"include accepts 'vector' and 'metadata'; got {sorted(map(str, unknown))}"
+            f"include accepts 'vector', 'metadata' and 'document'; got {sorted(map(str, unknown))}"
         )
     return included
 
@@ -199,6 +211,7 @@ def add_dataframe(
     metadata_columns: Sequence[str] | None = None,
     on_conflict: str = "error",
     progress: bool = False,
+    document_column: str | None = "document",
 ) -> ImportReport:
     """Add the rows of a ``pandas.DataFrame`` to ``collection``: all of them, or none when
     any row is bad.
@@ -230,6 +243,11 @@ def add_dataframe(
         :func:`~vectordb.transfer.load.import_records`.
     progress
         Show a progress bar on stderr while storing (needs tqdm).
+    document_column
+        The column of documents (a str per cell; None, NaN or ``""`` for none), checked as
+        ``Collection.add(documents=)`` checks them, or None to read none (a ``document``
+        column is then left out). The default, ``"document"``, is read when the frame has
+        such a column; another name must be a column of the frame.
 
     Returns
     -------
@@ -278,9 +296,19 @@ def add_dataframe(
         names["metadata_column"] = metadata_column
     else:
         metadata_column = None
+    if document_column is not None and (
+        document_column != "document" or document_column in available
+    ):
+        names["document_column"] = document_column
+    else:
+        document_column = None
     for argument, column in names.items():
         if column not in available:
-            hint = " (pass metadata_column=None for none)" if argument == "metadata_column" else ""
+            hint = (
+                f" (pass {argument}=None for none)"
+                if argument in ("metadata_column", "document_column")
+                else ""
+            )
             raise InvalidArgumentError(
                 f"frame has no column {column!r}{hint}; its columns are "
                 f"{list(map(str, available))}; set {argument}= to the one to use"
@@ -293,6 +321,13 @@ def add_dataframe(
                 "rename or drop one of them"
             )
         roles.add("metadata")  # metadata_column=None: the frame's metadata is left out
+    if "document" in available and "document" not in roles:
+        if document_column is not None:
+            raise InvalidArgumentError(
+                f"frame has a 'document' column besides document_column={document_column!r}; "
+                "rename or drop one of them"
+            )
+        roles.add("document")  # document_column=None: the frame's documents are left out
     if chosen is None:
         fields = [name for name in available if name not in roles]
     else:
@@ -304,8 +339,8 @@ def add_dataframe(
                 )
             if name in roles:
                 raise InvalidArgumentError(
-                    f"metadata_columns names {name!r}, which is the frame's id, vector or "
-                    "metadata column"
+                    f"metadata_columns names {name!r}, which is the frame's id, vector, "
+                    "metadata or document column"
                 )
         fields = list(chosen)
     for name in [*names.values(), *fields]:
@@ -313,7 +348,9 @@ def add_dataframe(
             raise InvalidArgumentError(
                 f"frame has {available.count(name)} columns named {name!r}; rename all but one"
             )
-    rows = _FrameRows(frame, collection, id_column, vector_column, metadata_column, fields)
+    rows = _FrameRows(
+        frame, collection, id_column, vector_column, metadata_column, fields, document_column
+    )
     for name in fields:
         rows.merger.path(name)  # a column that names no field is refused here
     checker = RowChecker(collection, rows.describe)
@@ -353,6 +390,7 @@ class _FrameRows:
         vector_column: str,
         metadata_column: str | None,
         fields: list[Any],
+        document_column: str | None = None,
     ) -> None:
         self._frame = frame
         self._dim = collection.dim
@@ -360,6 +398,7 @@ class _FrameRows:
         self._ids = frame[id_column]
         self._vectors = frame[vector_column]
         self._metadata = None if metadata_column is None else frame[metadata_column]
+        self._documents = None if document_column is None else frame[document_column]
         self._field_names = fields
         self._fields = [frame[name] for name in fields]
         self.merger = FieldMerger(
@@ -384,11 +423,17 @@ class _FrameRows:
                     merge(entry, names, row, functools.partial(self.describe, position))
                     for entry, row, position in zip(metadata, zip(*columns), positions)
                 ]
+            documents = None
+            if self._documents is not None:
+                documents = [
+                    _missing_as_none(document) for document in self._documents.iloc[first:stop]
+                ]
             yield RowBatch(
                 self._ids.iloc[first:stop].tolist(),
                 self._matrix(self._vectors.iloc[first:stop].tolist(), positions),
                 metadata,
                 positions,
+                documents,
             )
 
     def first_occurrence(self, vector_id: str) -> str | None:
@@ -420,7 +465,7 @@ class _FrameRows:
 
 
 def _missing_as_none(entry: Any) -> Any:
-    """pandas marks a missing cell None, NaN or NA; all mean "no metadata"."""
+    """pandas marks a missing cell None, NaN or NA; all mean "no metadata" (or document)."""
     if entry is None or (isinstance(entry, float) and math.isnan(entry)):
         return None
     if type(entry).__name__ in ("NAType", "NaTType"):

@@ -42,8 +42,12 @@ def export_collection(
     where: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> int:
-    """Write every record of ``collection`` (id, float32 vector, metadata), or those that
-    match ``where``, to ``path``.
+    """Write every record of ``collection`` (id, float32 vector, metadata, document), or
+    those that match ``where``, to ``path``.
+
+    Documents: JSON Lines writes a ``document`` key for each record that has one; CSV and
+    Parquet get a ``document`` column and ``npy`` a ``<stem>.documents.jsonl`` file when the
+    collection holds documents (so the export of a collection without any is as before).
 
     The file is written beside ``path`` under a temporary name and renamed to ``path``
     when complete, so a failed export leaves no partial file (and an existing file at
@@ -56,7 +60,7 @@ def export_collection(
         The collection to export.
     path
         The file to write. Its directory must exist. For ``npy``, ``<stem>.ids.txt`` and
-        ``<stem>.metadata.jsonl`` are written beside it.
+        ``<stem>.metadata.jsonl`` (and ``<stem>.documents.jsonl``) are written beside it.
     format
         ``"jsonl"`` (or ``"ndjson"``), ``"csv"``, ``"npy"`` or ``"parquet"``; None infers it
         from the suffix of ``path`` (``.jsonl``, ``.ndjson``, ``.csv``, ``.npy``, ``.parquet``).
@@ -114,7 +118,14 @@ def export_collection(
     _check_target(target, file_format, overwrite)
     total = collection.count(where)
     try:
-        writer = open_writer(file_format, target, collection.dim, rows=total, batch_size=batch_size)
+        writer = open_writer(
+            file_format,
+            target,
+            collection.dim,
+            rows=total,
+            batch_size=batch_size,
+            documents=collection.has_documents,
+        )
     except VectorDBError:
         raise
     except OSError as error:
@@ -122,8 +133,8 @@ def export_collection(
     written = 0
     try:
         with Progress(progress, total=total, description=f"exporting {collection.name}") as bar:
-            for ids, vectors, metadata in record_batches(collection, batch_size, where):
-                writer.write(ids, vectors, metadata)
+            for ids, vectors, metadata, documents in record_batches(collection, batch_size, where):
+                writer.write(ids, vectors, metadata, documents)
                 written += len(ids)
                 bar.update(len(ids))
         if not overwrite:  # a file may have appeared meanwhile
@@ -141,25 +152,36 @@ def export_collection(
     return written
 
 
+RecordBatch = tuple[
+    list[str], npt.NDArray[np.float32], list[dict[str, Any] | None], list[str | None] | None
+]
+
+
 def record_batches(
     collection: TransferTarget, batch_size: int, where: Mapping[str, Any] | None = None
-) -> Iterator[tuple[list[str], npt.NDArray[np.float32], list[dict[str, Any] | None]]]:
-    """``(ids, (n, dim) float32 vectors, metadata)`` for every record (matching ``where``),
-    ``batch_size`` at a time, in storage order (``Collection.scroll``)."""
-    for records in collection.scroll(where, batch_size):
+) -> Iterator[RecordBatch]:
+    """``(ids, (n, dim) float32 vectors, metadata, documents)`` for every record (matching
+    ``where``), ``batch_size`` at a time, in storage order (``Collection.scroll``);
+    ``documents`` is None for a batch where no record has one."""
+    for records in collection.scroll(where, batch_size, include=_EXPORT_INCLUDE):
         if records:
+            documents = [record.document for record in records]
             yield (
                 [record.id for record in records],
                 stacked_vectors(records),
                 [record.metadata for record in records],
+                documents if any(documents) else None,
             )
+
+
+_EXPORT_INCLUDE = ("vector", "metadata", "document")
 
 
 def _check_target(target: Path, file_format: FileFormat, overwrite: bool) -> None:
     targets = [target]
     if file_format is FileFormat.NPY:
         files = npy_files(target)
-        targets = [files.vectors, files.ids, files.metadata]
+        targets = [files.vectors, files.ids, files.metadata, files.documents]
     for file in targets:
         if file.is_dir():
             raise InvalidArgumentError(f"cannot export to {file}: it is a directory")

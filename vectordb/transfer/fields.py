@@ -15,8 +15,8 @@ Import (CSV and Parquet columns, DataFrame columns, extra JSON Lines keys):
 Export (``to_dataframe``): ``split_fields`` divides a record's metadata into what columns
 carry losslessly (``flat``: dotted name -> value) and what they cannot (``rest``: a
 null-valued field, since a null cell reads back as absent; metadata ``{}``; keys holding a
-dot or empty; top-level keys named ``id``, ``vector`` or ``metadata``), which goes to the
-``metadata`` column. Merging the two on import gives back the same metadata.
+dot or empty; top-level keys named ``id``, ``vector``, ``metadata`` or ``document``), which
+goes to the ``metadata`` column. Merging the two on import gives back the same metadata.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ __all__ = [
     "split_fields",
 ]
 
-RESERVED_COLUMNS = ("id", "vector", "metadata")
-"""Top-level names that are never field columns (the id, the vector, the metadata object)."""
+RESERVED_COLUMNS = ("id", "vector", "metadata", "document")
+"""Top-level names that are never field columns (the id, the vector, the metadata object,
+the document)."""
 
 _ABSENT = object()
 _MAX_CACHED_PATHS = 4096
@@ -68,7 +69,7 @@ def check_metadata_columns(value: Any) -> list[str] | None:
     ------
     InvalidArgumentError
         For a value that is not a list or tuple of strings, a name given twice, or one of
-        ``id``, ``vector``, ``metadata`` (those columns have their own roles).
+        ``id``, ``vector``, ``metadata``, ``document`` (those columns have their own roles).
     """
     if value is None:
         return None
@@ -88,7 +89,7 @@ def check_metadata_columns(value: Any) -> list[str] | None:
         if name in RESERVED_COLUMNS:
             raise InvalidArgumentError(
                 f"metadata_columns names {name!r}, which is not a field column (the columns "
-                f"id, vector and metadata have their own roles)"
+                f"id, vector, metadata and document have their own roles)"
             )
         names.append(name)
     return names

@@ -1,21 +1,30 @@
 """The file formats of import and export, and how a path or a name selects one.
 
-Each format stores the same three columns: ``id`` (text), ``vector`` (``dim`` float32
-numbers) and ``metadata`` (a JSON object, or nothing):
+Each format stores the same columns: ``id`` (text), ``vector`` (``dim`` float32 numbers),
+``metadata`` (a JSON object, or nothing) and ``document`` (text, or nothing; export writes
+it when the collection holds documents, and a file without it imports records without
+documents):
 
 - ``jsonl`` (suffix ``.jsonl`` or ``.ndjson``): one JSON object per line,
-  ``{"id": "a", "vector": [0.5, 1.0], "metadata": {"k": 1}}`` (``null`` or no
-  ``metadata`` key for none).
-- ``csv``: a header ``id,metadata,v0,...,v{dim-1}``, then one row per record with the
-  metadata as JSON text (an empty cell for none).
+  ``{"id": "a", "vector": [0.5, 1.0], "metadata": {"k": 1}, "document": "text"}``
+  (``null`` or no ``metadata`` key for none; export writes ``document`` only for a record
+  that has one).
+- ``csv``: a header ``id,metadata,v0,...,v{dim-1}`` (``id,metadata,document,v0,...`` when
+  the collection holds documents), then one row per record with the metadata as JSON text
+  and the document as it is (an empty cell for none).
 - ``npy``: the vectors as one ``(n, dim)`` float32 array in ``<stem>.npy``, the ids one per
-  line in ``<stem>.ids.txt`` and the metadata one JSON value per line (``null`` for none) in
-  ``<stem>.metadata.jsonl``; on import the metadata file may be left out.
+  line in ``<stem>.ids.txt``, the metadata one JSON value per line (``null`` for none) in
+  ``<stem>.metadata.jsonl`` and, when the collection holds documents, the documents one
+  JSON string per line (``null`` for none) in ``<stem>.documents.jsonl``; on import the
+  metadata and documents files may be left out.
 - ``parquet``: columns ``id`` (string), ``vector`` (``fixed_size_list<float32>[dim]``; a
-  plain list of numbers is read too) and ``metadata`` (JSON text or null; may be left out).
+  plain list of numbers is read too), ``metadata`` (JSON text or null; may be left out)
+  and ``document`` (string or null; written when the collection holds documents, may be
+  left out).
 
 On import, a file may also carry metadata as flat columns (``transfer.fields``): every CSV
-or Parquet column, and every JSON Lines key, other than ``id``, the vector and ``metadata``
+or Parquet column, and every JSON Lines key, other than ``id``, the vector, ``metadata``
+and ``document``
 is a metadata field (a dotted name nests), merged with the ``metadata`` object. A CSV file's
 columns may come in any order; a field cell is read as JSON when the whole cell is JSON
 (``3``, ``true``, ``[1, 2]``, ``"007"``), else as text, and an empty cell is no field. A
@@ -88,20 +97,25 @@ def resolve_format(path: str | os.PathLike[str], format: Any) -> FileFormat:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class NpyFiles:
-    """The three files of the ``npy`` format."""
+    """The files of the ``npy`` format (``documents`` only when there are documents)."""
 
     vectors: Path
     ids: Path
     metadata: Path
+    documents: Path
 
 
 def npy_files(path: str | os.PathLike[str]) -> NpyFiles:
-    """``data.npy`` -> ``data.npy``, ``data.ids.txt``, ``data.metadata.jsonl``.
+    """``data.npy`` -> ``data.npy``, ``data.ids.txt``, ``data.metadata.jsonl``,
+    ``data.documents.jsonl``.
 
     A path without the ``.npy`` suffix keeps its whole name as the stem.
     """
     vectors = Path(path)
     stem = vectors.name[: -len(".npy")] if vectors.name.lower().endswith(".npy") else vectors.name
     return NpyFiles(
-        vectors, vectors.with_name(f"{stem}.ids.txt"), vectors.with_name(f"{stem}.metadata.jsonl")
+        vectors,
+        vectors.with_name(f"{stem}.ids.txt"),
+        vectors.with_name(f"{stem}.metadata.jsonl"),
+        vectors.with_name(f"{stem}.documents.jsonl"),
     )

@@ -114,7 +114,8 @@ def import_records(
 ) -> ImportReport:
     """Add the records of a file (as :func:`~vectordb.transfer.export.export_collection`
     writes them, or a table whose metadata is in flat columns) to ``collection``: all of
-    them, or none when any row is bad.
+    them, or none when any row is bad. A ``document`` column (JSON Lines: key; ``npy``:
+    ``<stem>.documents.jsonl``) holds the records' documents (text; empty or null for none).
 
     The whole file is validated first, streaming, so that a bad row anywhere raises before
     anything is stored; then it is read again and stored ``batch_size`` rows at a time.
@@ -125,7 +126,7 @@ def import_records(
         The collection to add to; vectors must have its ``dim``.
     path
         The file to read. For ``npy``, ``<stem>.ids.txt`` must lie beside it and
-        ``<stem>.metadata.jsonl`` may.
+        ``<stem>.metadata.jsonl`` and ``<stem>.documents.jsonl`` may.
     format
         ``"jsonl"`` (or ``"ndjson"``), ``"csv"``, ``"npy"`` or ``"parquet"``; None infers it
         from the suffix of ``path``. The layouts are described in
@@ -144,10 +145,11 @@ def import_records(
         ImportInterruptedError's ``rows_applied`` gives, to resume.
     metadata_columns
         The columns (CSV, Parquet) or keys (JSON Lines) to read as metadata fields, a list
-        of names; None (the default) reads every one other than ``id``, the vector and
-        ``metadata``. A dotted name nests (column ``a.b`` is the field ``b`` inside ``a``);
-        an empty cell, null or NaN leaves the field out of that record; the fields merge
-        with the ``metadata`` object, and a field set by both raises. Not for ``npy``.
+        of names; None (the default) reads every one other than ``id``, the vector,
+        ``metadata`` and ``document``. A dotted name nests (column ``a.b`` is the field
+        ``b`` inside ``a``); an empty cell, null or NaN leaves the field out of that record;
+        the fields merge with the ``metadata`` object, and a field set by both raises. Not
+        for ``npy``.
 
     Returns
     -------
@@ -158,7 +160,8 @@ def import_records(
     ------
     InvalidArgumentError
         For a bad ``format``, ``batch_size``, ``on_conflict``, ``start_at`` (also one past
-        the file's end) or ``metadata_columns``, or a bad id in the file; nothing is
+        the file's end) or ``metadata_columns``, or a bad id or document in the file (a
+        document that is not text or not valid Unicode, or over 1 MiB of UTF-8); nothing is
         imported.
     PathNotFoundError
         If the file (or the ``npy`` ids file) does not exist.
@@ -334,14 +337,20 @@ def apply_rows(
                 metadata = (
                     None if all(entry is None for entry in batch.metadata) else batch.metadata
                 )
+                documents = batch.documents
+                # documents= only when there are some: a source without them is stored
+                # exactly as before documents existed
+                texts: dict[str, Any] = {}
+                if documents is not None and any(documents):
+                    texts["documents"] = documents
                 if on_conflict == "error":
-                    collection.add(batch.vectors, ids=ids, metadata=metadata)
+                    collection.add(batch.vectors, ids=ids, metadata=metadata, **texts)
                     imported += len(ids)
                 else:
                     stored = [record is not None for record in collection.get_many(ids)]
                     n_stored = sum(stored)
                     if on_conflict == "replace":
-                        collection.upsert(batch.vectors, ids=ids, metadata=metadata)
+                        collection.upsert(batch.vectors, ids=ids, metadata=metadata, **texts)
                         replaced += n_stored
                     else:
                         new = [index for index, is_stored in enumerate(stored) if not is_stored]
@@ -352,6 +361,11 @@ def apply_rows(
                                 metadata=None
                                 if metadata is None
                                 else [metadata[index] for index in new],
+                                **(
+                                    {"documents": [texts["documents"][index] for index in new]}
+                                    if texts
+                                    else {}
+                                ),
                             )
                         skipped += n_stored
                     imported += len(ids) - n_stored

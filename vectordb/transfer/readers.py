@@ -10,11 +10,12 @@ Invariants:
   blank lines) or the row (``npy``, Parquet: 0-based).
 - ``batches(batch_size, start_at)`` passes over the first ``start_at`` data rows without
   checking them and may be called again: each call reads the file from its start.
-- No column is dropped unless asked: besides ``id``, the vector and ``metadata`` (an
-  object per row), every column of a CSV or Parquet file and every other key of a JSON
-  Lines object is a metadata field (``metadata_columns=`` names the ones to read instead),
-  merged into the row's metadata by ``fields.FieldMerger`` (a dotted name nests; a missing
-  cell leaves the field out; a field set twice raises).
+- No column is dropped unless asked: besides ``id``, the vector, ``metadata`` (an object
+  per row) and ``document`` (the record's text; empty or null for none), every column of a
+  CSV or Parquet file and every other key of a JSON Lines object is a metadata field
+  (``metadata_columns=`` names the ones to read instead), merged into the row's metadata by
+  ``fields.FieldMerger`` (a dotted name nests; a missing cell leaves the field out; a field
+  set twice raises).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from vectordb.errors import (
     InvalidVectorError,
     PathNotFoundError,
 )
+from vectordb.inputs import MAX_DOCUMENT_BYTES
 from vectordb.transfer.fields import RESERVED_COLUMNS, FieldMerger, is_missing
 from vectordb.transfer.formats import FileFormat, npy_files
 from vectordb.transfer.validation import NOTHING_IMPORTED, RowBatch, describe_value
@@ -52,6 +54,9 @@ from vectordb.transfer.writers import PARQUET_PURPOSE
 __all__ = ["RecordReader", "open_reader"]
 
 _JSONL_KEYS = frozenset(RESERVED_COLUMNS)
+# a CSV cell may hold a whole document (1 MiB of UTF-8: at most that many characters) or
+# the metadata (whose JSON may be as long): room for both, with margin
+_CSV_FIELD_LIMIT = 4 * MAX_DOCUMENT_BYTES
 _NUMBER_TYPES = frozenset({int, float})
 
 
@@ -233,8 +238,9 @@ def _parse_json(text: str, where: str, what: str = "metadata") -> Any:
 
 
 class JsonLinesReader(RecordReader):
-    """One JSON object per line; blank lines are passed over. Keys other than ``id``,
-    ``vector`` and ``metadata`` are metadata fields (those in ``metadata_columns`` only,
+    """One JSON object per line; blank lines are passed over. ``document`` is the record's
+    text (null or absent for none). Keys other than ``id``, ``vector``, ``metadata`` and
+    ``document`` are metadata fields (those in ``metadata_columns`` only,
     when it is given), as the columns of a CSV or Parquet file are."""
 
     def __init__(
@@ -256,6 +262,7 @@ class JsonLinesReader(RecordReader):
         ids: list[Any] = []
         vectors: list[list[Any]] = []
         metadata: list[Any] = []
+        documents: list[Any] = []
         lines: list[int] = []
         line_number = 0
         with _open_text(self.path) as file:
@@ -280,17 +287,35 @@ class JsonLinesReader(RecordReader):
                 ids.append(record["id"])
                 vectors.append(record["vector"])
                 entry = record.get("metadata")
-                if len(record) > 3 or not _JSONL_KEYS.issuperset(record):
+                if len(record) > 4 or not _JSONL_KEYS.issuperset(record):
                     entry = self._with_fields(record, entry, line_number)
                 metadata.append(entry)
+                documents.append(record.get("document"))
                 lines.append(line_number)
                 if len(ids) == batch_size:
-                    yield RowBatch(ids, self._number_matrix(vectors, lines), metadata, lines)
-                    ids, vectors, metadata, lines = [], [], [], []
+                    yield self._batch(ids, vectors, metadata, documents, lines)
+                    ids, vectors, metadata, documents, lines = [], [], [], [], []
         if to_pass:
             raise self._fail_short(start_at, start_at - to_pass)
         if ids:
-            yield RowBatch(ids, self._number_matrix(vectors, lines), metadata, lines)
+            yield self._batch(ids, vectors, metadata, documents, lines)
+
+    def _batch(
+        self,
+        ids: list[Any],
+        vectors: list[list[Any]],
+        metadata: list[Any],
+        documents: list[Any],
+        lines: list[int],
+    ) -> RowBatch:
+        has_documents = any(document is not None for document in documents)
+        return RowBatch(
+            ids,
+            self._number_matrix(vectors, lines),
+            metadata,
+            lines,
+            documents if has_documents else None,
+        )
 
     def _check_record(self, record: Any, line_number: int) -> None:
         where = self.describe(line_number)
@@ -324,6 +349,7 @@ class _CsvLayout:
     id: int
     vector: list[int]
     metadata: int | None
+    document: int | None
     field_names: list[str]
     field_cells: list[int]
 
@@ -331,7 +357,8 @@ class _CsvLayout:
 class CsvReader(RecordReader):
     """A header, then one row per record. Columns, in any order: ``id``; the vector in
     ``v0``, ..., ``v{dim-1}``; optionally ``metadata`` (a JSON object per cell, empty for
-    none); every other column is a metadata field, its cells read by ``_field_value``."""
+    none) and ``document`` (the text as it is, empty for none); every other column is a
+    metadata field, its cells read by ``_field_value``."""
 
     def __init__(
         self,
@@ -351,12 +378,19 @@ class CsvReader(RecordReader):
         ids: list[Any] = []
         cells: list[list[str]] = []
         metadata: list[Any] = []
+        documents: list[str | None] | None = None
         lines: list[int] = []
+        if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+            # the default (128 Ki characters) is below a document's 1 MiB; only ever raised
+            csv.field_size_limit(_CSV_FIELD_LIMIT)
         with _open_text(self.path) as file:
             reader = csv.reader(file, strict=True)
             rows = self._rows(reader)
             layout = self._layout(next(rows, None))
             width, id_cell, metadata_cell = layout.width, layout.id, layout.metadata
+            document_cell = layout.document
+            if document_cell is not None:
+                documents = []
             field_names, field_cells = layout.field_names, layout.field_cells
             first = layout.vector[0]
             contiguous = layout.vector == list(range(first, first + self._dim))
@@ -383,18 +417,22 @@ class CsvReader(RecordReader):
                     locate = functools.partial(self.describe, line_number)
                     entry = merge(entry, field_names, values, locate)
                 metadata.append(entry)
+                if documents is not None and document_cell is not None:
+                    documents.append(row[document_cell] or None)
                 if contiguous:
                     cells.append(row[first : first + self._dim])
                 else:
                     cells.append([row[cell] for cell in layout.vector])
                 lines.append(line_number)
                 if len(ids) == batch_size:
-                    yield RowBatch(ids, self._number_matrix(cells, lines), metadata, lines)
+                    matrix = self._number_matrix(cells, lines)
+                    yield RowBatch(ids, matrix, metadata, lines, documents)
                     ids, cells, metadata, lines = [], [], [], []
+                    documents = None if documents is None else []
         if to_pass:
             raise self._fail_short(start_at, start_at - to_pass)
         if ids:
-            yield RowBatch(ids, self._number_matrix(cells, lines), metadata, lines)
+            yield RowBatch(ids, self._number_matrix(cells, lines), metadata, lines, documents)
 
     def _rows(self, reader: Any) -> Iterator[tuple[int, list[str]]]:
         """``(first line of the row, cells)``; a quoted cell may span several lines."""
@@ -420,7 +458,10 @@ class CsvReader(RecordReader):
     def _layout(self, numbered_row: tuple[int, list[str]] | None) -> _CsvLayout:
         """The header's columns, checked."""
         dim = self._dim
-        columns = f"id, v0,...,v{dim - 1} (the vector), optionally metadata (a JSON object) "
+        columns = (
+            f"id, v0,...,v{dim - 1} (the vector), optionally metadata (a JSON object) and "
+            "document (text) "
+        )
         if numbered_row is None:
             raise InvalidFileError(
                 f"{self.source} is empty; a CSV file starts with a header naming its columns: "
@@ -460,7 +501,7 @@ class CsvReader(RecordReader):
                 f"the columns v0,...,v{dim - 1}; {NOTHING_IMPORTED}"
             )
         vector_names = {f"v{i}" for i in range(dim)}
-        taken = vector_names | {"id", "metadata"}
+        taken = vector_names | {"id", "metadata", "document"}
         if self._metadata_columns is None:
             names = [name for name in header if name not in taken]
         else:
@@ -480,6 +521,7 @@ class CsvReader(RecordReader):
             id=position["id"],
             vector=[position[f"v{i}"] for i in range(dim)],
             metadata=position.get("metadata"),
+            document=position.get("document"),
             field_names=names,
             field_cells=[position[name] for name in names],
         )
@@ -511,7 +553,8 @@ def _field_value(text: str) -> Any:
 
 class NpyReader(RecordReader):
     """``<stem>.npy`` (memory-mapped), ``<stem>.ids.txt`` and, if present,
-    ``<stem>.metadata.jsonl``, read in lockstep."""
+    ``<stem>.metadata.jsonl`` and ``<stem>.documents.jsonl`` (a JSON string or null per
+    line), read in lockstep."""
 
     def __init__(self, path: Path, dim: int, collection_name: str) -> None:
         super().__init__(path, dim, collection_name)
@@ -522,11 +565,12 @@ class NpyReader(RecordReader):
                 f"per line; {NOTHING_IMPORTED}"
             )
         self._has_metadata = self._files.metadata.exists()
+        self._has_documents = self._files.documents.exists()
         array = self._open_array()
         self.total_rows = int(array.shape[0])
 
     def files(self) -> list[Path]:
-        return [self._files.vectors, self._files.ids, self._files.metadata]
+        return [self._files.vectors, self._files.ids, self._files.metadata, self._files.documents]
 
     def describe(self, position: int) -> str:
         return f"{self.source} row {position} ({self._files.ids.name} line {position + 1})"
@@ -565,11 +609,20 @@ class NpyReader(RecordReader):
                     open(self._files.metadata, encoding="utf-8", newline="\n")
                 )
                 metadata_lines = self._lines(metadata_file, self._files.metadata)
+            document_lines: Iterator[tuple[int, str]] | None = None
+            if self._has_documents:
+                documents_file = stack.enter_context(
+                    open(self._files.documents, encoding="utf-8", newline="\n")
+                )
+                document_lines = self._lines(documents_file, self._files.documents)
             # the passed-over rows' lines are read (to stay in step), not checked
             for _ in itertools.islice(id_lines, start_at):
                 pass
             if metadata_lines is not None:
                 for _ in itertools.islice(metadata_lines, start_at):
+                    pass
+            if document_lines is not None:
+                for _ in itertools.islice(document_lines, start_at):
                     pass
             for first in range(start_at, rows, batch_size):
                 stop = min(rows, first + batch_size)
@@ -580,12 +633,19 @@ class NpyReader(RecordReader):
                     metadata = [
                         self._metadata(metadata_lines, position, rows) for position in positions
                     ]
+                documents: list[Any] | None = None
+                if document_lines is not None:
+                    documents = [
+                        self._document(document_lines, position, rows) for position in positions
+                    ]
                 with np.errstate(over="ignore", invalid="ignore"):
                     vectors = np.array(array[first:stop], dtype=np.float32)
-                yield RowBatch(ids, vectors, metadata, positions)
+                yield RowBatch(ids, vectors, metadata, positions, documents)
             self._check_no_more(id_lines, self._files.ids, rows)
             if metadata_lines is not None:
                 self._check_no_more(metadata_lines, self._files.metadata, rows)
+            if document_lines is not None:
+                self._check_no_more(document_lines, self._files.documents, rows)
 
     def _lines(self, file: TextIO, path: Path) -> Iterator[tuple[int, str]]:
         line_number = 0
@@ -616,6 +676,16 @@ class NpyReader(RecordReader):
             )
         return _parse_json(text, where)
 
+    def _document(self, lines: Iterator[tuple[int, str]], position: int, rows: int) -> Any:
+        text = self._next_line(lines, self._files.documents, rows)
+        where = f"{self._files.documents} line {position + 1}"
+        if not text.strip():
+            raise InvalidFileError(
+                f"{where}: the line is empty; write null for a record without a document; "
+                f"{NOTHING_IMPORTED}"
+            )
+        return _parse_json(text, where, "the document line")
+
     def _check_no_more(self, lines: Iterator[tuple[int, str]], path: Path, rows: int) -> None:
         if next(lines, None) is not None:
             raise InvalidFileError(
@@ -625,7 +695,8 @@ class NpyReader(RecordReader):
 
 class ParquetReader(RecordReader):
     """Columns ``id`` (string), ``vector`` (a list of numbers: fixed-size or not), if
-    present ``metadata`` (JSON text or null, or a struct), and metadata fields: every other
+    present ``metadata`` (JSON text or null, or a struct) and ``document`` (string or null),
+    and metadata fields: every other
     column (those in ``metadata_columns`` only, when it is given).
 
     A struct's null children are fields left out (a struct has every child in every row),
@@ -714,6 +785,18 @@ class ParquetReader(RecordReader):
                 )
             self._converters["metadata"] = self._converter(metadata_type)
             columns.append("metadata")
+        if schema.get_field_index("document") >= 0:
+            document_type = schema.field("document").type
+            if not (
+                types.is_string(document_type)
+                or types.is_large_string(document_type)
+                or types.is_null(document_type)
+            ):
+                raise InvalidFileError(
+                    f"{self.source}: column 'document' is {document_type}; expected string "
+                    f"(text) or null; {NOTHING_IMPORTED}"
+                )
+            columns.append("document")
         if self._metadata_columns is None:
             fields = [name for name in names if name not in RESERVED_COLUMNS]
         else:
@@ -843,7 +926,12 @@ class ParquetReader(RecordReader):
                 merge(entry, names, row, functools.partial(self.describe, position))
                 for entry, row, position in zip(metadata, zip(*columns), positions)
             ]
-        return RowBatch(record_batch.column("id").to_pylist(), vectors, metadata, positions)
+        documents = None
+        if "document" in self._columns:
+            documents = record_batch.column("document").to_pylist()
+        return RowBatch(
+            record_batch.column("id").to_pylist(), vectors, metadata, positions, documents
+        )
 
     def _vectors(self, column: Any, first: int) -> npt.NDArray[np.float32]:
         if column.null_count:

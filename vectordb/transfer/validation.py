@@ -2,9 +2,9 @@
 
 Readers turn a file's rows into ``RowBatch``es of raw values; the checker applies the rules
 ``Collection.add`` applies (ids, finite vectors, non-zero vectors where the metric needs
-them, storable metadata) so that a whole file can be found valid before its first row is
-written. Each error names where the row came from (``data.jsonl line 7``) and, when a batch
-holds several bad rows, the first of them.
+them, storable metadata, documents of valid text within 1 MiB) so that a whole file can be
+found valid before its first row is written. Each error names where the row came from
+(``data.jsonl line 7``) and, when a batch holds several bad rows, the first of them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from vectordb.errors import (
     VectorDBError,
 )
 from vectordb.inputs import (
+    MAX_DOCUMENT_BYTES,
     MAX_ID_BYTES,
     MetadataEncoder,
     describe_value,
@@ -52,13 +53,15 @@ class RowBatch:
 
     ``vectors`` already has the collection's ``dim`` columns (readers check the shape, since
     they cannot build the matrix otherwise); ``positions`` holds each row's place in the
-    source (a line number or a row index) for error messages.
+    source (a line number or a row index) for error messages. ``documents`` is None when the
+    source has no documents, else one entry per row (None or ``""``: no document).
     """
 
     ids: list[Any]
     vectors: npt.NDArray[np.float32]
     metadata: list[Any]
     positions: Sequence[int]
+    documents: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -95,6 +98,7 @@ class RowChecker:
                 self._id_problem(batch),
                 self._vector_problem(batch),
                 self._metadata_problem(batch),
+                self._document_problem(batch),
             )
             if problem is not None
         ]
@@ -105,7 +109,7 @@ class RowChecker:
         """The words that locate ``batch``'s row ``index``."""
         return self._describe(batch.positions[index])
 
-    # the three checks return (index in batch, error) for their first bad row, or None
+    # the checks return (index in batch, error) for their first bad row, or None
     def _id_problem(self, batch: RowBatch) -> tuple[int, VectorDBError] | None:
         ids = batch.ids
         if not ids:
@@ -159,6 +163,34 @@ class RowChecker:
                 encode(entry, self._metadata_words(batch), index, f"; {NOTHING_IMPORTED}")
             except InvalidMetadataError as error:
                 return index, error
+        return None
+
+    def _document_problem(self, batch: RowBatch) -> tuple[int, VectorDBError] | None:
+        documents = batch.documents
+        if documents is None:
+            return None
+        # the rules of Collection.add(documents=) (inputs.document_updates), per row
+        for index, document in enumerate(documents):
+            if document is None:
+                continue
+            if type(document) is not str:
+                problem = f"document is {describe_value(document)}; expected text or null"
+            else:
+                try:
+                    size = len(document.encode("utf-8"))
+                except UnicodeEncodeError as error:
+                    problem = (
+                        f"document is not valid text ({error.reason} at character {error.start})"
+                    )
+                else:
+                    if size <= MAX_DOCUMENT_BYTES:
+                        continue
+                    problem = (
+                        f"document is {size} bytes of UTF-8, over the limit of "
+                        f"{MAX_DOCUMENT_BYTES} (1 MiB)"
+                    )
+            message = f"{self.where(batch, index)}: {problem}; {NOTHING_IMPORTED}"
+            return index, InvalidArgumentError(message)
         return None
 
     def _metadata_words(self, batch: RowBatch) -> Callable[[int], str]:

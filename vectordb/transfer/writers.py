@@ -6,9 +6,10 @@ Invariants:
   temp file beside its target (``.<name>.<random>.tmp``), fsynced, then renamed over the
   target, and the directory fsynced. ``abort()`` removes the temp files, so a failed export
   leaves the directory as it was.
-- The ``npy`` format has three files; they are renamed one after another, the vectors file
-  last, so a crash between renames leaves companions that disagree with the vectors file in
-  row count, which the reader reports, rather than a silently mixed set.
+- The ``npy`` format has three files (four with documents); they are renamed one after
+  another, the vectors file last, so a crash between renames leaves companions that disagree
+  with the vectors file in row count, which the reader reports, rather than a silently
+  mixed set.
 - Floats are written as text with 9 significant digits (``FLT_DECIMAL_DIG``): enough for any
   float32 to read back bit for bit, even through float64 as Python's ``json`` reads it. A
   negative zero is written ``-0.0``, since JSON reads ``-0`` as the integer 0.
@@ -42,17 +43,25 @@ PARQUET_PURPOSE = "Reading and writing Parquet files"
 
 
 def open_writer(
-    file_format: FileFormat, path: Path, dim: int, *, rows: int, batch_size: int
+    file_format: FileFormat,
+    path: Path,
+    dim: int,
+    *,
+    rows: int,
+    batch_size: int,
+    documents: bool = False,
 ) -> RecordWriter:
     """A writer of ``file_format`` for ``path``; ``rows`` is the record count (``npy`` needs it
-    up front), ``batch_size`` the Parquet row-group size."""
+    up front), ``batch_size`` the Parquet row-group size; ``documents``: whether the file
+    gets a document column (CSV, Parquet) or file (``npy``). JSON Lines writes a
+    ``document`` key for each record that has one, either way."""
     if file_format is FileFormat.JSONL:
         return JsonLinesWriter(path, dim)
     if file_format is FileFormat.CSV:
-        return CsvWriter(path, dim)
+        return CsvWriter(path, dim, documents=documents)
     if file_format is FileFormat.NPY:
-        return NpyWriter(path, dim, rows=rows)
-    return ParquetWriter(path, dim, row_group_size=batch_size)
+        return NpyWriter(path, dim, rows=rows, documents=documents)
+    return ParquetWriter(path, dim, row_group_size=batch_size, documents=documents)
 
 
 class RecordWriter(abc.ABC):
@@ -91,8 +100,10 @@ class RecordWriter(abc.ABC):
         ids: list[str],
         vectors: npt.NDArray[np.float32],
         metadata: list[dict[str, Any] | None],
+        documents: list[str | None] | None = None,
     ) -> None:
-        """Append records: ``ids``, the ``(n, dim)`` float32 ``vectors`` and their metadata."""
+        """Append records: ``ids``, the ``(n, dim)`` float32 ``vectors``, their metadata
+        and their documents (None: none has one)."""
 
     def _close(self) -> None:
         """Finish and close every open handle (idempotent)."""
@@ -137,7 +148,8 @@ class _StagedFile:
 
 
 class JsonLinesWriter(RecordWriter):
-    """``{"id": ..., "vector": [...], "metadata": ...}`` per line, UTF-8."""
+    """``{"id": ..., "vector": [...], "metadata": ...}`` per line, UTF-8, with
+    ``"document": ...`` for a record that has one."""
 
     def __init__(self, path: Path, dim: int) -> None:
         super().__init__()
@@ -150,33 +162,54 @@ class JsonLinesWriter(RecordWriter):
         ids: list[str],
         vectors: npt.NDArray[np.float32],
         metadata: list[dict[str, Any] | None],
+        documents: list[str | None] | None = None,
     ) -> None:
         encode = _ENCODER.encode
+        texts = [None] * len(ids) if documents is None else documents
         self._file.writelines(
             f'{{"id": {encode(vector_id)}, "vector": [{numbers}], '
-            f'"metadata": {metadata_json(entry, vector_id)}}}\n'
-            for vector_id, numbers, entry in zip(ids, self._formatter.rows(vectors), metadata)
+            f'"metadata": {metadata_json(entry, vector_id)}'
+            f"{'' if not text else f', {_DOCUMENT_KEY}{encode(text)}'}}}\n"
+            for vector_id, numbers, entry, text in zip(
+                ids, self._formatter.rows(vectors), metadata, texts
+            )
         )
 
 
 class CsvWriter(RecordWriter):
-    """Header ``id,metadata,v0,...``, then one row per record; metadata as JSON text."""
+    """Header ``id,metadata,v0,...`` (``id,metadata,document,v0,...`` with documents),
+    then one row per record; metadata as JSON text, the document as it is."""
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, *, documents: bool = False) -> None:
         super().__init__()
         self._formatter = _FloatFormatter(dim)
+        self._documents = documents
         with self._abort_on_error():
             self._file = self._open_text(path)
-            self._file.write(",".join(["id", "metadata", *(f"v{i}" for i in range(dim))]) + "\n")
+            leading = ["id", "metadata", "document"] if documents else ["id", "metadata"]
+            self._file.write(",".join([*leading, *(f"v{i}" for i in range(dim))]) + "\n")
 
     def write(
         self,
         ids: list[str],
         vectors: npt.NDArray[np.float32],
         metadata: list[dict[str, Any] | None],
+        documents: list[str | None] | None = None,
     ) -> None:
         # numbers never need quoting, so each line is built directly: csv.writer would take
         # dim + 2 cells per row and look at every one
+        if self._documents:
+            texts = [None] * len(ids) if documents is None else documents
+            self._file.writelines(
+                f"{_csv_cell(vector_id)},"
+                f"{'' if entry is None else _csv_cell(metadata_json(entry, vector_id))},"
+                f"{_csv_cell(text) if text else ''},{numbers}\n"
+                for vector_id, numbers, entry, text in zip(
+                    ids, self._formatter.rows(vectors), metadata, texts
+                )
+            )
+            return
+        _check_no_documents(documents)
         self._file.writelines(
             f"{_csv_cell(vector_id)},"
             f"{'' if entry is None else _csv_cell(metadata_json(entry, vector_id))},{numbers}\n"
@@ -186,11 +219,15 @@ class CsvWriter(RecordWriter):
 
 class NpyWriter(RecordWriter):
     """``<stem>.npy`` (filled through a memory map), ``<stem>.ids.txt``,
-    ``<stem>.metadata.jsonl``."""
+    ``<stem>.metadata.jsonl`` and, with documents, ``<stem>.documents.jsonl`` (a JSON string
+    or null per line). Without documents, a documents file left at the target by an earlier
+    export is removed on commit (it would otherwise be read with the new files)."""
 
-    def __init__(self, path: Path, dim: int, *, rows: int) -> None:
+    def __init__(self, path: Path, dim: int, *, rows: int, documents: bool = False) -> None:
         super().__init__()
         files = npy_files(path)
+        self._stale_documents: Path | None = None if documents else files.documents
+        self._documents: TextIO | None = None
         self._rows = rows
         self._written = 0
         self._map: mmap.mmap | None = None
@@ -199,6 +236,8 @@ class NpyWriter(RecordWriter):
             # companions first: commit() renames in this order, the vectors file last
             self._ids = self._open_text(files.ids)
             self._metadata = self._open_text(files.metadata)
+            if documents:
+                self._documents = self._open_text(files.documents)
             vectors_path = self._stage(files.vectors)
             if rows:
                 self._map, self._array = _map_npy(vectors_path, rows, dim)
@@ -212,6 +251,7 @@ class NpyWriter(RecordWriter):
         ids: list[str],
         vectors: npt.NDArray[np.float32],
         metadata: list[dict[str, Any] | None],
+        documents: list[str | None] | None = None,
     ) -> None:
         stop = self._written + len(ids)
         if stop > self._rows or self._array is None:
@@ -231,6 +271,12 @@ class NpyWriter(RecordWriter):
         self._metadata.writelines(
             f"{metadata_json(entry, vector_id)}\n" for vector_id, entry in zip(ids, metadata)
         )
+        if self._documents is None:
+            _check_no_documents(documents)
+        else:
+            encode = _ENCODER.encode
+            texts = [None] * len(ids) if documents is None else documents
+            self._documents.writelines(f"{encode(text) if text else 'null'}\n" for text in texts)
 
     def commit(self) -> None:
         if self._written != self._rows:
@@ -238,6 +284,8 @@ class NpyWriter(RecordWriter):
                 f"the collection shrank during the export ({self._rows} records at its start, "
                 f"{self._written} at its end); export again while nothing writes to it"
             )
+        if self._stale_documents is not None:
+            io.unlink(self._stale_documents, missing_ok=True)
         super().commit()
 
     def _close(self) -> None:
@@ -258,22 +306,27 @@ class NpyWriter(RecordWriter):
 
 class ParquetWriter(RecordWriter):
     """Columns ``id`` string, ``vector`` fixed_size_list<float32>[dim], ``metadata`` JSON
-    string or null; one row group per ``row_group_size`` records."""
+    string or null and, with documents, ``document`` string or null; one row group per
+    ``row_group_size`` records."""
 
-    def __init__(self, path: Path, dim: int, *, row_group_size: int) -> None:
+    def __init__(
+        self, path: Path, dim: int, *, row_group_size: int, documents: bool = False
+    ) -> None:
         super().__init__()
         self._pa = require_module("pyarrow", extra="parquet", purpose=PARQUET_PURPOSE)
         parquet = require_module("pyarrow.parquet", extra="parquet", purpose=PARQUET_PURPOSE)
         pa = self._pa
         self._dim = dim
         self._row_group_size = row_group_size
-        self._schema = pa.schema(
-            [
-                pa.field("id", pa.string(), nullable=False),
-                pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
-                pa.field("metadata", pa.string()),
-            ]
-        )
+        self._documents = documents
+        fields = [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+            pa.field("metadata", pa.string()),
+        ]
+        if documents:
+            fields.append(pa.field("document", pa.string()))
+        self._schema = pa.schema(fields)
         with self._abort_on_error():
             sink = io.open_output(self._stage(path))
             self._handles.append(sink)
@@ -286,23 +339,27 @@ class ParquetWriter(RecordWriter):
         ids: list[str],
         vectors: npt.NDArray[np.float32],
         metadata: list[dict[str, Any] | None],
+        documents: list[str | None] | None = None,
     ) -> None:
         pa = self._pa
         flat = pa.array(np.ascontiguousarray(vectors, dtype="<f4").reshape(-1))
-        table = pa.Table.from_arrays(
-            [
-                pa.array(ids, pa.string()),
-                pa.FixedSizeListArray.from_arrays(flat, self._dim),
-                pa.array(
-                    [
-                        None if entry is None else metadata_json(entry, vector_id)
-                        for vector_id, entry in zip(ids, metadata)
-                    ],
-                    pa.string(),
-                ),
-            ],
-            schema=self._schema,
-        )
+        arrays = [
+            pa.array(ids, pa.string()),
+            pa.FixedSizeListArray.from_arrays(flat, self._dim),
+            pa.array(
+                [
+                    None if entry is None else metadata_json(entry, vector_id)
+                    for vector_id, entry in zip(ids, metadata)
+                ],
+                pa.string(),
+            ),
+        ]
+        if self._documents:
+            texts = [None] * len(ids) if documents is None else documents
+            arrays.append(pa.array([text or None for text in texts], pa.string()))
+        else:
+            _check_no_documents(documents)
+        table = pa.Table.from_arrays(arrays, schema=self._schema)
         self._writer.write_table(table, row_group_size=self._row_group_size)
 
 
@@ -329,6 +386,17 @@ def _map_npy(path: Path, rows: int, dim: int) -> tuple[mmap.mmap, npt.NDArray[np
 
 # one encoder for all: json.dumps(ensure_ascii=False) would build a new one per call
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+_DOCUMENT_KEY = '"document": '
+
+
+def _check_no_documents(documents: list[str | None] | None) -> None:
+    """A writer opened without a document column must not be given a document (the
+    collection gained one during the export): never drop one silently."""
+    if documents is not None and any(documents):
+        raise InvalidArgumentError(
+            "a record gained a document during the export (the collection held none at its "
+            "start); export again while nothing writes to it"
+        )
 
 
 def metadata_json(entry: dict[str, Any] | None, vector_id: str) -> str:
