@@ -75,7 +75,7 @@ leaf_st = (
     | st.binary(max_size=4)
 )
 # keys without "." (a dotted key is refused: filters read dots as paths)
-key_st = st.text(st.characters(exclude_characters="."), max_size=4)
+key_st = st.text(st.characters(exclude_characters=".", exclude_categories=("Cs",)), max_size=4)
 meta_value_st = st.recursive(
     leaf_st,
     lambda children: (
