@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
-import msgpack
 import numpy as np
 import numpy.typing as npt
 
 from vectordb.config import CollectionConfig, Metric
 from vectordb.display import flat_fields, html_fields, html_repr
+from vectordb.engine.updates import updated_values
 from vectordb.errors import (
     CorruptionError,
     DatabaseClosedError,
@@ -32,7 +32,6 @@ from vectordb.errors import (
 )
 from vectordb.filters.columns import parse_path
 from vectordb.filters.diagnosis import filter_warnings
-from vectordb.filters.evaluate import reference_match
 from vectordb.filters.parse import Expression, parse_filter
 from vectordb.index.base import SearchKnobs
 from vectordb.index.flat import SearchMode
@@ -46,7 +45,6 @@ from vectordb.inputs import (
     checked_vectors,
     document_blobs,
     document_updates,
-    merged_blobs,
     metadata_blobs,
     non_negative_int,
     numeric_array,
@@ -582,24 +580,15 @@ class Collection:
             pending = self._engine.pending_view(state)
             if id_list is None:
                 assert expression is not None
-                id_list = self._ids_where(state, expression)
+                id_list = execute.ids_to_write(state, expression, pending)
             else:
                 self._require_ids(id_list, pending)
             if not id_list:
                 return 0
-            if given is None and not paths:
-                blobs = self._stored_metadata(state, id_list, pending)
-            else:
-                entries = given if given is None or len(given) > 1 else given * len(id_list)
-                blobs = merged_blobs(self._stored_metadata(state, id_list, pending), entries,
-                                     paths, merge=merge, schema=self.config.metadata_schema,
-                                     ids=id_list)  # fmt: skip
-            resolved = None  # None: every document stays as it is
-            if texts is not None or matrix is not None:
-                stored = self._stored_documents(state, id_list, pending)
-                resolved = stored if texts is None else [
-                    old if new is None else new for old, new in zip(stored, texts)
-                ]  # fmt: skip
+            blobs, resolved = updated_values(
+                state, id_list, pending, given=given, unset=paths, merge=merge, texts=texts,
+                new_vectors=matrix is not None, schema=self.config.metadata_schema,
+            )  # fmt: skip
             if matrix is None:
                 self._engine.set_metadata(state, id_list, blobs, keyed, documents=resolved,
                                           result=len(id_list))  # fmt: skip
@@ -614,27 +603,6 @@ class Collection:
                     documents=resolved if resolved and any(resolved) else None,
                 )
             return len(id_list)
-
-    def _stored_documents(
-        self, state: CollectionState, id_list: list[str], pending: PendingWrites | None
-    ) -> list[bytes]:
-        """The documents stored for ``id_list`` (b"": none), as ``_stored_metadata``."""
-        if pending is not None:
-            return [pending.document_bytes(vector_id) for vector_id in id_list]
-        store = state.store
-        row_of = store.row_of
-        return [store.documents.get(row_of[vector_id]) for vector_id in id_list]
-
-    def _stored_metadata(
-        self, state: CollectionState, id_list: list[str], pending: PendingWrites | None
-    ) -> list[bytes]:
-        """The metadata bytes stored for ``id_list`` (all stored; caller holds
-        ``writing()``), as the open transaction's writes leave them."""
-        if pending is not None:
-            return [pending.metadata_bytes(vector_id) for vector_id in id_list]
-        store = state.store
-        row_of = store.row_of
-        return [store.metadata_bytes(row_of[vector_id]) for vector_id in id_list]
 
     @_measured("delete")
     def delete(
@@ -704,7 +672,9 @@ class Collection:
                 )
                 if done_before:
                     return int(result or 0)
-                return self._engine.delete(state, self._ids_where(state, expression), keyed)
+                pending = self._engine.pending_view(state)
+                matching = execute.ids_to_write(state, expression, pending)
+                return self._engine.delete(state, matching, keyed)
         assert ids is not None
         id_list = checked_ids(ids, None, allow_repeats=True)
         state = self._live_state()
@@ -724,25 +694,6 @@ class Collection:
                 self._require_ids(id_list, pending)
                 id_list = list(dict.fromkeys(id_list))
             return self._engine.delete(state, id_list, keyed)
-
-    def _ids_where(self, state: CollectionState, expression: Expression) -> list[str]:
-        """Ids of the records matching ``expression`` (caller holds ``writing()``); inside a
-        transaction, as its earlier writes leave the collection."""
-        store = state.store
-        with state.latch.read():
-            mask = matching_mask(state, expression)
-            id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
-        pending = self._engine.pending_view(state)
-        if pending is None:
-            return id_list
-        gone = pending.deleted()
-        written = dict(pending.written())
-        kept = [i for i in id_list if i not in gone and i not in written]
-        for vector_id, blob in written.items():
-            metadata = msgpack.unpackb(blob, raw=False) if blob else None
-            if reference_match(expression, metadata):
-                kept.append(vector_id)
-        return kept
 
     def _require_ids(self, id_list: list[str], pending: PendingWrites | None = None) -> None:
         row_of = self._state.store.row_of

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgpack
 import numpy as np
 import numpy.typing as npt
 
 from vectordb.config import Metric
+from vectordb.filters.evaluate import reference_match
 from vectordb.filters.parse import Expression
 from vectordb.index.base import SearchKnobs
 from vectordb.index.flat import SearchMode, answer_again, exact_search, subset_search
@@ -31,6 +33,7 @@ from vectordb.search.planner import (
 
 if TYPE_CHECKING:
     from vectordb.engine.state import CollectionState
+    from vectordb.engine.transaction import PendingWrites
     from vectordb.storage.collection_store import CollectionStore
 
 __all__ = ["filtered", "hits", "search_rows", "within"]
@@ -234,3 +237,25 @@ def matching_ids(
         rows = (np.flatnonzero(mask)[skip:end] + from_row).tolist()
         ids = [store.row_ids[row] for row in rows]
     return ids, (rows[-1] + 1 if rows else n)
+
+
+def ids_to_write(
+    state: CollectionState, expression: Expression, pending: PendingWrites | None
+) -> list[str]:
+    """The ids of the records matching ``expression`` for a write (``update`` / ``delete``
+    with ``where=``; the caller holds the writer lock): inside a transaction (``pending``),
+    as its earlier writes leave the collection."""
+    store = state.store
+    with state.latch.read():
+        mask = matching_mask(state, expression)
+        id_list = [store.row_ids[row] for row in np.flatnonzero(mask).tolist()]
+    if pending is None:
+        return id_list
+    gone = pending.deleted()
+    written = dict(pending.written())
+    kept = [i for i in id_list if i not in gone and i not in written]
+    for vector_id, blob in written.items():
+        metadata = msgpack.unpackb(blob, raw=False) if blob else None
+        if reference_match(expression, metadata):
+            kept.append(vector_id)
+    return kept
