@@ -194,3 +194,16 @@ def test_html_of_a_dropped_collection_says_so(db: Database) -> None:
     db.drop_collection("gone")
     assert "dropped" in "".join(checked_html(gone._repr_html_()).text)
     assert "count=" not in repr(gone)
+
+
+def test_documents_show_in_the_result_tables(db: Database) -> None:
+    notes = db.create_collection("notes", dim=2)
+    notes.add([[1, 0], [0, 1]], ids=["a", "b"], metadata=[{"n": 1}, None],
+              documents=["first <b>note</b> " + "x" * 200, "second"])  # fmt: skip
+    parsed = checked_html(notes.search([1, 0], k=2)._repr_html_())
+    text = parsed.text
+    assert "document" in text and "second" in text and "b" not in parsed.tags
+    assert any(cell.startswith("first <b>note</b> xxx") and cell.endswith("...") for cell in text)
+    found = notes.find({"n": 1}, include=("metadata", "document"))
+    records = checked_html(found._repr_html_()).text
+    assert "document" in records and any(cell.startswith("first <b>note</b>") for cell in records)

@@ -320,6 +320,30 @@ def _metadata_columns(items: Iterable[Any], limit: int = 8) -> list[str]:
     return list(names)[:limit]
 
 
+def _results_html(items: list[Any], title: str, ranked: bool) -> str:
+    """The notebook table of hits (``ranked``: rank, id, score) or records (id): then the
+    document, one column per metadata field and a vector preview, where any item has them."""
+    fields = _metadata_columns(items)
+    with_document = any(item.document is not None for item in items)
+    with_vector = any(item.vector is not None for item in items)
+    headers = ["#", "id", "score"] if ranked else ["id"]
+    headers += [*(["document"] if with_document else []), *fields]
+    headers += ["vector"] if with_vector else []
+    rows = []
+    for rank, item in enumerate(items[:MAX_HTML_ROWS], 1):
+        flat = flat_fields(item.metadata)
+        cells = [str(rank), cell_text(item.id), f"{item.score:.4f}"] if ranked else [
+            cell_text(item.id)
+        ]  # fmt: skip
+        if with_document:
+            cells.append(cell_text(item.document))
+        cells += [cell_text(flat.get(name)) for name in fields]
+        if with_vector:
+            cells.append(cell_text(item.vector))
+        rows.append(cells)
+    return html_repr(title, repr(items), html_table(headers, rows, total=len(items)))
+
+
 class SearchResults(list[Hit]):
     """The hits of one query, best first: a plain ``list`` of :class:`Hit` that also gives
     ``to_pandas()`` and shows as a table in a notebook.
@@ -377,19 +401,7 @@ class SearchResults(list[Hit]):
         return _frame([hit.to_dict() for hit in self], ["id", "score"], flatten)
 
     def _repr_html_(self) -> str:
-        fields = _metadata_columns(self)
-        with_vector = any(hit.vector is not None for hit in self)
-        headers = ["#", "id", "score", *fields, *(["vector"] if with_vector else [])]
-        rows = []
-        for rank, hit in enumerate(self[:MAX_HTML_ROWS], 1):
-            flat = flat_fields(hit.metadata)
-            cells = [str(rank), cell_text(hit.id), f"{hit.score:.4f}"]
-            cells += [cell_text(flat.get(name)) for name in fields]
-            if with_vector:
-                cells.append(cell_text(hit.vector))
-            rows.append(cells)
-        title = f"{len(self)} hit{'s' if len(self) != 1 else ''}"
-        return html_repr(title, repr(self), html_table(headers, rows, total=len(self)))
+        return _results_html(self, f"{len(self)} hit{'s' if len(self) != 1 else ''}", True)
 
 
 class Records(list[Record]):
@@ -445,18 +457,8 @@ class Records(list[Record]):
         return _frame([record.to_dict() for record in self], ["id"], flatten)
 
     def _repr_html_(self) -> str:
-        fields = _metadata_columns(self)
-        with_vector = any(record.vector is not None for record in self)
-        headers = ["id", *fields, *(["vector"] if with_vector else [])]
-        rows = []
-        for record in self[:MAX_HTML_ROWS]:
-            flat = flat_fields(record.metadata)
-            cells = [cell_text(record.id), *(cell_text(flat.get(name)) for name in fields)]
-            if with_vector:
-                cells.append(cell_text(record.vector))
-            rows.append(cells)
         title = f"{len(self)} record{'s' if len(self) != 1 else ''}"
-        return html_repr(title, repr(self), html_table(headers, rows, total=len(self)))
+        return _results_html(self, title, False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
