@@ -106,6 +106,8 @@ class RecordReader(abc.ABC):
 
     total_rows: int | None = None
     """Data rows in the file when its header tells (``npy``, Parquet), else None."""
+    field_kind = "column"
+    """What the file calls a metadata field's name (``"key"`` in JSON Lines), for messages."""
 
     def __init__(
         self,
@@ -119,6 +121,11 @@ class RecordReader(abc.ABC):
         self._dim = dim
         self._collection_name = collection_name
         self._metadata_columns = metadata_columns
+        self._fields = FieldMerger(
+            self.source,
+            kind=self.field_kind,
+            object_words=f"the 'metadata' {self.field_kind}",
+        )
 
     @abc.abstractmethod
     def batches(self, batch_size: int, start_at: int) -> Generator[RowBatch, None, None]:
@@ -243,6 +250,8 @@ class JsonLinesReader(RecordReader):
     ``document`` are metadata fields (those in ``metadata_columns`` only,
     when it is given), as the columns of a CSV or Parquet file are."""
 
+    field_kind = "key"
+
     def __init__(
         self,
         path: Path,
@@ -251,7 +260,6 @@ class JsonLinesReader(RecordReader):
         metadata_columns: list[str] | None = None,
     ) -> None:
         super().__init__(path, dim, collection_name, metadata_columns)
-        self._fields = FieldMerger(self.source, kind="key", object_words="the 'metadata' key")
         self._chosen = None if metadata_columns is None else frozenset(metadata_columns)
 
     def describe(self, position: int) -> str:
@@ -359,16 +367,6 @@ class CsvReader(RecordReader):
     ``v0``, ..., ``v{dim-1}``; optionally ``metadata`` (a JSON object per cell, empty for
     none) and ``document`` (the text as it is, empty for none); every other column is a
     metadata field, its cells read by ``_field_value``."""
-
-    def __init__(
-        self,
-        path: Path,
-        dim: int,
-        collection_name: str,
-        metadata_columns: list[str] | None = None,
-    ) -> None:
-        super().__init__(path, dim, collection_name, metadata_columns)
-        self._fields = FieldMerger(self.source, object_words="the 'metadata' column")
 
     def describe(self, position: int) -> str:
         return f"{self.source} line {position}"
@@ -712,7 +710,6 @@ class ParquetReader(RecordReader):
         metadata_columns: list[str] | None = None,
     ) -> None:
         super().__init__(path, dim, collection_name, metadata_columns)
-        self._fields = FieldMerger(self.source, object_words="the 'metadata' column")
         self._pa = require_module("pyarrow", extra="parquet", purpose=PARQUET_PURPOSE)
         self._parquet = require_module("pyarrow.parquet", extra="parquet", purpose=PARQUET_PURPOSE)
         self._compute = require_module("pyarrow.compute", extra="parquet", purpose=PARQUET_PURPOSE)
