@@ -29,7 +29,7 @@ import vectordb
 
 # ----------------------------------------------------------------------------- the reader
 
-KNOWN_VERSION = 3
+KNOWN_VERSION = 4
 HEADER = struct.Struct("<8sII")  # magic, format_version, flags (section 3)
 BODY = struct.Struct("<QQ")  # body_length, xxh3-64 of the body (sections 7, 8)
 FRAME = struct.Struct("<IQ")  # payload_length, xxh3-64 of length bytes + payload (6.2)

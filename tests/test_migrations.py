@@ -1,9 +1,11 @@
 """Databases written by earlier on-disk formats open, read and write with today's code.
 
 ``tests/data/format-<n>/`` holds a database written by the last commit before format n + 1
-(tests/data/README.md); each test copies it to a temporary directory first. Formats 1 and 2
-hold the same records (``make_format_2.py`` repeats ``make_format_1.py``), none with a
-document: every record must read back with ``document`` None, and take one after migrating.
+(tests/data/README.md); each test copies it to a temporary directory first. Formats 1, 2 and 3
+hold the same records (``make_format_2.py`` and ``make_format_3.py`` repeat
+``make_format_1.py``), none with a document: every record must read back with ``document``
+None, and take one after migrating. Format 3 adds a collection ``texts`` whose records hold
+documents, in its checkpoint and in its log.
 """
 
 from __future__ import annotations
@@ -55,7 +57,17 @@ def _expected(version: int = 1) -> dict[str, dict[str, tuple[bytes, object]]]:
     graph["new-1"] = (upserted[1].tobytes(), None)
     quantized = as_state(2, 24)
     del quantized["s2-0"]
-    return {"flat": flat, "graph": graph, "quantized": quantized, "empty": {}}
+    expected = {"flat": flat, "graph": graph, "quantized": quantized, "empty": {}}
+    if version >= 3:
+        eye = np.eye(4, dtype=np.float32)
+        expected["texts"] = {
+            "t0": (eye[0].tobytes(), {"n": 0}, "mkfs.ext4 makes a file system"),
+            "t1": (eye[1].tobytes(), None, "resize an ext4 partition with resize2fs"),
+            "t2": (eye[2].tobytes(), {"n": 2}),
+            "t3": (eye[3].tobytes(), None),
+            "t4": (np.float32([1, 1, 0, 0]).tobytes(), None, "only in the log"),
+        }  # type: ignore[dict-item]
+    return expected
 
 
 def _state(db: vectordb.Database) -> dict[str, dict[str, tuple[bytes, object]]]:
@@ -80,7 +92,7 @@ def _version(path: Path) -> int:
     return int(HEADER.unpack_from((path / "vectordb.meta").read_bytes())[1])
 
 
-@pytest.fixture(params=[1, 2])
+@pytest.fixture(params=[1, 2, 3])
 def old_format(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, int]:
     """A copy of ``tests/data/format-<n>/`` and ``n``."""
     version = int(request.param)
@@ -106,7 +118,7 @@ def test_a_format_1_database_is_migrated_by_a_read_write_open(
     old_format: tuple[Path, int],
 ) -> None:
     format_1, version = old_format
-    assert FORMAT_VERSION == 3
+    assert FORMAT_VERSION == 4
     expected = _expected(version)
     with vectordb.open(format_1) as db:
         assert _version(format_1) == FORMAT_VERSION
@@ -137,6 +149,11 @@ def test_a_format_1_database_is_migrated_by_a_read_write_open(
     with vectordb.open(format_1, read_only=True) as db:
         assert _state(db) == expected
         assert db.check() == []
+        if version >= 3:  # format 3's documents are searchable by keyword, read-only too
+            texts = db.get_collection("texts")
+            assert [hit.id for hit in texts.search("ext4")] == ["t1", "t0"] or [
+                hit.id for hit in texts.search("ext4")] == ["t0", "t1"]  # fmt: skip
+            assert [hit.id for hit in texts.search("log")] == ["t4"]
     with vectordb.open(format_1) as db:  # after a checkpoint: documents in the snapshots
         db.checkpoint()
         assert _state(db) == expected

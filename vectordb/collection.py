@@ -51,6 +51,8 @@ from vectordb.inputs import (
     packed_metadata,
     positive_int,
     quoted_ids,
+    texts_to_embed,
+    texts_to_reembed,
     uuid4_strings,
 )
 from vectordb.results import (
@@ -60,7 +62,7 @@ from vectordb.results import (
     SearchResults,
     collection_html,
 )
-from vectordb.search import derived, execute
+from vectordb.search import by_text, derived, execute
 from vectordb.search.options import (
     READ_INCLUDE,
     check_radius,
@@ -69,8 +71,10 @@ from vectordb.search.options import (
     search_options,
 )
 from vectordb.search.planner import allowed_rows, matching_mask, plan_filtered
+from vectordb.search.text import QueryType
 
 if TYPE_CHECKING:
+    from vectordb.embeddings.attached import AttachedEmbedder
     from vectordb.engine import CollectionState, Engine
     from vectordb.engine.transaction import PendingWrites, Transaction
     from vectordb.transfer.load import ImportReport
@@ -148,6 +152,8 @@ class Owner(Protocol):
     def _ensure_open(self, *, refresh: bool = True) -> None: ...
 
     def _ensure_writable(self, what: str) -> None: ...
+
+    def _embedder(self, state: CollectionState) -> AttachedEmbedder | None: ...
 
     def transaction(self, *, idempotency_key: str | None = None) -> Transaction: ...
 
@@ -283,7 +289,7 @@ class Collection:
     @_measured("add")
     def add(
         self,
-        vectors: Any,
+        vectors: Any = None,
         *,
         ids: Sequence[str] | str | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
@@ -295,7 +301,9 @@ class Collection:
         Parameters
         ----------
         vectors
-            ``(n, dim)`` array-like of numbers (one 1-D vector is accepted for n = 1).
+            ``(n, dim)`` array-like of numbers (one 1-D vector is accepted for n = 1); or
+            None on a collection with an embedding function, which then embeds
+            ``documents`` (every record needs one).
         ids
             ``n`` unique strings, or None for generated uuid4 strings.
         metadata
@@ -323,6 +331,8 @@ class Collection:
             If ``idempotency_key`` names an earlier, different request; nothing is added.
         DimensionMismatchError, InvalidVectorError, InvalidMetadataError, InvalidArgumentError
             For malformed input; nothing is added.
+        EmbeddingError
+            If the embedding function could not embed the documents; nothing is added.
         CollectionFullError
             If the records would pass the collection's ``max_vectors`` or ``max_bytes``.
         ReadOnlyError
@@ -342,7 +352,7 @@ class Collection:
         ['a', 'b']
         ['...-...-...-...-...']
         """
-        matrix = self._vectors(vectors)
+        matrix, embedded = self._vectors_or_embedded(vectors, documents, "add")
         generated = ids is None
         id_list = uuid4_strings(len(matrix)) if ids is None else checked_ids(ids, len(matrix))
         # errors name generated records by position: their ids mean nothing to the caller yet
@@ -354,7 +364,8 @@ class Collection:
         with self._writing():
             done_before, result, keyed = self._engine.applied_before(
                 state, idempotency_key, "add", None if generated else "\x1f".join(id_list),
-                matrix.data.cast("B"), _joined(blobs), *_documents_part(texts),
+                b"embedded" if embedded else matrix.data.cast("B"), _joined(blobs),
+                *_documents_part(texts),
             )  # fmt: skip
             if done_before:
                 return id_list if result is None else list(result)
@@ -381,7 +392,7 @@ class Collection:
     @_measured("upsert")
     def upsert(
         self,
-        vectors: Any,
+        vectors: Any = None,
         *,
         ids: Sequence[str] | str,
         metadata: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None = None,
@@ -397,7 +408,9 @@ class Collection:
         Parameters
         ----------
         vectors
-            ``(n, dim)`` array-like of numbers (one 1-D vector is accepted for n = 1).
+            ``(n, dim)`` array-like of numbers (one 1-D vector is accepted for n = 1); or
+            None on a collection with an embedding function, which then embeds
+            ``documents`` (every record needs one).
         ids
             ``n`` unique strings (required: they say which records to replace).
         metadata
@@ -421,6 +434,8 @@ class Collection:
             If ``idempotency_key`` names an earlier, different request; nothing is written.
         DimensionMismatchError, InvalidVectorError, InvalidMetadataError, InvalidArgumentError
             For malformed input; nothing is written.
+        EmbeddingError
+            If the embedding function could not embed the documents; nothing is written.
         CollectionFullError
             If the new records would pass the collection's ``max_vectors`` or ``max_bytes``.
         ReadOnlyError
@@ -441,15 +456,16 @@ class Collection:
         ['a', 'b']
         Record(id='a', vector=[0.00, 1.00, 0.00] (3), metadata={'v': 2})
         """
-        matrix = self._vectors(vectors)
+        matrix, embedded = self._vectors_or_embedded(vectors, documents, "upsert")
         id_list = checked_ids(ids, len(matrix))
         blobs = metadata_blobs(metadata, len(matrix), self.config.metadata_schema, id_list)
         texts = document_blobs(documents, len(matrix), id_list)
         state = self._live_state()
         with self._writing():
             done_before, result, keyed = self._engine.applied_before(
-                state, idempotency_key, "upsert", "\x1f".join(id_list), matrix.data.cast("B"),
-                _joined(blobs), *_documents_part(texts),
+                state, idempotency_key, "upsert", "\x1f".join(id_list),
+                b"embedded" if embedded else matrix.data.cast("B"), _joined(blobs),
+                *_documents_part(texts),
             )  # fmt: skip
             if done_before:
                 return id_list if result is None else list(result)
@@ -483,6 +499,8 @@ class Collection:
             The records to change (all must be stored), or None with ``where=``.
         vectors
             New vectors, one per id (the metadata is kept unless ``metadata=`` is given too).
+            On a collection with an embedding function, ``documents=`` without ``vectors=``
+            computes them from the new documents.
         metadata
             With ``merge=True`` (the default), the given keys are **merged** into each
             record's stored mapping: other keys are kept, a key given as None stores None. One
@@ -560,6 +578,8 @@ class Collection:
         matrix = None
         if id_list is not None and vectors is not None:
             matrix = self._vectors(vectors, expected=len(id_list))
+        elif id_list is not None and documents is not None:
+            matrix = self._reembedded(documents, len(id_list))
         given: list[dict[str, Any] | None] | None = None
         if metadata is not None:
             one = isinstance(metadata, Mapping)
@@ -919,9 +939,18 @@ class Collection:
             yield Records(r for r in self._get_many(ids, included) if r is not None)
 
     def explain(
-        self, where: Mapping[str, Any], k: int = 10, *, exact: bool = False
+        self,
+        where: Mapping[str, Any] | None = None,
+        k: int = 10,
+        *,
+        exact: bool = False,
+        query: str | None = None,
+        query_type: QueryType | None = None,
+        fusion: str = "convex",
+        vector_weight: float | None = None,
     ) -> dict[str, Any]:
-        """How ``search(q, k, where=where)`` would run now, and why.
+        """How ``search(q, k, where=where)`` would run now, and why; with a text
+        ``query``, also the hits it gives and where each came from.
 
         Parameters
         ----------
@@ -931,15 +960,21 @@ class Collection:
             The number of hits the search would ask for.
         exact
             As in :meth:`search`.
+        query, query_type, fusion, vector_weight
+            A text query and its options, as :meth:`search` takes them.
 
         Returns
         -------
         dict
-            ``plan`` (an exact scan of the matching rows, or the index with over-fetch),
-            ``reason``, ``matches``, ``selectivity`` and the ``candidates`` the index would be
-            asked for; and ``warnings``: fields no record has and comparisons with a type the
-            field never holds (``{"year": "2020"}`` where every year is an int), each of which
-            makes a condition match nothing.
+            With ``where``: ``plan`` (an exact scan of the matching rows, or the index with
+            over-fetch), ``reason``, ``matches``, ``selectivity`` and the ``candidates`` the
+            index would be asked for; and ``warnings``: fields no record has and comparisons
+            with a type the field never holds (``{"year": "2020"}`` where every year is an
+            int), each of which makes a condition match nothing. With ``query``:
+            ``query_type``, and ``hits``: one dict per hit (``id``, ``score``,
+            ``vector_rank``, ``vector_score``, ``keyword_rank``, ``keyword_score``; ranks
+            from 1, None where that side did not find it), plus ``fusion`` and
+            ``vector_weight`` for a hybrid query.
 
         Raises
         ------
@@ -961,8 +996,13 @@ class Collection:
         ('exact scan of the matching rows', 0,
          ["year $eq '2020': year holds number values, never a string, so this matches nothing"])
         """
-        expression = parse_filter(where)
         positive_int("k", k)
+        if query is not None:
+            return by_text.explain_text(self, query, int(k), where, query_type, fusion,
+                                        vector_weight)  # fmt: skip
+        if where is None:
+            raise InvalidArgumentError("explain() needs where= or a text query=")
+        expression = parse_filter(where)
         state = self._live_state()
         with state.latch.read():
             matches = allowed_rows(state, expression).count
@@ -1388,13 +1428,17 @@ class Collection:
         exact: bool = False,
         where: Mapping[str, Any] | None = None,
         radius: float | None = None,
+        query_type: QueryType | None = None,
+        fusion: str = "convex",
+        vector_weight: float | None = None,
     ) -> SearchResults:
         """The ``k`` stored records nearest to ``query``, best first.
 
         Parameters
         ----------
         query
-            One vector of length ``dim``.
+            One vector of length ``dim``, or a text (``str``): searched by meaning, by
+            keywords or both, as ``query_type`` says.
         k
             How many hits at most (fewer when fewer records are stored).
         include
@@ -1420,12 +1464,27 @@ class Collection:
         radius
             Range search: only hits at least this similar (cosine, dot: ``score >= radius``)
             or this near (euclidean: ``score <= radius``); still at most ``k`` of them.
+            Vector queries only.
+        query_type
+            For a text query: ``"vector"`` (embedded by the collection's embedding function),
+            ``"keyword"`` (BM25 over the documents) or ``"hybrid"`` (both, fused). Default:
+            ``"hybrid"`` when the collection has an embedding function and documents,
+            ``"vector"`` when it has no documents, ``"keyword"`` without an embedding
+            function.
+        fusion
+            Hybrid only: ``"convex"`` (min-max normalised scores, weighted; the default) or
+            ``"rrf"`` (reciprocal rank fusion, k = 60). See ``docs/text.md``.
+        vector_weight
+            Hybrid only: the vector side's weight, 0..1 (default 0.6, chosen by
+            measurement); the keyword side gets the rest.
 
         Returns
         -------
         SearchResults
             A list of :class:`Hit` (``id``, ``score``, and what ``include`` names), best
-            first, that also gives ``to_pandas()``.
+            first, that also gives ``to_pandas()``. Scores: the metric's for vector
+            searches, BM25 (higher is better) for keyword searches, the fused score for
+            hybrid ones.
 
         Raises
         ------
@@ -1435,8 +1494,13 @@ class Collection:
             If ``query`` holds NaN or infinity (or is all zeros under cosine).
         InvalidArgumentError
             If ``query`` is not one vector (several: :meth:`search_batch`), for a bad ``k``,
-            ``include``, ``mode`` or ``radius``, or an ``ef`` / ``nprobe`` the collection's
-            index does not have.
+            ``include``, ``mode`` or ``radius``, an ``ef`` / ``nprobe`` the collection's
+            index does not have, a ``query_type`` the query or collection cannot take (a
+            text searched by vector without an embedding function), or a bad ``fusion`` /
+            ``vector_weight``.
+        EmbeddingError
+            If the embedding function fails to embed a text query (its subclasses say
+            why: provider unavailable, rate limited, circuit open).
         InvalidFilterError
             If ``where`` is malformed.
         CorruptionError
@@ -1455,6 +1519,15 @@ class Collection:
         [Hit(id='a', score=1.0, metadata={'k': 1}), Hit(id='b', score=0.0, metadata=None)]
         []
         """
+        if isinstance(query, str):
+            return by_text.search_text(
+                self, query, k, query_type, fusion, vector_weight, where=where,
+                include=include, radius=radius, mode=mode, ef=ef, nprobe=nprobe, exact=exact,
+            )  # fmt: skip
+        if query_type not in (None, "vector"):
+            raise InvalidArgumentError(
+                f"query_type={query_type!r} needs a text query (a str); got a vector"
+            )
         array = numeric_array(query, "query")
         if array.ndim != 1:
             raise InvalidArgumentError(
@@ -1475,6 +1548,29 @@ class Collection:
             hits = self._search_matrix(matrix, k, included, expression, knobs, exact, mode)[0]
             return hits if radius is None else execute.within(hits, radius, self._metric)
         return self._consistent(self._index_hits, matrix, int(k), knobs, included)
+
+    def _keyword_search(
+        self,
+        text: str,
+        k: int,
+        where: Mapping[str, Any] | None,
+        include: Iterable[str] | None,
+    ) -> SearchResults:
+        """BM25 search of ``text`` among the records matching ``where``."""
+        included = search_options(k, None, include, "auto")
+        expression = None if where is None else parse_filter(where)
+        return self._consistent(self._keyword_hits, text, int(k), included, expression)
+
+    def _keyword_hits(
+        self, text: str, k: int, included: frozenset[str], expression: Expression | None
+    ) -> SearchResults:
+        state = self._live_state(refresh=False)  # _consistent refreshed
+        with state.latch.read():
+            if state.dropped:
+                raise DatabaseClosedError(f"collection {self.name!r} was dropped")
+            allowed = None if expression is None else matching_mask(state, expression)
+            rows, scores = state.keywords.search(text, k, allowed)
+            return execute.hits(state.store, rows, scores, included)
 
     def _index_hits(
         self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, included: frozenset[str]
@@ -1506,15 +1602,22 @@ class Collection:
         exact: bool = False,
         where: Mapping[str, Any] | None = None,
         radius: float | None = None,
+        query_type: QueryType | None = None,
+        fusion: str = "convex",
+        vector_weight: float | None = None,
     ) -> list[SearchResults]:
-        """One list of hits per row of the ``(n, dim)`` ``queries``; see :meth:`search`.
+        """One list of hits per row of the ``(n, dim)`` ``queries``, or per text of a list
+        of texts; see :meth:`search`.
 
         Parameters
         ----------
         queries
-            ``(n, dim)`` array-like of numbers, one query per row.
+            ``(n, dim)`` array-like of numbers, one query per row; or a list of texts
+            (embedded in one call to the embedding function).
         k, include, mode, ef, nprobe, exact, where, radius
             As in :meth:`search`, for every query.
+        query_type, fusion, vector_weight
+            As in :meth:`search`, for text queries.
 
         Returns
         -------
@@ -1546,6 +1649,13 @@ class Collection:
         ...     docs.search_batch([[1, 0, 0], [0, 1, 0]], k=1)
         [[Hit(id='a', score=1.0, metadata=None)], [Hit(id='b', score=1.0, metadata=None)]]
         """
+        if isinstance(queries, (list, tuple)) and queries and all(
+            isinstance(query, str) for query in queries
+        ):
+            return by_text.search_texts(
+                self, list(queries), k, query_type, fusion, vector_weight, where=where,
+                include=include, radius=radius, mode=mode, ef=ef, nprobe=nprobe, exact=exact,
+            )  # fmt: skip
         hits = self._search_batch(
             queries, k, include=include, mode=mode, ef=ef, nprobe=nprobe, exact=exact, where=where
         )
@@ -2052,6 +2162,29 @@ class Collection:
         return result
 
     # ----------------------------------------------------------------- validation
+    def _vectors_or_embedded(
+        self, vectors: Any, documents: Any, what: str
+    ) -> tuple[npt.NDArray[np.float32], bool]:
+        """The checked ``vectors`` of a write, or, when none are given, its ``documents``
+        embedded by the collection's embedding function (before any lock is taken: a
+        provider's latency never holds up other writers). Returns ``(matrix, embedded)``."""
+        if vectors is not None:
+            return self._vectors(vectors), False
+        texts = texts_to_embed(documents, what)
+        return self._vectors(by_text.required_embedder(self, what).embed(texts)), True
+
+    def _reembedded(self, documents: Any, count: int) -> npt.NDArray[np.float32] | None:
+        """``update(documents=...)`` without vectors on a collection with an embedding
+        function: the new documents' vectors; None for a collection without one."""
+        embedder = self._attached_embedder()
+        if embedder is None:
+            return None
+        texts = texts_to_reembed(documents, count, self.name)
+        return self._vectors(embedder.embed(texts), expected=count)
+
+    def _attached_embedder(self) -> AttachedEmbedder | None:
+        return self._database._embedder(self._state)
+
     def _vectors(
         self,
         vectors: Any,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -131,6 +132,25 @@ def _check_positive_number(key: str, value: object, *, integer: bool) -> None:
     ):
         kind = "a positive integer" if integer else "a positive number"
         raise InvalidConfigError(f"{key} must be {kind}; got {value!r}")
+
+
+def _embedding_spec(spec: object) -> dict[str, Any]:
+    """An embedding function's spec as a collection stores it: a mapping with a ``class``
+    name whose values survive JSON (it is stored in the manifest and the log)."""
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("class"), str):
+        raise InvalidConfigError(
+            f"embedding must be an Embeddings or its spec (a mapping with a 'class'); got {spec!r}"
+        )
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(dict(spec), allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise InvalidConfigError(f"embedding spec {spec!r} is not JSON: {error}") from None
+    if copied != dict(spec):
+        raise InvalidConfigError(
+            f"embedding spec {spec!r} does not survive JSON (tuples, non-str keys); use "
+            "lists and str keys"
+        )
+    return copied
 
 
 def _from_mapping(cls: Any, values: Mapping[str, Any], what: str) -> Any:
@@ -693,6 +713,11 @@ class CollectionConfig:
         Optional ``{field: type}`` or ``{field: {"type": ..., "required": bool}}`` that
         every write's metadata must satisfy (``vectordb.filters.schema``); other fields are
         allowed. Declared fields are indexed for filters at once.
+    embedding
+        The spec of the collection's embedding function (``Embeddings.spec()``: its class
+        and non-secret parameters), from which a reopened collection builds the same
+        function again; None: the collection takes vectors only. Give an ``Embeddings`` to
+        :meth:`Database.create_collection` rather than a spec by hand.
 
     Raises
     ------
@@ -722,6 +747,7 @@ class CollectionConfig:
     ivf: IvfConfig | Mapping[str, Any] | None = None
     quantization: QuantizationConfig | Mapping[str, Any] | str | None = None
     metadata_schema: Mapping[str, Any] | None = None
+    embedding: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         dim: object = self.dim
@@ -771,6 +797,8 @@ class CollectionConfig:
             from vectordb.filters.schema import normalize_schema
 
             object.__setattr__(self, "metadata_schema", normalize_schema(self.metadata_schema))
+        if self.embedding is not None:
+            object.__setattr__(self, "embedding", _embedding_spec(self.embedding))
 
     @property
     def metric_enum(self) -> Metric:
@@ -796,6 +824,7 @@ class CollectionConfig:
                 if self.metadata_schema is not None
                 else {}
             ),
+            **({"embedding": dict(self.embedding)} if self.embedding is not None else {}),
         }
 
     @property

@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 from vectordb.collection import Collection
 from vectordb.config import CollectionConfig, DatabaseConfig, Metric
 from vectordb.config_sources import resolve_database_config
+from vectordb.embeddings.attached import AttachedEmbedder, Embedders, same_spec, spec_of
+from vectordb.embeddings.base import Embeddings
 from vectordb.engine import Engine, validate_collection_name
 from vectordb.errors import (
     CollectionExistsError,
     DatabaseClosedError,
+    DimensionMismatchError,
     InvalidConfigError,
     ReadOnlyError,
     VectorDBError,
@@ -33,6 +36,7 @@ from vectordb.observability.logs import apply_logging_config
 from vectordb.results import CollectionInfo, Problem, database_html
 
 if TYPE_CHECKING:
+    from vectordb.engine.state import CollectionState
     from vectordb.engine.transaction import Transaction
 
 __all__ = ["Database", "open", "restore"]
@@ -84,6 +88,7 @@ class Database:
         self._engine = Engine.acquire(path, read_only=read_only, config=resolved)
         self._closed = False
         self.read_only = read_only
+        self._embedders = Embedders(self._engine.files.embedding_cache, read_only=read_only)
         apply_logging_config(resolved.log_level, resolved.log_json)
         #: what ``check_on_open`` found (empty when it is off or found nothing)
         self.open_problems: list[Problem] = []
@@ -281,7 +286,11 @@ class Database:
             ``operation``, ``count``, ``errors``, ``slow``, ``seconds_total``, ``mean_ms``,
             cumulative ``buckets``), ``vectors_written``, ``bytes_written``, ``queries``,
             ``checkpoints`` and ``uptime_s``, counted since the database was opened in this
-            process.
+            process; and ``embeddings``: one entry per collection whose embedding function
+            ran through this handle (``collection``, ``model``, ``requests``, ``retries``,
+            ``errors``, ``circuit_rejections``, ``texts``, ``tokens``,
+            ``estimated_tokens``, ``latency_seconds_sum`` / ``_count``, ``cache_hits``,
+            ``cache_misses``, and ``estimated_cost_usd`` when the provider has a price).
 
         Raises
         ------
@@ -300,7 +309,12 @@ class Database:
         (1, [('add', 1), ('search', 1)])
         """
         self._ensure_open()
-        return self._engine.metrics.snapshot()
+        snapshot = self._engine.metrics.snapshot()
+        snapshot["embeddings"] = self._embedders.metrics(self._collection_names())
+        return snapshot
+
+    def _collection_names(self) -> dict[str, str]:
+        return {state.uid: state.name for state in self._engine.collections}
 
     def metrics_prometheus(self) -> str:
         """:meth:`metrics` in the Prometheus text format, plus gauges of records and WAL size.
@@ -329,7 +343,8 @@ class Database:
         gauges: dict[str, float] = {"vectordb_wal_bytes": float(self._wal_bytes()[0])}
         for state in sorted(self._engine.collections, key=lambda state: state.name):
             gauges[f'vectordb_records{{collection="{state.name}"}}'] = float(state.store.count)
-        return self._engine.metrics.prometheus(gauges)
+        embeddings = self._embedders.metrics(self._collection_names())
+        return self._engine.metrics.prometheus(gauges, embeddings)
 
     def _wal_bytes(self) -> tuple[int, int]:
         total = segments = 0
@@ -476,7 +491,10 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        self._engine.release()
+        try:
+            self._embedders.close()
+        finally:
+            self._engine.release()
 
     @property
     def closed(self) -> bool:
@@ -511,12 +529,13 @@ class Database:
     def create_collection(
         self,
         name: str,
-        dim: int,
+        dim: int | None = None,
         metric: Metric | str = "cosine",
         *,
         index: str = "flat",
         normalize: bool = False,
         exist_ok: bool = False,
+        embedding: Embeddings | Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> Collection:
         """Create a collection and return its handle.
@@ -526,10 +545,17 @@ class Database:
         name
             1-128 letters, digits, ``_``, ``-`` or ``.``, starting with a letter or digit.
         dim, metric, index, normalize
-            See :class:`vectordb.CollectionConfig`.
+            See :class:`vectordb.CollectionConfig`. ``dim`` may be left out when
+            ``embedding`` is given: it is the model's.
         exist_ok
             Return the existing collection instead of raising, if its dim / metric / index /
-            normalize are the same (``InvalidConfigError`` if they differ).
+            normalize / embedding are the same (``InvalidConfigError`` if they differ).
+        embedding
+            The collection's embedding function (``vectordb.embeddings``, e.g.
+            ``LocalEmbeddings()``): ``add(documents=...)`` without vectors computes them and
+            ``search("text")`` embeds the query. Its spec (class and non-secret parameters)
+            is stored, so the collection gets the same function when reopened; secrets come
+            from environment variables or arguments, never from disk.
         **overrides
             ``durability=``, ``initial_capacity=``, ``hnsw=``, ``ivf=``, ``quantization=`` and
             ``metadata_schema=`` (see :class:`vectordb.CollectionConfig`).
@@ -548,6 +574,8 @@ class Database:
             If ``name`` is not a valid collection name.
         InvalidConfigError
             If a setting is invalid, or with ``exist_ok`` the existing collection's differ.
+        DimensionMismatchError
+            If ``dim`` is given and is not the length of the embedding model's vectors.
         ReadOnlyError
             On a read-only handle.
         TransactionError
@@ -567,19 +595,31 @@ class Database:
         self._ensure_open()
         self._ensure_writable("create_collection()")
         validate_collection_name(name)
+        given = embedding if isinstance(embedding, Embeddings) else None
+        spec = None if embedding is None else spec_of(embedding)
+        if spec is not None:
+            dim = _embedding_dim(embedding, spec, dim)
+        elif dim is None:
+            raise InvalidConfigError("create_collection() needs dim= (or embedding=)")
         config = CollectionConfig.from_mapping(
-            {"dim": dim, "metric": metric, "index": index, "normalize": normalize, **overrides}
-        )
+            {"dim": dim, "metric": metric, "index": index, "normalize": normalize,
+             **overrides, **({"embedding": spec} if spec is not None else {})}
+        )  # fmt: skip
         if not exist_ok or name not in self._engine.collections:
             try:
-                return Collection(self, self._engine.create_collection(name, config))
+                state = self._engine.create_collection(name, config)
             except CollectionExistsError:
                 if not exist_ok:
                     raise  # (with exist_ok: another process created it first)
-        existing = self.get_collection(name)
+            else:
+                if given is not None:
+                    self._embedders.attach(state.uid, name, spec or {}, state.store.dim, given)
+                return Collection(self, state)
+        existing = self.get_collection(name, embedding=given)
         mine = config.to_dict()
         theirs = existing.config.to_dict()
-        differ = [k for k in ("dim", "metric", "index", "normalize") if mine[k] != theirs[k]]
+        keys = ("dim", "metric", "index", "normalize", "embedding")
+        differ = [k for k in keys if mine.get(k) != theirs.get(k)]
         if differ:
             raise InvalidConfigError(
                 f"collection {name!r} exists with { ({k: theirs[k] for k in differ}) }, not "
@@ -587,13 +627,19 @@ class Database:
             )
         return existing
 
-    def get_collection(self, name: str) -> Collection:
+    def get_collection(
+        self, name: str, *, embedding: Embeddings | None = None
+    ) -> Collection:
         """The collection called ``name``.
 
         Parameters
         ----------
         name
             The collection's name.
+        embedding
+            The embedding function to use, e.g. one built with an ``api_key=``; it must
+            have the spec the collection was created with. Default: the one built from the
+            stored spec on first use (nothing is built or contacted before).
 
         Returns
         -------
@@ -606,6 +652,8 @@ class Database:
             If there is none.
         CorruptionError
             If its files are damaged (see :meth:`list_collections`).
+        InvalidConfigError
+            If ``embedding`` is not the collection's (another spec, or it has none).
         InvalidArgumentError
             If ``name`` is not a valid collection name.
         DatabaseClosedError
@@ -621,7 +669,27 @@ class Database:
         """
         self._ensure_open()
         validate_collection_name(name)
-        return Collection(self, self._engine.collections.get(name))
+        state = self._engine.collections.get(name)
+        if embedding is not None:
+            stored = state.store.config.embedding
+            if not isinstance(embedding, Embeddings):
+                raise InvalidConfigError(
+                    f"embedding must be an Embeddings; got {type(embedding).__name__}"
+                )
+            if stored is None or not same_spec(stored, embedding.spec()):
+                raise InvalidConfigError(
+                    f"collection {name!r} was created with embedding {stored!r}, not "
+                    f"{embedding.spec()!r}"
+                )
+            self._embedders.attach(state.uid, name, stored, state.store.dim, embedding)
+        return Collection(self, state)
+
+    def _embedder(self, state: CollectionState) -> AttachedEmbedder | None:
+        """The embedding function of the collection ``state`` is, or None without one."""
+        spec = state.store.config.embedding
+        if spec is None:
+            return None
+        return self._embedders.attach(state.uid, state.name, spec, state.store.dim, None)
 
     def list_collections(self) -> list[CollectionInfo]:
         """Every collection with its count and stats, sorted by name.
@@ -984,3 +1052,23 @@ def _bytes_under(path: Path) -> int:
             except OSError:
                 continue
     return total
+
+
+def _embedding_dim(embedding: object, spec: Mapping[str, Any], dim: int | None) -> int:
+    """The dim of a collection created with ``embedding``: the model's (built from ``spec``
+    when only a spec is given), which ``dim``, when given, must equal."""
+    from vectordb.embeddings.base import embeddings_from_spec
+
+    function = embedding if isinstance(embedding, Embeddings) else embeddings_from_spec(spec)
+    try:
+        model_dim = function.dim  # a provider that does not know it asks once
+    finally:
+        closer = getattr(function, "close", None)
+        if callable(closer):  # HTTP providers open their client again on next use
+            closer()
+    if dim is not None and dim != model_dim:
+        raise DimensionMismatchError(
+            f"dim={dim} but embedding model {function.name!r} returns vectors of length "
+            f"{model_dim}; leave dim out to take the model's"
+        )
+    return int(model_dim)

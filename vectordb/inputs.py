@@ -76,6 +76,8 @@ __all__ = [
     "query_problem",
     "quoted_ids",
     "squared_norms",
+    "texts_to_embed",
+    "texts_to_reembed",
     "vector_problem",
 ]
 
@@ -951,3 +953,36 @@ def non_negative_int(name: str, value: Any) -> None:
     """``InvalidArgumentError`` unless ``value`` is an int >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidArgumentError(f"{name} must be a non-negative integer; got {value!r}")
+
+
+def texts_to_embed(documents: Any, what: str) -> list[str]:
+    """The documents of a write without vectors, each of which must be a non-empty text
+    (``InvalidArgumentError`` naming the first that is not)."""
+    count = 1 if isinstance(documents, str) else len(documents) if _sized(documents) else 0
+    if documents is None:
+        raise InvalidArgumentError(f"{what}() needs vectors, or documents= to embed")
+    blobs = document_updates(documents, count)
+    missing = [position for position, blob in enumerate(blobs) if not blob]
+    if missing:
+        raise InvalidArgumentError(
+            f"{what}() without vectors embeds every record's document; the record at "
+            f"position {missing[0]} has none (give vectors= for records without text)"
+        )
+    return [blob.decode() for blob in blobs if blob]
+
+
+def texts_to_reembed(documents: Any, count: int, collection: str) -> list[str]:
+    """``update(documents=...)`` on a collection that embeds its documents: ``count`` texts,
+    each non-empty (its vector is computed again)."""
+    texts = [documents] * count if isinstance(documents, str) else list(documents)
+    if len(texts) != count or not all(isinstance(text, str) and text for text in texts):
+        raise InvalidArgumentError(
+            f"collection {collection!r} embeds its documents: update(documents=...) without "
+            "vectors= needs a non-empty text for every id (its vector is computed again); "
+            "give vectors= too to keep or set them yourself"
+        )
+    return texts
+
+
+def _sized(value: object) -> bool:
+    return hasattr(value, "__len__")

@@ -41,7 +41,8 @@ def main(path: str) -> None:
         collection.add(vectors, ids=ids, metadata=metadata, idempotency_key=f"load-{seed}")
     texts = db.create_collection("texts", dim=4)
     texts.add(np.eye(4, dtype=np.float32), ids=["t0", "t1", "t2", "t3"],
-              documents=["mkfs.ext4 makes a file system", "resize a partition", None, "tar --dry-run"],
+              documents=["mkfs.ext4 makes a file system", "resize a partition", None,
+                         "tar --dry-run"],
               metadata=[{"n": 0}, None, {"n": 2}, None])  # fmt: skip
     flat.create_index("lang")
     flat.delete(["s0-1", "s0-2"])

@@ -503,6 +503,8 @@ class CachedEmbeddings(Embeddings):
         self.embedder = embedder
         self.cache = cache
         counters = getattr(embedder, "counters", None)
+        #: the embedder counts its own calls (HTTP providers); else this wrapper counts them
+        self._own_counters = not isinstance(counters, EmbeddingMetrics)
         self.counters = counters if isinstance(counters, EmbeddingMetrics) else EmbeddingMetrics()
 
     @property
@@ -541,7 +543,11 @@ class CachedEmbeddings(Embeddings):
         hits = len(items) - sum(1 for vector in found if vector is None)
         fresh: dict[str, npt.NDArray[np.float32]] = {}
         if missing:
+            started = time.perf_counter()
             computed = self.embedder.embed(missing)
+            if self._own_counters:  # a local model: one call, its texts and time
+                self.counters.add(requests=1, texts=len(missing), latency_seconds_count=1,
+                                  latency_seconds_sum=time.perf_counter() - started)  # fmt: skip
             self.cache.put_many(key, missing, computed)
             fresh = dict(zip(missing, computed))
             dim = computed.shape[1]

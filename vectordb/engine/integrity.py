@@ -106,6 +106,12 @@ class Integrity:
                 state.index.rebuild()
                 message += "; repaired: index rebuilt from the records"
             problems.append(Problem(str(path), 0, message))
+        keyword_damage = state.keywords.check()
+        if keyword_damage is not None:
+            if repair:
+                state.keywords.repair()
+                keyword_damage += "; repaired: deleted, rebuilt from the documents on next use"
+            problems.append(Problem(str(state.keywords.path), None, keyword_damage))
         # leftovers of a crash are not damage (nothing reads them; a read-write open
         # deletes them): reported only when a repair deleted them
         for path in strays:
@@ -189,6 +195,8 @@ def stray_collection_files(state: CollectionState) -> list[Path]:
     """Old snapshots and temporary files in a collection directory (a crash's leftovers)."""
     files = state.store.files
     known = {files.manifest.name, files.vectors.name, files.index_dir.name, COLUMNS_FILE}
+    # the keyword index and SQLite's files beside it (a hot journal rolls back a crash)
+    known.update(files.keywords.name + suffix for suffix in ("", "-journal", "-wal", "-shm"))
     try:  # the MANIFEST on disk: another process may have checkpointed since this one
         snapshot = Manifest.load(files.manifest).snapshot
     except (CorruptionError, OSError):

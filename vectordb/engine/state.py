@@ -22,6 +22,7 @@ from vectordb.files.checksummed import read_checksummed_map
 from vectordb.files.headers import COLUMNS_MAGIC
 from vectordb.filters.columns import MetadataColumns, parse_path
 from vectordb.index.base import RowSource, VectorIndex
+from vectordb.index.keywords import DocumentSource, KeywordIndex
 from vectordb.locking import ReadWriteLatch
 from vectordb.results import CollectionInfo
 from vectordb.storage.collection_store import CollectionStore
@@ -72,6 +73,17 @@ class CollectionState:
     def _attach(self, store: CollectionStore) -> None:
         """Take ``store`` and build (load) its index."""
         self.store = store
+        previous = getattr(self, "keywords", None)
+        if previous is not None:  # compaction renumbered the rows: a new one compares hashes
+            previous.close()
+        self.keywords = KeywordIndex(
+            store.files.keywords,
+            store.manifest.uid,
+            DocumentSource(
+                n_rows=lambda: store.n_rows, document=lambda row: store.documents.get(row)
+            ),
+            read_only=self.read_only,
+        )
         self.columns = MetadataColumns()  # metadata columns for filters, built on demand
         restore_columns(self.columns, store)
         for field in store.config.metadata_schema or ():  # declared fields are indexed
@@ -149,6 +161,9 @@ class CollectionState:
         )  # fmt: skip
         self.columns.rows_changed(rows)
         self.generation += 1
+        if self.keywords.active:
+            self.keywords.rows_changed(rows)
+            self.keywords.rows_changed(replaced or ())
         if self.index is not None:
             if replaced:
                 self.index.rows_released(np.asarray(replaced, np.int64))
@@ -157,6 +172,7 @@ class CollectionState:
     def delete(self, lsn: int, ids: list[str]) -> None:
         deleted = self.store.apply_delete(lsn, ids)
         self.generation += 1
+        self.keywords.rows_changed(deleted)
         if self.index is not None and deleted:
             self.index.rows_released(np.asarray(deleted, np.int64))
 
@@ -168,9 +184,12 @@ class CollectionState:
         documents: list[bytes] | None = None,
     ) -> None:
         row_of = self.store.row_of
-        self.columns.rows_changed([row_of[i] for i in ids if i in row_of])
+        rows = [row_of[i] for i in ids if i in row_of]
+        self.columns.rows_changed(rows)
         self.generation += 1
         self.store.apply_metadata(lsn, ids, metadata, documents)
+        if documents is not None:
+            self.keywords.rows_changed(rows)
 
     def info(self) -> CollectionInfo:
         """Counts, shape, times, and disk and memory bytes (``Collection.stats``)."""
@@ -237,6 +256,7 @@ class CollectionState:
     def close(self) -> None:
         if self.index is not None:
             self.index.close()
+        self.keywords.close()
         self.store.close()
 
 

@@ -17,7 +17,7 @@ __all__ = ["FORMAT_VERSION", "HEADER", "pack_header", "unpack_header"]
 #: 2: ``create`` log records carry the collection's configuration (storage/migrations.py)
 #: 3: records may carry a document (``doc`` in ``put`` / ``meta`` log records, ``docs`` and
 #: ``doc_offsets`` in snapshots)
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 HEADER = struct.Struct("<8sII")
 
 DATABASE_MAGIC = b"VECTORDB"

@@ -107,8 +107,14 @@ class Metrics:
                 "uptime_s": time.time() - self.started,
             }
 
-    def prometheus(self, extra_gauges: dict[str, float] | None = None) -> str:
-        """The Prometheus text exposition format (version 0.0.4)."""
+    def prometheus(
+        self,
+        extra_gauges: dict[str, float] | None = None,
+        embeddings: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """The Prometheus text exposition format (version 0.0.4); ``embeddings``: the
+        entries of ``Database.metrics()["embeddings"]``, as ``vectordb_embedding_*``
+        counters labelled by collection and model."""
         data = self.snapshot()
         lines = [
             "# HELP vectordb_operation_seconds Latency of vectordb operations.",
@@ -137,9 +143,54 @@ class Metrics:
             ("vectordb_checkpoints_total", "checkpoints", "Checkpoints written."),
         ):
             lines += [f"# HELP {name} {text}", f"# TYPE {name} counter", f"{name} {data[key]}"]
+        lines += _embedding_lines(embeddings or [])
+        typed: set[str] = set()
         for name, value in (extra_gauges or {}).items():
-            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+            family = name.partition("{")[0]
+            if family not in typed:  # one TYPE line per family, before its first sample
+                typed.add(family)
+                lines.append(f"# TYPE {family} gauge")
+            lines.append(f"{name} {value}")
         return "\n".join(lines) + "\n"
+
+
+#: embedding counters in the Prometheus text: (metrics key, family, help)
+_EMBEDDING_FAMILIES = (
+    ("requests", "vectordb_embedding_requests_total", "Embedding requests (retries included)."),
+    ("retries", "vectordb_embedding_retries_total", "Embedding requests retried."),
+    ("errors", "vectordb_embedding_errors_total", "Embedding calls that failed."),
+    ("circuit_rejections", "vectordb_embedding_circuit_rejections_total",
+     "Embedding calls refused by an open circuit breaker."),
+    ("texts", "vectordb_embedding_texts_total", "Texts embedded by the model."),
+    ("tokens", "vectordb_embedding_tokens_total", "Tokens the provider reported."),
+    ("estimated_tokens", "vectordb_embedding_estimated_tokens_total",
+     "Tokens estimated (characters / 4) where the provider reported none."),
+    ("latency_seconds_sum", "vectordb_embedding_latency_seconds_sum",
+     "Seconds spent in answered embedding requests."),
+    ("latency_seconds_count", "vectordb_embedding_latency_seconds_count",
+     "Answered embedding requests."),
+    ("cache_hits", "vectordb_embedding_cache_hits_total", "Texts found in the embedding cache."),
+    ("cache_misses", "vectordb_embedding_cache_misses_total",
+     "Texts not in the embedding cache."),
+    ("estimated_cost_usd", "vectordb_embedding_estimated_cost_usd_total",
+     "Estimated cost at the provider's configured price per million tokens."),
+)  # fmt: skip
+
+
+def _embedding_lines(entries: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for key, family, text in _EMBEDDING_FAMILIES:
+        samples = [entry for entry in entries if key in entry]
+        if not samples:
+            continue
+        lines += [f"# HELP {family} {text}", f"# TYPE {family} counter"]
+        for entry in samples:
+            labels = (
+                f'collection="{_escape(str(entry["collection"]))}",'
+                f'model="{_escape(str(entry["model"]))}"'
+            )
+            lines.append(f"{family}{{{labels}}} {entry[key]}")
+    return lines
 
 
 def _escape(value: str) -> str:

@@ -45,6 +45,8 @@ class DatabaseFiles:
         self.wal_dir = root / "wal"
         self.collections_dir = root / "collections"
         self.quarantine_dir = root / "quarantine"
+        #: derived, never backed up: vectors of texts already embedded (EmbeddingCache)
+        self.embedding_cache = root / "cache" / "embeddings.sqlite"
 
     def collection(self, name: str) -> CollectionFiles:
         return CollectionFiles(self.collections_dir / name)
@@ -73,6 +75,8 @@ class CollectionFiles:
         self.vectors = directory / "vectors.bin"
         self.columns = directory / COLUMNS_FILE
         self.index_dir = directory / "index"
+        #: derived, never backed up: the SQLite FTS5 keyword index of the documents
+        self.keywords = directory / "keywords.sqlite"
 
     def snapshot(self, lsn: int) -> Path:
         return self.directory / f"snapshot-{lsn:012d}.bin"

@@ -42,8 +42,21 @@ def _to_format_3(files: DatabaseFiles) -> None:
     are rewritten (the next checkpoint, the next segment)."""
 
 
+def _to_format_4(files: DatabaseFiles) -> None:
+    """Format 4: a collection's configuration may hold ``embedding``, the spec of its
+    embedding function (in its MANIFEST and its ``create`` log record). Nothing to convert: a
+    collection of format 3 or before has none, and reads as a collection without an embedding
+    function. Only ``vectordb.meta`` changes (to version 4), which makes a vectordb that knows
+    only format 3 refuse the database instead of failing on a configuration key it does not
+    know. Two derived files may appear beside it, neither migrated nor backed up: the
+    embedding cache (``cache/embeddings.sqlite``) and a collection's keyword index
+    (``keywords.sqlite``)."""
+
+
 #: format version -> the step from the version before it
-MIGRATIONS: dict[int, Callable[[DatabaseFiles], None]] = {2: _to_format_2, 3: _to_format_3}
+MIGRATIONS: dict[int, Callable[[DatabaseFiles], None]] = {
+    2: _to_format_2, 3: _to_format_3, 4: _to_format_4,
+}  # fmt: skip
 
 
 def migrate(files: DatabaseFiles, version: int) -> None:
