@@ -1555,22 +1555,42 @@ class Collection:
         k: int,
         where: Mapping[str, Any] | None,
         include: Iterable[str] | None,
-    ) -> SearchResults:
-        """BM25 search of ``text`` among the records matching ``where``."""
-        included = search_options(k, None, include, "auto")
+        vector: Any = None,
+        **vector_options: Any,
+    ) -> tuple[SearchResults | None, SearchResults]:
+        """``(vector hits, keyword hits)`` of ``text`` among the records matching ``where``,
+        both read in one snapshot (vector hits None without a ``vector``: keyword only)."""
+        mode = vector_options.get("mode", "auto")
+        ef, nprobe = vector_options.get("ef"), vector_options.get("nprobe")
+        included = search_options(k, ef, include, mode)
         expression = None if where is None else parse_filter(where)
-        return self._consistent(self._keyword_hits, text, int(k), included, expression)
+        matrix = knobs = None
+        if vector is not None:
+            knobs = search_knobs(self._state, self._name, ef, nprobe, mode)
+            undefined = self._zero_undefined(normalize=False)
+            matrix = checked_query(numeric_array(vector, "query"), dim=self._dim,
+                                   collection=self._name, zero_undefined=undefined)  # fmt: skip
+        exact = bool(vector_options.get("exact", False))
+        return self._consistent(self._text_rows, text, int(k), included, expression, matrix,
+                                knobs, exact, mode)  # fmt: skip
 
-    def _keyword_hits(
-        self, text: str, k: int, included: frozenset[str], expression: Expression | None
-    ) -> SearchResults:
+    def _text_rows(
+        self,
+        text: str,
+        k: int,
+        included: frozenset[str],
+        expression: Expression | None,
+        matrix: npt.NDArray[np.float32] | None,
+        knobs: SearchKnobs | None,
+        exact: bool,
+        mode: SearchMode,
+    ) -> tuple[SearchResults | None, SearchResults]:
         state = self._live_state(refresh=False)  # _consistent refreshed
         with state.latch.read():
             if state.dropped:
                 raise DatabaseClosedError(f"collection {self.name!r} was dropped")
-            allowed = None if expression is None else matching_mask(state, expression)
-            rows, scores = state.keywords.search(text, k, allowed)
-            return execute.hits(state.store, rows, scores, included)
+            return execute.text_hits(state, self._metric, text, k, included, expression,
+                                     matrix, knobs, exact, mode)  # fmt: skip
 
     def _index_hits(
         self, matrix: npt.NDArray[np.float32], k: int, knobs: SearchKnobs, included: frozenset[str]

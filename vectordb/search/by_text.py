@@ -44,7 +44,9 @@ class TextSearchable(Protocol):
         k: int,
         where: Mapping[str, Any] | None,
         include: Iterable[str] | None,
-    ) -> SearchResults: ...
+        vector: Any = None,
+        **vector_options: Any,
+    ) -> tuple[SearchResults | None, SearchResults]: ...
 
 
 def required_embedder(collection: TextSearchable, what: str) -> AttachedEmbedder:
@@ -103,7 +105,7 @@ def search_text(
     if radius is not None:
         raise InvalidArgumentError(f"radius= is for vector searches, not {kind!r} ones")
     if kind == "keyword":
-        return collection._keyword_search(text, k, where, include)
+        return collection._keyword_search(text, k, where, include)[1]
     fused = hybrid(collection, text, k, fusion, vector_weight, where, include, vector_options)
     return fusion_functions.results(fused)
 
@@ -119,14 +121,16 @@ def hybrid(
     vector_options: Mapping[str, Any],
 ) -> list[Fused]:
     """The fused hits of a hybrid search (with each side's rank and score): each side asked
-    for ``HYBRID_DEPTH`` candidates, at least ``k``."""
+    for ``HYBRID_DEPTH`` candidates (at least ``k``), both read in one snapshot."""
     fusion, weight = fusion_functions.checked_fusion(fusion, vector_weight)
     positive_int("k", k)
     depth = max(int(k), fusion_functions.HYBRID_DEPTH)
     embedder = required_embedder(collection, "search(query_type='hybrid')")
     vector = embedder.embed([text], "query")[0]
-    by_vector = collection.search(vector, depth, where=where, include=include, **vector_options)
-    by_keyword = collection._keyword_search(text, depth, where, include)
+    by_vector, by_keyword = collection._keyword_search(
+        text, depth, where, include, vector, **vector_options
+    )
+    assert by_vector is not None
     return fusion_functions.fuse(by_vector, by_keyword, int(k), metric=collection._metric,
                                  fusion=fusion, vector_weight=weight)  # fmt: skip
 

@@ -72,6 +72,31 @@ def search_rows(
     ]
 
 
+def text_hits(
+    state: CollectionState,
+    metric: Metric,
+    text: str,
+    k: int,
+    included: frozenset[str],
+    expression: Expression | None,
+    matrix: npt.NDArray[np.float32] | None = None,
+    knobs: SearchKnobs | None = None,
+    exact: bool = False,
+    mode: SearchMode = "auto",
+) -> tuple[SearchResults | None, SearchResults]:
+    """The best ``k`` keyword (BM25) hits of ``text`` among the rows ``expression`` allows
+    and, given the query vector ``matrix`` (one row), its best ``k`` vector hits: both sides
+    of a hybrid search, from the same snapshot (caller holds the shared latch)."""
+    by_vector = None
+    if matrix is not None:
+        assert knobs is not None
+        by_vector = search_rows(state, metric, matrix, k, included, expression, knobs, exact,
+                                mode)[0]  # fmt: skip
+    allowed = None if expression is None else allowed_rows(state, expression).mask
+    rows, scores = state.keywords.search(text, k, allowed)
+    return by_vector, hits(state.store, rows, scores, included)
+
+
 def filtered(
     state: CollectionState,
     metric: Metric,
