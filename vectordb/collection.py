@@ -39,12 +39,10 @@ from vectordb.inputs import MAX_ID_BYTES as MAX_ID_BYTES  # the id limit, as bef
 from vectordb.inputs import (
     checked_id,
     checked_ids,
-    checked_key_paths,
-    checked_metadata,
     checked_query,
+    checked_update,
     checked_vectors,
     document_blobs,
-    document_updates,
     metadata_blobs,
     non_negative_int,
     numeric_array,
@@ -562,33 +560,14 @@ class Collection:
         1
         Record(id='a', vector=None, metadata={'tag': 'x'})
         """
-        if (ids is None) == (where is None):
-            raise InvalidArgumentError("update() takes ids or where=, exactly one of them")
-        if vectors is None and metadata is None and not unset and documents is None:
-            raise InvalidArgumentError(
-                "update() needs vectors=, metadata=, unset=, documents= or a mix"
-            )
-        if where is not None and (vectors is not None or documents is not None):
-            raise InvalidArgumentError(
-                "update(where=...) changes metadata only: vectors and documents belong to given ids"
-            )
-        paths = [] if unset is None else checked_key_paths(unset)
-        expression = None if where is None else parse_filter(where)
-        id_list = None if ids is None else checked_ids(ids, None)
+        id_list, expression, paths, given, texts = checked_update(
+            ids, where, vectors=vectors, metadata=metadata, unset=unset, documents=documents
+        )
         matrix = None
         if id_list is not None and vectors is not None:
             matrix = self._vectors(vectors, expected=len(id_list))
         elif id_list is not None and documents is not None:
             matrix = self._reembedded(documents, len(id_list))
-        given: list[dict[str, Any] | None] | None = None
-        if metadata is not None:
-            one = isinstance(metadata, Mapping)
-            count = 1 if one or id_list is None else len(id_list)
-            given = checked_metadata(metadata, count, None if one else id_list)
-        texts = None
-        if documents is not None:
-            assert id_list is not None
-            texts = document_updates(documents, len(id_list), id_list)
         request = _update_request(id_list, expression, matrix, given, merge, paths, texts)
         state = self._live_state()
         with self._writing():

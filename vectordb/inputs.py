@@ -33,7 +33,7 @@ import reprlib
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
@@ -46,6 +46,7 @@ from vectordb.errors import (
     InvalidMetadataError,
     InvalidVectorError,
 )
+from vectordb.filters.parse import Expression, parse_filter
 from vectordb.filters.schema import check_metadata
 
 __all__ = [
@@ -59,6 +60,8 @@ __all__ = [
     "checked_key_paths",
     "checked_metadata",
     "checked_query",
+    "checked_update",
+    "UpdateArguments",
     "checked_vectors",
     "MAX_DOCUMENT_BYTES",
     "document_blobs",
@@ -986,3 +989,51 @@ def texts_to_reembed(documents: Any, count: int, collection: str) -> list[str]:
 
 def _sized(value: object) -> bool:
     return hasattr(value, "__len__")
+
+
+class UpdateArguments(NamedTuple):
+    """``update()``'s arguments checked: the ids (None with ``where=``), the filter's parsed
+    expression (None with ids), the key paths to unset, the metadata (one mapping for
+    every record, or one per id) and the new documents (per id; None keeps one)."""
+
+    ids: list[str] | None
+    expression: Expression | None
+    unset: list[tuple[str, ...]]
+    metadata: list[dict[str, Any] | None] | None
+    documents: list[bytes | None] | None
+
+
+def checked_update(
+    ids: Any,
+    where: Mapping[str, Any] | None,
+    *,
+    vectors: Any,
+    metadata: Any,
+    unset: Sequence[str] | None,
+    documents: Any,
+) -> UpdateArguments:
+    """``update()``'s arguments but its vectors, checked (``InvalidArgumentError`` for a
+    wrong mix, ``InvalidFilterError`` for a bad filter); nothing is read or written."""
+    if (ids is None) == (where is None):
+        raise InvalidArgumentError("update() takes ids or where=, exactly one of them")
+    if vectors is None and metadata is None and not unset and documents is None:
+        raise InvalidArgumentError(
+            "update() needs vectors=, metadata=, unset=, documents= or a mix"
+        )
+    if where is not None and (vectors is not None or documents is not None):
+        raise InvalidArgumentError(
+            "update(where=...) changes metadata only: vectors and documents belong to given ids"
+        )
+    paths = [] if unset is None else checked_key_paths(unset)
+    expression = None if where is None else parse_filter(where)
+    id_list = None if ids is None else checked_ids(ids, None)
+    given: list[dict[str, Any] | None] | None = None
+    if metadata is not None:
+        one = isinstance(metadata, Mapping)
+        count = 1 if one or id_list is None else len(id_list)
+        given = checked_metadata(metadata, count, None if one else id_list)
+    texts = None
+    if documents is not None:
+        assert id_list is not None
+        texts = document_updates(documents, len(id_list), id_list)
+    return UpdateArguments(id_list, expression, paths, given, texts)
