@@ -385,7 +385,7 @@ def test_get_records(database: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert data["records"][0] == {"id": "c", "metadata": {"t": 3}, "vector": [0.0, 0.0, 1.0]}
     assert "not stored in 'docs': 'zz'" in err
     code, _, err = _run(capsys, "get", str(database), "docs", "a", "--include", "vectors")
-    assert code == EXIT_ERROR and "--include takes metadata and vector" in err
+    assert code == EXIT_ERROR and "--include takes metadata, vector and document" in err
 
 
 def test_get_and_search_previews_long_vectors(
@@ -506,3 +506,30 @@ def test_import_into_a_missing_collection_and_the_summary(
     assert code == EXIT_OK and "after passing over the first 1" in out and "1 imported" in out
     with vectordb.open(database, read_only=True) as db:
         assert db.get_collection("fresh").ids() == ["n"]
+
+
+def test_search_a_text_and_show_documents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "texts.vdb"
+    with vectordb.open(path) as db:
+        db.create_collection("docs", dim=2).add(
+            np.eye(2), ids=["mkfs", "tar"], metadata=[{"s": 8}, {"s": 1}],
+            documents=["mkfs.ext4 builds an ext4 file system", 'tar --dry-run "quoted"'],
+        )  # fmt: skip
+    code, out, _ = _run(capsys, "search", str(path), "docs", "--text", "ext4")
+    assert code == EXIT_OK and out.split()[1:] == ["mkfs", '{"s":', "8}", '"mkfs.ext4', "builds",
+                                                  "an", "ext4", "file", 'system"']  # fmt: skip
+    code, out, _ = _run(capsys, "--json", "search", str(path), "docs", "--text", "dry-run",
+                        "--where", '{"s": 1}', "--include", "document")  # fmt: skip
+    hits = json.loads(out)
+    assert code == EXIT_OK and [(h["id"], h["document"]) for h in hits] == [
+        ("tar", 'tar --dry-run "quoted"')]  # fmt: skip
+    code, _, err = _run(capsys, "search", str(path), "docs", "--text", "ext4",
+                        "--query-type", "vector")  # fmt: skip
+    assert code == EXIT_ERROR and "has no embedding function" in err
+    code, _, err = _run(capsys, "search", str(path), "docs", "--vector", "1,0",
+                        "--query-type", "keyword")  # fmt: skip
+    assert code == EXIT_ERROR and "--query-type is for a --text query" in err
+    code, out, _ = _run(capsys, "--json", "get", str(path), "docs", "tar", "--include", "document")
+    assert json.loads(out)["records"] == [{"id": "tar", "document": 'tar --dry-run "quoted"'}]

@@ -329,6 +329,7 @@ def _record_data(
     vector: npt.NDArray[np.float32] | None,
     include: Sequence[str],
     score: float | None = None,
+    document: str | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {"id": vector_id}
     if score is not None:
@@ -337,6 +338,8 @@ def _record_data(
         data["metadata"] = metadata
     if "vector" in include and vector is not None:
         data["vector"] = _vector_json(vector)
+    if "document" in include:
+        data["document"] = document
     return data
 
 
@@ -346,12 +349,15 @@ def _record_line(
     metadata: Any,
     vector: npt.NDArray[np.float32] | None,
     include: Sequence[str],
+    document: str | None = None,
 ) -> str:
     parts = [vector_id]
     if "vector" in include and vector is not None:
         parts.append(_vector_text(vector, full=args.full))  # before what may be cut off
     if "metadata" in include:
         parts.append(_metadata_text(metadata))
+    if "document" in include and document is not None:
+        parts.append(json.dumps(document, ensure_ascii=False))  # one line, quotes escaped
     return "  ".join(parts)
 
 
@@ -359,25 +365,28 @@ def _cmd_get(args: argparse.Namespace) -> int:
     import vectordb
 
     include = _include(args.include)
-    unknown = sorted(set(include) - {"metadata", "vector"})
+    unknown = sorted(set(include) - {"metadata", "vector", "document"})
     if unknown:
         raise vectordb.InvalidArgumentError(
-            f"--include takes metadata and vector, comma-separated; got {unknown}"
+            f"--include takes metadata, vector and document, comma-separated; got {unknown}"
         )
     with _open(args) as db:
-        records = db.get_collection(args.collection).get_many(args.ids)
+        records = db.get_collection(args.collection).get_many(args.ids, include=include)
     found = [r for r in records if r is not None]
     missing = list(dict.fromkeys(i for i, r in zip(args.ids, records) if r is None))
     data = {
-        "records": [_record_data(r.id, r.metadata, r.vector, include) for r in found],
+        "records": [
+            _record_data(r.id, r.metadata, r.vector, include, document=r.document) for r in found
+        ],
         "missing": missing,
     }
     if args.json:
         _emit(args, data)
     elif found:
-        print(
-            _lines(args, (_record_line(args, r.id, r.metadata, r.vector, include) for r in found))
+        lines = (
+            _record_line(args, r.id, r.metadata, r.vector, include, r.document) for r in found
         )
+        print(_lines(args, lines))
     if missing:
         print(
             f"vectordb get: not stored in {args.collection!r}: {', '.join(map(repr, missing))}",
@@ -502,12 +511,18 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _query(args: argparse.Namespace, collection: Any) -> np.ndarray:
+def _query(args: argparse.Namespace, collection: Any) -> np.ndarray | str:
     import vectordb
 
-    given = [x for x in (args.id, args.vector, args.vector_file) if x is not None]
+    given = [x for x in (args.id, args.vector, args.vector_file, args.text) if x is not None]
     if len(given) != 1:
-        raise vectordb.InvalidArgumentError("give exactly one of --id, --vector or --vector-file")
+        raise vectordb.InvalidArgumentError(
+            "give exactly one of --id, --vector, --vector-file or --text"
+        )
+    if args.text is not None:
+        return str(args.text)
+    if args.query_type is not None:
+        raise vectordb.InvalidArgumentError("--query-type is for a --text query")
     if args.id is not None:
         record = collection.get(args.id)
         if record is None:
@@ -526,16 +541,24 @@ def _query(args: argparse.Namespace, collection: Any) -> np.ndarray:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     where = _where(args.where)
-    include = _include(args.include)
+    # default: the metadata, and the document when the collection holds any (as search's)
+    include = ("metadata", "document") if args.include is None else _include(args.include)
     with _open(args) as db:
         collection = db.get_collection(args.collection)
         query = _query(args, collection)
-        hits = collection.search(query, k=args.k, exact=args.exact, where=where, include=include)
-    data = [_record_data(h.id, h.metadata, h.vector, include, score=h.score) for h in hits]
+        options = {} if args.query_type is None else {"query_type": args.query_type}
+        hits = collection.search(query, k=args.k, exact=args.exact, where=where,
+                                 include=None if args.include is None else include,
+                                 **options)  # fmt: skip
+    data = [
+        _record_data(h.id, h.metadata, h.vector, include, score=h.score, document=h.document)
+        for h in hits
+    ]
     text = _lines(
         args,
         (
-            f"{h.score:12.6f}  {_record_line(args, h.id, h.metadata, h.vector, include)}"
+            f"{h.score:12.6f}  "
+            f"{_record_line(args, h.id, h.metadata, h.vector, include, h.document)}"
             for h in hits
         ),
     )
@@ -701,7 +724,7 @@ def _parser() -> argparse.ArgumentParser:
         "--include",
         default="metadata,vector",
         metavar="FIELDS",
-        help="what to show besides the id, comma-separated: metadata, vector "
+        help="what to show besides the id, comma-separated: metadata, vector, document "
         "(default: %(default)s)",
     )
     full(sub)
@@ -760,7 +783,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--until", help="stop at this LSN (an integer) or ISO 8601 time")
     sub.set_defaults(run=_cmd_restore)
 
-    sub = command("search", "nearest records to a stored record or a given vector")
+    sub = command("search", "nearest records to a stored record, a vector or a text")
     database(sub)
     collection(sub)
     sub.add_argument("--id", help="search with this stored record's vector")
@@ -772,16 +795,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--vector-file", metavar="FILE", help="a .npy file holding one vector")
     sub.add_argument(
+        "--text",
+        metavar="TEXT",
+        help="a text query: by keywords (BM25 over the documents), or with the collection's "
+        "embedding function by meaning or both",
+    )
+    sub.add_argument(
+        "--query-type",
+        choices=["vector", "keyword", "hybrid"],
+        help="how a --text query is searched (default: hybrid with an embedding function and "
+        "documents, vector without documents, keyword without an embedding function)",
+    )
+    sub.add_argument(
         "-k", type=int, default=10, help="how many hits at most (default: %(default)s)"
     )
     where(sub, "search only the records")
     sub.add_argument(
         "--include",
-        default="metadata",
         metavar="FIELDS",
         help="what the hits show besides id and score, comma-separated: "
-        "metadata, vector, or an empty string for neither "
-        "(default: %(default)s)",
+        "metadata, vector, document, or an empty string for none "
+        "(default: metadata, and the document when the collection holds documents)",
     )
     sub.add_argument("--exact", action="store_true", help="scan everything in full precision")
     full(sub)
