@@ -1033,7 +1033,7 @@ class Collection:
         k: int = 10,
         *,
         where: Mapping[str, Any] | None = None,
-        include: Iterable[str] = ("metadata",),
+        include: Iterable[str] | None = None,
     ) -> SearchResults:
         """Records like the ``positive`` ones and unlike the ``negative`` ones: a search for
         ``mean(positive) + (mean(positive) - mean(negative))`` (just the mean of the positive
@@ -1136,7 +1136,7 @@ class Collection:
         *,
         group_size: int = 1,
         where: Mapping[str, Any] | None = None,
-        include: Iterable[str] = ("metadata",),
+        include: Iterable[str] | None = None,
     ) -> list[tuple[Any, SearchResults]]:
         """The best ``k`` groups of hits, grouped by the metadata field ``group_by`` (dotted
         paths work), each with its ``group_size`` best hits, best group first. Records

@@ -70,7 +70,7 @@ def recommend(
     k: int = 10,
     *,
     where: Mapping[str, Any] | None = None,
-    include: Iterable[str] = ("metadata",),
+    include: Iterable[str] | None = None,
 ) -> SearchResults:
     """``Collection.recommend`` (its docstring says what it returns)."""
     if isinstance(positive, str):
@@ -134,7 +134,7 @@ def search_groups(
     *,
     group_size: int = 1,
     where: Mapping[str, Any] | None = None,
-    include: Iterable[str] = ("metadata",),
+    include: Iterable[str] | None = None,
 ) -> list[tuple[Any, SearchResults]]:
     """``Collection.search_groups`` (its docstring says what it returns)."""
     positive_int("k", k)
@@ -144,9 +144,11 @@ def search_groups(
         raise InvalidArgumentError(f"group_by must be a field name; got {group_by!r}")
     path = tuple(group_by.split("."))
     fetch = k * group_size * 4
-    included = set(include_set(include)) | {"metadata"}
+    # the metadata is needed to group; the document when asked for (or by default, if any)
+    asked = include_set(include)
+    needed = None if include is None else tuple(asked | {"metadata"})
     while True:
-        hits = collection.search(query, k=fetch, where=where, include=tuple(included))
+        hits = collection.search(query, k=fetch, where=where, include=needed)
         groups: dict[Any, list[Hit]] = {}
         for hit in hits:
             value = value_at(hit.metadata, path)
@@ -160,10 +162,10 @@ def search_groups(
         if full >= k or len(hits) < fetch or fetch >= len(collection):
             break
         fetch *= 4
-    keep_metadata = "metadata" in include_set(include)
+    keep_metadata = "metadata" in asked
     result = []
     for key, members in list(groups.items())[:k]:
         if not keep_metadata:
-            members = [make_hit(h.id, h.score, None, h.vector) for h in members]
+            members = [make_hit(h.id, h.score, None, h.vector, h.document) for h in members]
         result.append((key, SearchResults(members)))
     return result
