@@ -1648,6 +1648,8 @@ class Collection:
         ...     docs.search_batch([[1, 0, 0], [0, 1, 0]], k=1)
         [[Hit(id='a', score=1.0, metadata=None)], [Hit(id='b', score=1.0, metadata=None)]]
         """
+        if isinstance(queries, np.ndarray) and queries.dtype.kind in "UO" and queries.ndim == 1:
+            queries = queries.tolist()  # texts in an array (a DataFrame column's values)
         if isinstance(queries, (list, tuple)) and queries and all(
             isinstance(query, str) for query in queries
         ):

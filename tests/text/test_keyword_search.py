@@ -116,3 +116,10 @@ def test_rrf_by_hand() -> None:
     }
     assert {item.hit.id: item.score for item in fused} == pytest.approx(expected)
     assert [item.hit.id for item in fused] == ["b", "a", "c"]
+
+
+def test_search_batch_of_texts(docs: vectordb.Collection) -> None:
+    expected = [[hit.id for hit in docs.search(text)] for text in ("ext4", "dry-run")]
+    for texts in (["ext4", "dry-run"], ("ext4", "dry-run"), np.array(["ext4", "dry-run"])):
+        found = docs.search_batch(texts)
+        assert [[hit.id for hit in hits] for hits in found] == expected
