@@ -618,12 +618,16 @@ class Database:
         existing = self.get_collection(name, embedding=given)
         mine = config.to_dict()
         theirs = existing.config.to_dict()
-        keys = ("dim", "metric", "index", "normalize", "embedding")
-        differ = [k for k in keys if mine.get(k) != theirs.get(k)]
+        differ = [k for k in ("dim", "metric", "index", "normalize") if mine[k] != theirs[k]]
+        ours, stored = mine.get("embedding"), theirs.get("embedding")
+        if (ours is None) != (stored is None) or (
+            ours is not None and stored is not None and not same_spec(ours, stored)
+        ):
+            differ.append("embedding")
         if differ:
             raise InvalidConfigError(
-                f"collection {name!r} exists with { ({k: theirs[k] for k in differ}) }, not "
-                f"{ ({k: mine[k] for k in differ}) }"
+                f"collection {name!r} exists with { ({k: theirs.get(k) for k in differ}) }, "
+                f"not { ({k: mine.get(k) for k in differ}) }"
             )
         return existing
 
@@ -637,9 +641,11 @@ class Database:
         name
             The collection's name.
         embedding
-            The embedding function to use, e.g. one built with an ``api_key=``; it must
-            have the spec the collection was created with. Default: the one built from the
-            stored spec on first use (nothing is built or contacted before).
+            The embedding function to use, e.g. one built with an ``api_key=`` or another
+            timeout; it must compute the same vectors as the one the collection was created
+            with (the same spec but for timeouts, retries, batch sizes and prices). Default:
+            the one built from the stored spec on first use (nothing is built or contacted
+            before).
 
         Returns
         -------

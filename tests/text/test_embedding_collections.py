@@ -239,3 +239,25 @@ def test_local_embeddings_need_no_torch(tmp_path: Path) -> None:
         assert docs.search("how do I grow a partition", k=1)[0].id == "resize"
         assert docs.search("mkfs.ext4", k=1, query_type="keyword")[0].id == "mkfs"
     assert "torch" not in sys.modules
+
+
+def test_reopening_with_other_knobs_works_and_another_model_is_refused(
+    tmp_path: Path, server: WireServer
+) -> None:
+    with vectordb.open(tmp_path) as db:
+        db.create_collection("docs", embedding=_embedder(server)).add(documents=["x"], ids=["x"])
+        # the same model with another timeout and batch size: the same vectors
+        again = db.create_collection("docs", exist_ok=True,
+                                     embedding=_embedder(server, timeout=3.0, max_batch_size=7))
+        assert again.search("x", k=1, query_type="vector")[0].id == "x"
+    with vectordb.open(tmp_path) as db:
+        docs = db.get_collection("docs", embedding=_embedder(server, timeout=9.0))
+        assert docs.search("x", k=1, query_type="vector")[0].id == "x"
+        other = OpenAIEmbeddings(model="another-model", base_url=server.base_url,
+                                 api_key=SECRET, dim=8)  # fmt: skip
+        with pytest.raises(InvalidConfigError, match="was created with embedding"):
+            db.get_collection("docs", embedding=other)
+        with pytest.raises(InvalidConfigError, match="was created with embedding"):
+            db.create_collection("docs", exist_ok=True, embedding=other)
+        with pytest.raises(InvalidConfigError, match="exists with"):
+            db.create_collection("docs", exist_ok=True, dim=8)  # no embedding: differs

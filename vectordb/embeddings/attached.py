@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectordb.embeddings.base import Embeddings, embeddings_from_spec
-from vectordb.embeddings.cache import CachedEmbeddings, EmbeddingCache
+from vectordb.embeddings.cache import OPERATIONAL_KEYS, CachedEmbeddings, EmbeddingCache
 from vectordb.errors import DimensionMismatchError, EmbeddingError, InvalidConfigError
 
 __all__ = ["AttachedEmbedder", "Embedders", "same_spec", "spec_of"]
@@ -44,8 +44,15 @@ def spec_of(embedding: object) -> dict[str, Any]:
 
 
 def same_spec(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Whether two specs describe the same function (compared as stable JSON)."""
-    return json.dumps(dict(a), sort_keys=True) == json.dumps(dict(b), sort_keys=True)
+    """Whether two specs describe the same vectors: equal but for the knobs that do not
+    change them (timeouts, retries, batch sizes, prices: ``OPERATIONAL_KEYS``), so a
+    collection can be reopened with another timeout or batch size."""
+
+    def meaning(spec: Mapping[str, Any]) -> str:
+        kept = {key: value for key, value in spec.items() if key not in OPERATIONAL_KEYS}
+        return json.dumps(kept, sort_keys=True)
+
+    return meaning(a) == meaning(b)
 
 
 class AttachedEmbedder:
