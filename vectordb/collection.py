@@ -2172,7 +2172,11 @@ class Collection:
         if vectors is not None:
             return self._vectors(vectors), False
         texts = texts_to_embed(documents, what)
-        return self._vectors(by_text.required_embedder(self, what).embed(texts)), True
+        embedder = by_text.required_embedder(self, what)
+        # refused before the provider is asked, not after
+        self._live_state(refresh=False)
+        self._database._ensure_writable(f"writing to collection {self.name!r}")
+        return self._vectors(embedder.embed(texts)), True
 
     def _reembedded(self, documents: Any, count: int) -> npt.NDArray[np.float32] | None:
         """``update(documents=...)`` without vectors on a collection with an embedding
@@ -2181,6 +2185,8 @@ class Collection:
         if embedder is None:
             return None
         texts = texts_to_reembed(documents, count, self.name)
+        self._live_state(refresh=False)  # refused before the provider is asked, not after
+        self._database._ensure_writable(f"writing to collection {self.name!r}")
         return self._vectors(embedder.embed(texts), expected=count)
 
     def _attached_embedder(self) -> AttachedEmbedder | None:

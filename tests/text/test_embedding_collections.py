@@ -261,3 +261,18 @@ def test_reopening_with_other_knobs_works_and_another_model_is_refused(
             db.create_collection("docs", exist_ok=True, embedding=other)
         with pytest.raises(InvalidConfigError, match="exists with"):
             db.create_collection("docs", exist_ok=True, dim=8)  # no embedding: differs
+
+
+def test_a_read_only_handle_refuses_before_asking_the_provider(
+    tmp_path: Path, server: WireServer
+) -> None:
+    with vectordb.open(tmp_path) as db:
+        db.create_collection("docs", embedding=_embedder(server)).add(documents=["x"], ids=["x"])
+    sent = len(server.requests)
+    with vectordb.open(tmp_path, read_only=True) as db:
+        docs = db.get_collection("docs", embedding=_embedder(server))
+        with pytest.raises(vectordb.ReadOnlyError):
+            docs.add(documents=["never sent"], ids=["y"])
+        with pytest.raises(vectordb.ReadOnlyError):
+            docs.update(["x"], documents=["never sent either"])
+    assert len(server.requests) == sent
