@@ -15,14 +15,16 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vectordb.embeddings.base import Embeddings, embeddings_from_spec
-from vectordb.embeddings.cache import OPERATIONAL_KEYS, CachedEmbeddings, EmbeddingCache
 from vectordb.errors import DimensionMismatchError, EmbeddingError, InvalidConfigError
+
+if TYPE_CHECKING:  # the cache (and the HTTP helpers it uses) load on first use, not at import
+    from vectordb.embeddings.cache import EmbeddingCache
 
 __all__ = ["AttachedEmbedder", "Embedders", "same_spec", "spec_of"]
 
@@ -47,6 +49,8 @@ def same_spec(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two specs describe the same vectors: equal but for the knobs that do not
     change them (timeouts, retries, batch sizes, prices: ``OPERATIONAL_KEYS``), so a
     collection can be reopened with another timeout or batch size."""
+
+    from vectordb.embeddings.cache import OPERATIONAL_KEYS
 
     def meaning(spec: Mapping[str, Any]) -> str:
         kept = {key: value for key, value in spec.items() if key not in OPERATIONAL_KEYS}
@@ -93,7 +97,12 @@ class AttachedEmbedder:
             if self._built is None:
                 inner = self._given if self._given is not None else embeddings_from_spec(self.spec)
                 cache = self._cache()
-                self._built = inner if cache is None else CachedEmbeddings(inner, cache)
+                if cache is None:
+                    self._built = inner
+                else:
+                    from vectordb.embeddings.cache import CachedEmbeddings
+
+                    self._built = CachedEmbeddings(inner, cache)
             return self._built
 
     def embed(self, texts: Sequence[str], what: str = "documents") -> npt.NDArray[np.float32]:
@@ -136,7 +145,7 @@ class AttachedEmbedder:
         built, self._built = self._built, None
         if built is None:
             return
-        inner = built.embedder if isinstance(built, CachedEmbeddings) else built
+        inner = getattr(built, "embedder", built)  # the function inside CachedEmbeddings
         closer = getattr(inner, "close", None)
         if callable(closer):
             closer()
@@ -158,6 +167,8 @@ class Embedders:
         """The database's embedding cache (``EmbeddingCache`` in ``cache_path``)."""
         with self._lock:
             if self._cache is None:
+                from vectordb.embeddings.cache import EmbeddingCache
+
                 self._cache = EmbeddingCache(self._cache_path, read_only=self._read_only)
             return self._cache
 
