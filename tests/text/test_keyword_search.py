@@ -20,7 +20,10 @@ def test_code_like_words_are_kept_whole_and_split() -> None:
     assert tokens("--dry-run") == ["dry-run", "dry", "run"]
     assert tokens("snake_case and CamelCase") == ["snake_case", "snake", "case", "and", "camelcase"]
     assert tokens("C++ and C#") == ["c++", "c", "and", "c#", "c"]
-    assert tokens("\uff26\uff55\uff4c\uff4c width, ÉCOLE") == ["full", "width", "école"]  # NFKC
+    assert tokens("\uff26\uff55\uff4c\uff4c width, ÉCOLE") == ["full", "width", "ecole"]  # NFKC
+    assert tokens("İstanbul naïve_résumé") == ["istanbul", "naive_resume", "naive", "resume"]
+    assert tokens("中文文本 abc日本") == ["中文", "文文", "文本", "abc", "日本"]
+    assert tokens("中") == ["中"]
     assert tokens("... -- //") == []
     assert match_expression("-- ... ") is None
     assert match_expression('say "hi" hi') == '"say" OR "hi"'
@@ -123,3 +126,17 @@ def test_search_batch_of_texts(docs: vectordb.Collection) -> None:
     for texts in (["ext4", "dry-run"], ("ext4", "dry-run"), np.array(["ext4", "dry-run"])):
         found = docs.search_batch(texts)
         assert [[hit.id for hit in hits] for hits in found] == expected
+
+
+def test_accents_and_scripts_without_spaces(tmp_path: Path) -> None:
+    with vectordb.open(tmp_path) as db:
+        docs = db.create_collection("docs", dim=2)
+        texts = ["Café crème à İstanbul", "中文文本没有空格", "日本語のテキストです", "한국어 텍스트"]
+        docs.add(np.ones((4, 2)), ids=["fr", "zh", "ja", "ko"], documents=texts)
+        assert [hit.id for hit in docs.search("cafe istanbul")] == ["fr"]
+        assert [hit.id for hit in docs.search("CAFÉ")] == ["fr"]
+        assert [hit.id for hit in docs.search("中文")] == ["zh"]
+        assert [hit.id for hit in docs.search("没有空格")] == ["zh"]
+        assert [hit.id for hit in docs.search("テキスト")] == ["ja"]
+        assert [hit.id for hit in docs.search("텍스트")] == ["ko"]
+        assert docs.search("英语") == []

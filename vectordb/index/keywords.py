@@ -4,7 +4,8 @@
 migrated, rebuilt when missing or damaged. Every process with the collection open shares it.
 
 **Tokens.** ``tokens()`` reads text the way people search code and man pages: NFKC, case
-folded, and a word with inner punctuation (``mkfs.ext4``, ``--dry-run``, ``snake_case``,
+folded, accents removed, runs of CJK characters as overlapping pairs (no spaces to split
+on), and a word with inner punctuation (``mkfs.ext4``, ``--dry-run``, ``snake_case``,
 ``c++``) is kept whole *and* split into its parts, so ``mkfs.ext4`` is found by
 ``"mkfs.ext4"``, ``mkfs`` and ``ext4``. The sidecar stores the tokens joined by spaces and FTS5
 (``porter unicode61``, with the punctuation as token characters) stems and indexes them; a
@@ -61,12 +62,18 @@ __all__ = [
 log = logging.getLogger("vectordb")
 
 #: the sidecar's schema and tokenization; a file of another version is rebuilt
-KEYWORD_SCHEMA_VERSION = 1
+#: (2: accents removed before tokenizing, runs of CJK characters as overlapping pairs)
+KEYWORD_SCHEMA_VERSION = 2
 #: characters that join the parts of one compound token (``mkfs.ext4``, ``dry-run``)
 _JOINERS = ".-_+#/:@"
 _FTS_TOKENIZE = f"porter unicode61 remove_diacritics 2 tokenchars '{_JOINERS}'"
 _COMPOUND = re.compile(r"[\w.\-+#/:@]+")
 _PART = re.compile(r"[^\W_]+")
+#: combining marks, removed after canonical decomposition: "école" is "ecole", "İ" is "i"
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+#: characters of scripts written without spaces between words (kana, CJK ideographs, Hangul
+#: syllables): a run of them is indexed as its overlapping pairs, as Lucene's CJK analyzer does
+_CJK = re.compile("([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+)")
 #: at most this many distinct tokens of a query are searched for
 MAX_QUERY_TOKENS = 64
 #: generations of the ``changes`` journal kept; a process further behind compares hashes
@@ -75,23 +82,48 @@ _BUSY_TIMEOUT_S = 30.0
 
 
 def tokens(text: str) -> list[str]:
-    """``text``'s search tokens, in order: each word case-folded, and a word with inner
-    punctuation both whole (outer ``.-/:@`` stripped) and as its alphanumeric parts.
+    """``text``'s search tokens, in order: each word case-folded and without accents, a word
+    with inner punctuation both whole (outer ``.-/:@`` stripped) and as its alphanumeric
+    parts, and a run of CJK characters as its overlapping pairs.
 
     >>> tokens("Run mkfs.ext4 --dry-run on /dev/sda1 (C++)")  # doctest: +NORMALIZE_WHITESPACE
     ['run', 'mkfs.ext4', 'mkfs', 'ext4', 'dry-run', 'dry', 'run', 'on', 'dev/sda1', 'dev',
      'sda1', 'c++', 'c']
+    >>> tokens("École 中文文本")
+    ['ecole', '中文', '文文', '文本']
     """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if not folded.isascii():
+        decomposed = _MARKS.sub("", unicodedata.normalize("NFD", folded))
+        folded = unicodedata.normalize("NFC", decomposed)
     found: list[str] = []
-    for match in _COMPOUND.finditer(unicodedata.normalize("NFKC", text).casefold()):
+    for match in _COMPOUND.finditer(folded):
         word = match.group().strip(".-/:@_")
         if not word:
             continue
         parts = _PART.findall(word)
+        if _CJK.search(word) is not None:
+            for part in parts:
+                found.extend(_cjk_pairs(part))
+            continue
         if len(parts) != 1 or parts[0] != word:
             found.append(word)
         found.extend(parts)
     return found
+
+
+def _cjk_pairs(part: str) -> list[str]:
+    """``part`` with each run of CJK characters as its overlapping pairs (a single character
+    as itself) and the text between runs as it is."""
+    pieces: list[str] = []
+    for piece in _CJK.split(part):
+        if not piece:
+            continue
+        if _CJK.fullmatch(piece) is None or len(piece) == 1:
+            pieces.append(piece)
+        else:
+            pieces.extend(piece[i : i + 2] for i in range(len(piece) - 1))
+    return pieces
 
 
 def match_expression(text: str) -> str | None:
