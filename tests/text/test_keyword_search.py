@@ -131,7 +131,8 @@ def test_search_batch_of_texts(docs: vectordb.Collection) -> None:
 def test_accents_and_scripts_without_spaces(tmp_path: Path) -> None:
     with vectordb.open(tmp_path) as db:
         docs = db.create_collection("docs", dim=2)
-        texts = ["Café crème à İstanbul", "中文文本没有空格", "日本語のテキストです", "한국어 텍스트"]
+        texts = ["Café crème à İstanbul", "中文文本没有空格", "日本語のテキストです",
+                 "한국어 텍스트"]  # fmt: skip
         docs.add(np.ones((4, 2)), ids=["fr", "zh", "ja", "ko"], documents=texts)
         assert [hit.id for hit in docs.search("cafe istanbul")] == ["fr"]
         assert [hit.id for hit in docs.search("CAFÉ")] == ["fr"]
