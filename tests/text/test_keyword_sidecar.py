@@ -6,10 +6,14 @@ back far enough, and a full comparison when it does not."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from vectordb.index import keywords
 from vectordb.index.keywords import DocumentSource, KeywordIndex, tokens
 
 
@@ -101,3 +105,36 @@ def test_many_processes_random_views_stay_exact(tmp_path: Path) -> None:
     for index in indexes:
         index.close()
     assert KeywordIndex(sidecar, "uid-1", views[0].source(), read_only=True).check() is None
+
+
+def test_a_rewrite_too_large_to_journal_sets_a_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keywords, "_JOURNAL_MAX_ROWS", 3)
+    sidecar = tmp_path / "keywords.sqlite"
+    mine, theirs = Documents({0: "alpha"}), Documents({0: "alpha"})
+    me, other = _index(sidecar, mine), _index(sidecar, theirs)
+    assert _found(me, "alpha") == {0}
+    for row in range(1, 6):  # five rows rewritten in one sync: no journal, a floor
+        theirs.texts[row] = "beta"
+    other.rows_changed(range(1, 6))
+    assert _found(other, "beta") == set(range(1, 6))
+    diffs = me.diffs
+    assert _found(me, "beta") == set() and me.diffs == diffs + 1  # compared hashes
+    with contextlib.closing(sqlite3.connect(sidecar)) as db:
+        assert db.execute("SELECT count(*) FROM changes WHERE row > 0").fetchone()[0] == 0
+    mine.texts[0] = "delta"  # a change of this process's own: no hash comparison
+    me.rows_changed([0])
+    assert _found(me, "delta") == {0} and _found(me, "alpha") == set()
+    assert me.diffs == diffs + 1
+
+
+def test_the_file_keeps_only_the_index_and_compressed_tokens(tmp_path: Path) -> None:
+    sidecar = tmp_path / "keywords.sqlite"
+    sentence = "the quick brown fox jumps over the lazy dog " * 20
+    view = Documents(dict.fromkeys(range(200), sentence))
+    index = _index(sidecar, view)
+    assert _found(index, "fox") == set(range(200))
+    index.close()
+    text_bytes = sum(len(text.encode()) for text in view.texts.values())
+    assert sidecar.stat().st_size < text_bytes  # contentful, it held all the text again
