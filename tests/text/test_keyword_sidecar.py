@@ -138,3 +138,18 @@ def test_the_file_keeps_only_the_index_and_compressed_tokens(tmp_path: Path) -> 
     index.close()
     text_bytes = sum(len(text.encode()) for text in view.texts.values())
     assert sidecar.stat().st_size < text_bytes  # contentful, it held all the text again
+
+
+def test_a_file_built_by_another_sqlite_is_rebuilt(tmp_path: Path) -> None:
+    sidecar = tmp_path / "keywords.sqlite"
+    view = Documents({0: "alpha", 1: "beta"})
+    index = _index(sidecar, view)
+    assert _found(index, "alpha") == {0}
+    index.close()
+    with contextlib.closing(sqlite3.connect(sidecar)) as db:
+        db.execute("UPDATE meta SET value = '3.0.0' WHERE key = 'sqlite'")
+        db.commit()
+    again = _index(sidecar, view)
+    assert again.check() is not None  # reported, and rebuilt on use
+    assert _found(again, "beta") == {1} and again.rebuilds == 1
+    assert again.check() is None

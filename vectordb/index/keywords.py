@@ -196,7 +196,7 @@ class _Sidecar:
                 db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
                     [("version", KEYWORD_SCHEMA_VERSION), ("uid", uid), ("total", 0),
-                     ("generation", 0), ("floor", 0)],
+                     ("generation", 0), ("floor", 0), ("sqlite", sqlite3.sqlite_version)],
                 )  # fmt: skip
             return
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -204,6 +204,13 @@ class _Sidecar:
             raise sqlite3.DatabaseError(
                 f"keyword index of version {meta.get('version')!r} for collection "
                 f"{meta.get('uid')!r}, not {KEYWORD_SCHEMA_VERSION} for {uid!r}"
+            )
+        if meta.get("sqlite") != sqlite3.sqlite_version:
+            # a row leaves a contentless table by its tokens as the tokenizer that indexed
+            # it read them: another SQLite's tokenizer might read them otherwise
+            raise sqlite3.DatabaseError(
+                f"keyword index built by SQLite {meta.get('sqlite')}, not "
+                f"{sqlite3.sqlite_version}"
             )
 
     @contextlib.contextmanager
