@@ -32,7 +32,6 @@ import os
 import sqlite3
 import threading
 import time
-import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from typing_extensions import Self
 from vectordb.embeddings.base import Embeddings, checked_texts
 from vectordb.embeddings.http import EmbeddingMetrics, check_int, check_number
 from vectordb.errors import InvalidArgumentError
-from vectordb.files import io
+from vectordb.files import io, sqlite
 
 __all__ = ["CachedEmbeddings", "EmbeddingCache", "model_key"]
 
@@ -307,12 +306,9 @@ class EmbeddingCache:
             log.info("embedding cache %s does not exist; read-only, so memory only", path)
             return None
         try:
-            if self.read_only:
-                uri = "file:" + urllib.parse.quote(os.fspath(path.absolute())) + "?mode=ro"
-                db = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
-            else:
+            if not self.read_only:
                 io.mkdir(path.parent, parents=True, exist_ok=True)
-                db = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
+            db = sqlite.connect(path, read_only=self.read_only, timeout=5.0)
         except (sqlite3.Error, OSError) as error:
             log.warning("embedding cache %s cannot be opened (%s); memory only", path, error)
             return None

@@ -44,12 +44,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import sqlite3
 import threading
 import unicodedata
-import urllib.parse
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -59,7 +57,7 @@ import numpy as np
 import numpy.typing as npt
 import xxhash
 
-from vectordb.files import io
+from vectordb.files import io, sqlite
 
 __all__ = [
     "DocumentSource", "KEYWORD_SCHEMA_VERSION", "KeywordIndex", "match_expression", "tokens",
@@ -455,15 +453,9 @@ class KeywordIndex:
             return self._open_file()
 
     def _open_file(self) -> _Sidecar:
-        if self.read_only:
-            if not self.path.exists():
-                return self._empty_memory()
-            uri = "file:" + urllib.parse.quote(os.fspath(self.path.absolute())) + "?mode=ro"
-            connection = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_S,
-                                         check_same_thread=False)  # fmt: skip
-        else:
-            connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S,
-                                         check_same_thread=False)  # fmt: skip
+        if self.read_only and not self.path.exists():
+            return self._empty_memory()
+        connection = sqlite.connect(self.path, read_only=self.read_only, timeout=_BUSY_TIMEOUT_S)
         sidecar = _Sidecar(connection, in_memory=False)
         try:
             sidecar.prepare(self.uid)
@@ -512,10 +504,9 @@ class KeywordIndex:
         if not self.path.exists():
             return None
         try:
-            uri = "file:" + urllib.parse.quote(os.fspath(self.path.absolute())) + "?mode=ro"
             # FTS5's integrity check is an INSERT, refused on a read-only connection: it
             # runs on a copy in memory, so a check never writes the file
-            disk = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_S)
+            disk = sqlite.connect(self.path, read_only=True, timeout=_BUSY_TIMEOUT_S)
             with contextlib.closing(disk), contextlib.closing(sqlite3.connect(":memory:")) as db:
                 disk.backup(db)
                 sidecar = _Sidecar(db, in_memory=True)
