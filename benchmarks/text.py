@@ -35,7 +35,7 @@ import vectordb  # noqa: E402
 from tests.retrieval.man_corpus import load_corpus, mean_metrics, split  # noqa: E402
 from vectordb.config import Metric  # noqa: E402
 from vectordb.embeddings import LocalEmbeddings  # noqa: E402
-from vectordb.search.text import DEFAULT_VECTOR_WEIGHT, HYBRID_DEPTH, fuse  # noqa: E402
+from vectordb.search.fusion import DEFAULT_VECTOR_WEIGHT, HYBRID_DEPTH, fuse  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "text.json"
 TORCH_BASELINE = 57.0  # man-page paragraphs/s, sentence-transformers on torch, 2 cores, batch 64

@@ -61,6 +61,7 @@ from vectordb.results import (
     collection_html,
 )
 from vectordb.search import by_text, derived, execute
+from vectordb.search.fusion import QueryType
 from vectordb.search.options import (
     READ_INCLUDE,
     check_radius,
@@ -69,7 +70,6 @@ from vectordb.search.options import (
     search_options,
 )
 from vectordb.search.planner import allowed_rows, matching_mask, plan_filtered
-from vectordb.search.text import QueryType
 
 if TYPE_CHECKING:
     from vectordb.embeddings.attached import AttachedEmbedder
@@ -1528,7 +1528,7 @@ class Collection:
             return hits if radius is None else execute.within(hits, radius, self._metric)
         return self._consistent(self._index_hits, matrix, int(k), knobs, included)
 
-    def _keyword_search(
+    def _text_sides(
         self,
         text: str,
         k: int,

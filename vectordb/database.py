@@ -22,7 +22,7 @@ from vectordb.collection import Collection
 from vectordb.config import CollectionConfig, DatabaseConfig, Metric
 from vectordb.config_sources import resolve_database_config
 from vectordb.embeddings.attached import AttachedEmbedder, Embedders, same_spec, spec_of
-from vectordb.embeddings.base import Embeddings
+from vectordb.embeddings.base import Embeddings, embeddings_from_spec
 from vectordb.engine import Engine, validate_collection_name
 from vectordb.errors import (
     CollectionExistsError,
@@ -1063,8 +1063,6 @@ def _bytes_under(path: Path) -> int:
 def _embedding_dim(embedding: object, spec: Mapping[str, Any], dim: int | None) -> int:
     """The dim of a collection created with ``embedding``: the model's (built from ``spec``
     when only a spec is given), which ``dim``, when given, must equal."""
-    from vectordb.embeddings.base import embeddings_from_spec
-
     function = embedding if isinstance(embedding, Embeddings) else embeddings_from_spec(spec)
     try:
         model_dim = function.dim  # a provider that does not know it asks once

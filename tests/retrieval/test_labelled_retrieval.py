@@ -3,7 +3,7 @@ the relevant passages (``man_corpus.py``, pages listed in ``man1_pages.txt``).
 
 One collection with ``LocalEmbeddings`` (all-MiniLM-L6-v2, numpy) holds every passage. For
 each query the test takes the vector and keyword lists (50 candidates each, as a hybrid search
-does) and fuses them with ``vectordb.search.text.fuse`` under each candidate fusion. The
+does) and fuses them with ``vectordb.search.fusion.fuse`` under each candidate fusion. The
 fusion and weight are chosen on the development split; the held-out split must then show
 hybrid beating both vector and keyword search, by recall@10 and nDCG@10. The shipped default
 (``DEFAULT_VECTOR_WEIGHT``, convex) must be as good as the best choice on the development
@@ -26,7 +26,7 @@ import pytest
 import vectordb
 from vectordb.config import Metric
 from vectordb.results import Hit
-from vectordb.search.text import DEFAULT_VECTOR_WEIGHT, HYBRID_DEPTH, fuse
+from vectordb.search.fusion import DEFAULT_VECTOR_WEIGHT, HYBRID_DEPTH, fuse
 
 from .man_corpus import Corpus, load_corpus, mean_metrics, split
 

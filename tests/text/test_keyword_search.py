@@ -12,7 +12,7 @@ import vectordb
 from vectordb.config import Metric
 from vectordb.index.keywords import match_expression, tokens
 from vectordb.results import make_hit
-from vectordb.search.text import RRF_K, fuse
+from vectordb.search.fusion import RRF_K, fuse
 
 
 def test_code_like_words_are_kept_whole_and_split() -> None:

@@ -1,5 +1,5 @@
 """Searches of a text on a ``Collection``: which retrieval kind runs (``query_type``), the
-query's embedding, the keyword search, and the hybrid of both (``vectordb.search.text`` fuses
+query's embedding, the keyword search, and the hybrid of both (``vectordb.search.fusion`` fuses
 them). ``Collection.search``, ``search_batch`` and ``explain`` call here for ``str`` queries.
 """
 
@@ -12,8 +12,8 @@ from vectordb.config import Metric
 from vectordb.errors import InvalidArgumentError
 from vectordb.inputs import positive_int
 from vectordb.results import SearchResults
-from vectordb.search import text as fusion_functions
-from vectordb.search.text import QUERY_TYPES, Fused, QueryType
+from vectordb.search import fusion as fusion_functions
+from vectordb.search.fusion import QUERY_TYPES, Fused, QueryType
 
 if TYPE_CHECKING:
     from vectordb.embeddings.attached import AttachedEmbedder
@@ -38,7 +38,7 @@ class TextSearchable(Protocol):
 
     def explain(self, *args: Any, **kwargs: Any) -> dict[str, Any]: ...
 
-    def _keyword_search(
+    def _text_sides(
         self,
         text: str,
         k: int,
@@ -105,7 +105,7 @@ def search_text(
     if radius is not None:
         raise InvalidArgumentError(f"radius= is for vector searches, not {kind!r} ones")
     if kind == "keyword":
-        return collection._keyword_search(text, k, where, include)[1]
+        return collection._text_sides(text, k, where, include)[1]
     fused = hybrid(collection, text, k, fusion, vector_weight, where, include, vector_options)
     return fusion_functions.results(fused)
 
@@ -127,7 +127,7 @@ def hybrid(
     depth = max(int(k), fusion_functions.HYBRID_DEPTH)
     embedder = required_embedder(collection, "search(query_type='hybrid')")
     vector = embedder.embed([text], "query")[0]
-    by_vector, by_keyword = collection._keyword_search(
+    by_vector, by_keyword = collection._text_sides(
         text, depth, where, include, vector, **vector_options
     )
     assert by_vector is not None

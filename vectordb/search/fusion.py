@@ -1,4 +1,5 @@
-"""Searching by text: the retrieval kinds of a ``str`` query and how hybrid fuses them.
+"""Hybrid search's fusion: the retrieval kinds of a ``str`` query, and how a hybrid search
+fuses its vector and keyword lists (``vectordb.search.by_text`` runs them).
 
 ``query_type``:
 
